@@ -1,0 +1,357 @@
+"""`connections-admin`: the operator's command line, thin over the core.
+
+Secrets are read from standard input (or a no-echo prompt), never from argv,
+where `ps` and shell history would keep them. Every failure prints one clear
+line and exits non-zero: 2 for bad input, 3 for key problems, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlmodel import Session
+
+from connections_app.core import audit
+from connections_app.core.catalog import get_catalog
+from connections_app.core.connections import service as connections
+from connections_app.core.db import session_scope
+from connections_app.core.errors import DomainError, Invalid
+from connections_app.core.identity import service as identity
+from connections_app.core.identity.models import Account
+from connections_app.core.logging_setup import configure_logging
+from connections_app.core.settings import get_settings
+from connections_app.core.tenancy import Actor
+from connections_app.core.vault import VaultError, get_vault
+
+EXIT_INPUT = 2
+EXIT_KEYS = 3
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no passwd entry in some containers
+        return "cli:operator"
+
+
+def _read_password(args: argparse.Namespace, stdin: TextIO) -> str:
+    if args.password_stdin or not stdin.isatty():
+        line = stdin.readline()
+        return line.rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise CliError("The passwords do not match.")
+    return first
+
+
+def _actor(db: Session, account_slug: str, workspace_slug: str | None) -> Actor:
+    account = identity.find_account(db, account_slug)
+    workspace_id = None
+    if workspace_slug:
+        workspace_id = identity.find_workspace(db, account_id=account.id, slug=workspace_slug).id
+    return Actor.operator(account_id=account.id, workspace_id=workspace_id, label=_operator())
+
+
+def _parse_fields(pairs: Sequence[str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CliError(f"--field takes name=value, got {pair!r}.")
+        fields[name.strip()] = value
+    return fields
+
+
+def _read_secrets(secret_names: list[str], stdin: TextIO) -> dict[str, str]:
+    if not secret_names:
+        return {}
+    if stdin.isatty():
+        return {name: getpass.getpass(f"{name}: ") for name in secret_names}
+    data = stdin.read()
+    stripped = data.strip()
+    if stripped.startswith("{"):
+        try:
+            parsed = json.loads(stripped)
+        except json.JSONDecodeError:
+            raise CliError("Standard input looks like JSON but does not parse.") from None
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise CliError("The JSON on standard input must map field names to strings.")
+        return parsed
+    if len(secret_names) != 1:
+        raise CliError(
+            "This app has several secret fields: pass a JSON object on standard input, "
+            f"with keys {', '.join(secret_names)}."
+        )
+    if not stripped:
+        raise CliError("No secret on standard input.")
+    return {secret_names[0]: data.rstrip("\r\n")}
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def cmd_account_create(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    with session_scope() as db:
+        account = identity.create_account(
+            db, vault=get_vault(), name=args.name, slug=args.slug, by=_operator()
+        )
+        print(f"created account {account.slug} ({account.id})", file=out)
+
+
+def cmd_workspace_create(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    with session_scope() as db:
+        account = identity.find_account(db, args.account)
+        ws = identity.create_workspace(
+            db,
+            vault=get_vault(),
+            account_id=account.id,
+            name=args.name,
+            slug=args.slug,
+            by=_operator(),
+        )
+        print(f"created workspace {account.slug}/{ws.slug} ({ws.id})", file=out)
+
+
+def cmd_user_create(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    password = _read_password(args, stdin)
+    with session_scope() as db:
+        user = identity.create_user(db, email=args.email, name=args.name, password=password)
+        print(f"created user {user.email}", file=out)
+
+
+def cmd_user_add_member(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    with session_scope() as db:
+        account = identity.find_account(db, args.account)
+        user = identity.find_user(db, args.email)
+        if args.role == "account-admin":
+            identity.make_account_admin(db, account_id=account.id, user_id=user.id, by=_operator())
+            print(f"{user.email} is now an admin of account {account.slug}", file=out)
+            return
+        if not args.workspace:
+            raise CliError("--workspace is required for workspace roles.")
+        ws = identity.find_workspace(db, account_id=account.id, slug=args.workspace)
+        identity.add_member(db, workspace_id=ws.id, user_id=user.id, role=args.role, by=_operator())
+        print(f"{user.email} is now {args.role} of {account.slug}/{ws.slug}", file=out)
+
+
+def cmd_connection_add(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    app = get_catalog().get(args.app)
+    method = app.auth_method(args.kind)
+    fields = _parse_fields(args.field or [])
+    secret_names = [f.name for f in method.secret_fields]
+    if set(fields) & set(secret_names):
+        raise CliError("Secrets are read from standard input, never from --field.")
+    fields.update(_read_secrets(secret_names, stdin))
+    with session_scope() as db:
+        actor = _actor(db, args.account, args.workspace)
+        view = connections.create(
+            db,
+            actor=actor,
+            app=app.key,
+            kind=method.kind,
+            label=args.label,
+            fields=fields,
+            stable_key=args.stable_key,
+            sharing=args.sharing,
+            scope="account" if args.workspace is None else "workspace",
+        )
+        tail = f"••••{view.masked_tail}" if view.masked_tail else "••••"
+        print(f"created connection {view.stable_key} ({view.id}) {tail}", file=out)
+
+
+def cmd_connection_list(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    with session_scope() as db:
+        actor = _actor(db, args.account, args.workspace)
+        rows: list[Any] = []
+        page = 1
+        while True:
+            result = connections.list_connections(
+                db,
+                actor=actor,
+                search=args.search,
+                app=args.app,
+                kind=args.kind,
+                status=args.status,
+                page=page,
+                page_size=100,
+                account_scope=args.workspace is None,
+            )
+            rows.extend(result.items)
+            if page >= result.pages:
+                break
+            page += 1
+    if args.json:
+        json.dump([r.as_dict() for r in rows], out, indent=2, default=str)
+        out.write("\n")
+        return
+    if not rows:
+        print("no connections", file=out)
+        return
+    for r in rows:
+        tail = f"••••{r.masked_tail}" if r.masked_tail else "••••"
+        print(
+            f"{r.stable_key:<32} {r.app:<16} {r.kind:<8} {r.status:<8} {tail:<10} {r.label}",
+            file=out,
+        )
+
+
+def cmd_keys_status(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    vault = get_vault()
+    with session_scope() as db:
+        status = vault.status(db)
+    print(
+        f"master key id {status.kek_id}: {status.tenants} tenants, {status.active_keys} active, "
+        f"{status.retired_keys} retired, {status.destroyed_keys} destroyed data keys",
+        file=out,
+    )
+
+
+def cmd_audit_verify(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    with session_scope() as db:
+        if args.account:
+            accounts = [identity.find_account(db, args.account)]
+        else:
+            accounts = list(db.exec(__import__("sqlmodel").select(Account)).all())
+        failures = 0
+        for account in accounts:
+            result = audit.verify(db, account_id=account.id)
+            if result.ok:
+                print(f"{account.slug}: ok, {result.checked} events", file=out)
+            else:
+                failures += 1
+                print(
+                    f"{account.slug}: TAMPERED at event {result.first_bad_seq} ({result.reason})",
+                    file=out,
+                )
+    if failures:
+        raise CliError(f"audit chain broken in {failures} account(s)", code=1)
+
+
+def cmd_demo_seed(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    from connections_app.core.demo import seed_demo
+
+    with session_scope() as db:
+        summary = seed_demo(db, vault=get_vault())
+    print(summary, file=out)
+
+
+# --- parser ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="connections-admin", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="group", required=True)
+
+    account = sub.add_parser("account", help="accounts").add_subparsers(dest="cmd", required=True)
+    p = account.add_parser("create", help="create an account")
+    p.add_argument("--name", required=True)
+    p.add_argument("--slug", required=True)
+    p.set_defaults(func=cmd_account_create)
+
+    workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(
+        dest="cmd", required=True
+    )
+    p = workspace.add_parser("create", help="create a workspace in an account")
+    p.add_argument("--account", required=True, help="account slug")
+    p.add_argument("--name", required=True)
+    p.add_argument("--slug", required=True)
+    p.set_defaults(func=cmd_workspace_create)
+
+    user = sub.add_parser("user", help="people").add_subparsers(dest="cmd", required=True)
+    p = user.add_parser("create", help="create a user (password prompted, or from stdin)")
+    p.add_argument("--email", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=cmd_user_create)
+    p = user.add_parser("add-member", help="give a user a role")
+    p.add_argument("--email", required=True)
+    p.add_argument("--account", required=True)
+    p.add_argument("--workspace", help="workspace slug (not for account-admin)")
+    p.add_argument(
+        "--role", required=True, choices=["admin", "builder", "viewer", "client", "account-admin"]
+    )
+    p.set_defaults(func=cmd_user_add_member)
+
+    conn = sub.add_parser("connection", help="connections").add_subparsers(
+        dest="cmd", required=True
+    )
+    p = conn.add_parser("add", help="add a connection; secrets are read from stdin")
+    p.add_argument("--account", required=True)
+    p.add_argument("--workspace", help="workspace slug; omit for an account-scoped connection")
+    p.add_argument("--app", required=True)
+    p.add_argument("--kind", help="auth method (default: the app's first)")
+    p.add_argument("--label", required=True)
+    p.add_argument("--field", action="append", help="non-secret field name=value (repeatable)")
+    p.add_argument("--stable-key")
+    p.add_argument("--sharing", default="use", choices=["personal", "use", "view", "manage"])
+    p.set_defaults(func=cmd_connection_add)
+    p = conn.add_parser("list", help="list connections (masked)")
+    p.add_argument("--account", required=True)
+    p.add_argument("--workspace")
+    p.add_argument("--search")
+    p.add_argument("--app")
+    p.add_argument("--kind")
+    p.add_argument("--status")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_connection_list)
+
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="cmd", required=True)
+    p = keys.add_parser("status", help="master key id and data key counts")
+    p.set_defaults(func=cmd_keys_status)
+
+    aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="cmd", required=True)
+    p = aud.add_parser("verify", help="verify the hash chain")
+    p.add_argument("--account")
+    p.set_defaults(func=cmd_audit_verify)
+
+    demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="cmd", required=True)
+    p = demo.add_parser("seed", help="create the demo account (idempotent)")
+    p.set_defaults(func=cmd_demo_seed)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin: TextIO | None = None
+) -> int:
+    out = out or sys.stdout
+    stdin = stdin or sys.stdin
+    configure_logging(get_settings().log_level)
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace, TextIO, TextIO], None] = args.func
+    try:
+        func(args, out, stdin)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+    except (DomainError, Invalid) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except VaultError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_KEYS
+    except (OperationalError, ProgrammingError) as err:
+        if "no such table" in str(err) or "does not exist" in str(err):
+            print("error: the database is not migrated; run `make migrate`.", file=sys.stderr)
+        else:
+            print(f"error: database unavailable ({type(err.orig).__name__}).", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""Append-only, hash-chained audit trail (F11, invariant 7).
+
+Each account has one chain: event N stores the hash of event N-1, and
+`audit_heads` holds the newest (seq, hash). Appending locks the head row, so two
+writers cannot fork the chain, and `(account_id, seq)` is unique as a backstop.
+`verify` recomputes every hash: an edited, deleted or reordered row breaks it.
+Events are written in the caller's transaction, never committed here, so a
+mutation and its event land together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from connections_app.core import redaction
+from connections_app.core.clock import utcnow
+
+GENESIS = "0" * 64
+_FORBIDDEN_DETAIL_KEYS = ("secret", "password", "token", "api_key", "apikey", "dsn", "credential")
+
+
+class Action(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    ROTATED = "rotated"
+    TESTED = "tested"
+    REFRESHED = "refreshed"
+    REFRESH_FAILED = "refresh_failed"
+    REAUTHORIZED = "reauthorized"
+    USED = "used"
+    REVOKED = "revoked"
+    DELETED = "deleted"
+    GRANTED = "granted"
+    ACCESS_DENIED = "access_denied"
+    SIGNED_IN = "signed_in"
+    SIGN_IN_FAILED = "sign_in_failed"
+    SIGNED_OUT = "signed_out"
+    MEMBER_ADDED = "member_added"
+    WORKSPACE_CREATED = "workspace_created"
+    ACCOUNT_CREATED = "account_created"
+    KEYS_ROTATED = "keys_rotated"
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("account_id", "seq", name="uq_audit_seq"),
+        Index("ix_audit_workspace_time", "workspace_id", "created_at"),
+        Index("ix_audit_connection_time", "connection_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(max_length=32)
+    seq: int
+    workspace_id: str | None = Field(default=None, max_length=32)
+    connection_id: str | None = Field(default=None, max_length=32)
+    actor_id: str | None = Field(default=None, max_length=32)
+    actor_label: str = Field(max_length=254)
+    action: str = Field(max_length=32)
+    target_type: str = Field(max_length=32)
+    target_id: str | None = Field(default=None, max_length=64)
+    outcome: str = Field(default="success", max_length=16)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    __tablename__ = "audit_heads"
+
+    account_id: str = Field(primary_key=True, max_length=32)
+    seq: int = 0
+    hash: str = Field(default=GENESIS, max_length=64)
+
+
+def _clean_detail(detail: dict[str, Any] | None) -> dict[str, Any]:
+    """Only flat, non-secret facts go into an audit row."""
+    cleaned: dict[str, Any] = {}
+    for key, value in (detail or {}).items():
+        if any(word in key.lower() for word in _FORBIDDEN_DETAIL_KEYS):
+            raise ValueError(f"audit detail key {key!r} looks secret-bearing")
+        if isinstance(value, str):
+            cleaned[key] = redaction.scrub(value)[:500]
+        elif value is None or isinstance(value, bool | int | float):
+            cleaned[key] = value
+        elif isinstance(value, list | tuple):
+            cleaned[key] = [redaction.scrub(str(v))[:200] for v in value][:50]
+        else:
+            cleaned[key] = redaction.scrub(str(value))[:500]
+    return cleaned
+
+
+def _digest(event: AuditEvent) -> str:
+    body = {
+        "account_id": event.account_id,
+        "seq": event.seq,
+        "workspace_id": event.workspace_id,
+        "connection_id": event.connection_id,
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "outcome": event.outcome,
+        "detail": event.detail,
+        "created_at": event.created_at.isoformat(timespec="microseconds"),
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record(
+    db: Session,
+    *,
+    account_id: str,
+    action: str,
+    target_type: str,
+    actor_id: str | None,
+    actor_label: str,
+    workspace_id: str | None = None,
+    connection_id: str | None = None,
+    target_id: str | None = None,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the account's chain inside the caller's transaction."""
+    head = _lock_head(db, account_id)
+    event = AuditEvent(
+        account_id=account_id,
+        seq=head.seq + 1,
+        workspace_id=workspace_id,
+        connection_id=connection_id,
+        actor_id=actor_id,
+        actor_label=actor_label[:254],
+        action=str(action),
+        target_type=target_type,
+        target_id=target_id,
+        outcome=outcome,
+        detail=_clean_detail(detail),
+        created_at=utcnow(),
+        prev_hash=head.hash,
+        hash="",
+    )
+    event.hash = _digest(event)
+    head.seq = event.seq
+    head.hash = event.hash
+    db.add(event)
+    db.add(head)
+    db.flush()
+    return event
+
+
+def _lock_head(db: Session, account_id: str) -> AuditHead:
+    # FOR UPDATE serialises appenders on PostgreSQL; SQLite transactions begin IMMEDIATE.
+    head = db.exec(
+        select(AuditHead).where(AuditHead.account_id == account_id).with_for_update()
+    ).first()
+    if head is None:
+        head = AuditHead(account_id=account_id)
+        db.add(head)
+        db.flush()
+    return head
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    account_id: str
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+
+def verify(db: Session, *, account_id: str) -> VerifyResult:
+    """Walk the chain: each row's hash, each link, no gaps, and the head at the end."""
+    expected_prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    rows = db.exec(
+        select(AuditEvent).where(AuditEvent.account_id == account_id).order_by(AuditEvent.seq)
+    )
+    for event in rows:
+        if event.seq != expected_seq:
+            return VerifyResult(account_id, False, checked, expected_seq, "missing event")
+        if event.prev_hash != expected_prev:
+            return VerifyResult(account_id, False, checked, event.seq, "broken link")
+        if _digest(event) != event.hash:
+            return VerifyResult(account_id, False, checked, event.seq, "edited event")
+        expected_prev = event.hash
+        expected_seq += 1
+        checked += 1
+    head = db.get(AuditHead, account_id)
+    if head is not None and (head.seq != checked or head.hash != expected_prev):
+        return VerifyResult(account_id, False, checked, checked + 1, "events removed at the end")
+    return VerifyResult(account_id, True, checked)

@@ -1,0 +1,60 @@
+"""Applying a credential to an outgoing request: the only place a secret meets HTTP.
+
+Called from the run-time path with secrets decrypted a moment earlier, or from
+the Add form's Test with values typed a moment earlier. Nothing here logs.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+
+import httpx
+
+from connections_app.core.catalog.models import AppDefinition, AuthMethod, render
+from connections_app.core.errors import Invalid
+
+
+def apply_credential(
+    request: httpx.Request,
+    method: AuthMethod,
+    config: Mapping[str, str],
+    secrets: Mapping[str, str],
+) -> None:
+    spec = method.effective_apply
+    values = {**config, **secrets}
+    if spec.type == "dsn":
+        raise Invalid("A DSN credential is not sent over HTTP.")
+    if spec.type == "bearer":
+        assert spec.field is not None
+        request.headers["Authorization"] = f"Bearer {values.get(spec.field, '')}"
+    elif spec.type == "header":
+        assert spec.name is not None and spec.template is not None
+        name = render(spec.name, values).strip()
+        if not name:
+            raise Invalid("The header name of this connection is empty.")
+        request.headers[name] = render(spec.template, values)
+    elif spec.type == "basic":
+        assert spec.username is not None and spec.password is not None
+        pair = f"{render(spec.username, values)}:{render(spec.password, values)}"
+        request.headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    elif spec.type == "query":
+        assert spec.param is not None and spec.template is not None
+        request.url = request.url.copy_add_param(spec.param, render(spec.template, values))
+    for header, template in spec.extra_headers.items():
+        request.headers[header] = render(template, values)
+
+
+def build_test_request(
+    app: AppDefinition,
+    method: AuthMethod,
+    config: Mapping[str, str],
+    secrets: Mapping[str, str],
+) -> httpx.Request:
+    test = app.test_request
+    if test is None or test.type != "http":
+        raise Invalid(f"{app.name} has no HTTP test request.")
+    url = app.resolve_base_url(config) + render(test.path, config, quote_values=True)
+    request = httpx.Request(test.method, url, headers={"Accept": "application/json"})
+    apply_credential(request, method, config, secrets)
+    return request

@@ -1,0 +1,270 @@
+"""Declarative app definitions (F12), validated on load so that a bad file fails loudly.
+
+An app declares its auth methods and their fields, how a credential is applied
+to a request, the request that tests it, and OAuth endpoints where relevant.
+Messages from `AuthMethod.validate` are shown to users: they name the field by
+its label and never echo a secret value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connections_app.core.errors import Invalid
+
+KINDS = ("oauth2", "api_key", "basic", "dsn", "custom")
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DEFAULT_SECRET_MAX = 4096
+DEFAULT_CONFIG_MAX = 512
+
+
+def placeholders(template: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(template))
+
+
+def render(template: str, values: Mapping[str, str], *, quote_values: bool = False) -> str:
+    def sub(match: re.Match[str]) -> str:
+        value = values.get(match.group(1), "")
+        return quote(value, safe="") if quote_values else value
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldSpec(_Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    label: str
+    secret: bool = False
+    required: bool = True
+    pattern: str | None = None
+    placeholder: str = ""
+    help: str = ""
+    max_length: int | None = Field(default=None, gt=0, le=65536)
+    default: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"pattern does not compile: {err}") from None
+        return value
+
+    @property
+    def limit(self) -> int:
+        return self.max_length or (DEFAULT_SECRET_MAX if self.secret else DEFAULT_CONFIG_MAX)
+
+
+class ApplySpec(_Frozen):
+    """How a credential reaches a request: header, basic, query parameter, or not HTTP (dsn)."""
+
+    type: Literal["bearer", "header", "basic", "query", "dsn"]
+    field: str | None = None
+    name: str | None = None
+    template: str | None = None
+    username: str | None = None
+    password: str | None = None
+    param: str | None = None
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ApplySpec:
+        needed = {
+            "bearer": ("field",),
+            "header": ("name", "template"),
+            "basic": ("username", "password"),
+            "query": ("param", "template"),
+            "dsn": ("field",),
+        }[self.type]
+        missing = [n for n in needed if getattr(self, n) in (None, "")]
+        if missing:
+            raise ValueError(f"apply type {self.type} needs {', '.join(missing)}")
+        return self
+
+    def references(self) -> set[str]:
+        refs: set[str] = set()
+        if self.field:
+            refs.add(self.field)
+        for text in (self.name, self.template, self.username, self.password):
+            if text:
+                refs |= placeholders(text)
+        for value in self.extra_headers.values():
+            refs |= placeholders(value)
+        return refs
+
+
+class IdentitySpec(_Frozen):
+    url: str
+    id_path: str
+    name_path: str | None = None
+
+
+class OAuthSpec(_Frozen):
+    authorize_url: str | None = None
+    token_url: str
+    revoke_url: str | None = None
+    scopes: list[str] = Field(default_factory=list)
+    identity: IdentitySpec | None = None
+    grant_type: Literal["authorization_code", "client_credentials"] = "authorization_code"
+    pkce: bool = True
+
+
+class TestRequestSpec(_Frozen):
+    __test__ = False  # not a pytest class
+
+    type: Literal["http", "sql"] = "http"
+    method: Literal["GET", "POST", "HEAD"] = "GET"
+    path: str = "/"
+    ok_status: list[int] = Field(default_factory=lambda: [200])
+    query: str | None = None
+
+
+class AuthMethod(_Frozen):
+    kind: Literal["oauth2", "api_key", "basic", "dsn", "custom"]
+    label: str
+    fields: list[FieldSpec] = Field(default_factory=list)
+    apply: ApplySpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AuthMethod:
+        names = [f.name for f in self.fields]
+        if len(names) != len(set(names)):
+            raise ValueError(f"duplicate field names in method {self.kind}")
+        if self.kind != "oauth2" and self.apply is None:
+            raise ValueError(f"method {self.kind} needs an apply spec")
+        if self.apply is not None:
+            allowed = set(names) | ({"access_token"} if self.kind == "oauth2" else set())
+            unknown = self.apply.references() - allowed
+            if unknown:
+                raise ValueError(f"apply refers to unknown fields: {sorted(unknown)}")
+        return self
+
+    @property
+    def secret_fields(self) -> list[FieldSpec]:
+        return [f for f in self.fields if f.secret]
+
+    @property
+    def config_fields(self) -> list[FieldSpec]:
+        return [f for f in self.fields if not f.secret]
+
+    @property
+    def effective_apply(self) -> ApplySpec:
+        return self.apply or ApplySpec(type="bearer", field="access_token")
+
+    def validate_values(
+        self, values: Mapping[str, object], *, partial: bool = False
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Check a form's values; returns (non-secret config, secrets)."""
+        if not isinstance(values, Mapping):
+            raise Invalid("The form is incomplete.")
+        specs = {f.name: f for f in self.fields}
+        unknown = [k for k in values if k not in specs]
+        if unknown:
+            raise Invalid(f"Unknown field: {str(unknown[0])[:40]}.")
+        config: dict[str, str] = {}
+        secrets: dict[str, str] = {}
+        for spec in self.fields:
+            raw = values.get(spec.name)
+            if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+                if spec.default is not None and not partial:
+                    raw = spec.default
+                elif spec.required and not partial:
+                    raise Invalid(f"{spec.label} is required.", field=spec.name)
+                else:
+                    continue
+            if not isinstance(raw, str):
+                raise Invalid(f"{spec.label} must be text.", field=spec.name)
+            value = raw.strip()
+            if len(value) > spec.limit:
+                raise Invalid(
+                    f"{spec.label} must be at most {spec.limit} characters.", field=spec.name
+                )
+            if _CONTROL.search(value):
+                raise Invalid(f"{spec.label} contains control characters.", field=spec.name)
+            if spec.pattern and not re.fullmatch(spec.pattern, value):
+                shown = "" if spec.secret else f" (got “{value[:40]}”)"
+                hint = f" Expected like: {spec.placeholder}." if spec.placeholder else ""
+                raise Invalid(
+                    f"{spec.label} is not in the expected format{shown}.{hint}", field=spec.name
+                )
+            (secrets if spec.secret else config)[spec.name] = value
+        return config, secrets
+
+    # The connection service calls `validate`; pydantic reserves no such name on instances.
+    def validate(  # type: ignore[override]
+        self, values: Mapping[str, object], *, partial: bool = False
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        return self.validate_values(values, partial=partial)
+
+
+class AppDefinition(_Frozen):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
+    name: str
+    icon: str
+    description: str = ""
+    category: str = "Other"
+    base_url: str
+    auth_methods: list[AuthMethod] = Field(min_length=1)
+    test_request: TestRequestSpec | None = None
+    oauth: OAuthSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AppDefinition:
+        kinds = [m.kind for m in self.auth_methods]
+        if len(kinds) != len(set(kinds)):
+            raise ValueError("an app declares each auth kind at most once")
+        if "oauth2" in kinds and self.oauth is None:
+            raise ValueError("an oauth2 method needs the app's oauth block")
+        for method in self.auth_methods:
+            config_names = {f.name for f in method.config_fields}
+            base_refs = placeholders(self.base_url)
+            test_refs = placeholders(self.test_request.path) if self.test_request else set()
+            if method.kind != "dsn" and not (base_refs | test_refs) <= config_names:
+                raise ValueError(
+                    f"method {method.kind}: URL placeholders {sorted(base_refs | test_refs)} "
+                    "must be non-secret fields"
+                )
+        return self
+
+    def auth_method(self, kind: str | None = None) -> AuthMethod:
+        if kind is None:
+            return self.auth_methods[0]
+        for method in self.auth_methods:
+            if method.kind == kind:
+                return method
+        raise Invalid(f"{self.name} does not support that authentication method.", field="kind")
+
+    def resolve_base_url(self, config: Mapping[str, str]) -> str:
+        return render(self.base_url, config, quote_values=True).rstrip("/")
+
+    def matches(self, text: str) -> bool:
+        needle = text.casefold()
+        return (
+            needle in self.name.casefold()
+            or needle in self.key
+            or needle in self.category.casefold()
+        )
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> AppDefinition:
+        data = self.model_dump()
+        for key, value in overrides.items():
+            if key == "oauth" and isinstance(value, Mapping) and data.get("oauth"):
+                data["oauth"] = {**data["oauth"], **value}
+                identity_url = value.get("identity_url")
+                if identity_url and data["oauth"].get("identity"):
+                    data["oauth"]["identity"]["url"] = identity_url
+                data["oauth"].pop("identity_url", None)
+            else:
+                data[key] = value
+        return AppDefinition.model_validate(data)

@@ -1,0 +1,608 @@
+"""Create, list, read, update, rotate, delete and test connections (F1–F3, F5, F6, F10, F13,
+F14, F19).
+
+Every function takes the actor explicitly and loads rows only through `tenancy`;
+every mutation writes exactly one audit event in its own transaction. Secrets
+arrive as plain strings, go straight into the vault and are never returned:
+the read-model carries a masked tail only.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from connections_app.core import audit, tenancy
+from connections_app.core.audit import Action
+from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
+from connections_app.core.clock import utcnow
+from connections_app.core.connections import runtime, usage
+from connections_app.core.connections.models import (
+    Connection,
+    ConnectionSecret,
+    Grant,
+    Kind,
+    Purpose,
+    Scope,
+    Sharing,
+    Status,
+)
+from connections_app.core.connections.views import (
+    ConnectionView,
+    DeleteResult,
+    Page,
+    TestResult,
+    Usage,
+)
+from connections_app.core.errors import Conflict, Forbidden, Invalid
+from connections_app.core.tenancy import Actor, Op
+from connections_app.core.validation import clean_text
+from connections_app.core.vault import Vault, get_vault, masked_tail
+
+MAX_PAGE_SIZE = 100
+_STABLE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def _choice(value: Any, enum: type, *, field: str, label: str) -> Any:
+    try:
+        return enum(value)
+    except (ValueError, TypeError):
+        allowed = ", ".join(e.value for e in enum)
+        raise Invalid(f"{label} must be one of: {allowed}.", field=field) from None
+
+
+def _label(value: Any) -> str:
+    return clean_text(value, field="label", label="Label", max_length=120)
+
+
+def _label_key(label: str) -> str:
+    return unicodedata.normalize("NFKC", label).casefold()
+
+
+def suggest_stable_key(label: str) -> str:
+    """A slug from the label: what the Add form pre-fills and the user may edit (F3)."""
+    ascii_label = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_label.lower()).strip("-")[:80]
+    return slug or "connection"
+
+
+def _stable_key(value: Any) -> str:
+    text = clean_text(value, field="stable_key", label="Stable key", max_length=80).lower()
+    if not _STABLE_KEY.match(text):
+        raise Invalid(
+            "Stable key uses lowercase letters, digits, dashes and underscores.",
+            field="stable_key",
+        )
+    return text
+
+
+def _owner(actor: Actor, scope: Scope) -> tuple[str | None, str, str]:
+    """(workspace_id, tenant_id, tenant_kind) of a new connection."""
+    if scope == Scope.ACCOUNT:
+        return None, actor.account_id, "account"
+    assert actor.workspace_id is not None
+    return actor.workspace_id, actor.workspace_id, "workspace"
+
+
+def _taken(db: Session, tenant_id: str, column: Any, value: str, exclude: str | None) -> bool:
+    return tenancy.owner_has(
+        db, tenant_id=tenant_id, column=column, value=value, exclude_id=exclude
+    )
+
+
+def _unique_stable_key(db: Session, tenant_id: str, base: str) -> str:
+    candidate, n = base, 1
+    while _taken(db, tenant_id, Connection.stable_key, candidate, None):
+        n += 1
+        suffix = f"-{n}"
+        candidate = base[: 80 - len(suffix)] + suffix
+    return candidate
+
+
+def _app_and_method(app_key: Any, kind: Any) -> tuple[AppDefinition, AuthMethod]:
+    if not isinstance(app_key, str):
+        raise Invalid("Choose an app.", field="app")
+    app = get_catalog().get(app_key)
+    if kind is not None and not isinstance(kind, str):
+        raise Invalid("Choose an authentication method.", field="kind")
+    return app, app.auth_method(kind or None)
+
+
+def _first_form_kind(app_key: Any) -> str | None:
+    """The first method a form can create (OAuth goes through the Connect flow)."""
+    if not isinstance(app_key, str):
+        return None
+    methods = get_catalog().get(app_key).auth_methods
+    return next((m.kind for m in methods if m.kind != Kind.OAUTH2), methods[0].kind)
+
+
+def _audit(
+    db: Session,
+    actor: Actor,
+    conn: Connection,
+    action: Action,
+    *,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    audit.record(
+        db,
+        account_id=conn.account_id,
+        workspace_id=conn.workspace_id or actor.workspace_id,
+        connection_id=conn.id,
+        action=action,
+        target_type="connection",
+        target_id=conn.id,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        outcome=outcome,
+        detail={"label": conn.label, "app": conn.app, **(detail or {})},
+    )
+
+
+def _authorize(db: Session, actor: Actor, op: Op, conn: Connection) -> None:
+    """Refuse with Forbidden and leave an `access_denied` event behind (F11)."""
+    try:
+        tenancy.ensure(actor, op, conn)
+    except Forbidden:
+        db.rollback()
+        _audit(db, actor, conn, Action.ACCESS_DENIED, outcome="denied", detail={"op": str(op)})
+        db.commit()
+        raise
+
+
+def _commit(db: Session) -> None:
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict("Another change to this connection happened at the same time.") from None
+
+
+def to_view(actor: Actor, conn: Connection) -> ConnectionView:
+    allowed = tenancy.allowed_ops(actor, conn)
+    try:
+        app = get_catalog().get(conn.app)
+        app_name, app_icon = app.name, app.icon
+    except Invalid:
+        app_name, app_icon = conn.app, ""
+    return ConnectionView(
+        id=conn.id,
+        app=conn.app,
+        app_name=app_name,
+        app_icon=app_icon,
+        label=conn.label,
+        kind=conn.kind,
+        status=conn.status,
+        status_reason=conn.status_reason,
+        scope=conn.scope,
+        sharing=conn.sharing,
+        stable_key=conn.stable_key,
+        masked_tail=conn.masked_tail,
+        config=dict(conn.config) if Op.VIEW_CONFIG in allowed else None,
+        external_identity=conn.external_identity,
+        external_name=conn.external_name,
+        created_by=conn.created_by,
+        created_at=conn.created_at,
+        updated_at=conn.updated_at,
+        last_used_at=conn.last_used_at,
+        use_count=conn.use_count,
+        token_expires_at=conn.token_expires_at,
+        last_tested_at=conn.last_tested_at,
+        last_test_ok=conn.last_test_ok,
+        last_test_message=conn.last_test_message,
+        has_test_credentials=conn.has_test_credentials,
+        embedded_enabled=conn.embedded_enabled,
+        granted=conn.scope == Scope.ACCOUNT and actor.workspace_id is not None,
+        allowed=frozenset(str(op) for op in allowed),
+    )
+
+
+def _store_secrets(
+    db: Session,
+    vault: Vault,
+    conn: Connection,
+    secrets: Mapping[str, str],
+    purpose: Purpose,
+    tenant_kind: str,
+) -> None:
+    existing = {
+        row.field: row
+        for row in db.exec(
+            select(ConnectionSecret).where(
+                ConnectionSecret.connection_id == conn.id, ConnectionSecret.purpose == purpose
+            )
+        )
+    }
+    for name, value in secrets.items():
+        sealed = vault.encrypt(
+            db,
+            tenant_id=conn.tenant_id,
+            tenant_kind=tenant_kind,
+            connection_id=conn.id,
+            field=f"{purpose}:{name}",
+            plaintext=value,
+        )
+        row = existing.get(name) or ConnectionSecret(
+            connection_id=conn.id,
+            tenant_id=conn.tenant_id,
+            purpose=purpose,
+            field=name,
+            key_version=sealed.key_version,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+        )
+        row.key_version, row.nonce, row.ciphertext = (
+            sealed.key_version,
+            sealed.nonce,
+            sealed.ciphertext,
+        )
+        row.created_at = utcnow()
+        db.add(row)
+
+
+def _tail_of(method: AuthMethod, secrets: Mapping[str, str]) -> str | None:
+    for spec in method.secret_fields:
+        if spec.name in secrets:
+            return masked_tail(secrets[spec.name])
+    return None
+
+
+# --- create -------------------------------------------------------------------------
+
+
+def create(
+    db: Session,
+    *,
+    actor: Actor,
+    app: Any,
+    label: Any,
+    fields: Mapping[str, Any],
+    kind: Any = None,
+    stable_key: Any = None,
+    sharing: Any = Sharing.USE,
+    scope: Any = Scope.WORKSPACE,
+    test_fields: Mapping[str, Any] | None = None,
+    vault: Vault | None = None,
+) -> ConnectionView:
+    """Create a connection from a form's values; secrets are sealed before the flush."""
+    scope_value = _choice(scope, Scope, field="scope", label="Scope")
+    if not tenancy.can_create(actor, scope=scope_value):
+        raise Forbidden("Your role does not allow you to create connections here.")
+    if kind in (None, ""):
+        kind = _first_form_kind(app)
+    app_def, method = _app_and_method(app, kind)
+    if method.kind == Kind.OAUTH2:
+        raise Invalid("OAuth 2.0 connections are created through the Connect flow.", field="kind")
+    if not isinstance(fields, Mapping):
+        raise Invalid("The form is incomplete.")
+    config, secrets = method.validate(fields)
+    test_secrets: dict[str, str] = {}
+    if test_fields:
+        _, test_secrets = method.validate(test_fields, partial=True)
+    label_text = _label(label)
+    sharing_value = _choice(sharing, Sharing, field="sharing", label="Sharing")
+    workspace_id, tenant_id, tenant_kind = _owner(actor, scope_value)
+    if _taken(db, tenant_id, Connection.label_key, _label_key(label_text), None):
+        raise Conflict(f"A connection named “{label_text}” already exists here.")
+    if stable_key not in (None, ""):
+        key = _stable_key(stable_key)
+        if _taken(db, tenant_id, Connection.stable_key, key, None):
+            raise Conflict(f"The stable key “{key}” is already used here.")
+    else:
+        key = _unique_stable_key(db, tenant_id, suggest_stable_key(label_text))
+    now = utcnow()
+    conn = Connection(
+        account_id=actor.account_id,
+        workspace_id=workspace_id,
+        tenant_id=tenant_id,
+        scope=scope_value,
+        app=app_def.key,
+        label=label_text,
+        label_key=_label_key(label_text),
+        stable_key=key,
+        kind=method.kind,
+        status=Status.ACTIVE,
+        sharing=sharing_value,
+        config=config,
+        masked_tail=_tail_of(method, secrets) or "",
+        secret_version=1,
+        has_test_credentials=bool(test_secrets),
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(conn)
+    db.flush()
+    vault = vault or get_vault()
+    _store_secrets(db, vault, conn, secrets, Purpose.LIVE, tenant_kind)
+    if test_secrets:
+        _store_secrets(db, vault, conn, test_secrets, Purpose.TEST, tenant_kind)
+    _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "scope": conn.scope})
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict("A connection with this label or stable key already exists.") from None
+    return to_view(actor, conn)
+
+
+# --- read ---------------------------------------------------------------------------
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_connections(
+    db: Session,
+    *,
+    actor: Actor,
+    search: Any = None,
+    app: Any = None,
+    kind: Any = None,
+    status: Any = None,
+    page: Any = 1,
+    page_size: Any = 25,
+    account_scope: bool = False,
+    authorized_by_me: bool = False,
+) -> Page:
+    """One page of the connections the actor can see, filtered in the database."""
+    if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+        raise Invalid("Page must be a positive whole number.", field="page")
+    if (
+        not isinstance(page_size, int)
+        or isinstance(page_size, bool)
+        or not (1 <= page_size <= MAX_PAGE_SIZE)
+    ):
+        raise Invalid(f"Page size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
+    stmt = tenancy.connections_query(actor, account_scope=account_scope)
+    if authorized_by_me:
+        stmt = stmt.where(Connection.authorized_by == actor.user_id)
+    if search not in (None, ""):
+        text = clean_text(search, field="search", label="Search", max_length=100)
+        pattern = _like(_label_key(text))
+        app_keys = [a.key for a in get_catalog().search(text)]
+        conditions = [
+            Connection.label_key.like(pattern, escape="\\"),  # type: ignore[attr-defined]
+            Connection.stable_key.like(pattern, escape="\\"),  # type: ignore[attr-defined]
+        ]
+        if app_keys:
+            conditions.append(Connection.app.in_(app_keys))  # type: ignore[attr-defined]
+        stmt = stmt.where(or_(*conditions))
+    if app not in (None, ""):
+        stmt = stmt.where(Connection.app == get_catalog().get(app).key)
+    if kind not in (None, ""):
+        stmt = stmt.where(Connection.kind == _choice(kind, Kind, field="kind", label="Kind"))
+    if status not in (None, ""):
+        stmt = stmt.where(
+            Connection.status == _choice(status, Status, field="status", label="Status")
+        )
+    total = db.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = db.exec(
+        stmt.order_by(Connection.label_key, Connection.id)  # type: ignore[arg-type]
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return Page([to_view(actor, row) for row in rows], total, page, page_size)
+
+
+def get(db: Session, *, actor: Actor, connection_id: Any) -> ConnectionView:
+    conn = tenancy.get_connection(db, actor, connection_id)
+    _authorize(db, actor, Op.VIEW, conn)
+    return to_view(actor, conn)
+
+
+def usages(db: Session, *, actor: Actor, connection_id: Any) -> list[Usage]:
+    conn = tenancy.get_connection(db, actor, connection_id)
+    _authorize(db, actor, Op.VIEW, conn)
+    return usage.find(db, actor, conn.id)
+
+
+# --- change -------------------------------------------------------------------------
+
+
+def update(
+    db: Session,
+    *,
+    actor: Actor,
+    connection_id: Any,
+    label: Any = None,
+    config: Mapping[str, Any] | None = None,
+    sharing: Any = None,
+    stable_key: Any = None,
+    embedded_enabled: Any = None,
+) -> ConnectionView:
+    """Change non-secret settings; secrets change only through `rotate`."""
+    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    _authorize(db, actor, Op.UPDATE, conn)
+    changed: list[str] = []
+    if label is not None:
+        text = _label(label)
+        if text != conn.label:
+            if _taken(db, conn.tenant_id, Connection.label_key, _label_key(text), conn.id):
+                raise Conflict(f"A connection named “{text}” already exists here.")
+            conn.label, conn.label_key = text, _label_key(text)
+            changed.append("label")
+    if config is not None:
+        if not isinstance(config, Mapping):
+            raise Invalid("Configuration must be a set of fields.", field="config")
+        _, method = _app_and_method(conn.app, conn.kind)
+        secret_names = {f.name for f in method.secret_fields}
+        if secret_names & set(config):
+            raise Invalid("Secrets are replaced with Rotate, not Edit.", field="config")
+        new_config, _ = method.validate(config, partial=True)
+        merged = {**conn.config, **new_config}
+        if merged != conn.config:
+            conn.config = merged
+            changed.append("config")
+    if sharing is not None:
+        value = _choice(sharing, Sharing, field="sharing", label="Sharing")
+        if conn.scope == Scope.ACCOUNT and value == Sharing.PERSONAL:
+            raise Invalid("Account connections cannot be personal.", field="sharing")
+        if value != conn.sharing:
+            conn.sharing = value
+            changed.append("sharing")
+    if stable_key is not None:
+        key = _stable_key(stable_key)
+        if key != conn.stable_key:
+            if _taken(db, conn.tenant_id, Connection.stable_key, key, conn.id):
+                raise Conflict(f"The stable key “{key}” is already used here.")
+            conn.stable_key = key
+            changed.append("stable_key")
+    if embedded_enabled is not None:
+        if not isinstance(embedded_enabled, bool):
+            raise Invalid("Choose on or off.", field="embedded_enabled")
+        if embedded_enabled != conn.embedded_enabled:
+            conn.embedded_enabled = embedded_enabled
+            changed.append("embedded_enabled")
+    if not changed:
+        db.rollback()
+        return to_view(actor, conn)
+    conn.updated_at = utcnow()
+    db.add(conn)
+    _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed})
+    _commit(db)
+    return to_view(actor, conn)
+
+
+def rotate(
+    db: Session,
+    *,
+    actor: Actor,
+    connection_id: Any,
+    secrets: Mapping[str, Any],
+    purpose: Any = Purpose.LIVE,
+    vault: Vault | None = None,
+) -> ConnectionView:
+    """Replace secret fields in place (F6): the next request anywhere uses the new value."""
+    purpose_value = _choice(purpose, Purpose, field="purpose", label="Credential set")
+    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    _authorize(db, actor, Op.ROTATE, conn)
+    if conn.status == Status.REVOKED:
+        raise Invalid("This connection was revoked. Create or reconnect a new one.")
+    if conn.kind == Kind.OAUTH2:
+        raise Invalid("OAuth 2.0 connections are rotated by reconnecting.")
+    _, method = _app_and_method(conn.app, conn.kind)
+    if not isinstance(secrets, Mapping) or not secrets:
+        raise Invalid("Enter the new credential.")
+    config_names = {f.name for f in method.config_fields}
+    if config_names & set(secrets):
+        raise Invalid("Only secret fields are replaced by Rotate.")
+    _, new_secrets = method.validate(secrets, partial=True)
+    if not new_secrets:
+        raise Invalid("Enter the new credential.")
+    tenant_kind = "account" if conn.scope == Scope.ACCOUNT else "workspace"
+    _store_secrets(db, vault or get_vault(), conn, new_secrets, purpose_value, tenant_kind)
+    if purpose_value == Purpose.LIVE:
+        conn.masked_tail = _tail_of(method, new_secrets) or conn.masked_tail
+        conn.secret_version += 1
+        if conn.status == Status.ERROR:
+            conn.status, conn.status_reason = Status.ACTIVE, None
+    else:
+        conn.has_test_credentials = True
+    conn.updated_at = utcnow()
+    db.add(conn)
+    _audit(
+        db,
+        actor,
+        conn,
+        Action.ROTATED,
+        detail={"fields": sorted(new_secrets), "purpose": str(purpose_value)},
+    )
+    _commit(db)
+    return to_view(actor, conn)
+
+
+def delete(db: Session, *, actor: Actor, connection_id: Any) -> DeleteResult:
+    """Delete for good (F19): secrets and grants go with it; referencing nodes break."""
+    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    _authorize(db, actor, Op.DELETE, conn)
+    broken = usage.find(db, actor, conn.id)
+    for row in db.exec(select(ConnectionSecret).where(ConnectionSecret.connection_id == conn.id)):
+        db.delete(row)
+    for grant in db.exec(select(Grant).where(Grant.connection_id == conn.id)):
+        db.delete(grant)
+    _audit(db, actor, conn, Action.DELETED, detail={"broken_usages": len(broken)})
+    db.delete(conn)
+    _commit(db)
+    return DeleteResult(conn.label, broken)
+
+
+# --- test and use -------------------------------------------------------------------
+
+
+def test(
+    db: Session,
+    *,
+    actor: Actor,
+    connection_id: Any,
+    purpose: Any = Purpose.LIVE,
+    client: httpx.Client | None = None,
+    vault: Vault | None = None,
+) -> TestResult:
+    """Run the app's test request with the stored credential and remember the verdict."""
+    purpose_value = _choice(purpose, Purpose, field="purpose", label="Credential set")
+    conn = tenancy.get_connection(db, actor, connection_id)
+    _authorize(db, actor, Op.TEST, conn)
+    if conn.status == Status.REVOKED:
+        return TestResult(False, "revoked", "This connection was revoked and cannot be used.")
+    if purpose_value == Purpose.TEST and not conn.has_test_credentials:
+        return TestResult(False, "invalid_input", "This connection has no test credentials.")
+    result = runtime.test_stored(
+        db, conn=conn, purpose=purpose_value, vault=vault or get_vault(), client=client
+    )
+    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    conn.last_tested_at = utcnow()
+    conn.last_test_ok = result.ok
+    conn.last_test_message = result.message[:500]
+    if purpose_value == Purpose.LIVE:
+        if result.outcome == "invalid_credentials":
+            conn.status, conn.status_reason = Status.ERROR, result.message[:500]
+        elif (
+            result.ok and conn.status in (Status.ERROR, Status.PENDING) and conn.kind != Kind.OAUTH2
+        ):
+            conn.status, conn.status_reason = Status.ACTIVE, None
+    db.add(conn)
+    _audit(
+        db,
+        actor,
+        conn,
+        Action.TESTED,
+        outcome="success" if result.ok else "failure",
+        detail={"result": result.outcome, "http_status": result.http_status},
+    )
+    _commit(db)
+    return result
+
+
+def test_unsaved(
+    *,
+    actor: Actor,
+    app: Any,
+    fields: Mapping[str, Any],
+    kind: Any = None,
+    client: httpx.Client | None = None,
+) -> TestResult:
+    """Test credentials typed into the Add form before saving; nothing is stored."""
+    if not tenancy.can_create(actor):
+        raise Forbidden("Your role does not allow you to create connections here.")
+    app_def, method = _app_and_method(app, kind)
+    if not isinstance(fields, Mapping):
+        raise Invalid("The form is incomplete.")
+    try:
+        config, secrets = method.validate(fields)
+    except Invalid as err:
+        return TestResult(False, "invalid_input", str(err))
+    return runtime.test_values(app_def, method, config, secrets, client=client)

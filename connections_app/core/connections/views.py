@@ -1,0 +1,88 @@
+"""Read-models handed to the UI, the CLI and routes: never a secret, at most a masked tail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    id: str
+    app: str
+    app_name: str
+    app_icon: str
+    label: str
+    kind: str
+    status: str
+    status_reason: str | None
+    scope: str
+    sharing: str
+    stable_key: str
+    masked_tail: str
+    config: dict[str, str] | None  # None when the actor may not see configuration
+    external_identity: str | None
+    external_name: str | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_used_at: datetime | None
+    use_count: int
+    token_expires_at: datetime | None
+    last_tested_at: datetime | None
+    last_test_ok: bool | None
+    last_test_message: str | None
+    has_test_credentials: bool
+    embedded_enabled: bool
+    granted: bool
+    allowed: frozenset[str] = field(default_factory=frozenset)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (CLI `--json`, UI read-models)."""
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.isoformat(timespec="seconds") + "Z"
+        data["allowed"] = sorted(self.allowed)
+        return data
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ConnectionView]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A place that references a connection (filled by the workflows domain)."""
+
+    workflow_id: str
+    workflow_name: str
+    node_id: str
+    node_label: str
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    label: str
+    broken_usages: list[Usage]
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """F14 in plain words; `outcome` is one of valid, invalid_credentials, unreachable,
+    unexpected_response, invalid_input."""
+
+    ok: bool
+    outcome: str
+    message: str
+    http_status: int | None = None
+    elapsed_ms: int | None = None

@@ -1,0 +1,471 @@
+"""Accounts, workspaces, people and their sessions.
+
+Sign-in happens in an HTTP route that sets an HttpOnly cookie; the cookie value
+is a random token whose SHA-256 alone is stored. `actor_for_token` is how every
+UI event and route learns who is calling: the browser never names its own user,
+role or workspace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from connections_app.core import audit
+from connections_app.core.audit import Action, AuditHead
+from connections_app.core.clock import utcnow
+from connections_app.core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from connections_app.core.identity.models import (
+    Account,
+    AccountAdmin,
+    ClientUser,
+    User,
+    UserSession,
+    Workspace,
+    WorkspaceMember,
+    WorkspaceRole,
+)
+from connections_app.core.tenancy import Actor, Role
+from connections_app.core.validation import clean_text
+from connections_app.core.vault import Vault
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not-a-real-password-but-costs-the-same")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$|^[a-z0-9]$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+
+
+def _email(value: Any) -> str:
+    text = clean_text(value, field="email", label="Email", max_length=254).lower()
+    if not _EMAIL.match(text):
+        raise Invalid("Enter a valid email address.", field="email")
+    return text
+
+
+def _slug(value: Any, *, field: str = "slug") -> str:
+    text = clean_text(value, field=field, label="Slug", max_length=60).lower()
+    if not _SLUG.match(text):
+        raise Invalid(
+            "Slugs use lowercase letters, digits and dashes (not at the ends).", field=field
+        )
+    return text
+
+
+def _password(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid("Enter a password.", field="password")
+    if len(value) < MIN_PASSWORD:
+        raise Invalid(f"Use at least {MIN_PASSWORD} characters.", field="password")
+    if len(value) > MAX_PASSWORD:
+        raise Invalid(f"Use at most {MAX_PASSWORD} characters.", field="password")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise Invalid("The password contains control characters.", field="password")
+    return value
+
+
+def _op_actor(label: str) -> tuple[str | None, str]:
+    return None, label
+
+
+# --- accounts and workspaces --------------------------------------------------------
+
+
+def create_account(db: Session, *, vault: Vault, name: Any, slug: Any, by: str) -> Account:
+    account = Account(
+        name=clean_text(name, field="name", label="Account name", max_length=120),
+        slug=_slug(slug),
+    )
+    if db.exec(select(Account).where(Account.slug == account.slug)).first():
+        raise Conflict(f"An account with slug “{account.slug}” already exists.")
+    db.add(account)
+    db.flush()
+    db.add(AuditHead(account_id=account.id))
+    vault.create_data_key(db, tenant_id=account.id, tenant_kind="account")
+    audit.record(
+        db,
+        account_id=account.id,
+        action=Action.ACCOUNT_CREATED,
+        target_type="account",
+        target_id=account.id,
+        actor_id=None,
+        actor_label=by,
+        detail={"name": account.name},
+    )
+    _commit(db, "That account already exists.")
+    return account
+
+
+def create_workspace(
+    db: Session, *, vault: Vault, account_id: str, name: Any, slug: Any, by: str
+) -> Workspace:
+    if db.get(Account, account_id) is None:
+        raise NotFound("Account not found.")
+    workspace = Workspace(
+        account_id=account_id,
+        name=clean_text(name, field="name", label="Workspace name", max_length=120),
+        slug=_slug(slug),
+    )
+    clash = db.exec(
+        select(Workspace).where(
+            Workspace.account_id == account_id, Workspace.slug == workspace.slug
+        )
+    ).first()
+    if clash:
+        raise Conflict(f"A workspace with slug “{workspace.slug}” already exists in this account.")
+    db.add(workspace)
+    db.flush()
+    vault.create_data_key(db, tenant_id=workspace.id, tenant_kind="workspace")
+    audit.record(
+        db,
+        account_id=account_id,
+        workspace_id=workspace.id,
+        action=Action.WORKSPACE_CREATED,
+        target_type="workspace",
+        target_id=workspace.id,
+        actor_id=None,
+        actor_label=by,
+        detail={"name": workspace.name},
+    )
+    _commit(db, "That workspace already exists.")
+    return workspace
+
+
+def find_account(db: Session, slug: Any) -> Account:
+    row = db.exec(select(Account).where(Account.slug == _slug(slug, field="account"))).first()
+    if row is None:
+        raise NotFound(f"No account with slug “{slug}”.")
+    return row
+
+
+def find_workspace(db: Session, *, account_id: str, slug: Any) -> Workspace:
+    row = db.exec(
+        select(Workspace).where(
+            Workspace.account_id == account_id, Workspace.slug == _slug(slug, field="workspace")
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No workspace with slug “{slug}” in this account.")
+    return row
+
+
+# --- people -------------------------------------------------------------------------
+
+
+def create_user(db: Session, *, email: Any, name: Any, password: Any) -> User:
+    address = _email(email)
+    if db.exec(select(User).where(User.email == address)).first():
+        raise Conflict(f"A user with email {address} already exists.")
+    user = User(
+        email=address,
+        name=clean_text(name, field="name", label="Name", max_length=120),
+        password_hash=_hasher.hash(_password(password)),
+    )
+    db.add(user)
+    _commit(db, "That user already exists.")
+    return user
+
+
+def find_user(db: Session, email: Any) -> User:
+    row = db.exec(select(User).where(User.email == _email(email))).first()
+    if row is None:
+        raise NotFound(f"No user with email {email}.")
+    return row
+
+
+def add_member(
+    db: Session, *, workspace_id: str, user_id: str, role: Any, by: str
+) -> WorkspaceMember:
+    workspace = db.get(Workspace, workspace_id)
+    if workspace is None or db.get(User, user_id) is None:
+        raise NotFound("Workspace or user not found.")
+    if role == Role.CLIENT:
+        return _add_client(db, workspace=workspace, user_id=user_id, by=by)
+    try:
+        role_value = WorkspaceRole(role)
+    except ValueError:
+        raise Invalid("Role must be admin, builder, viewer or client.", field="role") from None
+    member = db.get(WorkspaceMember, (workspace_id, user_id))
+    if member is None:
+        member = WorkspaceMember(workspace_id=workspace_id, user_id=user_id, role=role_value)
+    else:
+        member.role = role_value
+    db.add(member)
+    audit.record(
+        db,
+        account_id=workspace.account_id,
+        workspace_id=workspace_id,
+        action=Action.MEMBER_ADDED,
+        target_type="user",
+        target_id=user_id,
+        actor_id=None,
+        actor_label=by,
+        detail={"role": str(role_value)},
+    )
+    db.commit()
+    return member
+
+
+def _add_client(db: Session, *, workspace: Workspace, user_id: str, by: str) -> Any:
+    row = db.get(ClientUser, (workspace.id, user_id))
+    if row is None:
+        row = ClientUser(workspace_id=workspace.id, user_id=user_id, invited_by=None)
+        db.add(row)
+        audit.record(
+            db,
+            account_id=workspace.account_id,
+            workspace_id=workspace.id,
+            action=Action.MEMBER_ADDED,
+            target_type="user",
+            target_id=user_id,
+            actor_id=None,
+            actor_label=by,
+            detail={"role": "client"},
+        )
+        db.commit()
+    return row
+
+
+def make_account_admin(db: Session, *, account_id: str, user_id: str, by: str) -> None:
+    if db.get(Account, account_id) is None or db.get(User, user_id) is None:
+        raise NotFound("Account or user not found.")
+    if db.get(AccountAdmin, (account_id, user_id)) is None:
+        db.add(AccountAdmin(account_id=account_id, user_id=user_id))
+        audit.record(
+            db,
+            account_id=account_id,
+            action=Action.MEMBER_ADDED,
+            target_type="user",
+            target_id=user_id,
+            actor_id=None,
+            actor_label=by,
+            detail={"role": "account_admin"},
+        )
+        db.commit()
+
+
+# --- sign-in and sessions -----------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate(db: Session, *, email: Any, password: Any) -> User:
+    """Check a password; unknown emails cost the same time as wrong passwords."""
+    generic = Invalid("Email or password is incorrect.")
+    try:
+        address = _email(email)
+    except Invalid:
+        raise generic from None
+    if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD:
+        raise generic
+    user = db.exec(select(User).where(User.email == address)).first()
+    if user is None or not user.is_active:
+        _verify_quietly(_DUMMY_HASH, password)
+        raise generic
+    now = utcnow()
+    if user.locked_until and user.locked_until > now:
+        raise Invalid("Too many failed attempts. Try again in a few minutes.")
+    if not _verify_quietly(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        db.add(user)
+        db.commit()
+        raise generic
+    if user.failed_logins or user.locked_until:
+        user.failed_logins = 0
+        user.locked_until = None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    db.add(user)
+    db.commit()
+    return user
+
+
+def _verify_quietly(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class WorkspaceChoice:
+    workspace_id: str
+    account_id: str
+    name: str
+    account_name: str
+    role: str
+
+
+def workspaces_for(db: Session, user_id: str) -> list[WorkspaceChoice]:
+    """Workspaces a person may enter: memberships, client portals, and account-admin reach."""
+    choices: dict[str, WorkspaceChoice] = {}
+    admin_accounts = set(
+        db.exec(select(AccountAdmin.account_id).where(AccountAdmin.user_id == user_id)).all()
+    )
+    if admin_accounts:
+        rows = db.exec(
+            select(Workspace, Account)
+            .join(Account, Account.id == Workspace.account_id)
+            .where(Workspace.account_id.in_(admin_accounts))  # type: ignore[attr-defined]
+        ).all()
+        for ws, acct in rows:
+            choices[ws.id] = WorkspaceChoice(ws.id, acct.id, ws.name, acct.name, Role.ADMIN)
+    member_rows = db.exec(
+        select(Workspace, Account, WorkspaceMember.role)
+        .join(Account, Account.id == Workspace.account_id)
+        .join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id)
+        .where(WorkspaceMember.user_id == user_id)
+    ).all()
+    for ws, acct, role in member_rows:
+        choices.setdefault(ws.id, WorkspaceChoice(ws.id, acct.id, ws.name, acct.name, role))
+    client_rows = db.exec(
+        select(Workspace, Account)
+        .join(Account, Account.id == Workspace.account_id)
+        .join(ClientUser, ClientUser.workspace_id == Workspace.id)
+        .where(ClientUser.user_id == user_id)
+    ).all()
+    for ws, acct in client_rows:
+        choices.setdefault(ws.id, WorkspaceChoice(ws.id, acct.id, ws.name, acct.name, Role.CLIENT))
+    return sorted(choices.values(), key=lambda c: (c.account_name.lower(), c.name.lower()))
+
+
+def start_session(db: Session, *, user: User, ttl_hours: int) -> str:
+    """Create a session; the returned token goes into the cookie and nowhere else."""
+    token = secrets.token_urlsafe(32)
+    choices = workspaces_for(db, user.id)
+    now = utcnow()
+    db.add(
+        UserSession(
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            workspace_id=choices[0].workspace_id if choices else None,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=ttl_hours),
+        )
+    )
+    if choices:
+        audit.record(
+            db,
+            account_id=choices[0].account_id,
+            workspace_id=choices[0].workspace_id,
+            action=Action.SIGNED_IN,
+            target_type="user",
+            target_id=user.id,
+            actor_id=user.id,
+            actor_label=user.email,
+        )
+    db.commit()
+    return token
+
+
+def end_session(db: Session, token: Any) -> None:
+    if not isinstance(token, str) or not token:
+        return
+    row = db.get(UserSession, _token_hash(token))
+    if row is not None:
+        db.delete(row)
+        db.commit()
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """Non-secret facts about the signed-in person, fit for UI state."""
+
+    user_id: str
+    email: str
+    name: str
+    actor: Actor | None
+    workspaces: list[WorkspaceChoice]
+
+
+def _load_session(db: Session, token: Any) -> UserSession:
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        raise Unauthenticated("Please sign in.")
+    row = db.get(UserSession, _token_hash(token))
+    if row is None:
+        raise Unauthenticated("Please sign in.")
+    if row.expires_at <= utcnow():
+        db.delete(row)
+        db.commit()
+        raise Unauthenticated("Your session has expired. Please sign in again.")
+    return row
+
+
+def session_view(db: Session, token: Any) -> SessionView:
+    """Who holds this cookie, and as whom they act in their current workspace."""
+    row = _load_session(db, token)
+    user = db.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthenticated("Please sign in.")
+    choices = workspaces_for(db, user.id)
+    current = next((c for c in choices if c.workspace_id == row.workspace_id), None)
+    if current is None and choices:
+        current = choices[0]
+        row.workspace_id = current.workspace_id
+        db.add(row)
+        db.commit()
+    actor = None
+    if current is not None:
+        is_admin = db.get(AccountAdmin, (current.account_id, user.id)) is not None
+        actor = Actor(
+            user_id=user.id,
+            label=user.email,
+            account_id=current.account_id,
+            workspace_id=current.workspace_id,
+            role=Role(current.role),
+            is_account_admin=is_admin,
+        )
+    return SessionView(user.id, user.email, user.name, actor, choices)
+
+
+def actor_for_token(db: Session, token: Any) -> Actor:
+    view = session_view(db, token)
+    if view.actor is None:
+        raise Unauthenticated("You are not a member of any workspace yet.")
+    return view.actor
+
+
+def switch_workspace(db: Session, *, token: Any, workspace_id: Any) -> Actor:
+    """Move the session to another workspace the person belongs to; others are not found."""
+    row = _load_session(db, token)
+    choices = workspaces_for(db, row.user_id)
+    if not isinstance(workspace_id, str) or workspace_id not in {c.workspace_id for c in choices}:
+        raise NotFound("Workspace not found.")
+    row.workspace_id = workspace_id
+    db.add(row)
+    db.commit()
+    return actor_for_token(db, token)
+
+
+def purge_expired_sessions(db: Session) -> int:
+    expired = db.exec(select(UserSession).where(UserSession.expires_at <= utcnow())).all()
+    for row in expired:
+        db.delete(row)
+    db.commit()
+    return len(expired)
+
+
+def _commit(db: Session, conflict_message: str) -> None:
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict(conflict_message) from None

@@ -1,0 +1,36 @@
+"""Every table of the core in one import, for Alembic and for creating test databases."""
+
+from sqlmodel import SQLModel
+
+from connections_app.core.audit import AuditEvent, AuditHead
+from connections_app.core.connections.models import Connection, ConnectionSecret, Grant
+from connections_app.core.identity.models import (
+    Account,
+    AccountAdmin,
+    ClientUser,
+    User,
+    UserSession,
+    Workspace,
+    WorkspaceMember,
+)
+from connections_app.core.vault import DataKey, VaultCheck
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Account",
+    "AccountAdmin",
+    "AuditEvent",
+    "AuditHead",
+    "ClientUser",
+    "Connection",
+    "ConnectionSecret",
+    "DataKey",
+    "Grant",
+    "User",
+    "UserSession",
+    "VaultCheck",
+    "Workspace",
+    "WorkspaceMember",
+    "metadata",
+]

@@ -1,0 +1,76 @@
+"""Every environment variable the application reads, in one typed place.
+
+Reflex only reads `REFLEX_`-prefixed variables, so database and Redis URLs use
+Reflex's names (one source of truth for the web app, the CLI and the tests);
+everything of our own starts with `CONNECTIONS_`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    db_url: str
+    async_db_url: str | None
+    redis_url: str | None
+    master_key: str | None = field(repr=False)
+    master_key_file: Path
+    session_ttl_hours: int
+    session_cookie_name: str
+    cookie_secure: bool
+    app_url: str
+    api_url: str
+    log_level: str
+    env: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("CONNECTIONS_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+    db_url = os.environ.get("REFLEX_DB_URL") or f"sqlite:///{data_dir / 'connections.db'}"
+    app_url = os.environ.get("CONNECTIONS_APP_URL", "http://localhost:3000").rstrip("/")
+    api_url = os.environ.get("REFLEX_API_URL", "http://localhost:8000").rstrip("/")
+    return Settings(
+        data_dir=data_dir,
+        db_url=db_url,
+        async_db_url=os.environ.get("REFLEX_ASYNC_DB_URL") or None,
+        redis_url=os.environ.get("REFLEX_REDIS_URL") or None,
+        master_key=os.environ.get("CONNECTIONS_MASTER_KEY") or None,
+        master_key_file=Path(
+            os.environ.get("CONNECTIONS_MASTER_KEY_FILE", data_dir / "master.key")
+        ).resolve(),
+        session_ttl_hours=_int("CONNECTIONS_SESSION_TTL_HOURS", 12),
+        session_cookie_name=os.environ.get("CONNECTIONS_SESSION_COOKIE", "cx_session"),
+        cookie_secure=app_url.startswith("https://"),
+        app_url=app_url,
+        api_url=api_url,
+        log_level=os.environ.get("CONNECTIONS_LOG_LEVEL", "INFO").upper(),
+        env=os.environ.get("CONNECTIONS_ENV", "dev"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests call `get_settings.cache_clear()` after changing env."""
+    return load_settings()

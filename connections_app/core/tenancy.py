@@ -1,0 +1,260 @@
+"""Who is asking, and what they may see and do (F8, F10; invariants 1 and 2).
+
+Every query of a tenant-owned table is built here, from an `Actor` that the
+caller derived from the server-side session. A row the actor cannot see is
+reported as `NotFound`, exactly like a row that does not exist, so an id from
+another workspace reveals nothing. What a visible row allows is decided by
+`allowed_ops`, the role-and-sharing table below, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from connections_app.core.audit import AuditEvent
+from connections_app.core.connections.models import Connection, Grant, Scope, Sharing
+from connections_app.core.errors import Forbidden, NotFound
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    BUILDER = "builder"
+    VIEWER = "viewer"
+    CLIENT = "client"
+
+
+class Op(StrEnum):
+    LIST = "list"
+    VIEW = "view"
+    VIEW_CONFIG = "view_config"
+    CREATE = "create"
+    UPDATE = "update"
+    ROTATE = "rotate"
+    DELETE = "delete"
+    TEST = "test"
+    USE = "use"
+    REVOKE = "revoke"
+    VIEW_AUDIT = "view_audit"
+
+
+ALL_CONNECTION_OPS = frozenset(Op) - {Op.CREATE}
+_USE_LEVEL = frozenset({Op.LIST, Op.VIEW, Op.USE, Op.TEST})
+_VIEW_LEVEL = _USE_LEVEL | {Op.VIEW_CONFIG}
+_MANAGE_LEVEL = _VIEW_LEVEL | {Op.UPDATE, Op.ROTATE, Op.DELETE, Op.REVOKE, Op.VIEW_AUDIT}
+_READ_ONLY = frozenset({Op.LIST, Op.VIEW})
+_BUILDER_LEVELS = {
+    Sharing.USE: _USE_LEVEL,
+    Sharing.VIEW: _VIEW_LEVEL,
+    Sharing.MANAGE: _MANAGE_LEVEL,
+}
+_VIEWER_LEVELS = {
+    Sharing.USE: _READ_ONLY,
+    Sharing.VIEW: _READ_ONLY | {Op.VIEW_CONFIG},
+    Sharing.MANAGE: _READ_ONLY | {Op.VIEW_CONFIG},
+}
+_CLIENT_OWN = frozenset({Op.LIST, Op.VIEW, Op.ROTATE, Op.REVOKE})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The caller, always re-derived server-side (session cookie, CLI operator, system task)."""
+
+    user_id: str | None
+    label: str
+    account_id: str
+    workspace_id: str | None
+    role: Role | None
+    is_account_admin: bool = False
+
+    @property
+    def is_workspace_admin(self) -> bool:
+        return self.workspace_id is not None and (self.role == Role.ADMIN or self.is_account_admin)
+
+    @property
+    def is_client(self) -> bool:
+        return self.role == Role.CLIENT
+
+    @classmethod
+    def operator(cls, *, account_id: str, workspace_id: str | None, label: str) -> Actor:
+        """A trusted operator (CLI on the server): acts as account admin."""
+        return cls(
+            user_id=None,
+            label=label,
+            account_id=account_id,
+            workspace_id=workspace_id,
+            role=Role.ADMIN if workspace_id else None,
+            is_account_admin=True,
+        )
+
+
+# --- connections --------------------------------------------------------------------
+
+
+def _granted_here(actor: Actor) -> ColumnElement[bool]:
+    granted = select(Grant.connection_id).where(
+        Grant.workspace_id == actor.workspace_id, Grant.account_id == actor.account_id
+    )
+    return Connection.id.in_(granted)  # type: ignore[union-attr]
+
+
+def workspace_connections_predicate(actor: Actor) -> ColumnElement[bool]:
+    """What the Integrations list and the picker may show in the actor's workspace."""
+    if actor.workspace_id is None or actor.role is None:
+        return false()
+    if actor.is_client:
+        return and_(
+            Connection.workspace_id == actor.workspace_id,
+            Connection.authorized_by == actor.user_id,
+        )
+    own = and_(
+        Connection.scope == Scope.WORKSPACE,
+        Connection.workspace_id == actor.workspace_id,
+        true()
+        if actor.is_workspace_admin
+        else or_(Connection.sharing != Sharing.PERSONAL, Connection.created_by == actor.user_id),
+    )
+    granted = and_(
+        Connection.scope == Scope.ACCOUNT,
+        Connection.account_id == actor.account_id,
+        _granted_here(actor),
+    )
+    return or_(own, granted)
+
+
+def account_connections_predicate(actor: Actor) -> ColumnElement[bool]:
+    """Account-scoped connections: the LLM Keys page, account admins only."""
+    if not actor.is_account_admin:
+        return false()
+    return and_(Connection.scope == Scope.ACCOUNT, Connection.account_id == actor.account_id)
+
+
+def connections_query(actor: Actor, *, account_scope: bool = False) -> SelectOfScalar[Connection]:
+    predicate = (
+        account_connections_predicate(actor)
+        if account_scope
+        else workspace_connections_predicate(actor)
+    )
+    return select(Connection).where(predicate)
+
+
+def get_connection(
+    db: Session, actor: Actor, connection_id: Any, *, for_update: bool = False
+) -> Connection:
+    """The one way to load a connection by id: invisible ≡ absent."""
+    if not isinstance(connection_id, str) or not 0 < len(connection_id) <= 64:
+        raise NotFound("Connection not found.")
+    stmt = select(Connection).where(
+        Connection.id == connection_id,
+        or_(workspace_connections_predicate(actor), account_connections_predicate(actor)),
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = db.exec(stmt).first()
+    if row is None:
+        raise NotFound("Connection not found.")
+    return row
+
+
+def owner_has(
+    db: Session, *, tenant_id: str, column: Any, value: str, exclude_id: str | None = None
+) -> bool:
+    """Is `value` taken in the owner's namespace (labels and stable keys are unique per owner)?
+
+    Checks every connection of the owner, including personal ones the actor cannot
+    see: uniqueness must hold for the whole workspace, and the answer leaks no data.
+    """
+    stmt = select(Connection.id).where(Connection.tenant_id == tenant_id, column == value)
+    if exclude_id:
+        stmt = stmt.where(Connection.id != exclude_id)
+    return db.exec(stmt).first() is not None
+
+
+def allowed_ops(actor: Actor, conn: Connection) -> frozenset[Op]:
+    """The role × sharing table of F10, for a connection the actor can already see."""
+    if conn.account_id != actor.account_id:
+        return frozenset()
+    if conn.scope == Scope.ACCOUNT:
+        if actor.is_account_admin:
+            return ALL_CONNECTION_OPS
+        if actor.role in (Role.ADMIN, Role.BUILDER):
+            return _USE_LEVEL
+        if actor.role == Role.VIEWER:
+            return _READ_ONLY
+        return frozenset()
+    if conn.workspace_id != actor.workspace_id:
+        return frozenset()
+    if actor.is_client:
+        return _CLIENT_OWN if conn.authorized_by == actor.user_id else frozenset()
+    own = actor.user_id is not None and conn.created_by == actor.user_id
+    if actor.is_workspace_admin:
+        if conn.sharing == Sharing.PERSONAL and not own:
+            return ALL_CONNECTION_OPS - {Op.USE}
+        return ALL_CONNECTION_OPS
+    if actor.role == Role.BUILDER:
+        if own:
+            return ALL_CONNECTION_OPS
+        return _BUILDER_LEVELS.get(Sharing(conn.sharing), frozenset())
+    if actor.role == Role.VIEWER:
+        return _VIEWER_LEVELS.get(Sharing(conn.sharing), frozenset())
+    return frozenset()
+
+
+def can_create(actor: Actor, *, scope: Scope = Scope.WORKSPACE) -> bool:
+    if scope == Scope.ACCOUNT:
+        return actor.is_account_admin
+    return actor.workspace_id is not None and (
+        actor.is_workspace_admin or actor.role == Role.BUILDER
+    )
+
+
+def check(actor: Actor, op: Op, conn: Connection) -> bool:
+    return op in allowed_ops(actor, conn)
+
+
+def ensure(actor: Actor, op: Op, conn: Connection) -> None:
+    if op not in allowed_ops(actor, conn):
+        raise Forbidden(f"Your role does not allow you to {_OP_WORDS[op]} this connection.")
+
+
+_OP_WORDS = {
+    Op.LIST: "list",
+    Op.VIEW: "see",
+    Op.VIEW_CONFIG: "see the configuration of",
+    Op.CREATE: "create",
+    Op.UPDATE: "edit",
+    Op.ROTATE: "rotate the credential of",
+    Op.DELETE: "delete",
+    Op.TEST: "test",
+    Op.USE: "use",
+    Op.REVOKE: "revoke",
+    Op.VIEW_AUDIT: "see the audit history of",
+}
+
+
+# --- other tenant-owned tables ------------------------------------------------------
+
+
+def audit_query(actor: Actor) -> SelectOfScalar[AuditEvent]:
+    """Audit events of the actor's workspace (workspace admins) or account (account admins)."""
+    if actor.workspace_id is not None and actor.is_workspace_admin:
+        return select(AuditEvent).where(
+            AuditEvent.account_id == actor.account_id,
+            AuditEvent.workspace_id == actor.workspace_id,
+        )
+    if actor.is_account_admin:
+        return select(AuditEvent).where(AuditEvent.account_id == actor.account_id)
+    return select(AuditEvent).where(false())
+
+
+def connection_audit_query(actor: Actor, conn: Connection) -> SelectOfScalar[AuditEvent]:
+    """Events of one connection the actor has already loaded through `get_connection`."""
+    ensure(actor, Op.VIEW_AUDIT, conn)
+    return select(AuditEvent).where(
+        AuditEvent.account_id == actor.account_id, AuditEvent.connection_id == conn.id
+    )

@@ -1,0 +1,344 @@
+"""A stand-in for third-party APIs, on loopback, for the tests and the demo.
+
+It answers each catalog app's test request and a few actions the way the real
+service does in shape: 200 with a small JSON body for the right credential,
+401 for a wrong or missing one, 503 in "down" mode, a delay in "slow" mode. The
+catalog is pointed at it by `CONNECTIONS_APP_<APP>_BASE_URL` overrides. It is a
+separate program and imports nothing from the application, so it cannot
+accidentally agree with the code under test. Its OAuth 2.0 server half (authlib)
+arrives with the OAuth work, in this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import hmac
+from collections import Counter
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+# The demo's credentials: valid here and nowhere else. `make run` seeds them.
+DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
+    "stripe": {"secret_key": "sk_test_DemoStripeKey4242424242"},
+    "openai": {"api_key": "sk-demo-openai-0000000000000000"},
+    "anthropic": {"api_key": "sk-ant-demo-0000000000000000000"},
+    "slack": {"bot_token": "xoxb-demo-0000000000-slackbot"},
+    "hubspot": {"access_token": "pat-na1-demo-hubspot-0000000"},
+    "github": {"token": "ghp_DemoGithubToken0000000"},
+    "freshdesk": {"subdomain": "northstar", "api_key": "DemoFreshdeskKey123"},
+    "twilio": {
+        "account_sid": "AC0123456789abcdef0123456789abcdef",
+        "auth_token": "fedcba9876543210fedcba9876543210",
+    },
+    "custom": {"header": "X-Api-Key", "value": "demo-custom-key-0000"},
+}
+MODES = ("ok", "down", "slow")
+
+
+class StandIn:
+    def __init__(self, credentials: dict[str, dict[str, str]] | None = None) -> None:
+        self.initial = copy.deepcopy(credentials or DEMO_CREDENTIALS)
+        self.reset()
+
+    def reset(self) -> None:
+        self.credentials = copy.deepcopy(self.initial)
+        self.modes: dict[str, tuple[str, float]] = {}
+        self.calls: Counter[str] = Counter()
+
+    # --- credential checks (constant-time comparisons) -------------------------------
+
+    def _expected(self, app: str, field: str) -> str:
+        return self.credentials.get(app, {}).get(field, "")
+
+    @staticmethod
+    def _same(given: str | None, expected: str) -> bool:
+        return bool(expected) and given is not None and hmac.compare_digest(given, expected)
+
+    def bearer_ok(self, request: Request, app: str, field: str) -> bool:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else None
+        return self._same(token, self._expected(app, field))
+
+    def basic_ok(self, request: Request, user: str, password: str) -> bool:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("basic "):
+            return False
+        try:
+            decoded = base64.b64decode(header[6:], validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False
+        given_user, _, given_password = decoded.partition(":")
+        return self._same(given_user, user) and self._same(given_password, password)
+
+
+def _unauthorized(app: str) -> JSONResponse:
+    bodies = {
+        "stripe": {
+            "error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}
+        },
+        "openai": {"error": {"type": "invalid_request_error", "code": "invalid_api_key"}},
+        "anthropic": {"type": "error", "error": {"type": "authentication_error"}},
+        "slack": {"ok": False, "error": "invalid_auth"},
+        "github": {"message": "Bad credentials"},
+        "twilio": {"code": 20003, "message": "Authenticate", "status": 401},
+    }
+    return JSONResponse(bodies.get(app, {"error": "unauthorized"}), status_code=401)
+
+
+def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starlette:
+    state = StandIn(credentials)
+
+    async def gate(request: Request, app: str, endpoint: str) -> Response | None:
+        state.calls[f"{app}:{endpoint}"] += 1
+        mode, delay = state.modes.get(app, ("ok", 0.0))
+        if mode == "down":
+            return JSONResponse({"error": "service unavailable"}, status_code=503)
+        if mode == "slow":
+            await asyncio.sleep(delay)
+        return None
+
+    def endpoint(app: str, name: str, check: Any, body: Any) -> Any:
+        async def handler(request: Request) -> Response:
+            blocked = await gate(request, app, name)
+            if blocked is not None:
+                return blocked
+            if not check(request):
+                return _unauthorized(app)
+            payload = body(request) if callable(body) else body
+            if request.method == "POST":
+                try:
+                    sent = await request.json()
+                except ValueError:
+                    sent = {}
+                payload = {**payload, "received": sent if isinstance(sent, dict) else {}}
+            return JSONResponse(payload)
+
+        return handler
+
+    def bearer(app: str, field: str) -> Any:
+        return lambda r: state.bearer_ok(r, app, field)
+
+    def anthropic_ok(r: Request) -> bool:
+        return StandIn._same(
+            r.headers.get("x-api-key"), state._expected("anthropic", "api_key")
+        ) and (r.headers.get("anthropic-version") is not None)
+
+    def freshdesk_ok(r: Request) -> bool:
+        expected = state.credentials.get("freshdesk", {})
+        return r.path_params["subdomain"] == expected.get("subdomain") and state.basic_ok(
+            r, expected.get("api_key", ""), "X"
+        )
+
+    def twilio_ok(r: Request) -> bool:
+        expected = state.credentials.get("twilio", {})
+        sid = r.path_params["sid"]
+        return sid == expected.get("account_sid") and state.basic_ok(
+            r, sid, expected.get("auth_token", "")
+        )
+
+    def custom_ok(r: Request) -> bool:
+        expected = state.credentials.get("custom", {})
+        header = expected.get("header", "X-Api-Key")
+        given = r.headers.get(header) or r.query_params.get("api_key")
+        return StandIn._same(given, expected.get("value", ""))
+
+    routes = [
+        Route(
+            "/stripe/v1/balance",
+            endpoint(
+                "stripe",
+                "balance",
+                bearer("stripe", "secret_key"),
+                {"object": "balance", "available": [{"amount": 4200, "currency": "usd"}]},
+            ),
+        ),
+        Route(
+            "/stripe/v1/customers",
+            endpoint(
+                "stripe",
+                "create_customer",
+                bearer("stripe", "secret_key"),
+                {"object": "customer", "id": "cus_standin"},
+            ),
+            methods=["POST"],
+        ),
+        Route(
+            "/openai/v1/models",
+            endpoint(
+                "openai",
+                "models",
+                bearer("openai", "api_key"),
+                {"object": "list", "data": [{"id": "gpt-standin"}]},
+            ),
+        ),
+        Route(
+            "/openai/v1/chat/completions",
+            endpoint(
+                "openai",
+                "chat",
+                bearer("openai", "api_key"),
+                {
+                    "object": "chat.completion",
+                    "usage": {"total_tokens": 12},
+                    "choices": [
+                        {"message": {"role": "assistant", "content": "Hello from the stand-in"}}
+                    ],
+                },
+            ),
+            methods=["POST"],
+        ),
+        Route(
+            "/anthropic/v1/models",
+            endpoint(
+                "anthropic",
+                "models",
+                anthropic_ok,
+                {"data": [{"id": "claude-standin", "type": "model"}]},
+            ),
+        ),
+        Route(
+            "/anthropic/v1/messages",
+            endpoint(
+                "anthropic",
+                "messages",
+                anthropic_ok,
+                {
+                    "type": "message",
+                    "content": [{"type": "text", "text": "Hello from the stand-in"}],
+                    "usage": {"input_tokens": 5, "output_tokens": 7},
+                },
+            ),
+            methods=["POST"],
+        ),
+        Route(
+            "/slack/api/auth.test",
+            endpoint(
+                "slack",
+                "auth.test",
+                bearer("slack", "bot_token"),
+                {"ok": True, "team": "Stand-in team", "team_id": "T0STANDIN", "user_id": "U0BOT"},
+            ),
+            methods=["GET", "POST"],
+        ),
+        Route(
+            "/slack/api/chat.postMessage",
+            endpoint(
+                "slack",
+                "post_message",
+                bearer("slack", "bot_token"),
+                {"ok": True, "ts": "1700000000.000100"},
+            ),
+            methods=["POST"],
+        ),
+        Route(
+            "/hubspot/account-info/v3/details",
+            endpoint(
+                "hubspot",
+                "details",
+                bearer("hubspot", "access_token"),
+                {"portalId": 4242, "uiDomain": "app.hubspot.com"},
+            ),
+        ),
+        Route(
+            "/hubspot/crm/v3/objects/contacts",
+            endpoint(
+                "hubspot",
+                "create_contact",
+                bearer("hubspot", "access_token"),
+                {"id": "501", "properties": {}},
+            ),
+            methods=["POST"],
+        ),
+        Route(
+            "/github/user",
+            endpoint("github", "user", bearer("github", "token"), {"id": 1, "login": "standin"}),
+        ),
+        Route(
+            "/freshdesk/{subdomain}/api/v2/agents/me",
+            endpoint(
+                "freshdesk",
+                "me",
+                freshdesk_ok,
+                lambda r: {
+                    "id": 7,
+                    "contact": {"email": f"agent@{r.path_params['subdomain']}.test"},
+                },
+            ),
+        ),
+        Route(
+            "/freshdesk/{subdomain}/api/v2/tickets",
+            endpoint("freshdesk", "create_ticket", freshdesk_ok, {"id": 1001, "status": 2}),
+            methods=["POST"],
+        ),
+        Route(
+            "/twilio/2010-04-01/Accounts/{sid}.json",
+            endpoint(
+                "twilio",
+                "account",
+                twilio_ok,
+                lambda r: {"sid": r.path_params["sid"], "status": "active"},
+            ),
+        ),
+        Route(
+            "/twilio/2010-04-01/Accounts/{sid}/Messages.json",
+            endpoint("twilio", "send_sms", twilio_ok, {"sid": "SM0standin", "status": "queued"}),
+            methods=["POST"],
+        ),
+        Route("/custom/me", endpoint("custom", "me", custom_ok, {"ok": True})),
+        Route(
+            "/custom/echo", endpoint("custom", "echo", custom_ok, {"ok": True}), methods=["POST"]
+        ),
+    ]
+
+    async def set_credentials(request: Request) -> Response:
+        app = request.path_params["app"]
+        data = await _json_object(request)
+        if data is None or not all(isinstance(v, str) for v in data.values()):
+            return JSONResponse({"error": "expected a JSON object of strings"}, status_code=400)
+        state.credentials[app] = data
+        return JSONResponse({"app": app, "fields": sorted(data)})
+
+    async def set_mode(request: Request) -> Response:
+        app = request.path_params["app"]
+        data = await _json_object(request)
+        mode = (data or {}).get("mode")
+        delay = (data or {}).get("seconds", 2.0)
+        if mode not in MODES or not isinstance(delay, int | float) or not 0 <= delay <= 60:
+            return JSONResponse({"error": f"mode must be one of {MODES}"}, status_code=400)
+        state.modes[app] = (mode, float(delay))
+        return JSONResponse({"app": app, "mode": mode})
+
+    async def calls(_request: Request) -> Response:
+        return JSONResponse(dict(state.calls))
+
+    async def reset(_request: Request) -> Response:
+        state.reset()
+        return JSONResponse({"reset": True})
+
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    routes += [
+        Route("/_standin/credentials/{app}", set_credentials, methods=["PUT"]),
+        Route("/_standin/mode/{app}", set_mode, methods=["PUT"]),
+        Route("/_standin/calls", calls),
+        Route("/_standin/reset", reset, methods=["POST"]),
+        Route("/_standin/health", health),
+    ]
+    application = Starlette(routes=routes)
+    application.state.standin = state
+    return application
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        data = await request.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

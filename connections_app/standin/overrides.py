@@ -1,0 +1,30 @@
+"""The catalog overrides that point each app at a stand-in listening on `base_url`.
+
+The stand-in owns its URL layout, so it also says how to reach it; the Makefile
+and the tests take these variables rather than repeating the layout.
+"""
+
+from __future__ import annotations
+
+APP_PATHS = {
+    "stripe": "/stripe",
+    "openai": "/openai",
+    "anthropic": "/anthropic",
+    "slack": "/slack",
+    "hubspot": "/hubspot",
+    "github": "/github",
+    "freshdesk": "/freshdesk/{subdomain}/api/v2",
+    "twilio": "/twilio/2010-04-01",
+}
+
+
+def catalog_env(base_url: str) -> dict[str, str]:
+    base = base_url.rstrip("/")
+    return {
+        f"CONNECTIONS_APP_{app.upper()}_BASE_URL": base + path for app, path in APP_PATHS.items()
+    }
+
+
+def custom_base_url(base_url: str) -> str:
+    """The base URL a "Custom API key" connection uses to reach the stand-in."""
+    return base_url.rstrip("/") + "/custom"

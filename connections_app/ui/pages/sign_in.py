@@ -1,0 +1,91 @@
+"""Sign-in: a native form posting to the HTTP route, so the password never enters Reflex."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from connections_app.ui.components.urls import backend_url
+from connections_app.ui.states.sign_in import SignInState
+
+
+def _field(label: str, name: str, kind: str, autocomplete: str) -> rx.Component:
+    return rx.vstack(
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
+        rx.input(
+            name=name,
+            id=name,
+            type=kind,
+            required=True,
+            auto_complete=autocomplete,
+            size="3",
+            width="100%",
+            max_length=254 if kind == "email" else 256,
+        ),
+        spacing="1",
+        width="100%",
+    )
+
+
+def sign_in_page() -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.center(
+                        rx.icon("key-round", size=20, color="white"),
+                        background="var(--accent-9)",
+                        width="40px",
+                        height="40px",
+                        border_radius="10px",
+                    ),
+                    rx.vstack(
+                        rx.heading("Sign in to Connections", size="5"),
+                        rx.text(
+                            "Credentials for every client workspace, kept apart.",
+                            size="2",
+                            color_scheme="gray",
+                        ),
+                        spacing="0",
+                    ),
+                    spacing="3",
+                    align="center",
+                ),
+                rx.cond(
+                    SignInState.error != "",
+                    rx.callout(
+                        SignInState.error,
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        role="alert",
+                        width="100%",
+                        id="sign-in-error",
+                    ),
+                ),
+                rx.cond(
+                    SignInState.notice != "",
+                    rx.callout(SignInState.notice, icon="info", width="100%"),
+                ),
+                rx.el.form(
+                    rx.vstack(
+                        _field("Email", "email", "email", "username"),
+                        _field("Password", "password", "password", "current-password"),
+                        rx.el.input(type="hidden", name="next", value=SignInState.next_path),
+                        rx.button(
+                            "Sign in", type="submit", size="3", width="100%", id="sign-in-submit"
+                        ),
+                        spacing="4",
+                        width="100%",
+                    ),
+                    action=backend_url("/auth/sign-in"),
+                    method="post",
+                    width="100%",
+                ),
+                spacing="5",
+                width="100%",
+            ),
+            size="4",
+            width="420px",
+        ),
+        min_height="100vh",
+        background="linear-gradient(180deg, var(--accent-a2), var(--gray-a1))",
+    )

@@ -1,0 +1,150 @@
+"""The one base state: who is signed in, re-derived from the session cookie on every event.
+
+Only non-secret read-models live here. The cookie is read from the websocket
+handshake headers (`router.headers.cookie`, which Reflex keeps server-side) and
+never copied into a field. Handler arguments are hostile input.
+"""
+
+from __future__ import annotations
+
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import reflex as rx
+
+from connections_app.core.db import session_scope
+from connections_app.core.errors import NotFound, Unauthenticated
+from connections_app.core.identity import service as identity
+from connections_app.core.settings import get_settings
+from connections_app.core.tenancy import Actor
+
+PORTAL_PATH = "/portal/connections"
+ROLE_LABELS = {
+    "admin": "Workspace admin",
+    "builder": "Builder",
+    "viewer": "Viewer",
+    "client": "Client",
+}
+
+
+class SessionState(rx.State):
+    user_name: str = ""
+    user_email: str = ""
+    workspace_id: str = ""
+    workspace_name: str = ""
+    account_name: str = ""
+    role: str = ""
+    is_account_admin: bool = False
+    workspaces: list[dict[str, str]] = []
+    session_loaded: bool = False
+
+    # --- server-side only helpers (underscore: not callable as events) -------------
+
+    def _session_token(self) -> str | None:
+        header = self.router.headers.cookie
+        if not header:
+            return None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(header)
+        except CookieError:
+            return None
+        morsel = jar.get(get_settings().session_cookie_name)
+        return morsel.value if morsel else None
+
+    def _actor(self) -> Actor:
+        """The caller as the session cookie says; raises Unauthenticated otherwise."""
+        with session_scope() as db:
+            return identity.actor_for_token(db, self._session_token())
+
+    def _clear(self) -> None:
+        self.user_name = self.user_email = self.workspace_id = ""
+        self.workspace_name = self.account_name = self.role = ""
+        self.is_account_admin = False
+        self.workspaces = []
+        self.session_loaded = False
+
+    def _refresh(self) -> Actor | None:
+        with session_scope() as db:
+            view = identity.session_view(db, self._session_token())
+        self.user_name, self.user_email = view.name, view.email
+        self.workspaces = [
+            {
+                "id": c.workspace_id,
+                "label": f"{c.account_name} · {c.name}",
+                "role": ROLE_LABELS.get(c.role, c.role),
+            }
+            for c in view.workspaces
+        ]
+        actor = view.actor
+        if actor is None:
+            self.workspace_id = self.workspace_name = self.account_name = self.role = ""
+            self.is_account_admin = False
+        else:
+            current = next(c for c in view.workspaces if c.workspace_id == actor.workspace_id)
+            self.workspace_id = current.workspace_id
+            self.workspace_name = current.name
+            self.account_name = current.account_name
+            self.role = str(actor.role)
+            self.is_account_admin = actor.is_account_admin
+        self.session_loaded = True
+        return actor
+
+    def _sign_in_redirect(self) -> Any:
+        self._clear()
+        path = self.router.url.path or "/"
+        return rx.redirect(f"/sign-in?next={path}", is_external=True)
+
+    # --- events ---------------------------------------------------------------------
+
+    @rx.event
+    def load_session(self) -> Any:
+        """on_load guard of every signed-in page (UX only: services check again)."""
+        try:
+            actor = self._refresh()
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        path = self.router.url.path or "/"
+        if actor is not None and actor.is_client and not path.startswith("/portal"):
+            return rx.redirect(PORTAL_PATH)
+        return None
+
+    @rx.event
+    def load_session_home(self) -> Any:
+        """`/`: send each person to their home page."""
+        try:
+            actor = self._refresh()
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        if actor is not None and actor.is_client:
+            return rx.redirect(PORTAL_PATH)
+        return rx.redirect("/integrations")
+
+    @rx.event
+    def switch_workspace(self, workspace_id: Any) -> Any:
+        if not isinstance(workspace_id, str) or not workspace_id:
+            return rx.toast.error("Choose a workspace.")
+        try:
+            with session_scope() as db:
+                identity.switch_workspace(
+                    db, token=self._session_token(), workspace_id=workspace_id
+                )
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        except NotFound:
+            return rx.toast.error("That workspace is not available to you.")
+        # A full load: every page state re-reads its data for the new workspace.
+        return rx.redirect(self.router.url.path or "/", is_external=True)
+
+    @rx.var
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
+
+    @rx.var
+    def is_workspace_admin(self) -> bool:
+        return self.role == "admin" or self.is_account_admin
+
+    @rx.var
+    def initials(self) -> str:
+        parts = [p for p in self.user_name.split() if p]
+        return "".join(p[0] for p in parts[:2]).upper() or "?"

@@ -1,0 +1,252 @@
+"""`connections-admin` round trip: account → workspace → connection from stdin → masked list."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connections_app import cli
+from connections_app.core.vault import generate_master_key, set_vault
+from tests.conftest import migrate
+from tests.integration.cli_env import use_database
+
+SECRET = "sk_live_CliRoundTripSecret9f8e7d"
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    migrate(url)
+    use_database(monkeypatch, url, master_key=generate_master_key(), data_dir=str(tmp_path))
+    set_vault(None)
+    yield url
+    set_vault(None)
+
+
+def run(args: list[str], stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(args, out=out, stdin=io.StringIO(stdin))
+    return code, out.getvalue()
+
+
+def test_round_trip_shows_only_the_masked_tail(
+    cli_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["account", "create", "--name", "Northstar", "--slug", "northstar"])[0] == 0
+    assert (
+        run(["workspace", "create", "--account", "northstar", "--name", "Acme", "--slug", "acme"])[
+            0
+        ]
+        == 0
+    )
+    assert (
+        run(
+            ["user", "create", "--email", "wes@example.test", "--name", "Wes", "--password-stdin"],
+            stdin="a-long-password\n",
+        )[0]
+        == 0
+    )
+    assert (
+        run(
+            [
+                "user",
+                "add-member",
+                "--email",
+                "wes@example.test",
+                "--account",
+                "northstar",
+                "--workspace",
+                "acme",
+                "--role",
+                "admin",
+            ]
+        )[0]
+        == 0
+    )
+    code, out = run(
+        [
+            "connection",
+            "add",
+            "--account",
+            "northstar",
+            "--workspace",
+            "acme",
+            "--app",
+            "stripe",
+            "--label",
+            "Stripe (prod)",
+        ],
+        stdin=SECRET + "\n",
+    )
+    assert code == 0 and "••••7d" not in out and f"••••{SECRET[-4:]}" in out
+    code, out = run(
+        ["connection", "list", "--account", "northstar", "--workspace", "acme", "--json"]
+    )
+    assert code == 0
+    rows = json.loads(out)
+    assert [(r["label"], r["masked_tail"], r["status"]) for r in rows] == [
+        ("Stripe (prod)", SECRET[-4:], "active")
+    ]
+    code, out = run(["connection", "list", "--account", "northstar", "--workspace", "acme"])
+    assert "Stripe (prod)" in out
+    assert SECRET not in out + capsys.readouterr().err
+    assert run(["audit", "verify"])[0] == 0
+    code, out = run(["keys", "status"])
+    assert code == 0 and "2 tenants" in out
+
+
+def test_multi_secret_apps_take_json_on_stdin(cli_db: str) -> None:
+    run(["account", "create", "--name", "N", "--slug", "n"])
+    run(["workspace", "create", "--account", "n", "--name", "W", "--slug", "w"])
+    code, out = run(
+        [
+            "connection",
+            "add",
+            "--account",
+            "n",
+            "--workspace",
+            "w",
+            "--app",
+            "twilio",
+            "--label",
+            "SMS",
+            "--field",
+            "account_sid=AC0123456789abcdef0123456789abcdef",
+        ],
+        stdin=json.dumps({"auth_token": "fedcba9876543210fedcba9876543210"}),
+    )
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (
+            [
+                "connection",
+                "add",
+                "--account",
+                "ghost",
+                "--workspace",
+                "w",
+                "--app",
+                "stripe",
+                "--label",
+                "x",
+            ],
+            SECRET,
+            "No account",
+        ),
+        (
+            [
+                "connection",
+                "add",
+                "--account",
+                "n",
+                "--workspace",
+                "w",
+                "--app",
+                "nope",
+                "--label",
+                "x",
+            ],
+            SECRET,
+            "Unknown app",
+        ),
+        (
+            [
+                "connection",
+                "add",
+                "--account",
+                "n",
+                "--workspace",
+                "w",
+                "--app",
+                "stripe",
+                "--label",
+                "x",
+                "--field",
+                f"secret_key={SECRET}",
+            ],
+            "",
+            "never from --field",
+        ),
+        (
+            [
+                "connection",
+                "add",
+                "--account",
+                "n",
+                "--workspace",
+                "w",
+                "--app",
+                "stripe",
+                "--label",
+                "x",
+            ],
+            "",
+            "No secret",
+        ),
+        (
+            [
+                "connection",
+                "add",
+                "--account",
+                "n",
+                "--workspace",
+                "w",
+                "--app",
+                "stripe",
+                "--label",
+                "x",
+            ],
+            "not-a-key",
+            "expected format",
+        ),
+        (
+            ["user", "create", "--email", "bad", "--name", "x", "--password-stdin"],
+            "long-enough-pass",
+            "valid email",
+        ),
+        (
+            ["workspace", "create", "--account", "n", "--name", "W", "--slug", "Bad Slug"],
+            "",
+            "Slugs",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    cli_db: str, capsys: pytest.CaptureFixture[str], args: list[str], stdin: str, message: str
+) -> None:
+    run(["account", "create", "--name", "N", "--slug", "n"])
+    run(["workspace", "create", "--account", "n", "--name", "W", "--slug", "w"])
+    capsys.readouterr()
+    code, _ = run(args, stdin)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert SECRET not in err
+
+
+def test_unmigrated_database_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_database(
+        monkeypatch, f"sqlite:///{tmp_path / 'empty.db'}", master_key=generate_master_key()
+    )
+    set_vault(None)
+    code, _ = run(["keys", "status"])
+    assert code == 1
+    assert "make migrate" in capsys.readouterr().err
+    set_vault(None)
+
+
+def test_console_script_is_installed_and_reads_stdin(cli_db: str, tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "connections-admin"
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "connection" in result.stdout

@@ -1,0 +1,157 @@
+"""Invariant 1 and F10: roles × two workspaces × every service operation.
+
+The expectations are written out by hand (not computed from the role table), so
+a change to `tenancy` that widens access fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from connections_app.core.connections import runtime, service
+from connections_app.core.errors import Forbidden, NotFound
+from connections_app.core.tenancy import Actor
+from tests.conftest import World
+from tests.integration.conftest import StandIn
+from tests.integration.helpers import make_stripe
+
+OK, DENY, MISSING = "ok", "forbidden", "not_found"
+OPS = ["get", "list", "update", "rotate", "test", "use", "usages", "delete"]
+
+# Target "shared": created by admin1 in ws1, sharing=use.
+SHARED = {
+    "acct_admin": dict.fromkeys(OPS, OK),
+    "admin1": dict.fromkeys(OPS, OK),
+    "builder1": {**dict.fromkeys(OPS, OK), "update": DENY, "rotate": DENY, "delete": DENY},
+    "viewer1": {**dict.fromkeys(OPS, DENY), "get": OK, "list": OK, "usages": OK},
+    "client1": dict.fromkeys(OPS, MISSING),
+    "admin2": dict.fromkeys(OPS, MISSING),
+    "builder2": dict.fromkeys(OPS, MISSING),
+    "viewer2": dict.fromkeys(OPS, MISSING),
+    "foreign_admin": dict.fromkeys(OPS, MISSING),
+}
+# Target "personal": created by builder1 in ws1, sharing=personal.
+PERSONAL = {
+    "acct_admin": {**dict.fromkeys(OPS, OK), "use": DENY},
+    "admin1": {**dict.fromkeys(OPS, OK), "use": DENY},
+    "builder1": dict.fromkeys(OPS, OK),
+    "builder1b": dict.fromkeys(OPS, MISSING),
+    "viewer1": dict.fromkeys(OPS, MISSING),
+    "client1": dict.fromkeys(OPS, MISSING),
+    "admin2": dict.fromkeys(OPS, MISSING),
+    "foreign_admin": dict.fromkeys(OPS, MISSING),
+}
+
+
+def _op(name: str, db: Session, actor: Actor, conn_id: str, standin: StandIn) -> None:
+    if name == "get":
+        service.get(db, actor=actor, connection_id=conn_id)
+    elif name == "list":
+        ids = {v.id for v in service.list_connections(db, actor=actor, page_size=100).items}
+        if conn_id not in ids:
+            raise NotFound("not listed")
+    elif name == "update":
+        service.update(db, actor=actor, connection_id=conn_id, sharing="view")
+    elif name == "rotate":
+        service.rotate(
+            db,
+            actor=actor,
+            connection_id=conn_id,
+            secrets={"secret_key": "sk_test_RotatedKey000000000001"},
+        )
+    elif name == "test":
+        service.test(db, actor=actor, connection_id=conn_id)
+    elif name == "use":
+        with httpx.Client(timeout=5) as client:
+            runtime.send(
+                db,
+                actor=actor,
+                connection_id=conn_id,
+                client=client,
+                request=httpx.Request("GET", f"{standin.url}/stripe/v1/balance"),
+            )
+    elif name == "usages":
+        service.usages(db, actor=actor, connection_id=conn_id)
+    elif name == "delete":
+        service.delete(db, actor=actor, connection_id=conn_id)
+
+
+def _outcome(call: Callable[[], None]) -> str:
+    try:
+        call()
+    except NotFound:
+        return MISSING
+    except Forbidden:
+        return DENY
+    return OK
+
+
+@pytest.mark.parametrize("target", ["shared", "personal"])
+def test_role_matrix(engine: Engine, world: World, standin: StandIn, target: str) -> None:
+    table = SHARED if target == "shared" else PERSONAL
+    owner = world.actors["admin1" if target == "shared" else "builder1"]
+    sharing = "use" if target == "shared" else "personal"
+    mismatches = []
+    for who, expected_ops in table.items():
+        actor = world.actors[who]
+        for op in OPS:
+            with Session(engine, expire_on_commit=False) as db:
+                conn = make_stripe(db, owner, sharing=sharing)
+                got = _outcome(
+                    lambda db=db, actor=actor, op=op, conn=conn: _op(
+                        op, db, actor, conn.id, standin
+                    )
+                )
+            if got != expected_ops[op]:
+                mismatches.append(f"{who} {op}: expected {expected_ops[op]}, got {got}")
+    assert mismatches == []
+
+
+def test_creation_rights(engine: Engine, world: World) -> None:
+    results = {}
+    for who in ["acct_admin", "admin1", "builder1", "viewer1", "client1"]:
+        with Session(engine) as db:
+            results[who] = _outcome(lambda db=db, who=who: make_stripe(db, world.actors[who]))
+    assert results == {
+        "acct_admin": OK,
+        "admin1": OK,
+        "builder1": OK,
+        "viewer1": DENY,
+        "client1": DENY,
+    }
+
+
+def test_a_foreign_id_behaves_exactly_like_a_missing_one(engine: Engine, world: World) -> None:
+    with Session(engine) as db:
+        theirs = make_stripe(db, world.actors["admin2"])
+        messages = set()
+        for conn_id in (theirs.id, "0" * 32, "x", "", None, 42, {"id": theirs.id}, "'; --"):
+            for call in (service.get, service.usages, service.delete):
+                with pytest.raises(NotFound) as err:
+                    call(db, actor=world.actors["admin1"], connection_id=conn_id)
+                messages.add(str(err.value))
+        assert messages == {"Connection not found."}
+        assert (
+            service.get(db, actor=world.actors["admin2"], connection_id=theirs.id).id == theirs.id
+        )
+
+
+def test_denials_are_audited(engine: Engine, world: World) -> None:
+    from sqlmodel import select
+
+    from connections_app.core.audit import AuditEvent
+
+    with Session(engine) as db:
+        conn = make_stripe(db, world.actors["admin1"])
+        with pytest.raises(Forbidden):
+            service.delete(db, actor=world.actors["viewer1"], connection_id=conn.id)
+        events = db.exec(select(AuditEvent).where(AuditEvent.connection_id == conn.id)).all()
+        denied = [e for e in events if e.action == "access_denied"]
+        assert len(denied) == 1
+        assert denied[0].actor_id == world.user_ids["viewer1"] and denied[0].outcome == "denied"
+        assert service.get(db, actor=world.actors["admin1"], connection_id=conn.id)

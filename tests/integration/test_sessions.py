@@ -1,0 +1,133 @@
+"""People, passwords and server-side sessions: the actor comes from the cookie alone."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from connections_app.core.clock import utcnow
+from connections_app.core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from connections_app.core.identity import service as identity
+from connections_app.core.identity.models import User, UserSession
+from connections_app.core.tenancy import Role
+from tests.conftest import PASSWORD, World
+
+
+def _email(world: World, name: str) -> str:
+    return world.actors[name].label
+
+
+def test_passwords_are_argon2_hashed_and_never_stored(engine: Engine, world: World) -> None:
+    with Session(engine) as db:
+        user = db.get(User, world.user_ids["admin1"])
+        assert user is not None
+        assert user.password_hash.startswith("$argon2")
+        assert PASSWORD not in user.password_hash
+
+
+def test_authenticate_accepts_right_and_refuses_wrong_alike(engine: Engine, world: World) -> None:
+    with Session(engine) as db:
+        assert (
+            identity.authenticate(db, email=_email(world, "viewer1").upper(), password=PASSWORD).id
+            == world.user_ids["viewer1"]
+        )
+        messages = set()
+        for email, password in [
+            (_email(world, "viewer1"), "wrong-password-1"),
+            ("nobody@example.test", PASSWORD),
+            ("not-an-email", PASSWORD),
+            (_email(world, "viewer1"), ""),
+            (None, None),
+            (_email(world, "viewer1"), 123),
+        ]:
+            with pytest.raises(Invalid) as err:
+                identity.authenticate(db, email=email, password=password)
+            messages.add(str(err.value))
+        assert messages == {"Email or password is incorrect."}
+
+
+def test_repeated_failures_lock_the_account(engine: Engine) -> None:
+    with Session(engine) as db:
+        user = identity.create_user(db, email="lockme@example.test", name="Lock", password=PASSWORD)
+        for _ in range(identity.MAX_FAILED_LOGINS):
+            with pytest.raises(Invalid):
+                identity.authenticate(db, email=user.email, password="wrong-password-x")
+        with pytest.raises(Invalid, match="Too many"):
+            identity.authenticate(db, email=user.email, password=PASSWORD)
+
+
+def test_bad_registration_input(engine: Engine) -> None:
+    with Session(engine) as db:
+        with pytest.raises(Invalid, match="at least"):
+            identity.create_user(db, email="short@example.test", name="S", password="short")
+        with pytest.raises(Invalid, match="valid email"):
+            identity.create_user(db, email="nope", name="S", password=PASSWORD)
+        with pytest.raises(Invalid, match="control"):
+            identity.create_user(db, email="ctl@example.test", name="A\x00B", password=PASSWORD)
+        identity.create_user(db, email="dupe@example.test", name="D", password=PASSWORD)
+        with pytest.raises(Conflict):
+            identity.create_user(db, email="DUPE@example.test", name="D", password=PASSWORD)
+
+
+def test_session_stores_only_a_hash_and_derives_the_actor(engine: Engine, world: World) -> None:
+    with Session(engine) as db:
+        user = db.get(User, world.user_ids["builder1"])
+        token = identity.start_session(db, user=user, ttl_hours=1)
+        row = db.exec(select(UserSession).where(UserSession.user_id == user.id)).first()
+        assert row is not None
+        assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in row.token_hash
+        actor = identity.actor_for_token(db, token)
+        assert (actor.user_id, actor.workspace_id, actor.role) == (user.id, world.ws1, Role.BUILDER)
+        assert not actor.is_account_admin
+        identity.end_session(db, token)
+        with pytest.raises(Unauthenticated):
+            identity.actor_for_token(db, token)
+
+
+@pytest.mark.parametrize("token", [None, "", "x", "A" * 43, "A" * 5000, 42, ["list"]])
+def test_garbage_tokens_are_unauthenticated(engine: Engine, token: object) -> None:
+    with Session(engine) as db, pytest.raises(Unauthenticated):
+        identity.actor_for_token(db, token)
+
+
+def test_expired_sessions_are_refused_and_removed(engine: Engine, world: World) -> None:
+    with Session(engine) as db:
+        user = db.get(User, world.user_ids["viewer1"])
+        token = identity.start_session(db, user=user, ttl_hours=1)
+        row = db.get(UserSession, hashlib.sha256(token.encode()).hexdigest())
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        db.add(row)
+        db.commit()
+        with pytest.raises(Unauthenticated, match="expired"):
+            identity.actor_for_token(db, token)
+        assert db.get(UserSession, row.token_hash) is None
+
+
+def test_switching_workspace_needs_membership(engine: Engine, world: World) -> None:
+    with Session(engine) as db:
+        builder = db.get(User, world.user_ids["builder1"])
+        token = identity.start_session(db, user=builder, ttl_hours=1)
+        for foreign in (world.ws2, world.other_ws, "nonexistent", None, 7):
+            with pytest.raises(NotFound):
+                identity.switch_workspace(db, token=token, workspace_id=foreign)
+        assert identity.actor_for_token(db, token).workspace_id == world.ws1
+
+        admin = db.get(User, world.user_ids["acct_admin"])
+        admin_token = identity.start_session(db, user=admin, ttl_hours=1)
+        actor = identity.switch_workspace(db, token=admin_token, workspace_id=world.ws2)
+        assert actor.workspace_id == world.ws2 and actor.is_account_admin
+        with pytest.raises(NotFound):
+            identity.switch_workspace(db, token=admin_token, workspace_id=world.other_ws)
+
+
+def test_client_users_act_as_clients_of_their_workspace(engine: Engine, world: World) -> None:
+    with Session(engine) as db:
+        client = db.get(User, world.user_ids["client1"])
+        token = identity.start_session(db, user=client, ttl_hours=1)
+        actor = identity.actor_for_token(db, token)
+        assert actor.role == Role.CLIENT and actor.workspace_id == world.ws1

@@ -1,0 +1,70 @@
+"""Structural invariants that a grep can prove: who decrypts, who queries connections,
+and that the core and state classes stay what they claim to be."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "connections_app"
+
+
+def _modules(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*.py") if "__pycache__" not in p.parts]
+
+
+def _calls(tree: ast.AST, attr: str) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == attr
+    ]
+
+
+def test_only_the_runtime_apply_path_decrypts() -> None:
+    allowed = {PACKAGE / "core" / "vault.py", PACKAGE / "core" / "connections" / "runtime.py"}
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in _modules(PACKAGE)
+        if path not in allowed
+        for line in _calls(ast.parse(path.read_text()), "decrypt")
+    ]
+    assert offenders == []
+
+
+def test_connections_are_queried_only_through_tenancy() -> None:
+    offenders = []
+    for path in _modules(PACKAGE):
+        if path.name == "tenancy.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "select"
+                and node.args
+            ):
+                first = node.args[0]
+                name = (
+                    first.value.id
+                    if isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name)
+                    else getattr(first, "id", None)
+                )
+                if name == "Connection":
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_core_never_imports_reflex() -> None:
+    offenders = []
+    for path in _modules(PACKAGE / "core"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "reflex"]
+    assert offenders == []
