@@ -17,13 +17,12 @@ from typing import Any, TextIO
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session
 
-from connections_app.core import audit
+from connections_app.core import audit, migrations
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
-from connections_app.core.db import session_scope
+from connections_app.core.db import get_engine, session_scope
 from connections_app.core.errors import DomainError, Invalid
 from connections_app.core.identity import service as identity
-from connections_app.core.identity.models import Account
 from connections_app.core.logging_setup import configure_logging
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
@@ -223,7 +222,7 @@ def cmd_audit_verify(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None
         if args.account:
             accounts = [identity.find_account(db, args.account)]
         else:
-            accounts = list(db.exec(__import__("sqlmodel").select(Account)).all())
+            accounts = identity.list_accounts(db)
         failures = 0
         for account in accounts:
             result = audit.verify(db, account_id=account.id)
@@ -237,6 +236,20 @@ def cmd_audit_verify(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None
                 )
     if failures:
         raise CliError(f"audit chain broken in {failures} account(s)", code=1)
+
+
+def cmd_db_upgrade(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    url = get_settings().db_url
+    migrations.upgrade(url)
+    print(f"database at revision {migrations.head_revision(url)}", file=out)
+
+
+def cmd_db_status(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    try:
+        migrations.ensure_current(get_engine())
+    except migrations.SchemaNotCurrent as err:
+        raise CliError(str(err), code=1) from None
+    print("database schema is current", file=out)
 
 
 def cmd_demo_seed(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
@@ -315,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = aud.add_parser("verify", help="verify the hash chain")
     p.add_argument("--account")
     p.set_defaults(func=cmd_audit_verify)
+
+    dbp = sub.add_parser("db", help="database schema").add_subparsers(dest="cmd", required=True)
+    p = dbp.add_parser("upgrade", help="apply migrations up to the newest")
+    p.set_defaults(func=cmd_db_upgrade)
+    p = dbp.add_parser("status", help="check that the schema is current")
+    p.set_defaults(func=cmd_db_status)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="cmd", required=True)
     p = demo.add_parser("seed", help="create the demo account (idempotent)")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import reflex as rx
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
+from connections_app.core.db import get_engine
 from connections_app.core.logging_setup import configure_logging
+from connections_app.core.migrations import SchemaNotCurrent, ensure_current
 from connections_app.core.settings import get_settings
-from connections_app.core.vault import get_vault
+from connections_app.core.vault import VaultError, get_vault
 from connections_app.http.auth_routes import routes
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import (
@@ -24,9 +27,22 @@ from connections_app.ui.states.connections_list import (
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
 
+
+def _preflight() -> None:
+    """Refuse to start on an unmigrated database or a wrong master key, before serving."""
+    try:
+        ensure_current(get_engine())
+        get_vault()
+    except (SchemaNotCurrent, VaultError) as err:
+        raise SystemExit(f"connections: refusing to start: {err}") from None
+    except OperationalError as err:
+        raise SystemExit(
+            f"connections: refusing to start: database unavailable ({type(err.orig).__name__})"
+        ) from None
+
+
 configure_logging(get_settings().log_level)
-# Refuse to start with a wrong or missing master key, before serving anything.
-get_vault()
+_preflight()
 
 
 def index() -> rx.Component:
@@ -34,7 +50,6 @@ def index() -> rx.Component:
 
 
 app = rx.App(
-    theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium", scaling="100%"),
     api_transformer=Starlette(routes=routes),
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
 )

@@ -10,28 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alembic import command
-from connections_app.core import redaction
+from connections_app.core import migrations, redaction
 from connections_app.core.db import build_engine
 from connections_app.core.identity import service as identity
 from connections_app.core.tenancy import Actor, Role
 from connections_app.core.vault import LocalMasterKey, Vault, set_vault
 
-pytest_plugins = ["tests.conftest_postgres"]
+pytest_plugins = ["tests.conftest_postgres", "tests.standin_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct-horse-battery"
 
 
 def migrate(db_url: str) -> None:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["db_url"] = db_url
-    cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
+    migrations.upgrade(db_url)
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +154,12 @@ def _restore_process_settings() -> Iterator[None]:
 
     get_settings.cache_clear()
     reset_engine()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI nothing may be skipped for want of a real part: PostgreSQL must be there."""
+    if os.environ.get("CI") == "true" and not os.environ.get("TEST_DB_URL"):
+        raise pytest.UsageError(
+            "CI=true but TEST_DB_URL is not set: run the tests through `make test`, "
+            "which starts PostgreSQL on loopback (scripts/with-postgres.sh)."
+        )

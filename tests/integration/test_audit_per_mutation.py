@@ -21,8 +21,8 @@ from connections_app.core.identity import service as identity
 from connections_app.core.identity.models import User
 from connections_app.core.vault import Vault
 from tests.conftest import PASSWORD, World
-from tests.integration.conftest import StandIn
 from tests.integration.helpers import STRIPE_KEY, make_stripe
+from tests.standin_fixtures import StandIn
 
 
 def _counts(db: Session) -> tuple[int, int, int]:

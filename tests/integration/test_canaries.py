@@ -19,9 +19,9 @@ from connections_app.core.logging_setup import JsonFormatter
 from connections_app.core.redaction import RedactingFilter
 from connections_app.core.vault import DecryptionFailed
 from tests.conftest import World
-from tests.integration.conftest import StandIn
 from tests.integration.dbdump import dump, leaks
 from tests.integration.helpers import STRIPE_KEY
+from tests.standin_fixtures import StandIn
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from connections_app.core.connections import runtime, service
 from connections_app.core.errors import Forbidden, NotFound
 from connections_app.core.tenancy import Actor
 from tests.conftest import World
-from tests.integration.conftest import StandIn
 from tests.integration.helpers import make_stripe
+from tests.standin_fixtures import StandIn
 
 OK, DENY, MISSING = "ok", "forbidden", "not_found"
 OPS = ["get", "list", "update", "rotate", "test", "use", "usages", "delete"]

@@ -76,13 +76,6 @@ def _password(value: Any) -> str:
     return value
 
 
-def _op_actor(label: str) -> tuple[str | None, str]:
-    return None, label
-
-
-# --- accounts and workspaces --------------------------------------------------------
-
-
 def create_account(db: Session, *, vault: Vault, name: Any, slug: Any, by: str) -> Account:
     account = Account(
         name=clean_text(name, field="name", label="Account name", max_length=120),
@@ -141,6 +134,11 @@ def create_workspace(
     )
     _commit(db, "That workspace already exists.")
     return workspace
+
+
+def list_accounts(db: Session) -> list[Account]:
+    """Operator-level listing (CLI only): accounts are the top of the tenancy tree."""
+    return list(db.exec(select(Account).order_by(Account.slug)).all())
 
 
 def find_account(db: Session, slug: Any) -> Account:

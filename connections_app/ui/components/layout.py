@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from connections_app.ui.components.native_form import native_form
 from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.session import SessionState
 
@@ -28,7 +29,13 @@ def _nav_item(label: str, icon: str, href: str) -> rx.Component:
 
 def workspace_switcher() -> rx.Component:
     return rx.vstack(
-        rx.text("Workspace", size="1", color_scheme="gray", weight="medium"),
+        rx.text(
+            SessionState.account_name,
+            size="1",
+            color_scheme="gray",
+            weight="medium",
+            id="account-name",
+        ),
         rx.select.root(
             rx.select.trigger(
                 placeholder="Choose a workspace", width="100%", id="workspace-switcher"
@@ -89,7 +96,7 @@ def sidebar() -> rx.Component:
                 spacing="0",
             ),
             rx.spacer(),
-            rx.el.form(
+            native_form(
                 rx.tooltip(
                     rx.icon_button(
                         rx.icon("log-out", size=16),

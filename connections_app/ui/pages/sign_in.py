@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from connections_app.ui.components.native_form import native_form
 from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.sign_in import SignInState
 
@@ -65,7 +66,7 @@ def sign_in_page() -> rx.Component:
                     SignInState.notice != "",
                     rx.callout(SignInState.notice, icon="info", width="100%"),
                 ),
-                rx.el.form(
+                native_form(
                     rx.vstack(
                         _field("Email", "email", "email", "username"),
                         _field("Password", "password", "password", "current-password"),

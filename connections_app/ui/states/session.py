@@ -7,8 +7,10 @@ never copied into a field. Handler arguments are hostile input.
 
 from __future__ import annotations
 
+import json
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
+from urllib.parse import quote
 
 import reflex as rx
 
@@ -25,6 +27,14 @@ ROLE_LABELS = {
     "viewer": "Viewer",
     "client": "Client",
 }
+
+
+def full_page_load(path: str) -> Any:
+    """Navigate with a real page load, so every page state starts over.
+
+    (`rx.redirect(..., is_external=True)` would open a new tab instead.)
+    """
+    return rx.call_script(f"window.location.assign({json.dumps(path)})")
 
 
 class SessionState(rx.State):
@@ -71,7 +81,7 @@ class SessionState(rx.State):
         self.workspaces = [
             {
                 "id": c.workspace_id,
-                "label": f"{c.account_name} · {c.name}",
+                "label": c.name,
                 "role": ROLE_LABELS.get(c.role, c.role),
             }
             for c in view.workspaces
@@ -93,7 +103,7 @@ class SessionState(rx.State):
     def _sign_in_redirect(self) -> Any:
         self._clear()
         path = self.router.url.path or "/"
-        return rx.redirect(f"/sign-in?next={path}", is_external=True)
+        return rx.redirect(f"/sign-in?next={quote(path, safe='/')}", replace=True)
 
     # --- events ---------------------------------------------------------------------
 
@@ -134,7 +144,7 @@ class SessionState(rx.State):
         except NotFound:
             return rx.toast.error("That workspace is not available to you.")
         # A full load: every page state re-reads its data for the new workspace.
-        return rx.redirect(self.router.url.path or "/", is_external=True)
+        return full_page_load(self.router.url.path or "/")
 
     @rx.var
     def role_label(self) -> str:

@@ -1,0 +1,68 @@
+# The two commands: `make run` (set up, migrate, seed the demo, start the app) and
+# `make test` (set up, then lint, import contracts and every test). Both install
+# what is missing and nothing else.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+TOOLS := .tools
+BUN_VERSION := 1.4.4
+BUN := $(TOOLS)/node_modules/.bin/bun
+DATA_DIR ?= $(CURDIR)/data
+STANDIN_PORT ?= 8765
+
+export REFLEX_TELEMETRY_ENABLED := false
+export REFLEX_USE_SYSTEM_BUN := 1
+export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(BIN):$(PATH)
+export CONNECTIONS_DATA_DIR ?= $(DATA_DIR)
+
+.PHONY: help run test deps migrate seed lint e2e unit clean
+
+help:
+	@echo "make run    set up, migrate, seed the demo and start the app (http://localhost:3000)"
+	@echo "make test   set up and run lint, import contracts, unit, integration and e2e tests"
+	@echo "make migrate | seed | lint | unit | e2e | clean"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(BUN):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
+
+deps: $(VENV)/.installed $(BUN)
+
+$(DATA_DIR):
+	@mkdir -p $(DATA_DIR) && chmod 700 $(DATA_DIR)
+
+migrate: deps | $(DATA_DIR)
+	$(BIN)/connections-admin db upgrade
+
+seed: migrate
+	$(BIN)/connections-admin demo seed
+
+run: seed
+	@scripts/run-dev.sh $(STANDIN_PORT)
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+unit: deps
+	$(BIN)/pytest tests/unit
+
+e2e: deps
+	$(BIN)/pytest tests/e2e
+
+test: lint
+	scripts/with-postgres.sh $(BIN)/pytest
+
+clean:
+	rm -rf .web .states test-results .pytest_cache .ruff_cache

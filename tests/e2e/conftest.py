@@ -1,0 +1,146 @@
+"""Fixtures for browser tests: the real app (started once per session) driven by
+Debian's Chromium through Playwright, with every websocket frame and HTTP response
+body recorded so tests can prove what never reached the browser."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from connections_app.standin.overrides import catalog_env
+from tests.e2e.live_app import ROOT, LiveApp, build_env, start, stop
+from tests.standin_fixtures import StandIn, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-results" / "e2e"
+DEMO_PASSWORD = "connections-demo"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def live_app(standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("app-data")
+    env = build_env(port, data_dir, catalog_env(standin.url))
+    app = LiveApp(
+        url=f"http://localhost:{port}", data_dir=data_dir, env=env, log_path=data_dir / "app.log"
+    )
+    start(app, port)
+    yield app
+    stop(app)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(app.log_path, ARTIFACTS / "app.log")
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing (CI requires it; .ci/run installs chromium)")
+        pytest.skip(f"{CHROMIUM} not installed")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    instance = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield instance
+    instance.close()
+
+
+@dataclass
+class Recorder:
+    """Everything the server sent to (and got from) this browser page."""
+
+    frames: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(self.frames + self.bodies)
+
+
+@dataclass
+class UI:
+    page: Page
+    app: LiveApp
+    seen: Recorder
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.app.url + path)
+
+    def sign_in(self, email: str, password: str = DEMO_PASSWORD, path: str = "/sign-in") -> None:
+        self.goto(path)
+        self.page.get_by_label("Email").fill(email)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def _record(page: Page, seen: Recorder) -> None:
+    def on_socket(ws) -> None:  # type: ignore[no-untyped-def]
+        ws.on("framereceived", lambda payload: seen.frames.append(str(payload)))
+        ws.on("framesent", lambda payload: seen.frames.append(str(payload)))
+
+    def on_response(response) -> None:  # type: ignore[no-untyped-def]
+        kind = response.headers.get("content-type", "")
+        if any(t in kind for t in ("json", "text", "javascript")):
+            # Bodies of redirects and aborted loads are not available; nothing to record.
+            with contextlib.suppress(Exception):
+                seen.bodies.append(response.text())
+
+    page.on("websocket", on_socket)
+    page.on("response", on_response)
+    page.on(
+        "console",
+        lambda msg: seen.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+
+
+@pytest.fixture
+def ui(browser: Browser, live_app: LiveApp, request: pytest.FixtureRequest) -> Iterator[UI]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    seen = Recorder()
+    _record(page, seen)
+    yield UI(page=page, app=live_app, seen=seen)
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

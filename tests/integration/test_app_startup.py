@@ -1,0 +1,72 @@
+"""The web app's start-up refuses, with one clear sentence and no traceback, to serve
+an unmigrated database or to open a database sealed under another master key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from connections_app.core import migrations
+from connections_app.core.db import build_engine
+from connections_app.core.vault import generate_master_key
+from tests.integration.dbdump import dump
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _import_app(tmp_path: Path, db_url: str, master_key: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "REFLEX_DB_URL": db_url,
+        "CONNECTIONS_DATA_DIR": str(tmp_path / "data"),
+        "CONNECTIONS_MASTER_KEY": master_key,
+        "REFLEX_TELEMETRY_ENABLED": "false",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "import connections_app.connections_app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _dump(url: str) -> str:
+    engine = build_engine(url)
+    try:
+        return dump(engine)
+    finally:
+        engine.dispose()
+
+
+def _sqlite(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'app.db'}"
+
+
+def test_unmigrated_database_refuses_start(tmp_path: Path) -> None:
+    result = _import_app(tmp_path, _sqlite(tmp_path), generate_master_key())
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr
+    assert "make migrate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrated_database_starts_and_wrong_key_refuses(tmp_path: Path) -> None:
+    url = _sqlite(tmp_path)
+    migrations.upgrade(url)
+    right = generate_master_key()
+    ok = _import_app(tmp_path, url, right)
+    assert ok.returncode == 0, ok.stderr
+
+    wrong = generate_master_key()
+    before = _dump(url)
+    refused = _import_app(tmp_path, url, wrong)
+    assert refused.returncode != 0
+    assert "refusing to start" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert wrong not in refused.stderr and right not in refused.stderr
+    # Nothing was written: the sealed database is untouched by the refused start.
+    assert _dump(url) == before

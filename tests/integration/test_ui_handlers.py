@@ -1,0 +1,152 @@
+"""Reflex handlers called the way a hostile browser can call them: any handler, any
+argument shape, with or without a session. The actor always comes from the session
+cookie; state never ends up holding anything secret."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+
+import pytest
+import reflex as rx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from connections_app.core.identity import service as identity
+from connections_app.core.identity.models import User
+from connections_app.core.vault import Vault
+from connections_app.ui.states.connections_list import ConnectionListState, PortalState
+from connections_app.ui.states.session import SessionState
+from tests.conftest import World
+from tests.integration.cli_env import use_database
+from tests.integration.helpers import make_stripe
+
+CANARY = "sk_live_CanaryHandlerSecret7f3a9c"
+
+
+class Cookie:
+    """Which session token the 'browser' presents (None: signed out)."""
+
+    value: str | None = None
+
+
+@pytest.fixture
+def as_browser(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, engine: Engine, vault: Vault
+) -> Iterator[type[Cookie]]:
+    use_database(monkeypatch, db_url)
+    Cookie.value = None
+    monkeypatch.setattr(SessionState, "_session_token", lambda self: Cookie.value)
+    yield Cookie
+    Cookie.value = None
+
+
+def _sign_in(engine: Engine, user_id: str) -> str:
+    with Session(engine, expire_on_commit=False) as db:
+        user = db.get(User, user_id)
+        assert user is not None
+        return identity.start_session(db, user=user, ttl_hours=1)
+
+
+async def _state(cls: type[rx.State]) -> rx.State:
+    root = rx.State(_reflex_internal_init=True)
+    return await root.get_state(cls)
+
+
+def _everything(state: rx.State) -> bytes:
+    """What the state manager would store: the pickled root with all substates."""
+    root = state
+    while root.parent_state is not None:
+        root = root.parent_state
+    return pickle.dumps(root)
+
+
+async def test_signed_out_handlers_redirect_and_load_nothing(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    with Session(engine, expire_on_commit=False) as db:
+        make_stripe(db, world.actors["admin1"], key=CANARY)
+    state = await _state(ConnectionListState)
+    result = state.load()
+    assert result is not None  # a redirect to sign-in
+    assert state.rows == [] and state.total == 0
+    assert state.session_loaded is False
+
+
+async def test_rows_are_masked_and_the_pickle_holds_no_secret(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    with Session(engine, expire_on_commit=False) as db:
+        make_stripe(db, world.actors["admin1"], key=CANARY, label="Canary Stripe")
+    as_browser.value = _sign_in(engine, world.user_ids["admin1"])
+    state = await _state(ConnectionListState)
+    session = await state.get_state(SessionState)
+    session.load_session()
+    state.load()
+    assert session.workspace_id == world.ws1
+    assert any(r["label"] == "Canary Stripe" for r in state.rows)
+    stored = _everything(state)
+    assert CANARY.encode() not in stored
+    assert CANARY[-4:] in str(state.rows)  # the masked tail only
+    assert as_browser.value.encode() not in stored  # nor the session token
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [None, 42, ["x"], {"$ne": ""}, "' OR 1=1 --", "x" * 10_000, "../../etc/passwd"],
+)
+async def test_switch_workspace_rejects_anything_but_a_visible_workspace(
+    as_browser: type[Cookie], engine: Engine, world: World, hostile: object
+) -> None:
+    as_browser.value = _sign_in(engine, world.user_ids["builder1"])
+    session = await _state(SessionState)
+    session.load_session()
+    session.switch_workspace(hostile)
+    session.load_session()
+    assert session.workspace_id == world.ws1
+
+
+async def test_switch_to_another_accounts_workspace_is_not_found(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    as_browser.value = _sign_in(engine, world.user_ids["admin1"])
+    session = await _state(SessionState)
+    session.load_session()
+    for target in (world.other_ws, world.ws2):  # foreign account; not a member of ws2
+        session.switch_workspace(target)
+        session.load_session()
+        assert session.workspace_id == world.ws1
+
+
+async def test_search_and_paging_take_only_sane_values(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    as_browser.value = _sign_in(engine, world.user_ids["admin1"])
+    state = await _state(ConnectionListState)
+    state.load()
+    for hostile in (None, 7, ["a"], {"q": 1}):
+        state.search_changed(hostile)
+        assert state.search == ""
+    state.search_changed("s" * 5000)
+    assert len(state.search) <= 100
+    for _ in range(3):
+        state.previous_page()
+    assert state.page == 1
+
+
+async def test_setvar_cannot_write_fields(as_browser: type[Cookie], world: World) -> None:
+    """With auto setters off, the built-in `setvar` handler has nothing to call."""
+    state = await _state(ConnectionListState)
+    with pytest.raises(AttributeError):
+        state.setvar("role", "admin")
+
+
+async def test_client_portal_lists_only_what_the_client_authorized(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    with Session(engine, expire_on_commit=False) as db:
+        make_stripe(db, world.actors["admin1"], label="Admin made this")
+    as_browser.value = _sign_in(engine, world.user_ids["client1"])
+    state = await _state(PortalState)
+    state.load()
+    assert all(r["label"] != "Admin made this" for r in state.rows)

@@ -1,0 +1,93 @@
+"""What Reflex state may hold and which handlers a browser may call.
+
+Reflex sends every public field to the browser and pickles every field (backend
+`_vars` too) in plain text, and any client can call any handler by name. These
+tests pin both: no field whose name suggests a secret, and no handler that was
+not reviewed (a new one must be added here on purpose).
+"""
+
+from __future__ import annotations
+
+import re
+
+import reflex as rx
+
+from connections_app.ui.states.connections_list import (
+    AccountKeysState,
+    ConnectionListState,
+    PortalState,
+)
+from connections_app.ui.states.session import SessionState
+from connections_app.ui.states.sign_in import SignInState
+
+SECRET_WORDS = re.compile(
+    r"secret|password|passwd|token|cipher|credential|dsn|api_?key|private|cookie|plain", re.I
+)
+
+SESSION = {"setvar", "load_session", "load_session_home", "switch_workspace"}
+LIST = SESSION | {"load", "search_changed", "next_page", "previous_page"}
+REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
+    SessionState: SESSION,
+    SignInState: {"setvar", "load"},
+    ConnectionListState: LIST,
+    AccountKeysState: LIST,
+    PortalState: LIST,
+}
+
+
+def _our_states() -> list[type[rx.State]]:
+    found: list[type[rx.State]] = []
+    pending = list(rx.State.get_substates())
+    while pending:
+        cls = pending.pop()
+        if cls.__module__.startswith("connections_app."):
+            found.append(cls)
+        pending.extend(cls.get_substates())
+    return found
+
+
+def _all_field_names(cls: type[rx.State]) -> set[str]:
+    names = set(cls.base_vars) | set(cls.computed_vars) | set(cls._backend_vars or {})
+    names |= {n for n in getattr(cls, "__annotations__", {}) if not n.startswith("__")}
+    return names
+
+
+def test_every_state_is_reviewed() -> None:
+    assert set(_our_states()) == set(REVIEWED_HANDLERS)
+
+
+def test_no_state_field_is_named_like_a_secret() -> None:
+    for cls in _our_states():
+        offending = sorted(n for n in _all_field_names(cls) if SECRET_WORDS.search(n))
+        assert not offending, f"{cls.__name__} has secret-like fields {offending}"
+
+
+def test_state_fields_are_plain_read_models() -> None:
+    """Only strings, numbers, booleans and lists of string dicts: no ORM rows or
+    objects that could drag a secret or ciphertext along into the pickle."""
+    allowed = {str, int, bool, list[dict[str, str]]}
+    for cls in _our_states():
+        for name, var in cls.base_vars.items():
+            assert var._var_type in allowed, f"{cls.__name__}.{name}: {var._var_type}"
+        assert not cls._backend_vars, f"{cls.__name__} has backend vars {cls._backend_vars}"
+
+
+def _callable_handlers(cls: type[rx.State]) -> set[str]:
+    """Handlers defined on the class or inherited from our own base states."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if isinstance(klass, type) and issubclass(klass, rx.State):
+            names |= set(klass.event_handlers)
+    return names - set(rx.State.event_handlers) | {"setvar"}
+
+
+def test_only_reviewed_handlers_are_callable() -> None:
+    for cls, expected in REVIEWED_HANDLERS.items():
+        assert _callable_handlers(cls) == expected, cls.__name__
+
+
+def test_no_auto_setters() -> None:
+    """`setvar(name, value)` only works through a `set_<name>` handler; none exist."""
+    assert rx.config.get_config().state_auto_setters is False
+    for cls in _our_states():
+        assert not [h for h in cls.event_handlers if h.startswith("set_")], cls.__name__
