@@ -20,11 +20,12 @@ export REFLEX_USE_SYSTEM_BUN := 1
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(BIN):$(PATH)
 export CONNECTIONS_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: help run test deps migrate seed lint e2e unit clean
+.PHONY: help run test deps migrate seed lint e2e unit bench clean
 
 help:
 	@echo "make run    set up, migrate, seed the demo and start the app (http://localhost:3000)"
 	@echo "make test   set up and run lint, import contracts, unit, integration and e2e tests"
+	@echo "make bench  benchmarks on SQLite and PostgreSQL (figures and ratios, see docs/benchmarks.md)"
 	@echo "make migrate | seed | lint | unit | e2e | clean"
 
 $(VENV)/.installed: pyproject.toml
@@ -63,6 +64,10 @@ e2e: deps
 
 test: lint
 	scripts/with-postgres.sh $(BIN)/pytest
+
+bench: deps
+	$(BIN)/python bench/list_connections.py
+	scripts/with-postgres.sh bash -c '$(BIN)/python bench/list_connections.py --db-url "$$TEST_DB_URL"'
 
 clean:
 	rm -rf .web .states test-results .pytest_cache .ruff_cache

@@ -350,6 +350,10 @@ def main(
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace, TextIO, TextIO], None] = args.func
     try:
+        if args.group != "db":
+            # Open (and check) the vault before any command starts a transaction: on
+            # SQLite a second connection could not take the write lock inside one.
+            get_vault()
         func(args, out, stdin)
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)

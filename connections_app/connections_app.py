@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import reflex as rx
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
@@ -12,6 +15,7 @@ from connections_app.core.migrations import SchemaNotCurrent, ensure_current
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import VaultError, get_vault
 from connections_app.http.auth_routes import routes
+from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import (
     builder_page,
@@ -19,6 +23,7 @@ from connections_app.ui.pages.workspace_pages import (
     llm_keys_page,
     portal_page,
 )
+from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.connections_list import (
     AccountKeysState,
     ConnectionListState,
@@ -28,8 +33,17 @@ from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
 
 
+def _private_state_dir() -> None:
+    """Reflex pickles session read-models and handshake headers (the Cookie header
+    included) into `.states/`: keep that directory private to the app's user."""
+    states = Path.cwd() / ".states"
+    states.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(states, 0o700)
+
+
 def _preflight() -> None:
     """Refuse to start on an unmigrated database or a wrong master key, before serving."""
+    _private_state_dir()
     try:
         ensure_current(get_engine())
         get_vault()
@@ -62,6 +76,12 @@ app.add_page(
     route="/integrations",
     title="Integrations · Connections",
     on_load=[SessionState.load_session, ConnectionListState.load],
+)
+app.add_page(
+    audit_log_page,
+    route="/audit",
+    title="Audit log · Connections",
+    on_load=[SessionState.load_session, AuditLogState.load],
 )
 app.add_page(
     builder_page, route="/builder", title="Builder · Connections", on_load=SessionState.load_session

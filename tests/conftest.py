@@ -163,3 +163,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "CI=true but TEST_DB_URL is not set: run the tests through `make test`, "
             "which starts PostgreSQL on loopback (scripts/with-postgres.sh)."
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an asyncio loop running on the main thread for as
+    long as its session fixture lives; async tests scheduled after the first e2e
+    test would find that loop and fail. Ordering e2e last (a stable sort) also
+    gives the fast unit and integration feedback first.
+    """
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/"))

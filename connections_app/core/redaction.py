@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import threading
 from collections import OrderedDict
 
@@ -18,58 +17,88 @@ _MAX_REMEMBERED = 20_000
 REDACTED = "[REDACTED]"
 
 _lock = threading.Lock()
-_known: OrderedDict[str, None] = OrderedDict()
-_pattern: re.Pattern[str] | None = None
+_known: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+# Spellings indexed by their first _MIN_LENGTH characters: scrubbing is one pass over
+# the text with a dict lookup per position, whatever the number of known secrets
+# (a regex alternation over thousands of secrets was rebuilt after every new one).
+_by_prefix: dict[str, list[str]] = {}
 
 
-def _spellings(secret: str) -> list[str]:
+def _spellings(secret: str) -> tuple[str, ...]:
     raw = secret.encode()
-    return [
+    found = {
         secret,
         base64.b64encode(raw).decode().rstrip("="),
         base64.urlsafe_b64encode(raw).decode().rstrip("="),
         raw.hex(),
-    ]
+    }
+    return tuple(s for s in found if len(s) >= _MIN_LENGTH)
+
+
+def _index(spelling: str) -> None:
+    bucket = _by_prefix.setdefault(spelling[:_MIN_LENGTH], [])
+    if spelling not in bucket:
+        bucket.append(spelling)
+        bucket.sort(key=len, reverse=True)  # longest match wins
+
+
+def _unindex(spelling: str) -> None:
+    key = spelling[:_MIN_LENGTH]
+    bucket = _by_prefix.get(key)
+    if bucket and spelling in bucket:
+        bucket.remove(spelling)
+        if not bucket:
+            del _by_prefix[key]
 
 
 def remember(secret: str) -> None:
     """Register a plaintext secret so that logs never show it."""
-    global _pattern
     if not isinstance(secret, str) or len(secret) < _MIN_LENGTH:
         return
     with _lock:
         if secret in _known:
             _known.move_to_end(secret)
             return
-        _known[secret] = None
+        spellings = _spellings(secret)
+        _known[secret] = spellings
+        for spelling in spellings:
+            _index(spelling)
         while len(_known) > _MAX_REMEMBERED:
-            _known.popitem(last=False)
-        _pattern = None
-
-
-def _current_pattern() -> re.Pattern[str] | None:
-    global _pattern
-    with _lock:
-        if _pattern is None and _known:
-            alternatives = {s for secret in _known for s in _spellings(secret) if s}
-            ordered = sorted(alternatives, key=len, reverse=True)
-            _pattern = re.compile("|".join(re.escape(s) for s in ordered))
-        return _pattern
+            _, old = _known.popitem(last=False)
+            for spelling in old:
+                _unindex(spelling)
 
 
 def scrub(text: str) -> str:
-    pattern = _current_pattern()
-    if pattern is None or not text:
+    if not text or not _by_prefix:
         return text
-    return pattern.sub(REDACTED, text)
+    with _lock:
+        index = _by_prefix
+        parts: list[str] = []
+        last = i = 0
+        end = len(text) - _MIN_LENGTH
+        while i <= end:
+            bucket = index.get(text[i : i + _MIN_LENGTH])
+            if bucket is not None:
+                match = next((s for s in bucket if text.startswith(s, i)), None)
+                if match is not None:
+                    parts.append(text[last:i])
+                    parts.append(REDACTED)
+                    i += len(match)
+                    last = i
+                    continue
+            i += 1
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def forget_all() -> None:
     """Tests only: start from an empty registry."""
-    global _pattern
     with _lock:
         _known.clear()
-        _pattern = None
+        _by_prefix.clear()
 
 
 class RedactingFilter(logging.Filter):

@@ -258,3 +258,11 @@ def connection_audit_query(actor: Actor, conn: Connection) -> SelectOfScalar[Aud
     return select(AuditEvent).where(
         AuditEvent.account_id == actor.account_id, AuditEvent.connection_id == conn.id
     )
+
+
+def connection_health_query(actor: Actor, conn: Connection) -> SelectOfScalar[AuditEvent]:
+    """Events of a connection for its health figures: anyone who may see it may count them."""
+    ensure(actor, Op.VIEW, conn)
+    return select(AuditEvent).where(
+        AuditEvent.account_id == actor.account_id, AuditEvent.connection_id == conn.id
+    )

@@ -40,6 +40,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def live_app(standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this run only
     port = free_port()
     data_dir = tmp_path_factory.mktemp("app-data")
     env = build_env(port, data_dir, catalog_env(standin.url))
@@ -74,11 +75,13 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 class Recorder:
     """Everything the server sent to (and got from) this browser page."""
 
-    frames: list[str] = field(default_factory=list)
+    frames: list[str] = field(default_factory=list)  # server -> browser
+    sent: list[str] = field(default_factory=list)  # browser -> server (form submits)
     bodies: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
     def text(self) -> str:
+        """Everything the browser received: websocket frames and response bodies."""
         return "\n".join(self.frames + self.bodies)
 
 
@@ -100,6 +103,7 @@ class UI:
     def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
+        self.page.wait_for_timeout(500)  # let dialog and drawer animations finish
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
@@ -107,7 +111,7 @@ class UI:
 def _record(page: Page, seen: Recorder) -> None:
     def on_socket(ws) -> None:  # type: ignore[no-untyped-def]
         ws.on("framereceived", lambda payload: seen.frames.append(str(payload)))
-        ws.on("framesent", lambda payload: seen.frames.append(str(payload)))
+        ws.on("framesent", lambda payload: seen.sent.append(str(payload)))
 
     def on_response(response) -> None:  # type: ignore[no-untyped-def]
         kind = response.headers.get("content-type", "")

@@ -250,3 +250,36 @@ def test_console_script_is_installed_and_reads_stdin(cli_db: str, tmp_path: Path
     exe = Path(sys.executable).parent / "connections-admin"
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "connection" in result.stdout
+
+
+def test_each_command_in_its_own_process(cli_db: str, tmp_path: Path) -> None:
+    """How operators really run it: one process per command, the vault opened cold each
+    time (a command that first touches the vault inside a transaction used to deadlock
+    on SQLite's write lock)."""
+    import os
+
+    exe = str(Path(sys.executable).parent / "connections-admin")
+    env = dict(os.environ)
+
+    def admin(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [exe, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+        )
+
+    steps = [
+        (["account", "create", "--name", "Solo", "--slug", "solo"], ""),
+        (["workspace", "create", "--account", "solo", "--name", "One", "--slug", "one"], ""),
+        (
+            [
+                *("connection", "add", "--account", "solo", "--workspace", "one"),
+                *("--app", "stripe", "--label", "Stripe"),
+            ],
+            SECRET,
+        ),
+    ]
+    for args, stdin in steps:
+        result = admin(*args, stdin=stdin)
+        assert result.returncode == 0, (args, result.stderr)
+    listed = admin("connection", "list", "--account", "solo", "--workspace", "one", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert SECRET not in listed.stdout and SECRET[-4:] in listed.stdout

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from connections_app.core.identity import service as identity
 from connections_app.core.identity.models import User
 from connections_app.core.vault import Vault
+from connections_app.ui.states.connection_details import DetailsState
 from connections_app.ui.states.connections_list import ConnectionListState, PortalState
 from connections_app.ui.states.session import SessionState
 from tests.conftest import World
@@ -81,7 +82,7 @@ async def test_rows_are_masked_and_the_pickle_holds_no_secret(
     as_browser.value = _sign_in(engine, world.user_ids["admin1"])
     state = await _state(ConnectionListState)
     session = await state.get_state(SessionState)
-    session.load_session()
+    await session.load_session()
     state.load()
     assert session.workspace_id == world.ws1
     assert any(r["label"] == "Canary Stripe" for r in state.rows)
@@ -100,9 +101,9 @@ async def test_switch_workspace_rejects_anything_but_a_visible_workspace(
 ) -> None:
     as_browser.value = _sign_in(engine, world.user_ids["builder1"])
     session = await _state(SessionState)
-    session.load_session()
+    await session.load_session()
     session.switch_workspace(hostile)
-    session.load_session()
+    await session.load_session()
     assert session.workspace_id == world.ws1
 
 
@@ -111,10 +112,10 @@ async def test_switch_to_another_accounts_workspace_is_not_found(
 ) -> None:
     as_browser.value = _sign_in(engine, world.user_ids["admin1"])
     session = await _state(SessionState)
-    session.load_session()
+    await session.load_session()
     for target in (world.other_ws, world.ws2):  # foreign account; not a member of ws2
         session.switch_workspace(target)
-        session.load_session()
+        await session.load_session()
         assert session.workspace_id == world.ws1
 
 
@@ -150,3 +151,45 @@ async def test_client_portal_lists_only_what_the_client_authorized(
     state = await _state(PortalState)
     state.load()
     assert all(r["label"] != "Admin made this" for r in state.rows)
+
+
+async def test_the_next_person_in_the_same_tab_inherits_no_read_models(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    """Same browser tab (same Reflex client token), another person signs in: nothing
+    the first person loaded survives into the second person's state."""
+    with Session(engine, expire_on_commit=False) as db:
+        view = make_stripe(db, world.actors["admin1"], label="First person's Stripe")
+    as_browser.value = _sign_in(engine, world.user_ids["admin1"])
+    details = await _state(DetailsState)
+    session = await details.get_state(SessionState)
+    listing = await details.get_state(ConnectionListState)
+    await session.load_session()
+    listing.load()
+    details.show(view.id)
+    assert details.summary["label"] == "First person's Stripe"
+    assert listing.rows
+
+    as_browser.value = _sign_in(engine, world.user_ids["admin2"])  # another workspace
+    await session.load_session()
+    assert details.summary == {} and details.open is False
+    assert listing.rows == [] and listing.total == 0
+    assert "First person" not in pickle.dumps(session).decode("latin-1")
+
+
+async def test_the_browser_gets_one_page_of_rows_at_most(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    with Session(engine, expire_on_commit=False) as db:
+        for n in range(30):
+            make_stripe(db, world.actors["admin2"], label=f"Paged {n:02d}")
+    as_browser.value = _sign_in(engine, world.user_ids["admin2"])
+    state = await _state(ConnectionListState)
+    state.search_changed("Paged")
+    assert state.total == 30 and len(state.rows) == 25
+    state.next_page()
+    assert len(state.rows) == 5 and state.page == 2
+    state.filter_changed("app", "not-an-app")  # ignored, not an error
+    assert state.app_filter == "all"
+    state.filter_changed("kind", "api_key")
+    assert state.total == 30 and state.page == 1

@@ -29,6 +29,17 @@ def placeholders(template: str) -> set[str]:
 
 
 def render(template: str, values: Mapping[str, str], *, quote_values: bool = False) -> str:
+    """Fill `{field}` placeholders from non-secret config.
+
+    Values spliced into a larger URL are percent-quoted so that a field cannot
+    change the host or path around it. A template that is one placeholder alone
+    (a custom app's whole base URL or test path) takes the value as it is: that
+    field's catalog pattern is what validates it.
+    """
+    whole = _PLACEHOLDER.fullmatch(template)
+    if whole:
+        return values.get(whole.group(1), "")
+
     def sub(match: re.Match[str]) -> str:
         value = values.get(match.group(1), "")
         return quote(value, safe="") if quote_values else value

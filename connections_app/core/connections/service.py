@@ -19,7 +19,7 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from connections_app.core import audit, tenancy
+from connections_app.core import audit, audit_log, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.clock import utcnow
@@ -37,6 +37,7 @@ from connections_app.core.connections.models import (
 from connections_app.core.connections.views import (
     ConnectionView,
     DeleteResult,
+    Health,
     Page,
     TestResult,
     Usage,
@@ -402,6 +403,22 @@ def get(db: Session, *, actor: Actor, connection_id: Any) -> ConnectionView:
     conn = tenancy.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.VIEW, conn)
     return to_view(actor, conn)
+
+
+def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
+    conn = tenancy.get_connection(db, actor, connection_id)
+    _authorize(db, actor, Op.VIEW, conn)
+    return Health(
+        status=conn.status,
+        status_reason=conn.status_reason,
+        last_success_at=conn.last_success_at,
+        last_used_at=conn.last_used_at,
+        last_tested_at=conn.last_tested_at,
+        last_test_ok=conn.last_test_ok,
+        last_test_message=conn.last_test_message,
+        token_expires_at=conn.token_expires_at,
+        failures_24h=audit_log.failures_since(db, actor=actor, connection_id=conn.id),
+    )
 
 
 def usages(db: Session, *, actor: Actor, connection_id: Any) -> list[Usage]:

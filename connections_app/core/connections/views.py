@@ -86,3 +86,18 @@ class TestResult:
     message: str
     http_status: int | None = None
     elapsed_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    """F31: what an admin needs to judge whether a connection will work."""
+
+    status: str
+    status_reason: str | None
+    last_success_at: datetime | None
+    last_used_at: datetime | None
+    last_tested_at: datetime | None
+    last_test_ok: bool | None
+    last_test_message: str | None
+    token_expires_at: datetime | None
+    failures_24h: int

@@ -31,3 +31,8 @@ def kind_label(kind: rx.Var[str]) -> rx.Component:
         *[(k, rx.text(v, size="2")) for k, v in KIND_LABELS.items()],
         rx.text(kind, size="2"),
     )
+
+
+def kind_text(kind: rx.Var[str]) -> rx.Var:
+    """The kind's label as a string Var (for use inside badges and sentences)."""
+    return rx.match(kind, *[(k, v) for k, v in KIND_LABELS.items()], kind)

@@ -5,48 +5,140 @@ from __future__ import annotations
 import reflex as rx
 
 from connections_app.ui.components.badges import kind_label, status_badge
+from connections_app.ui.states.connection_details import (
+    DeleteState,
+    DetailsState,
+    EditState,
+    RotateState,
+)
 
 
-def _app_cell(row: rx.Var) -> rx.Component:
+def app_icon(src: rx.Var | str, name: rx.Var | str, size: str = "32px") -> rx.Component:
+    return rx.image(src=src, width=size, height=size, min_width=size, border_radius="8px", alt=name)
+
+
+def _app_cell(row: rx.Var, clickable: bool) -> rx.Component:
+    title = rx.text(row["label"], size="2", weight="medium", trim="both")
     return rx.hstack(
-        rx.image(
-            src=row["app_icon"],
-            width="28px",
-            height="28px",
-            border_radius="6px",
-            alt=row["app_name"],
-        ),
+        app_icon(row["app_icon"], row["app_name"]),
         rx.vstack(
-            rx.text(row["label"], size="2", weight="medium"),
+            (
+                rx.link(
+                    title,
+                    href="#",
+                    on_click=DetailsState.show(row["id"]).prevent_default,
+                    color_scheme="gray",
+                    high_contrast=True,
+                    underline="hover",
+                )
+                if clickable
+                else title
+            ),
             rx.text(row["app_name"], size="1", color_scheme="gray"),
-            spacing="0",
+            spacing="1",
         ),
         spacing="3",
         align="center",
     )
 
 
-def connection_table(rows: rx.Var, *, show_usage: bool = True) -> rx.Component:
-    headers = ["Connection", "Kind", "Status", "Credential", "Scope"]
+def _can(row: rx.Var, op: str) -> rx.Var:
+    return row["allowed"].split(" ").contains(op)
+
+
+def _actions(row: rx.Var) -> rx.Component:
+    return rx.dropdown_menu.root(
+        rx.dropdown_menu.trigger(
+            rx.icon_button(
+                rx.icon("ellipsis", size=16),
+                variant="ghost",
+                color_scheme="gray",
+                aria_label=f"Actions for {row['label']}",
+            )
+        ),
+        rx.dropdown_menu.content(
+            rx.dropdown_menu.item(
+                rx.icon("panel-right-open", size=14),
+                "Details",
+                on_select=DetailsState.show(row["id"]),
+            ),
+            rx.cond(
+                _can(row, "test"),
+                rx.dropdown_menu.item(
+                    rx.icon("activity", size=14),
+                    "Test connection",
+                    on_select=DetailsState.run_test(row["id"]),
+                ),
+            ),
+            rx.cond(
+                _can(row, "update"),
+                rx.dropdown_menu.item(
+                    rx.icon("pencil", size=14), "Edit", on_select=EditState.show(row["id"])
+                ),
+            ),
+            rx.cond(
+                _can(row, "rotate") & (row["kind"] != "oauth2"),
+                rx.dropdown_menu.item(
+                    rx.icon("key-round", size=14),
+                    "Rotate credential",
+                    on_select=RotateState.show(row["id"]),
+                ),
+            ),
+            rx.cond(
+                _can(row, "delete"),
+                rx.fragment(
+                    rx.dropdown_menu.separator(),
+                    rx.dropdown_menu.item(
+                        rx.icon("trash-2", size=14),
+                        "Delete",
+                        color="red",
+                        on_select=DeleteState.show(row["id"]),
+                    ),
+                ),
+            ),
+            align="end",
+        ),
+    )
+
+
+def connection_table(
+    rows: rx.Var, *, show_usage: bool = True, show_actions: bool = False
+) -> rx.Component:
+    headers = ["Connection", "Kind", "Status", "Credential", "Sharing"]
     if show_usage:
-        headers += ["Last used", "Uses"]
+        headers += ["Last used", "Uses", "Expires"]
+    if show_actions:
+        headers.append("")
 
     def row(r: rx.Var) -> rx.Component:
         cells = [
-            rx.table.cell(_app_cell(r)),
+            rx.table.row_header_cell(_app_cell(r, show_actions)),
             rx.table.cell(kind_label(r["kind"])),
             rx.table.cell(
-                rx.tooltip(rx.box(status_badge(r["status"])), content=r["status_reason"])
+                rx.cond(
+                    r["status_reason"] != "",
+                    rx.tooltip(rx.box(status_badge(r["status"])), content=r["status_reason"]),
+                    status_badge(r["status"]),
+                )
             ),
-            rx.table.cell(rx.code(r["masked_tail"], variant="ghost")),
-            rx.table.cell(rx.text(r["scope"], size="2")),
+            rx.table.cell(rx.code(r["masked_tail"], variant="ghost", color_scheme="gray")),
+            rx.table.cell(
+                rx.cond(
+                    r["scope"] == "Granted",
+                    rx.badge("Granted", color_scheme="violet", variant="soft"),
+                    rx.text(r["sharing_label"], size="2"),
+                )
+            ),
         ]
         if show_usage:
             cells += [
                 rx.table.cell(rx.text(r["last_used"], size="2", color_scheme="gray")),
                 rx.table.cell(rx.text(r["use_count"], size="2")),
+                rx.table.cell(rx.text(r["expires"], size="2", color_scheme="gray")),
             ]
-        return rx.table.row(*cells, align="center")
+        if show_actions:
+            cells.append(rx.table.cell(_actions(r), text_align="right"))
+        return rx.table.row(*cells, align="center", id=f"row-{r['id']}")
 
     return rx.table.root(
         rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
@@ -54,4 +146,5 @@ def connection_table(rows: rx.Var, *, show_usage: bool = True) -> rx.Component:
         variant="surface",
         size="2",
         width="100%",
+        id="connections-table",
     )

@@ -79,6 +79,10 @@ def sidebar() -> rx.Component:
                 _nav_item("Integrations", "plug", "/integrations"),
                 _nav_item("Builder", "workflow", "/builder"),
                 rx.cond(
+                    SessionState.is_workspace_admin,
+                    _nav_item("Audit log", "scroll-text", "/audit"),
+                ),
+                rx.cond(
                     SessionState.is_account_admin,
                     _nav_item("LLM Keys", "sparkles", "/llm-keys"),
                 ),

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import reflex as rx
 
+from connections_app.core.catalog import AppDefinition, get_catalog
+from connections_app.ui.components.add_dialog import add_dialog
+from connections_app.ui.components.badges import KIND_LABELS, STATUS_COLORS
+from connections_app.ui.components.connection_panels import (
+    delete_dialog,
+    details_panel,
+    edit_dialog,
+    rotate_dialog,
+)
 from connections_app.ui.components.connection_table import connection_table
+from connections_app.ui.components.form_parts import pager
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
+from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.connections_list import (
     AccountKeysState,
     ConnectionListState,
@@ -22,69 +33,132 @@ def _error(state: type[ConnectionListState]) -> rx.Component:
 
 
 def _pager(state: type[ConnectionListState]) -> rx.Component:
-    return rx.hstack(
-        rx.text(state.page_summary, size="2", color_scheme="gray"),
-        rx.spacer(),
-        rx.button(
-            rx.icon("chevron-left", size=14),
-            "Previous",
-            variant="soft",
-            color_scheme="gray",
-            on_click=state.previous_page,
-            disabled=state.page <= 1,
+    return pager(
+        summary=state.page_summary,
+        on_previous=state.previous_page,
+        on_next=state.next_page,
+        at_first=state.page <= 1,
+        has_next=state.has_next,
+    )
+
+
+def _filter_select(
+    name: str, value: rx.Var, placeholder: str, items: list[tuple[str, str]]
+) -> rx.Component:
+    return rx.select.root(
+        rx.select.trigger(placeholder=placeholder, id=f"filter-{name}", min_width="140px"),
+        rx.select.content(
+            rx.select.item(f"All {placeholder.lower()}", value="all"),
+            rx.select.separator(),
+            *[rx.select.item(label, value=key) for key, label in items],
         ),
-        rx.button(
-            "Next",
-            rx.icon("chevron-right", size=14),
-            variant="soft",
-            color_scheme="gray",
-            on_click=state.next_page,
-            disabled=state.page * 25 >= state.total,
+        value=value,
+        on_change=lambda v: ConnectionListState.filter_changed(name, v),
+        size="2",
+    )
+
+
+def _filters() -> rx.Component:
+    state = ConnectionListState
+    return rx.hstack(
+        rx.input(
+            rx.input.slot(rx.icon("search", size=16)),
+            placeholder="Search by label or app",
+            value=state.search,
+            on_change=state.search_changed.debounce(300),
+            width="280px",
+            id="connections-search",
+            max_length=100,
+            aria_label="Search connections",
+        ),
+        _filter_select("app", state.app_filter, "Apps", [(a.key, a.name) for a in _apps()]),
+        _filter_select("kind", state.kind_filter, "Kinds", list(KIND_LABELS.items())),
+        _filter_select(
+            "status",
+            state.status_filter,
+            "Statuses",
+            [(k, k.capitalize()) for k in STATUS_COLORS],
+        ),
+        rx.cond(
+            state.filtering,
+            rx.button(
+                rx.icon("x", size=14),
+                "Clear",
+                variant="ghost",
+                color_scheme="gray",
+                on_click=state.clear_filters,
+            ),
         ),
         width="100%",
+        spacing="3",
+        wrap="wrap",
         align="center",
     )
 
 
+def _apps() -> list[AppDefinition]:
+    return list(get_catalog().apps)
+
+
 def integrations_page() -> rx.Component:
     state = ConnectionListState
+    add_button = rx.cond(
+        state.can_add,
+        rx.button(
+            rx.icon("plus", size=16),
+            "Add connection",
+            on_click=AddConnectionState.open_dialog,
+            size="2",
+            id="add-connection",
+        ),
+    )
     return app_shell(
         page_header(
             "Integrations",
             "Every connection this workspace can use: its own and those granted by the account.",
+            add_button,
         ),
-        rx.hstack(
-            rx.input(
-                rx.input.slot(rx.icon("search", size=16)),
-                placeholder="Search by label or app",
-                value=state.search,
-                on_change=state.search_changed.debounce(300),
-                width="320px",
-                id="connections-search",
-                max_length=100,
-            ),
-            width="100%",
-        ),
+        _filters(),
         _error(state),
         rx.cond(
-            state.total > 0,
-            rx.vstack(connection_table(state.rows), _pager(state), width="100%", spacing="3"),
+            ~state.list_loaded,
+            rx.center(rx.spinner(size="3"), padding="48px", width="100%"),
             rx.cond(
-                state.search != "",
-                empty_state(
-                    "search-x",
-                    "No matching connections",
-                    "Nothing in this workspace matches your search. Try another label or app.",
+                state.total > 0,
+                rx.vstack(
+                    connection_table(state.rows, show_actions=True),
+                    _pager(state),
+                    width="100%",
+                    spacing="3",
                 ),
-                empty_state(
-                    "plug",
-                    "No connections yet",
-                    "Connections hold the credentials your workflows use to call third-party "
-                    "apps. Each one is encrypted, scoped to this workspace, and shown here "
-                    "with only the last few characters of its secret.",
+                rx.cond(
+                    state.filtering,
+                    empty_state(
+                        "search-x",
+                        "No matching connections",
+                        "Nothing in this workspace matches these filters.",
+                        rx.button(
+                            "Clear filters",
+                            variant="soft",
+                            on_click=state.clear_filters,
+                        ),
+                    ),
+                    empty_state(
+                        "plug",
+                        "No connections yet",
+                        "Connections hold the credentials your workflows use to call "
+                        "third-party apps. Each one is encrypted, scoped to this workspace, "
+                        "and shown with only the last few characters of its secret.",
+                        add_button,
+                    ),
                 ),
             ),
         ),
+        add_dialog(),
+        details_panel(),
+        edit_dialog(),
+        rotate_dialog(),
+        delete_dialog(),
     )
 
 

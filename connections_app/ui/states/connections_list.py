@@ -2,7 +2,8 @@
 
 Rows are flat string dicts built from `ConnectionView`: label, app, status and a
 masked tail, never configuration values the actor may not see, never a secret.
-One page at a time: the browser never receives the whole list.
+One page at a time, filtered in the database: the browser never receives the
+whole list.
 """
 
 from __future__ import annotations
@@ -11,17 +12,23 @@ from typing import Any
 
 import reflex as rx
 
+from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
+from connections_app.core.connections.models import Kind, Status
 from connections_app.core.connections.views import ConnectionView
 from connections_app.core.db import session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
+from connections_app.core.tenancy import can_create
+from connections_app.ui import formatting
+from connections_app.ui.formatting import SHARING_LABELS, expiry, when
 from connections_app.ui.states.session import SessionState
 
 PAGE_SIZE = 25
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "Never"
+ALL = "all"
+_FILTER_CHOICES: dict[str, set[str]] = {
+    "kind": {str(k) for k in Kind},
+    "status": {str(s) for s in Status},
+}
 
 
 def row_for_ui(view: ConnectionView) -> dict[str, str]:
@@ -35,10 +42,13 @@ def row_for_ui(view: ConnectionView) -> dict[str, str]:
         "status": view.status,
         "status_reason": view.status_reason or "",
         "sharing": view.sharing,
+        "sharing_label": SHARING_LABELS.get(view.sharing, view.sharing),
         "masked_tail": f"••••{view.masked_tail}" if view.masked_tail else "••••",
-        "last_used": _when(view.last_used_at),
+        "last_used": when(view.last_used_at),
         "use_count": str(view.use_count),
+        "expires": expiry(view.token_expires_at),
         "scope": "Granted" if view.granted else "Workspace",
+        "allowed": " ".join(sorted(view.allowed)),
     }
 
 
@@ -47,8 +57,12 @@ class ConnectionListState(SessionState):
     total: int = 0
     page: int = 1
     search: str = ""
+    app_filter: str = ALL
+    kind_filter: str = ALL
+    status_filter: str = ALL
     error: str = ""
-    loading: bool = False
+    can_add: bool = False
+    list_loaded: bool = False
 
     def _account_scope(self) -> bool:
         return False
@@ -64,6 +78,9 @@ class ConnectionListState(SessionState):
                     db,
                     actor=actor,
                     search=self.search or None,
+                    app=None if self.app_filter == ALL else self.app_filter,
+                    kind=None if self.kind_filter == ALL else self.kind_filter,
+                    status=None if self.status_filter == ALL else self.status_filter,
                     page=self.page,
                     page_size=PAGE_SIZE,
                     account_scope=self._account_scope(),
@@ -75,9 +92,15 @@ class ConnectionListState(SessionState):
             self.error = str(err)
             self.rows, self.total = [], 0
             return None
+        if result.items == [] and result.total and self.page > 1:
+            # The page emptied under us (deletes elsewhere): show the last one.
+            self.page = max(1, -(-result.total // PAGE_SIZE))
+            return self._reload()
         self.error = ""
         self.rows = [row_for_ui(v) for v in result.items]
         self.total = result.total
+        self.can_add = can_create(actor) and not self._authorized_by_me()
+        self.list_loaded = True
         return None
 
     @rx.event
@@ -86,11 +109,34 @@ class ConnectionListState(SessionState):
         return self._reload()
 
     @rx.event
+    def refresh(self) -> Any:
+        """Re-read the current page (after an add, edit or delete elsewhere)."""
+        return self._reload()
+
+    @rx.event
     def search_changed(self, value: Any) -> Any:
         if not isinstance(value, str):
             return None
         self.search = value[:100]
         self.page = 1
+        return self._reload()
+
+    @rx.event
+    def filter_changed(self, name: Any, value: Any) -> Any:
+        if name not in ("app", "kind", "status") or not isinstance(value, str):
+            return None
+        if value != ALL:
+            valid = {a.key for a in get_catalog().apps} if name == "app" else _FILTER_CHOICES[name]
+            if value not in valid:
+                return None
+        setattr(self, f"{name}_filter", value)
+        self.page = 1
+        return self._reload()
+
+    @rx.event
+    def clear_filters(self) -> Any:
+        self.search, self.page = "", 1
+        self.app_filter = self.kind_filter = self.status_filter = ALL
         return self._reload()
 
     @rx.event
@@ -106,11 +152,16 @@ class ConnectionListState(SessionState):
 
     @rx.var
     def page_summary(self) -> str:
-        if self.total == 0:
-            return ""
-        first = (self.page - 1) * PAGE_SIZE + 1
-        last = min(self.total, self.page * PAGE_SIZE)
-        return f"{first}–{last} of {self.total}"
+        return formatting.page_summary(self.page, PAGE_SIZE, self.total)
+
+    @rx.var
+    def has_next(self) -> bool:
+        return self.page * PAGE_SIZE < self.total
+
+    @rx.var
+    def filtering(self) -> bool:
+        filters = (self.app_filter, self.kind_filter, self.status_filter)
+        return bool(self.search) or any(f != ALL for f in filters)
 
 
 class AccountKeysState(ConnectionListState):

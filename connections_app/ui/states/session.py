@@ -47,6 +47,9 @@ class SessionState(rx.State):
     is_account_admin: bool = False
     workspaces: list[dict[str, str]] = []
     session_loaded: bool = False
+    # Whose read-models this browser tab holds. When another person signs in in the
+    # same tab (same Reflex client token), every page state is wiped before use.
+    owner_id: str = ""
 
     # --- server-side only helpers (underscore: not callable as events) -------------
 
@@ -77,6 +80,7 @@ class SessionState(rx.State):
     def _refresh(self) -> Actor | None:
         with session_scope() as db:
             view = identity.session_view(db, self._session_token())
+        self.owner_id = view.user_id
         self.user_name, self.user_email = view.name, view.email
         self.workspaces = [
             {
@@ -107,25 +111,39 @@ class SessionState(rx.State):
 
     # --- events ---------------------------------------------------------------------
 
+    async def _forget_page_states(self) -> None:
+        """Reset every page state: they may hold another person's read-models."""
+        for cls in page_state_classes():
+            state = await self.get_state(cls)
+            state.reset()
+
     @rx.event
-    def load_session(self) -> Any:
+    async def load_session(self) -> Any:
         """on_load guard of every signed-in page (UX only: services check again)."""
+        previous = self.owner_id
         try:
             actor = self._refresh()
         except Unauthenticated:
+            await self._forget_page_states()
             return self._sign_in_redirect()
+        if previous != self.owner_id:
+            await self._forget_page_states()
         path = self.router.url.path or "/"
         if actor is not None and actor.is_client and not path.startswith("/portal"):
             return rx.redirect(PORTAL_PATH)
         return None
 
     @rx.event
-    def load_session_home(self) -> Any:
+    async def load_session_home(self) -> Any:
         """`/`: send each person to their home page."""
+        previous = self.owner_id
         try:
             actor = self._refresh()
         except Unauthenticated:
+            await self._forget_page_states()
             return self._sign_in_redirect()
+        if previous != self.owner_id:
+            await self._forget_page_states()
         if actor is not None and actor.is_client:
             return rx.redirect(PORTAL_PATH)
         return rx.redirect("/integrations")
@@ -158,3 +176,22 @@ class SessionState(rx.State):
     def initials(self) -> str:
         parts = [p for p in self.user_name.split() if p]
         return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+def page_state_classes() -> list[type[SessionState]]:
+    """Every state that derives from SessionState (the page read-models)."""
+    found: list[type[SessionState]] = []
+    pending = list(SessionState.get_substates())
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.get_substates())
+    return found
+
+
+async def forget_everything(state: rx.State) -> None:
+    """Used where a session ends or starts: no read-model survives into the next one."""
+    session = await state.get_state(SessionState)
+    session.reset()
+    for cls in page_state_classes():
+        (await state.get_state(cls)).reset()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from connections_app.ui.states.session import forget_everything
+
 _MESSAGES = {
     "invalid": "Email or password is incorrect.",
     "locked": "Too many failed attempts. Try again in a few minutes.",
@@ -16,7 +18,9 @@ class SignInState(rx.State):
     next_path: str = "/"
 
     @rx.event
-    def load(self) -> None:
+    async def load(self) -> None:
+        # Whoever used this tab before (same Reflex client token) leaves nothing behind.
+        await forget_everything(self)
         params = self.router.url.query_parameters
         self.error = _MESSAGES.get(params.get("error", ""), "")
         self.notice = "You have been signed out." if params.get("signed_out") else ""

@@ -1,0 +1,211 @@
+"""Reading the audit trail (F11): the workspace log and one connection's history.
+
+Writing lives in `audit.py`; this module only pages through what is there, always
+through the tenancy helpers, so a workspace admin sees their workspace's events
+and nothing else. Filters are validated like any other hostile input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from connections_app.core import tenancy
+from connections_app.core.audit import Action, AuditEvent
+from connections_app.core.clock import utcnow
+from connections_app.core.errors import Forbidden, Invalid
+from connections_app.core.tenancy import Actor
+from connections_app.core.validation import clean_text
+
+MAX_PAGE_SIZE = 100
+_ACTION_WORDS = {
+    Action.CREATED: "Created",
+    Action.UPDATED: "Edited",
+    Action.ROTATED: "Credential rotated",
+    Action.TESTED: "Tested",
+    Action.REFRESHED: "Token refreshed",
+    Action.REFRESH_FAILED: "Refresh failed",
+    Action.REAUTHORIZED: "Reauthorized",
+    Action.USED: "Used",
+    Action.REVOKED: "Revoked",
+    Action.DELETED: "Deleted",
+    Action.GRANTED: "Granted",
+    Action.ACCESS_DENIED: "Access denied",
+    Action.SIGNED_IN: "Signed in",
+    Action.SIGN_IN_FAILED: "Sign-in failed",
+    Action.SIGNED_OUT: "Signed out",
+    Action.MEMBER_ADDED: "Member added",
+    Action.WORKSPACE_CREATED: "Workspace created",
+    Action.ACCOUNT_CREATED: "Account created",
+    Action.KEYS_ROTATED: "Keys rotated",
+}
+
+
+def action_label(action: str) -> str:
+    try:
+        return _ACTION_WORDS[Action(action)]
+    except ValueError:
+        return action.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    action_label: str
+    outcome: str
+    connection_id: str | None
+    target: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEntry]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def _summary(event: AuditEvent) -> str:
+    """Plain words from the detail dict (which never holds a secret)."""
+    detail = event.detail or {}
+    parts: list[str] = []
+    if "changed" in detail:
+        parts.append("changed " + ", ".join(str(c) for c in detail["changed"]))
+    if "fields" in detail:
+        parts.append("replaced " + ", ".join(str(f) for f in detail["fields"]))
+    if detail.get("result"):
+        status = f" (HTTP {detail['http_status']})" if detail.get("http_status") else ""
+        parts.append(str(detail["result"]).replace("_", " ") + status)
+    if detail.get("reason"):
+        parts.append(str(detail["reason"]))
+    if detail.get("broken_usages"):
+        parts.append(f"{detail['broken_usages']} node(s) lost their connection")
+    return "; ".join(parts)
+
+
+def _entry(event: AuditEvent) -> AuditEntry:
+    detail = event.detail or {}
+    return AuditEntry(
+        id=event.id or 0,
+        at=event.created_at,
+        actor=event.actor_label,
+        action=event.action,
+        action_label=action_label(event.action),
+        outcome=event.outcome,
+        connection_id=event.connection_id,
+        target=str(detail.get("label") or event.target_id or event.target_type),
+        summary=_summary(event),
+    )
+
+
+def _paging(page: Any, page_size: Any) -> tuple[int, int]:
+    if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+        raise Invalid("Page must be a positive whole number.", field="page")
+    if not isinstance(page_size, int) or isinstance(page_size, bool):
+        raise Invalid("Page size must be a whole number.", field="page_size")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise Invalid(f"Page size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
+    return page, page_size
+
+
+def _time(value: Any, field: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise Invalid("Times must be timezone-aware.", field=field)
+    return value
+
+
+def _run(db: Session, stmt: Any, page: int, page_size: int) -> AuditPage:
+    total = db.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = db.exec(
+        stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())  # type: ignore[attr-defined]
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return AuditPage([_entry(r) for r in rows], total, page, page_size)
+
+
+def workspace_log(
+    db: Session,
+    *,
+    actor: Actor,
+    connection_id: Any = None,
+    actor_text: Any = None,
+    action: Any = None,
+    since: Any = None,
+    until: Any = None,
+    page: Any = 1,
+    page_size: Any = 25,
+) -> AuditPage:
+    """The workspace audit page: admins only, newest first, filtered in the database."""
+    if not actor.is_workspace_admin:
+        raise Forbidden("Only workspace admins can see the audit log.")
+    page, page_size = _paging(page, page_size)
+    stmt = tenancy.audit_query(actor)
+    if actor.workspace_id is not None:
+        stmt = stmt.where(AuditEvent.workspace_id == actor.workspace_id)
+    if connection_id not in (None, ""):
+        ids = connection_id if isinstance(connection_id, list | tuple) else [connection_id]
+        if len(ids) > MAX_PAGE_SIZE or not all(
+            isinstance(i, str) and 0 < len(i) <= 64 for i in ids
+        ):
+            raise Invalid("Unknown connection.", field="connection_id")
+        stmt = stmt.where(AuditEvent.connection_id.in_(ids))  # type: ignore[attr-defined]
+    if actor_text not in (None, ""):
+        text = clean_text(actor_text, field="actor", label="Actor", max_length=254).lower()
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(func.lower(AuditEvent.actor_label).like(f"%{escaped}%", escape="\\"))
+    if action not in (None, ""):
+        try:
+            stmt = stmt.where(AuditEvent.action == str(Action(action)))
+        except ValueError:
+            raise Invalid("Unknown action.", field="action") from None
+    start, end = _time(since, "since"), _time(until, "until")
+    if start and end and start > end:
+        raise Invalid("The start of the period is after its end.", field="since")
+    if start:
+        stmt = stmt.where(AuditEvent.created_at >= start)
+    if end:
+        stmt = stmt.where(AuditEvent.created_at <= end)
+    return _run(db, stmt, page, page_size)
+
+
+def connection_history(
+    db: Session, *, actor: Actor, connection_id: Any, page: Any = 1, page_size: Any = 10
+) -> AuditPage:
+    """One connection's history, for those allowed to see it (manage level and admins)."""
+    page, page_size = _paging(page, page_size)
+    conn = tenancy.get_connection(db, actor, connection_id)
+    stmt = tenancy.connection_audit_query(actor, conn)
+    return _run(db, stmt, page, page_size)
+
+
+def failures_since(db: Session, *, actor: Actor, connection_id: str, hours: int = 24) -> int:
+    """Failed uses, tests and refreshes of a connection the actor can see, in a window."""
+    conn = tenancy.get_connection(db, actor, connection_id)
+    cutoff = utcnow() - timedelta(hours=hours)
+    events = tenancy.connection_health_query(actor, conn).where(
+        AuditEvent.created_at >= cutoff,
+        AuditEvent.outcome == "failure",
+        AuditEvent.action.in_(  # type: ignore[attr-defined]
+            [str(Action.USED), str(Action.TESTED), str(Action.REFRESH_FAILED)]
+        ),
+    )
+    stmt = select(func.count()).select_from(events.subquery())
+    return int(db.exec(stmt).one())
+
+
+ACTION_CHOICES = [(str(a), _ACTION_WORDS[a]) for a in _ACTION_WORDS]

@@ -1,0 +1,325 @@
+"""Add connection: a searchable catalog, then the chosen app's own form.
+
+Secret inputs are uncontrolled password fields (no `value`, no `on_change`); the
+whole form is read once in `AddConnectionState.submit`. "Test" and "Save" share
+the form: Test sets a hidden intent field and submits, so the typed values are
+never held anywhere between the two.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from connections_app.ui.components.connection_table import app_icon
+from connections_app.ui.components.form_parts import field_block
+from connections_app.ui.formatting import SHARING_HELP, SHARING_LABELS
+from connections_app.ui.states.add_connection import AddConnectionState as S
+
+FORM_ID = "add-connection-form"
+_SUBMIT_AS_TEST = (
+    "(() => { const f = document.getElementById('" + FORM_ID + "');"
+    " const i = f.querySelector('input[name=cx_intent]');"
+    " i.value = 'test'; f.requestSubmit(); i.value = 'save'; })()"
+)
+
+
+def _app_card(card: rx.Var) -> rx.Component:
+    return rx.el.button(
+        rx.hstack(
+            app_icon(card["icon"], card["name"], "36px"),
+            rx.vstack(
+                rx.hstack(
+                    rx.text(card["name"], size="2", weight="medium"),
+                    rx.cond(
+                        card["oauth_only"] == "1",
+                        rx.badge("OAuth", variant="soft", color_scheme="gray", size="1"),
+                    ),
+                    spacing="2",
+                    align="center",
+                ),
+                rx.text(card["description"], size="1", color_scheme="gray", trim="both"),
+                spacing="1",
+                align="start",
+            ),
+            spacing="3",
+            align="center",
+            width="100%",
+        ),
+        type="button",
+        on_click=S.pick_app(card["key"]),
+        aria_label=card["name"],
+        class_name="cx-app-card",
+        style={
+            "width": "100%",
+            "text_align": "left",
+            "padding": "12px",
+            "border": "1px solid var(--gray-a5)",
+            "border_radius": "10px",
+            "background": "var(--color-panel-solid)",
+            "cursor": "pointer",
+            "_hover": {"background": "var(--accent-a2)", "border_color": "var(--accent-a7)"},
+            "_focus_visible": {"outline": "2px solid var(--accent-8)"},
+        },
+    )
+
+
+def _catalog_step() -> rx.Component:
+    return rx.vstack(
+        rx.input(
+            rx.input.slot(rx.icon("search", size=16)),
+            placeholder="Search apps",
+            value=S.app_query,
+            on_change=S.search_apps,
+            auto_focus=True,
+            width="100%",
+            id="app-search",
+            max_length=60,
+        ),
+        rx.cond(
+            S.visible_apps.length() > 0,
+            rx.grid(
+                rx.foreach(S.visible_apps, _app_card),
+                columns="2",
+                spacing="3",
+                width="100%",
+            ),
+            rx.center(
+                rx.text(
+                    "No app matches. Use “Custom API key” for any HTTP API.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                padding="32px",
+                width="100%",
+            ),
+        ),
+        spacing="4",
+        width="100%",
+    )
+
+
+def _error_for(name: rx.Var | str) -> rx.Component:
+    return rx.cond(
+        (S.error_field == name) & (S.error != ""),
+        rx.text(S.error, size="1", color_scheme="red", role="alert"),
+    )
+
+
+def _labelled(
+    label: rx.Var | str, control: rx.Component, help_text: rx.Var | str, name
+) -> rx.Component:
+    return field_block(
+        label, control, html_for=f"add-{name}", help_text=help_text, error=_error_for(name)
+    )
+
+
+def _catalog_field(field: rx.Var) -> rx.Component:
+    control = rx.cond(
+        field["masked"] == "1",
+        rx.input(
+            name=field["name"],
+            id=f"add-{field['name']}",
+            type="password",
+            placeholder=field["placeholder"],
+            auto_complete="off",
+            spell_check=False,
+            required=field["required"] == "1",
+            width="100%",
+        ),
+        rx.input(
+            name=field["name"],
+            id=f"add-{field['name']}",
+            default_value=field["default"],
+            placeholder=field["placeholder"],
+            auto_complete="off",
+            spell_check=False,
+            required=field["required"] == "1",
+            width="100%",
+        ),
+    )
+    label = rx.cond(field["masked"] == "1", field["label"] + " (secret)", field["label"])
+    return _labelled(label, control, field["help"], field["name"])
+
+
+def _test_result() -> rx.Component:
+    return rx.cond(
+        S.test_message != "",
+        rx.callout(
+            S.test_message,
+            icon=rx.cond(S.test_ok, "circle-check", "circle-x"),
+            color_scheme=rx.cond(S.test_ok, "green", "red"),
+            width="100%",
+            id="add-test-result",
+            role="status",
+        ),
+    )
+
+
+def _form_step() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.button(
+                rx.icon("arrow-left", size=14),
+                "All apps",
+                variant="ghost",
+                color_scheme="gray",
+                size="1",
+                on_click=S.back_to_catalog,
+                type="button",
+            ),
+            width="100%",
+        ),
+        rx.hstack(
+            app_icon(S.app_icon, S.app_name, "40px"),
+            rx.vstack(
+                rx.heading(S.app_name, size="4"),
+                rx.text(S.app_description, size="2", color_scheme="gray"),
+                spacing="0",
+            ),
+            spacing="3",
+            align="center",
+        ),
+        rx.cond(
+            S.oauth_only,
+            rx.callout(
+                "This app connects through its OAuth 2.0 consent screen, which opens in a "
+                "popup. OAuth connections are set up from the connect flow, not this form.",
+                icon="info",
+                width="100%",
+            ),
+            rx.form(
+                rx.vstack(
+                    rx.cond(
+                        S.kinds.length() > 1,
+                        rx.segmented_control.root(
+                            rx.foreach(
+                                S.kinds,
+                                lambda k: rx.segmented_control.item(k["label"], value=k["kind"]),
+                            ),
+                            value=S.kind,
+                            on_change=S.choose_kind,
+                            width="100%",
+                        ),
+                    ),
+                    _labelled(
+                        "Label",
+                        rx.input(
+                            name="cx_label",
+                            id="add-label",
+                            value=S.label,
+                            on_change=S.label_changed.debounce(250),
+                            required=True,
+                            max_length=120,
+                            width="100%",
+                        ),
+                        "How builders find it, e.g. “Stripe (prod)” or “Stripe EU”.",
+                        "label",
+                    ),
+                    rx.foreach(S.fields, _catalog_field),
+                    rx.grid(
+                        _labelled(
+                            "Stable key",
+                            rx.input(
+                                name="cx_stable_key",
+                                id="add-stable_key",
+                                value=S.stable_key,
+                                on_change=S.stable_key_changed.debounce(250),
+                                max_length=80,
+                                width="100%",
+                            ),
+                            "Exported workflows refer to it by this key.",
+                            "stable_key",
+                        ),
+                        _labelled(
+                            "Sharing",
+                            rx.select.root(
+                                rx.select.trigger(width="100%", id="add-sharing"),
+                                rx.select.content(
+                                    *[
+                                        rx.select.item(SHARING_LABELS[k], value=k)
+                                        for k in ("use", "view", "manage", "personal")
+                                    ]
+                                ),
+                                name="cx_sharing",
+                                default_value="use",
+                            ),
+                            SHARING_HELP["use"],
+                            "sharing",
+                        ),
+                        columns="2",
+                        spacing="3",
+                        width="100%",
+                    ),
+                    rx.el.input(type="hidden", name="cx_intent", default_value="save"),
+                    rx.cond(
+                        (S.error != "") & (S.error_field == ""),
+                        rx.callout(
+                            S.error,
+                            icon="triangle-alert",
+                            color_scheme="red",
+                            width="100%",
+                            role="alert",
+                        ),
+                    ),
+                    _test_result(),
+                    rx.hstack(
+                        rx.dialog.close(
+                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
+                        ),
+                        rx.spacer(),
+                        rx.button(
+                            rx.cond(S.busy == "test", rx.spinner(size="1"), rx.icon("activity")),
+                            "Test",
+                            type="button",
+                            variant="outline",
+                            disabled=S.busy != "",
+                            on_click=rx.call_script(_SUBMIT_AS_TEST),
+                            id="add-test",
+                        ),
+                        rx.button(
+                            rx.cond(S.busy == "save", rx.spinner(size="1"), rx.icon("check")),
+                            "Save connection",
+                            type="submit",
+                            disabled=S.busy != "",
+                            id="add-save",
+                        ),
+                        width="100%",
+                        spacing="3",
+                    ),
+                    spacing="4",
+                    width="100%",
+                ),
+                on_submit=S.submit,
+                reset_on_submit=False,
+                id=FORM_ID,
+                key=S.form_key,
+                width="100%",
+            ),
+        ),
+        spacing="4",
+        width="100%",
+    )
+
+
+def add_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Add connection"),
+            rx.dialog.description(
+                rx.cond(
+                    S.step == "pick",
+                    "Choose the app. Each connection stores one encrypted credential.",
+                    "Secrets are encrypted before they are stored and never shown again.",
+                ),
+                size="2",
+                color_scheme="gray",
+                margin_bottom="16px",
+            ),
+            rx.cond(S.step == "pick", _catalog_step(), _form_step()),
+            max_width="640px",
+            max_height="85vh",
+            overflow_y="auto",
+        ),
+        open=S.open,
+        on_open_change=S.open_changed,
+    )

@@ -1,0 +1,512 @@
+"""Details panel and the Edit, Rotate and Delete dialogs of one connection."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from connections_app.ui.components.badges import kind_text, status_badge
+from connections_app.ui.components.connection_table import app_icon
+from connections_app.ui.components.form_parts import dialog_actions, field_block
+from connections_app.ui.formatting import SHARING_LABELS
+from connections_app.ui.states.connection_details import (
+    DeleteState,
+    DetailsState,
+    EditState,
+    RotateState,
+)
+
+D = DetailsState
+
+
+def _section(title: str, *children: rx.Component) -> rx.Component:
+    return rx.vstack(
+        rx.text(title, size="1", weight="bold", color_scheme="gray", text_transform="uppercase"),
+        *children,
+        spacing="2",
+        width="100%",
+    )
+
+
+def _pairs(rows: rx.Var) -> rx.Component:
+    return rx.data_list.root(
+        rx.foreach(
+            rows,
+            lambda r: rx.data_list.item(
+                rx.data_list.label(r["label"], min_width="160px"),
+                rx.data_list.value(rx.text(r["value"], size="2", overflow_wrap="anywhere")),
+            ),
+        ),
+        size="2",
+        width="100%",
+    )
+
+
+def _can(op: str) -> rx.Var:
+    return D.allowed.split(" ").contains(op)
+
+
+def _history() -> rx.Component:
+    return rx.cond(
+        D.history_hidden,
+        rx.text(
+            "The history is visible to workspace admins and to people who manage this connection.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.vstack(
+            rx.cond(
+                D.history_total == 0,
+                rx.text("No events yet.", size="2", color_scheme="gray"),
+                rx.vstack(
+                    rx.foreach(
+                        D.history,
+                        lambda e: rx.hstack(
+                            rx.icon(
+                                rx.cond(e["outcome"] == "success", "circle-check", "circle-x"),
+                                size=14,
+                                color=rx.cond(
+                                    e["outcome"] == "success",
+                                    "var(--green-9)",
+                                    "var(--red-9)",
+                                ),
+                                flex_shrink="0",
+                                margin_top="3px",
+                            ),
+                            rx.vstack(
+                                rx.text(
+                                    rx.text.strong(e["action"]),
+                                    " by ",
+                                    e["actor"],
+                                    size="2",
+                                ),
+                                rx.cond(
+                                    e["summary"] != "",
+                                    rx.text(e["summary"], size="1", color_scheme="gray"),
+                                ),
+                                spacing="0",
+                            ),
+                            rx.spacer(),
+                            rx.tooltip(
+                                rx.text(e["when"], size="1", color_scheme="gray"),
+                                content=e["exact"],
+                            ),
+                            width="100%",
+                            align="start",
+                        ),
+                    ),
+                    spacing="3",
+                    width="100%",
+                    id="connection-history",
+                ),
+            ),
+            rx.hstack(
+                rx.text(D.history_total.to_string() + " events", size="1", color_scheme="gray"),
+                rx.spacer(),
+                rx.icon_button(
+                    rx.icon("chevron-left", size=14),
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=D.history_previous,
+                    disabled=D.history_page <= 1,
+                    aria_label="Newer events",
+                ),
+                rx.icon_button(
+                    rx.icon("chevron-right", size=14),
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=D.history_next,
+                    disabled=D.history_page * 8 >= D.history_total,
+                    aria_label="Older events",
+                ),
+                width="100%",
+                align="center",
+            ),
+            width="100%",
+        ),
+    )
+
+
+def details_panel() -> rx.Component:
+    s = D.summary
+    return rx.drawer.root(
+        rx.drawer.overlay(z_index="50"),
+        rx.drawer.portal(
+            rx.drawer.content(
+                rx.vstack(
+                    rx.hstack(
+                        app_icon(s["app_icon"], s["app_name"], "40px"),
+                        rx.vstack(
+                            rx.drawer.title(rx.heading(s["label"], size="5")),
+                            rx.drawer.description(
+                                rx.text(s["app_name"], size="2", color_scheme="gray")
+                            ),
+                            spacing="0",
+                        ),
+                        rx.spacer(),
+                        rx.drawer.close(
+                            rx.icon_button(
+                                rx.icon("x", size=16),
+                                variant="ghost",
+                                color_scheme="gray",
+                                aria_label="Close details",
+                            )
+                        ),
+                        width="100%",
+                        align="center",
+                        spacing="3",
+                    ),
+                    rx.hstack(
+                        status_badge(s["status"]),
+                        rx.badge(kind_text(s["kind"]), variant="outline", color_scheme="gray"),
+                        rx.badge(s["sharing_label"], variant="outline", color_scheme="gray"),
+                        spacing="2",
+                    ),
+                    rx.cond(
+                        s["status_reason"] != "",
+                        rx.callout(
+                            s["status_reason"], icon="triangle-alert", color_scheme="red", size="1"
+                        ),
+                    ),
+                    rx.hstack(
+                        rx.cond(
+                            _can("test"),
+                            rx.button(
+                                rx.cond(D.testing, rx.spinner(size="1"), rx.icon("activity")),
+                                "Test connection",
+                                size="2",
+                                on_click=D.run_test(D.connection_id),
+                                disabled=D.testing,
+                                id="details-test",
+                            ),
+                        ),
+                        rx.cond(
+                            _can("update"),
+                            rx.button(
+                                rx.icon("pencil", size=14),
+                                "Edit",
+                                size="2",
+                                variant="soft",
+                                on_click=EditState.show(D.connection_id),
+                            ),
+                        ),
+                        rx.cond(
+                            _can("rotate") & (s["kind"] != "oauth2"),
+                            rx.button(
+                                rx.icon("key-round", size=14),
+                                "Rotate",
+                                size="2",
+                                variant="soft",
+                                on_click=RotateState.show(D.connection_id),
+                            ),
+                        ),
+                        rx.cond(
+                            _can("delete"),
+                            rx.button(
+                                rx.icon("trash-2", size=14),
+                                "Delete",
+                                size="2",
+                                variant="soft",
+                                color_scheme="red",
+                                on_click=DeleteState.show(D.connection_id),
+                            ),
+                        ),
+                        spacing="2",
+                        wrap="wrap",
+                    ),
+                    rx.cond(
+                        D.test_message != "",
+                        rx.callout(
+                            D.test_message,
+                            icon=rx.cond(D.test_ok, "circle-check", "circle-x"),
+                            color_scheme=rx.cond(D.test_ok, "green", "red"),
+                            size="1",
+                            width="100%",
+                            id="details-test-result",
+                            role="status",
+                        ),
+                    ),
+                    rx.divider(),
+                    _section(
+                        "Credential",
+                        rx.data_list.root(
+                            rx.data_list.item(
+                                rx.data_list.label("Secret", min_width="160px"),
+                                rx.data_list.value(rx.code(s["masked_tail"], variant="ghost")),
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Stable key", min_width="160px"),
+                                rx.data_list.value(rx.code(s["stable_key"], variant="ghost")),
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Scope", min_width="160px"),
+                                rx.data_list.value(s["scope"]),
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Created", min_width="160px"),
+                                rx.data_list.value(s["created"]),
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Updated", min_width="160px"),
+                                rx.data_list.value(s["updated"]),
+                            ),
+                            size="2",
+                        ),
+                    ),
+                    _section(
+                        "Configuration",
+                        rx.cond(
+                            D.config_hidden,
+                            rx.text(
+                                "Your access level does not include this connection's "
+                                "configuration.",
+                                size="2",
+                                color_scheme="gray",
+                            ),
+                            rx.cond(
+                                D.config_rows.length() > 0,
+                                _pairs(D.config_rows),
+                                rx.text(
+                                    "No settings besides the secret.", size="2", color_scheme="gray"
+                                ),
+                            ),
+                        ),
+                    ),
+                    _section("Health", _pairs(D.health_rows)),
+                    _section(
+                        "Used by",
+                        rx.cond(
+                            D.usages.length() > 0,
+                            rx.vstack(
+                                rx.foreach(
+                                    D.usages,
+                                    lambda u: rx.text(
+                                        rx.text.strong(u["workflow"]), " · ", u["node"], size="2"
+                                    ),
+                                ),
+                                spacing="1",
+                            ),
+                            rx.text(
+                                "No workflow nodes use this connection yet.",
+                                size="2",
+                                color_scheme="gray",
+                            ),
+                        ),
+                    ),
+                    _section("History", _history()),
+                    spacing="4",
+                    width="100%",
+                    padding="24px",
+                    box_sizing="border-box",
+                ),
+                top="0",
+                right="0",
+                left="auto",
+                height="100%",
+                width="min(520px, 100vw)",
+                overflow_y="auto",
+                overflow_x="hidden",
+                background="var(--color-panel-solid)",
+                box_shadow="var(--shadow-5)",
+                z_index="51",
+                id="details-panel",
+            )
+        ),
+        open=D.open,
+        on_open_change=D.open_changed,
+        direction="right",
+    )
+
+
+def _form_error(message: rx.Var) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle-alert", color_scheme="red", width="100%", role="alert"),
+    )
+
+
+def edit_dialog() -> rx.Component:
+    E = EditState
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Edit connection"),
+            rx.dialog.description(
+                "Label, settings and sharing. The credential itself changes with Rotate.",
+                size="2",
+                color_scheme="gray",
+                margin_bottom="16px",
+            ),
+            rx.form(
+                rx.vstack(
+                    field_block(
+                        "Label",
+                        rx.input(
+                            name="cx_label",
+                            id="edit-label",
+                            default_value=E.label,
+                            required=True,
+                            max_length=120,
+                            width="100%",
+                        ),
+                        html_for="edit-label",
+                    ),
+                    rx.foreach(
+                        E.fields,
+                        lambda f: field_block(
+                            f["label"],
+                            rx.input(
+                                name=f["name"],
+                                id="edit-" + f["name"],
+                                default_value=f["value"],
+                                placeholder=f["placeholder"],
+                                width="100%",
+                            ),
+                            html_for="edit-" + f["name"],
+                        ),
+                    ),
+                    field_block(
+                        "Sharing",
+                        rx.select.root(
+                            rx.select.trigger(width="100%", id="edit-sharing"),
+                            rx.select.content(
+                                *[
+                                    rx.select.item(SHARING_LABELS[k], value=k)
+                                    for k in ("use", "view", "manage", "personal")
+                                ]
+                            ),
+                            name="cx_sharing",
+                            default_value=E.sharing,
+                        ),
+                        html_for="edit-sharing",
+                    ),
+                    _form_error(E.error),
+                    dialog_actions(rx.button("Save changes", type="submit", id="edit-save")),
+                    spacing="4",
+                    width="100%",
+                ),
+                on_submit=E.submit,
+                key=E.form_key,
+            ),
+            max_width="520px",
+        ),
+        open=E.open,
+        on_open_change=E.open_changed,
+    )
+
+
+def rotate_dialog() -> rx.Component:
+    R = RotateState
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Rotate credential"),
+            rx.dialog.description(
+                rx.text(
+                    "Replace the secret of “",
+                    R.label,
+                    "” (now ",
+                    rx.code(R.masked_tail, variant="ghost"),
+                    "). The old value is destroyed and every node uses the new one from its "
+                    "next request.",
+                ),
+                size="2",
+                color_scheme="gray",
+                margin_bottom="16px",
+            ),
+            rx.form(
+                rx.vstack(
+                    rx.foreach(
+                        R.fields,
+                        lambda f: field_block(
+                            "New " + f["label"],
+                            rx.input(
+                                name=f["name"],
+                                id="rotate-" + f["name"],
+                                type="password",
+                                placeholder=f["placeholder"],
+                                auto_complete="off",
+                                required=True,
+                                width="100%",
+                            ),
+                            html_for="rotate-" + f["name"],
+                            help_text=f["help"],
+                        ),
+                    ),
+                    _form_error(R.error),
+                    dialog_actions(
+                        rx.button(
+                            "Replace credential",
+                            type="submit",
+                            color_scheme="amber",
+                            id="rotate-save",
+                        )
+                    ),
+                    spacing="4",
+                    width="100%",
+                ),
+                on_submit=R.submit,
+                reset_on_submit=True,
+                key=R.form_key,
+            ),
+            max_width="520px",
+        ),
+        open=R.open,
+        on_open_change=R.open_changed,
+    )
+
+
+def delete_dialog() -> rx.Component:
+    X = DeleteState
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete “" + X.label + "”?"),
+            rx.alert_dialog.description(
+                "The credential is destroyed for good. This cannot be undone.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.box(
+                rx.cond(
+                    X.usages.length() > 0,
+                    rx.callout(
+                        rx.vstack(
+                            rx.text(
+                                X.usages.length().to_string()
+                                + " node(s) use this connection and will break:",
+                                weight="medium",
+                            ),
+                            rx.foreach(
+                                X.usages,
+                                lambda u: rx.text("• ", u["workflow"], " → ", u["node"], size="2"),
+                            ),
+                            spacing="1",
+                        ),
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        width="100%",
+                    ),
+                    rx.callout(
+                        "No workflow uses this connection: nothing will break.",
+                        icon="info",
+                        color_scheme="gray",
+                        width="100%",
+                    ),
+                ),
+                margin_y="16px",
+            ),
+            _form_error(X.error),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button("Keep it", variant="soft", color_scheme="gray", id="delete-cancel")
+                ),
+                rx.button(
+                    "Delete connection", color_scheme="red", on_click=X.confirm, id="delete-confirm"
+                ),
+                justify="end",
+                spacing="3",
+            ),
+            max_width="480px",
+        ),
+        open=X.open,
+        on_open_change=X.open_changed,
+    )

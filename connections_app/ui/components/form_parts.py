@@ -1,0 +1,72 @@
+"""Building blocks every form in the app shares, so labels, help text, errors and the
+Cancel/confirm row look and behave the same in each dialog."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+
+def field_block(
+    label: rx.Var | str,
+    control: rx.Component,
+    *,
+    html_for: rx.Var | str,
+    help_text: rx.Var | str | None = None,
+    error: rx.Component | None = None,
+) -> rx.Component:
+    """A labelled control; the label's `for` makes it clickable and names it for screen readers."""
+    parts: list[rx.Component] = [
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=html_for),
+        control,
+    ]
+    if help_text is not None:
+        parts.append(rx.cond(help_text != "", rx.text(help_text, size="1", color_scheme="gray")))
+    if error is not None:
+        parts.append(error)
+    return rx.vstack(*parts, spacing="1", width="100%")
+
+
+def dialog_actions(*actions: rx.Component) -> rx.Component:
+    """Cancel first, the confirming action(s) last, right-aligned."""
+    return rx.hstack(
+        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+        *actions,
+        justify="end",
+        width="100%",
+        spacing="3",
+    )
+
+
+def pager(
+    *,
+    summary: rx.Var,
+    on_previous: rx.EventHandler,
+    on_next: rx.EventHandler,
+    at_first: rx.Var,
+    has_next: rx.Var,
+    previous_label: str = "Previous",
+    next_label: str = "Next",
+) -> rx.Component:
+    """ "1–25 of 5,000" with previous/next; the server holds the page, the browser only asks."""
+    return rx.hstack(
+        rx.text(summary, size="2", color_scheme="gray"),
+        rx.spacer(),
+        rx.button(
+            rx.icon("chevron-left", size=14),
+            previous_label,
+            variant="soft",
+            color_scheme="gray",
+            on_click=on_previous,
+            disabled=at_first,
+        ),
+        rx.button(
+            next_label,
+            rx.icon("chevron-right", size=14),
+            variant="soft",
+            color_scheme="gray",
+            on_click=on_next,
+            disabled=~has_next,
+        ),
+        width="100%",
+        align="center",
+    )

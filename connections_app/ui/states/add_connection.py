@@ -1,0 +1,274 @@
+"""The Add connection dialog: pick an app from the catalog, fill its form, test, save.
+
+Secret inputs are uncontrolled: their values reach `submit` once, inside the form
+data, go straight to the core service and are dropped. Nothing here keeps them:
+no field, no backend var, no log line. The form is re-mounted (new `form_key`)
+after a save or an app change so the browser forgets what was typed too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import reflex as rx
+
+from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
+from connections_app.core.connections import service as connections
+from connections_app.core.db import session_scope
+from connections_app.core.errors import Conflict, DomainError, Invalid, Unauthenticated
+from connections_app.core.tenancy import Actor, can_create
+from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.states.session import SessionState
+
+FORM_KINDS = ("api_key", "basic", "dsn", "custom")
+SHARING_CHOICES = ("use", "view", "manage", "personal")
+
+
+def _form_methods(app: AppDefinition) -> list[AuthMethod]:
+    return [m for m in app.auth_methods if m.kind in FORM_KINDS]
+
+
+def app_cards() -> list[dict[str, str]]:
+    """The catalog as the picker shows it (static per process)."""
+    return [
+        {
+            "key": a.key,
+            "name": a.name,
+            "icon": a.icon,
+            "category": a.category,
+            "description": a.description,
+            "oauth_only": "1" if not _form_methods(a) else "",
+            "search": f"{a.name} {a.key} {a.category}".casefold(),
+        }
+        for a in get_catalog().apps
+    ]
+
+
+def field_rows(method: AuthMethod) -> list[dict[str, str]]:
+    return [
+        {
+            "name": f.name,
+            "label": f.label,
+            "masked": "1" if f.secret else "",
+            "required": "1" if f.required else "",
+            "placeholder": f.placeholder,
+            "help": f.help,
+            "default": f.default or "",
+            "max_length": str(f.limit),
+        }
+        for f in method.fields
+    ]
+
+
+class AddConnectionState(SessionState):
+    open: bool = False
+    step: str = "pick"  # pick | form
+    app_query: str = ""
+    app_key: str = ""
+    app_name: str = ""
+    app_icon: str = ""
+    app_description: str = ""
+    oauth_only: bool = False
+    kind: str = ""
+    kinds: list[dict[str, str]] = []
+    fields: list[dict[str, str]] = []
+    label: str = ""
+    stable_key: str = ""
+    key_edited: bool = False
+    form_key: int = 0
+    busy: str = ""  # "" | test | save
+    error: str = ""
+    error_field: str = ""
+    test_ok: bool = False
+    test_message: str = ""
+    test_outcome: str = ""
+
+    def _reset_result(self) -> None:
+        self.error = self.error_field = ""
+        self.test_ok, self.test_message, self.test_outcome = False, "", ""
+
+    def _choose(self, app: AppDefinition, kind: str | None = None) -> None:
+        methods = _form_methods(app)
+        method = next((m for m in methods if m.kind == kind), methods[0] if methods else None)
+        self.app_key, self.app_name, self.app_icon = app.key, app.name, app.icon
+        self.app_description = app.description
+        self.oauth_only = method is None
+        self.kinds = [{"kind": m.kind, "label": m.label} for m in methods]
+        self.kind = method.kind if method else ""
+        self.fields = field_rows(method) if method else []
+        self.form_key += 1
+        self._reset_result()
+
+    @rx.event
+    def open_dialog(self) -> Any:
+        try:
+            actor = self._actor()
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        if not can_create(actor):
+            return rx.toast.error("Your role does not allow adding connections here.")
+        self.open, self.step, self.app_query = True, "pick", ""
+        self.label = self.stable_key = ""
+        self.key_edited = False
+        self.busy = ""
+        self._reset_result()
+        return None
+
+    @rx.event
+    def open_changed(self, value: Any) -> None:
+        """Radix calls this on Escape / outside click; only closing is honoured."""
+        if value is False and not self.busy:
+            self.open = False
+            self.form_key += 1
+
+    @rx.event
+    def search_apps(self, value: Any) -> None:
+        if isinstance(value, str):
+            self.app_query = value[:60]
+
+    @rx.event
+    def pick_app(self, app_key: Any) -> None:
+        try:
+            app = get_catalog().get(app_key)
+        except Invalid:
+            return
+        self._choose(app)
+        self.label = app.name
+        self.stable_key = connections.suggest_stable_key(self.label)
+        self.key_edited = False
+        self.step = "form"
+
+    @rx.event
+    def back_to_catalog(self) -> None:
+        if not self.busy:
+            self.step = "pick"
+            self.form_key += 1
+            self._reset_result()
+
+    @rx.event
+    def choose_kind(self, kind: Any) -> None:
+        if not isinstance(kind, str) or kind not in {k["kind"] for k in self.kinds}:
+            return
+        try:
+            app = get_catalog().get(self.app_key)
+        except Invalid:
+            return
+        self._choose(app, kind)
+
+    @rx.event
+    def label_changed(self, value: Any) -> None:
+        if not isinstance(value, str):
+            return
+        self.label = value[:120]
+        if not self.key_edited:
+            self.stable_key = connections.suggest_stable_key(self.label)
+        if self.error_field == "label":
+            self.error = self.error_field = ""
+
+    @rx.event
+    def stable_key_changed(self, value: Any) -> None:
+        if isinstance(value, str):
+            self.stable_key = value[:80]
+            self.key_edited = True
+
+    @rx.var
+    def visible_apps(self) -> list[dict[str, str]]:
+        needle = self.app_query.strip().casefold()
+        cards = _CARDS
+        return [c for c in cards if needle in c["search"]] if needle else cards
+
+    # --- submit: the only place the secret values pass through ----------------------
+
+    def _values(self, form: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the catalog's field names, so nothing else rides along into the service."""
+        names = {f["name"] for f in self.fields}
+        return {k: v for k, v in form.items() if k in names}
+
+    @rx.event(background=True)
+    async def submit(self, form: dict) -> Any:
+        if not isinstance(form, dict):
+            return None
+        intent = "test" if form.get("cx_intent") == "test" else "save"
+        meta = {k: form.get(k) for k in ("cx_label", "cx_stable_key", "cx_sharing")}
+        async with self:
+            if self.busy or self.step != "form" or self.oauth_only:
+                return None
+            try:
+                actor = self._actor()
+            except Unauthenticated:
+                return self._sign_in_redirect()
+            self.busy = intent
+            self._reset_result()
+            app_key, kind = self.app_key, self.kind
+            values = self._values(form)
+        del form  # the secret values live on only in `values`, until this handler ends
+        if intent == "test":
+            result = await asyncio.to_thread(_test_unsaved, actor, app_key, kind, values)
+        else:
+            result = await asyncio.to_thread(_create, actor, app_key, kind, values, meta)
+        del values
+        async with self:
+            self.busy = ""
+            if isinstance(result, _Failure):
+                self.error, self.error_field = result.message, result.field
+                return None
+            if intent == "test":
+                self.test_ok, self.test_message = result.ok, result.message
+                self.test_outcome = result.outcome
+                return None
+            self.open = False
+            self.form_key += 1
+            label = result.label
+        return [
+            ConnectionListState.refresh,
+            rx.toast.success(f"“{label}” added. Test it any time from its details."),
+        ]
+
+    @rx.var
+    def sharing_choices(self) -> list[str]:
+        return list(SHARING_CHOICES)
+
+
+class _Failure:
+    """A user-facing reason (never a secret: services don't echo secret values)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        self.message, self.field = message, field
+
+
+def _failure(err: DomainError) -> _Failure:
+    field = getattr(err, "field", "") or ""
+    if isinstance(err, Conflict):
+        field = "stable_key" if "stable key" in str(err).lower() else "label"
+    return _Failure(str(err), field)
+
+
+def _test_unsaved(actor: Actor, app_key: str, kind: str, values: dict[str, Any]) -> Any:
+    try:
+        return connections.test_unsaved(actor=actor, app=app_key, kind=kind, fields=values)
+    except DomainError as err:
+        return _failure(err)
+
+
+def _create(
+    actor: Actor, app_key: str, kind: str, values: dict[str, Any], meta: dict[str, Any]
+) -> Any:
+    try:
+        with session_scope() as db:
+            return connections.create(
+                db,
+                actor=actor,
+                app=app_key,
+                kind=kind,
+                label=meta.get("cx_label"),
+                stable_key=meta.get("cx_stable_key") or None,
+                sharing=meta.get("cx_sharing") or "use",
+                fields=values,
+            )
+    except DomainError as err:
+        return _failure(err)
+
+
+_CARDS: list[dict[str, str]] = app_cards()

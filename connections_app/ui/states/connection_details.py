@@ -1,0 +1,462 @@
+"""Details panel, Edit, Rotate and Delete for one connection.
+
+Every handler takes the connection id as hostile input and asks the core, which
+answers not-found for anything outside the caller's workspace and refuses what
+the caller's role and the connection's sharing level do not allow. The panel
+holds read-models only: configuration values the caller may see, the masked tail,
+health figures, usages and audit lines. New secrets typed into Rotate are read
+once in `submit_rotate` and handed to the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import reflex as rx
+
+from connections_app.core import audit_log
+from connections_app.core.catalog import get_catalog
+from connections_app.core.connections import service as connections
+from connections_app.core.connections.views import ConnectionView, TestResult
+from connections_app.core.db import session_scope
+from connections_app.core.errors import DomainError, Invalid, NotFound, Unauthenticated
+from connections_app.core.tenancy import Actor
+from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
+from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.states.session import SessionState
+
+HISTORY_PAGE = 8
+_GONE = "That connection no longer exists or is not available to you."
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def _config_rows(view: ConnectionView) -> list[dict[str, str]]:
+    if view.config is None:
+        return []
+    labels: dict[str, str] = {}
+    try:
+        app = get_catalog().get(view.app)
+        method = app.auth_method(view.kind)
+        labels = {f.name: f.label for f in method.config_fields}
+    except (Invalid, KeyError, ValueError):
+        pass
+    return [{"label": labels.get(k, k), "value": str(v)} for k, v in sorted(view.config.items())]
+
+
+def _history_rows(page: audit_log.AuditPage) -> list[dict[str, str]]:
+    return [
+        {
+            "when": when(e.at),
+            "exact": exact(e.at),
+            "actor": e.actor,
+            "action": e.action_label,
+            "outcome": e.outcome,
+            "summary": e.summary,
+        }
+        for e in page.items
+    ]
+
+
+def _secret_field_rows(view: ConnectionView) -> list[dict[str, str]]:
+    app = get_catalog().get(view.app)
+    method = app.auth_method(view.kind)
+    return [
+        {"name": f.name, "label": f.label, "placeholder": f.placeholder, "help": f.help}
+        for f in method.secret_fields
+    ]
+
+
+def _edit_field_rows(view: ConnectionView) -> list[dict[str, str]]:
+    app = get_catalog().get(view.app)
+    method = app.auth_method(view.kind)
+    config = view.config or {}
+    return [
+        {
+            "name": f.name,
+            "label": f.label,
+            "value": str(config.get(f.name, "")),
+            "placeholder": f.placeholder,
+            "help": f.help,
+        }
+        for f in method.config_fields
+    ]
+
+
+class DetailsState(SessionState):
+    open: bool = False
+    connection_id: str = ""
+    summary: dict[str, str] = {}
+    config_rows: list[dict[str, str]] = []
+    config_hidden: bool = False
+    health_rows: list[dict[str, str]] = []
+    usages: list[dict[str, str]] = []
+    history: list[dict[str, str]] = []
+    history_total: int = 0
+    history_page: int = 1
+    history_hidden: bool = False
+    allowed: str = ""
+    testing: bool = False
+    test_message: str = ""
+    test_ok: bool = False
+    error: str = ""
+
+    def _load(self, actor: Actor, connection_id: str) -> None:
+        with session_scope() as db:
+            view = connections.get(db, actor=actor, connection_id=connection_id)
+            health = connections.health(db, actor=actor, connection_id=connection_id)
+            found = connections.usages(db, actor=actor, connection_id=connection_id)
+            try:
+                history = audit_log.connection_history(
+                    db,
+                    actor=actor,
+                    connection_id=connection_id,
+                    page=self.history_page,
+                    page_size=HISTORY_PAGE,
+                )
+            except DomainError:
+                history = None
+        self.connection_id = view.id
+        self.allowed = " ".join(sorted(view.allowed))
+        self.summary = {
+            "label": view.label,
+            "app_name": view.app_name,
+            "app_icon": view.app_icon,
+            "kind": view.kind,
+            "status": view.status,
+            "status_reason": view.status_reason or "",
+            "sharing": view.sharing,
+            "sharing_label": SHARING_LABELS.get(view.sharing, view.sharing),
+            "stable_key": view.stable_key,
+            "masked_tail": f"••••{view.masked_tail}" if view.masked_tail else "••••",
+            "scope": "Granted by the account" if view.granted else "This workspace",
+            "created": exact(view.created_at),
+            "updated": exact(view.updated_at),
+            "external": view.external_name or view.external_identity or "",
+        }
+        self.config_hidden = view.config is None
+        self.config_rows = _config_rows(view)
+        self.health_rows = [
+            {"label": "Status", "value": view.status.capitalize()},
+            {"label": "Last successful use", "value": when(health.last_success_at)},
+            {"label": "Last used", "value": when(health.last_used_at)},
+            {"label": "Uses", "value": str(view.use_count)},
+            {
+                "label": "Last test",
+                "value": (
+                    "Never tested"
+                    if health.last_tested_at is None
+                    else f"{when(health.last_tested_at)} · "
+                    + ("passed" if health.last_test_ok else "failed")
+                ),
+            },
+            {"label": "Last test result", "value": health.last_test_message or "—"},
+            {
+                "label": "Token expiry",
+                "value": expiry(health.token_expires_at) or "Does not expire",
+            },
+            {"label": "Failures in the last 24 h", "value": str(health.failures_24h)},
+        ]
+        self.usages = [
+            {"workflow": u.workflow_name, "node": u.node_label, "workflow_id": u.workflow_id}
+            for u in found
+        ]
+        self.history_hidden = history is None
+        self.history = _history_rows(history) if history else []
+        self.history_total = history.total if history else 0
+
+    def _open_or_fail(self, connection_id: Any) -> Any:
+        conn_id = _id(connection_id)
+        try:
+            actor = self._actor()
+            if conn_id is None:
+                raise NotFound(_GONE)
+            self._load(actor, conn_id)
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        except NotFound:
+            self.open = False
+            return [ConnectionListState.refresh, rx.toast.error(_GONE)]
+        except DomainError as err:
+            self.open = False
+            return rx.toast.error(str(err))
+        self.open = True
+        return None
+
+    @rx.event
+    def show(self, connection_id: Any) -> Any:
+        self.history_page = 1
+        self.test_message, self.error, self.testing = "", "", False
+        return self._open_or_fail(connection_id)
+
+    @rx.event
+    def open_changed(self, value: Any) -> None:
+        if value is False:
+            self.open = False
+
+    @rx.event
+    def reload(self) -> Any:
+        if self.open and self.connection_id:
+            return self._open_or_fail(self.connection_id)
+        return None
+
+    @rx.event
+    def history_next(self) -> Any:
+        if self.history_page * HISTORY_PAGE < self.history_total:
+            self.history_page += 1
+        return self._open_or_fail(self.connection_id)
+
+    @rx.event
+    def history_previous(self) -> Any:
+        self.history_page = max(1, self.history_page - 1)
+        return self._open_or_fail(self.connection_id)
+
+    @rx.event(background=True)
+    async def run_test(self, connection_id: Any) -> Any:
+        conn_id = _id(connection_id)
+        async with self:
+            if self.testing or conn_id is None:
+                return None
+            try:
+                actor = self._actor()
+            except Unauthenticated:
+                return self._sign_in_redirect()
+            self.testing = True
+            self.test_message = ""
+        result = await asyncio.to_thread(_run_test, actor, conn_id)
+        async with self:
+            self.testing = False
+            if isinstance(result, str):
+                self.test_ok, self.test_message = False, result
+                return rx.toast.error(result)
+            self.test_ok, self.test_message = result.ok, result.message
+            if self.open and self.connection_id == conn_id:
+                with contextlib.suppress(DomainError):
+                    self._load(actor, conn_id)
+        toast = rx.toast.success if result.ok else rx.toast.error
+        return [ConnectionListState.refresh, toast(result.message)]
+
+
+def _run_test(actor: Actor, connection_id: str) -> TestResult | str:
+    try:
+        with session_scope() as db:
+            return connections.test(db, actor=actor, connection_id=connection_id)
+    except NotFound:
+        return _GONE
+    except DomainError as err:
+        return str(err)
+
+
+def _fetch_for(
+    state: SessionState, connection_id: Any, op: str, denied: str
+) -> tuple[ConnectionView | None, Any]:
+    """Load a connection a dialog is about to act on, or the event that says why not.
+
+    The op check here only decides whether to open the dialog; the service checks
+    again when the dialog is submitted.
+    """
+    conn_id = _id(connection_id)
+    try:
+        actor = state._actor()
+        if conn_id is None:
+            raise NotFound(_GONE)
+        with session_scope() as db:
+            view = connections.get(db, actor=actor, connection_id=conn_id)
+    except Unauthenticated:
+        return None, state._sign_in_redirect()
+    except DomainError as err:
+        return None, rx.toast.error(str(err))
+    if op not in view.allowed:
+        return None, rx.toast.error(denied)
+    return view, None
+
+
+class EditState(SessionState):
+    open: bool = False
+    connection_id: str = ""
+    label: str = ""
+    sharing: str = "use"
+    is_account: bool = False
+    fields: list[dict[str, str]] = []
+    error: str = ""
+    error_field: str = ""
+    form_key: int = 0
+
+    @rx.event
+    def show(self, connection_id: Any) -> Any:
+        view, refusal = _fetch_for(
+            self, connection_id, "update", "Your role does not allow you to edit this connection."
+        )
+        if view is None:
+            return refusal
+        self.connection_id, self.label, self.sharing = view.id, view.label, view.sharing
+        self.is_account = view.scope == "account"
+        self.fields = _edit_field_rows(view)
+        self.error = self.error_field = ""
+        self.form_key += 1
+        self.open = True
+        return None
+
+    @rx.event
+    def open_changed(self, value: Any) -> None:
+        if value is False:
+            self.open = False
+
+    @rx.event
+    def submit(self, form: dict) -> Any:
+        if not isinstance(form, dict) or not self.connection_id:
+            return None
+        names = {f["name"] for f in self.fields}
+        config = {k: v for k, v in form.items() if k in names}
+        try:
+            actor = self._actor()
+            with session_scope() as db:
+                view = connections.update(
+                    db,
+                    actor=actor,
+                    connection_id=self.connection_id,
+                    label=form.get("cx_label"),
+                    sharing=form.get("cx_sharing") or None,
+                    config=config or None,
+                )
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        except DomainError as err:
+            self.error = str(err)
+            self.error_field = getattr(err, "field", "") or ("label" if "named" in str(err) else "")
+            return None
+        self.open = False
+        return [
+            ConnectionListState.refresh,
+            DetailsState.reload,
+            rx.toast.success(f"Saved “{view.label}”."),
+        ]
+
+
+class RotateState(SessionState):
+    open: bool = False
+    connection_id: str = ""
+    label: str = ""
+    masked_tail: str = ""
+    fields: list[dict[str, str]] = []
+    oauth: bool = False
+    error: str = ""
+    form_key: int = 0
+    busy: bool = False
+
+    @rx.event
+    def show(self, connection_id: Any) -> Any:
+        view, refusal = _fetch_for(
+            self, connection_id, "rotate", "Your role does not allow you to rotate this credential."
+        )
+        if view is None:
+            return refusal
+        self.connection_id, self.label = view.id, view.label
+        self.masked_tail = f"••••{view.masked_tail}" if view.masked_tail else "••••"
+        self.oauth = view.kind == "oauth2"
+        self.fields = [] if self.oauth else _secret_field_rows(view)
+        self.error = ""
+        self.busy = False
+        self.form_key += 1
+        self.open = True
+        return None
+
+    @rx.event
+    def open_changed(self, value: Any) -> None:
+        if value is False and not self.busy:
+            self.open = False
+            self.form_key += 1
+
+    @rx.event
+    def submit(self, form: dict) -> Any:
+        if not isinstance(form, dict) or not self.connection_id or self.oauth:
+            return None
+        names = {f["name"] for f in self.fields}
+        secrets = {k: v for k, v in form.items() if k in names and v not in ("", None)}
+        del form
+        try:
+            actor = self._actor()
+            with session_scope() as db:
+                view = connections.rotate(
+                    db, actor=actor, connection_id=self.connection_id, secrets=secrets
+                )
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        except DomainError as err:
+            self.error = str(err)
+            return None
+        finally:
+            del secrets
+        self.open = False
+        self.form_key += 1
+        return [
+            ConnectionListState.refresh,
+            DetailsState.reload,
+            rx.toast.success(
+                f"Credential of “{view.label}” replaced. The old one is gone; "
+                "every node uses the new one from its next request."
+            ),
+        ]
+
+
+class DeleteState(SessionState):
+    open: bool = False
+    connection_id: str = ""
+    label: str = ""
+    usages: list[dict[str, str]] = []
+    error: str = ""
+
+    @rx.event
+    def show(self, connection_id: Any) -> Any:
+        view, refusal = _fetch_for(
+            self, connection_id, "delete", "Your role does not allow you to delete this connection."
+        )
+        if view is None:
+            return refusal
+        try:
+            with session_scope() as db:
+                found = connections.usages(db, actor=self._actor(), connection_id=view.id)
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        except DomainError as err:
+            return rx.toast.error(str(err))
+        self.connection_id, self.label = view.id, view.label
+        self.usages = [{"workflow": u.workflow_name, "node": u.node_label} for u in found]
+        self.error = ""
+        self.open = True
+        return None
+
+    @rx.event
+    def open_changed(self, value: Any) -> None:
+        if value is False:
+            self.open = False
+
+    @rx.event
+    def confirm(self) -> Any:
+        if not self.connection_id:
+            return None
+        try:
+            actor = self._actor()
+            with session_scope() as db:
+                result = connections.delete(db, actor=actor, connection_id=self.connection_id)
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        except NotFound:
+            self.open = False
+            return [ConnectionListState.refresh, rx.toast.error(_GONE)]
+        except DomainError as err:
+            self.error = str(err)
+            return None
+        self.open = False
+        self.connection_id = ""
+        broken = len(result.broken_usages)
+        suffix = f" {broken} node(s) now show a missing connection." if broken else ""
+        return [
+            ConnectionListState.refresh,
+            DetailsState.open_changed(False),
+            rx.toast.success(f"Deleted “{result.label}”.{suffix}"),
+        ]
