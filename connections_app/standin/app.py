@@ -6,7 +6,7 @@ service does in shape: 200 with a small JSON body for the right credential,
 catalog is pointed at it by `CONNECTIONS_APP_<APP>_BASE_URL` overrides. It is a
 separate program and imports nothing from the application, so it cannot
 accidentally agree with the code under test. Its OAuth 2.0 server half (authlib)
-arrives with the OAuth work, in this package.
+is `standin/oauth.py`; access tokens it issues also open the app endpoints.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from connections_app.standin.oauth import OAuthState, oauth_routes
 
 # The demo's credentials: valid here and nowhere else. `make run` seeds them.
 DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
@@ -93,6 +95,7 @@ def _unauthorized(app: str) -> JSONResponse:
 
 def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starlette:
     state = StandIn(credentials)
+    oauth = OAuthState()
 
     async def gate(request: Request, app: str, endpoint: str) -> Response | None:
         state.calls[f"{app}:{endpoint}"] += 1
@@ -122,7 +125,16 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
         return handler
 
     def bearer(app: str, field: str) -> Any:
-        return lambda r: state.bearer_ok(r, app, field)
+        """The app's static credential, or a live access token its OAuth server issued."""
+
+        def check(r: Request) -> bool:
+            if state.bearer_ok(r, app, field):
+                return True
+            header = r.headers.get("authorization", "")
+            token = header[7:] if header.lower().startswith("bearer ") else None
+            return oauth.live_token(app, token) is not None
+
+        return check
 
     def anthropic_ok(r: Request) -> bool:
         return StandIn._same(
@@ -319,11 +331,13 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
 
     async def reset(_request: Request) -> Response:
         state.reset()
+        oauth.reset()
         return JSONResponse({"reset": True})
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    routes += oauth_routes(oauth)
     routes += [
         Route("/_standin/credentials/{app}", set_credentials, methods=["PUT"]),
         Route("/_standin/mode/{app}", set_mode, methods=["PUT"]),
@@ -333,6 +347,7 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
     ]
     application = Starlette(routes=routes)
     application.state.standin = state
+    application.state.oauth = oauth
     return application
 
 

@@ -18,11 +18,22 @@ APP_PATHS = {
 }
 
 
+OAUTH_CATALOG_APPS = ("slack", "hubspot", "github")
+
+
 def catalog_env(base_url: str) -> dict[str, str]:
+    """Base URLs for every app, and the OAuth endpoints of the OAuth apps."""
     base = base_url.rstrip("/")
-    return {
+    env = {
         f"CONNECTIONS_APP_{app.upper()}_BASE_URL": base + path for app, path in APP_PATHS.items()
     }
+    for app in OAUTH_CATALOG_APPS:
+        prefix = f"CONNECTIONS_APP_{app.upper()}"
+        env[f"{prefix}_AUTHORIZE_URL"] = f"{base}/oauth/{app}/authorize"
+        env[f"{prefix}_TOKEN_URL"] = f"{base}/oauth/{app}/token"
+        env[f"{prefix}_REVOKE_URL"] = f"{base}/oauth/{app}/revoke"
+        env[f"{prefix}_IDENTITY_URL"] = f"{base}/oauth/{app}/userinfo"
+    return env
 
 
 def custom_base_url(base_url: str) -> str:

@@ -1,0 +1,569 @@
+"""The stand-in's OAuth 2.0 authorization server, built on authlib's server side.
+
+It behaves like the strict providers the product has to survive: authorization
+code with PKCE S256 (required, for every client), a consent page with Allow and
+Deny, short configurable access-token lifetimes, rotating refresh tokens with
+reuse detection (presenting a spent refresh token revokes the whole grant),
+RFC 7009 revocation, the client-credentials grant, and an identity endpoint.
+Switches make the token endpoint slow, fail with 503, or answer `invalid_grant`;
+others drop `refresh_token` or `expires_in` from token responses.
+
+Everything lives in memory: it is a test and demo double, one per process.
+Every app gets its own client and its own URL space, `/oauth/<app>/...`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+OAUTH_APPS = ("slack", "hubspot", "github", "custom_oauth2", "machine")
+ACCOUNTS = ("alice", "bob")
+TOKEN_MODES = ("ok", "slow", "error", "invalid_grant")
+CODE_TTL = 120
+
+
+def client_id_for(app: str) -> str:
+    return f"{app}-standin-client"
+
+
+def client_secret_for(app: str) -> str:
+    """The demo's client secrets: valid here and nowhere else."""
+    return f"{app}-standin-client-secret-0000"
+
+
+def identity_of(account: str) -> dict[str, Any]:
+    """One identity document that satisfies every catalog app's `id_path`."""
+    return {
+        "ok": True,
+        "id": f"U-{account}",
+        "user_id": f"U-{account}",
+        "login": account,
+        "name": account.title(),
+        "team_id": f"T-{account}",
+        "team": f"{account.title()}'s team",
+        "portalId": f"P-{account}",
+        "uiDomain": f"{account}.hubspot.standin",
+    }
+
+
+@dataclass
+class Settings:
+    access_ttl: int = 3600
+    issue_refresh_token: bool = True
+    rotate_refresh_token: bool = True
+    include_expires_in: bool = True
+    token_mode: str = "ok"
+    slow_seconds: float = 2.0
+
+
+@dataclass
+class Client:
+    app: str
+    client_id: str
+    client_secret: str
+    grant_types: tuple[str, ...]
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return scope or ""
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Loopback only: the app under test or the demo app on this machine.
+        parts = urlsplit(redirect_uri)
+        return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost")
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+@dataclass
+class AuthorizationCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    account: str
+    code_challenge: str
+    code_challenge_method: str
+    expires_at: float
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
+@dataclass
+class Token:
+    """One issued access token and (maybe) its refresh token, within one grant."""
+
+    app: str
+    client_id: str
+    grant_id: str
+    account: str | None
+    scope: str
+    access_token: str
+    refresh_token: str | None
+    expires_at: float
+    revoked: bool = False
+    refresh_spent: bool = False
+
+    def check_client(self, client: Client) -> bool:
+        return client.client_id == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return max(0, int(self.expires_at - time.time()))
+
+    def is_expired(self) -> bool:
+        return time.time() >= self.expires_at
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+    def get_user(self) -> str | None:
+        return self.account
+
+    def get_client(self) -> Client:  # pragma: no cover - authlib API completeness
+        raise NotImplementedError
+
+
+@dataclass
+class Ledger:
+    """Everything the tests ask the stand-in about afterwards."""
+
+    codes_issued: int = 0
+    tokens_issued: int = 0
+    refreshes: int = 0
+    refreshes_by_grant: dict[str, int] = field(default_factory=dict)
+    reuse_detected: int = 0
+    invalid_grant_answers: int = 0
+    revocations: list[dict[str, str]] = field(default_factory=list)
+
+
+class OAuthState:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.settings: dict[str, Settings] = {app: Settings() for app in OAUTH_APPS}
+        self.clients = {
+            app: Client(
+                app,
+                client_id_for(app),
+                client_secret_for(app),
+                ("client_credentials",)
+                if app == "machine"
+                else ("authorization_code", "refresh_token"),
+            )
+            for app in OAUTH_APPS
+        }
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.by_access: dict[str, Token] = {}
+        self.by_refresh: dict[str, Token] = {}
+        self.ledger = Ledger()
+
+    def live_token(self, app: str, access_token: str | None) -> Token | None:
+        token = self.by_access.get(access_token or "")
+        if token is None or token.app != app or token.revoked or token.is_expired():
+            return None
+        return token
+
+    def revoke_grant(self, grant_id: str) -> None:
+        for token in self.by_access.values():
+            if token.grant_id == grant_id:
+                token.revoked = True
+
+
+class _PassThroughServer(AuthorizationServer):
+    """authlib's framework-neutral server, fed requests we already parsed."""
+
+    def __init__(self, state: OAuthState, app: str) -> None:
+        super().__init__(scopes_supported=None)
+        self.state = state
+        self.app = app
+        self.register_token_generator("default", self._generate)
+
+    def _generate(
+        self,
+        grant_type: str,
+        client: Client,
+        user: Any = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        settings = self.state.settings[self.app]
+        token: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": f"at-{self.app}-{secrets.token_urlsafe(24)}",
+        }
+        if settings.include_expires_in:
+            token["expires_in"] = settings.access_ttl
+        if include_refresh_token and settings.issue_refresh_token:
+            token["refresh_token"] = f"rt-{self.app}-{secrets.token_urlsafe(32)}"
+        if scope:
+            token["scope"] = scope
+        return token
+
+    def query_client(self, client_id: str) -> Client | None:
+        client = self.state.clients[self.app]
+        return client if client_id == client.client_id else None
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        previous: Token | None = getattr(request, "refresh_token", None)
+        grant_id = previous.grant_id if previous else secrets.token_hex(8)
+        settings = self.state.settings[self.app]
+        refresh = token.get("refresh_token")
+        if previous is not None and refresh is None:
+            refresh = previous.refresh_token  # a non-rotating refresh keeps the old one
+        record = Token(
+            app=self.app,
+            client_id=request.client.client_id,
+            grant_id=grant_id,
+            account=request.user if isinstance(request.user, str) else None,
+            scope=token.get("scope", ""),
+            access_token=token["access_token"],
+            refresh_token=refresh,
+            expires_at=time.time() + settings.access_ttl,
+        )
+        self.state.by_access[record.access_token] = record
+        if refresh:
+            self.state.by_refresh[refresh] = record
+        self.state.ledger.tokens_issued += 1
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        return request
+
+    def create_json_request(self, request: Any) -> Any:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> Response:
+        headers = dict(headers or [])
+        if isinstance(body, dict):
+            headers.pop("Content-Type", None)
+            return JSONResponse(body, status_code=status, headers=headers)
+        return Response(body or "", status_code=status, headers=headers)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _make_grants(state: OAuthState, app: str) -> _PassThroughServer:
+    class CodeGrant(grants.AuthorizationCodeGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+        def validate_authorization_request(self) -> str:
+            # PKCE is mandatory here, and only S256, like the strictest providers.
+            data = self.request.payload.data
+            if not data.get("code_challenge"):
+                raise InvalidRequestError("PKCE is required: missing 'code_challenge'.")
+            if data.get("code_challenge_method") != "S256":
+                raise InvalidRequestError("Only code_challenge_method=S256 is accepted.")
+            return super().validate_authorization_request()
+
+        def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+            data = request.payload.data
+            state.codes[code] = AuthorizationCode(
+                code=code,
+                client_id=request.client.client_id,
+                redirect_uri=request.payload.redirect_uri,
+                scope=request.payload.scope or "",
+                account=request.user,
+                code_challenge=data.get("code_challenge", ""),
+                code_challenge_method=data.get("code_challenge_method", ""),
+                expires_at=time.time() + CODE_TTL,
+            )
+            state.ledger.codes_issued += 1
+
+        def query_authorization_code(self, code: str, client: Client) -> Any:
+            found = state.codes.get(code)
+            if found and found.client_id == client.client_id and time.time() < found.expires_at:
+                return found
+            return None
+
+        def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+            state.codes.pop(authorization_code.code, None)
+
+        def authenticate_user(self, authorization_code: AuthorizationCode) -> str:
+            return authorization_code.account
+
+    class PkceS256(CodeChallenge):
+        SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+        def get_authorization_code_challenge(self, authorization_code: Any) -> str:
+            return authorization_code.code_challenge
+
+        def get_authorization_code_challenge_method(self, authorization_code: Any) -> str:
+            return authorization_code.code_challenge_method
+
+    class RotatingRefreshGrant(grants.RefreshTokenGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+        @property
+        def INCLUDE_NEW_REFRESH_TOKEN(self) -> bool:
+            return state.settings[app].rotate_refresh_token
+
+        def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+            token = state.by_refresh.get(refresh_token)
+            if token is None:
+                return None
+            if token.refresh_spent:
+                # Reuse of a rotated-away refresh token: assume theft, kill the grant.
+                state.ledger.reuse_detected += 1
+                state.revoke_grant(token.grant_id)
+                return None
+            return None if token.revoked else token
+
+        def authenticate_user(self, refresh_token: Token) -> str | None:
+            return refresh_token.account or "machine"
+
+        def revoke_old_credential(self, refresh_token: Token) -> None:
+            refresh_token.revoked = True  # the old access token ends with the refresh
+            if state.settings[app].rotate_refresh_token:
+                refresh_token.refresh_spent = True
+            state.ledger.refreshes += 1
+            counts = state.ledger.refreshes_by_grant
+            counts[refresh_token.grant_id] = counts.get(refresh_token.grant_id, 0) + 1
+
+    class MachineGrant(grants.ClientCredentialsGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    class Revocation(RevocationEndpoint):
+        CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+        def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+            if token_type_hint == "refresh_token":
+                return state.by_refresh.get(token_string)
+            return state.by_access.get(token_string) or state.by_refresh.get(token_string)
+
+        def revoke_token(self, token: Token, request: OAuth2Request) -> None:
+            state.revoke_grant(token.grant_id)
+            state.ledger.revocations.append(
+                {"app": app, "grant": token.grant_id, "hint": request.form.get("token_type_hint")}
+            )
+
+    server = _PassThroughServer(state, app)
+    server.register_grant(CodeGrant, [PkceS256(required=True)])
+    server.register_grant(RotatingRefreshGrant)
+    server.register_grant(MachineGrant)
+    server.register_endpoint(Revocation)
+    return server
+
+
+def _consent_page(app: str, client: Client, query: str, scope: str) -> HTMLResponse:
+    scopes = "".join(f"<li>{html.escape(s)}</li>" for s in scope.split() if s) or "<li>basic</li>"
+    options = "".join(f'<option value="{a}">{a.title()}</option>' for a in ACCOUNTS)
+    body = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Authorize {html.escape(app)} — stand-in provider</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;color:#1c2024}}
+button{{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem;border-radius:6px;border:1px solid
+#8b8d98;background:#fff}}button[value=allow]{{background:#3e63dd;color:#fff;border-color:#3e63dd}}
+select{{font-size:1rem;padding:.3rem}}</style></head><body>
+<h1>Stand-in {html.escape(app.title())}</h1>
+<p><strong>{html.escape(client.client_id)}</strong> asks to access your account:</p>
+<ul>{scopes}</ul>
+<form method="post" action="?{html.escape(query)}">
+<p><label for="account">Sign in as</label>
+<select id="account" name="account">{options}</select></p>
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form></body></html>"""
+    return HTMLResponse(body)
+
+
+def _error_page(message: str, status: int = 400) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><title>Authorization error</title><h1>Authorization error</h1>"
+        f"<p>{html.escape(message)}</p>",
+        status_code=status,
+    )
+
+
+class _Payload(OAuth2Payload):
+    def __init__(self, args: dict[str, list[str]], form: dict[str, list[str]]) -> None:
+        merged: dict[str, list[str]] = {k: list(v) for k, v in args.items()}
+        for key, values in form.items():
+            merged.setdefault(key, []).extend(values)
+        self._datalist = merged
+        self._data = {k: v[0] for k, v in merged.items()}
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:  # type: ignore[override]
+        return self._datalist
+
+
+class _StarletteRequest(OAuth2Request):
+    """authlib's request over values Starlette already read (the body is async there)."""
+
+    def __init__(self, request: Request, form: dict[str, list[str]]) -> None:
+        super().__init__(request.method, str(request.url), headers=request.headers)
+        args: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            args.setdefault(key, []).append(value)
+        self._args = {k: v[0] for k, v in args.items()}
+        self._form = {k: v[0] for k, v in form.items()}
+        self.payload = _Payload(args, form)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._args
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+async def _read_form(request: Request) -> dict[str, list[str]]:
+    if request.method != "POST":
+        return {}
+    found: dict[str, list[str]] = {}
+    for key, value in (await request.form()).multi_items():
+        found.setdefault(key, []).append(str(value))
+    return found
+
+
+def _oauth_request(request: Request, form: dict[str, list[str]]) -> OAuth2Request:
+    return _StarletteRequest(request, form)
+
+
+def oauth_routes(state: OAuthState) -> list[Route]:
+    servers = {app: _make_grants(state, app) for app in OAUTH_APPS}
+
+    def server_for(request: Request) -> _PassThroughServer | None:
+        return servers.get(request.path_params["app"])
+
+    async def authorize(request: Request) -> Response:
+        server = server_for(request)
+        if server is None:
+            return _error_page("Unknown app.", 404)
+        form = await _read_form(request)
+        oauth_request = _oauth_request(request, form)
+        try:
+            grant = server.get_consent_grant(oauth_request)
+        except OAuth2Error as error:
+            # Errors before the redirect URI is trusted are shown here, never redirected.
+            return _error_page(f"{error.error}: {error.description or ''}".strip(": "))
+        if request.method == "GET":
+            client = state.clients[server.app]
+            return _consent_page(
+                server.app, client, request.url.query, oauth_request.payload.scope or ""
+            )
+        account = oauth_request.form.get("account")
+        allowed = oauth_request.form.get("decision") == "allow" and account in ACCOUNTS
+        return server.create_authorization_response(
+            oauth_request, grant_user=account if allowed else None, grant=grant
+        )
+
+    async def token(request: Request) -> Response:
+        server = server_for(request)
+        if server is None:
+            return JSONResponse({"error": "invalid_client"}, status_code=404)
+        form = await _read_form(request)
+        settings = state.settings[server.app]
+        if settings.token_mode == "slow":
+            await asyncio.sleep(settings.slow_seconds)
+        elif settings.token_mode == "error":
+            return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
+        elif settings.token_mode == "invalid_grant" and form.get("grant_type") == ["refresh_token"]:
+            state.ledger.invalid_grant_answers += 1
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "Token has been revoked."},
+                status_code=400,
+            )
+        response = server.create_token_response(_oauth_request(request, form))
+        if response.status_code == 400 and b"invalid_grant" in bytes(response.body):
+            state.ledger.invalid_grant_answers += 1
+        return response
+
+    async def revoke(request: Request) -> Response:
+        server = server_for(request)
+        if server is None:
+            return JSONResponse({"error": "invalid_client"}, status_code=404)
+        form = await _read_form(request)
+        return server.create_endpoint_response("revocation", _oauth_request(request, form))
+
+    async def userinfo(request: Request) -> Response:
+        app = request.path_params["app"]
+        header = request.headers.get("authorization", "")
+        bearer = header[7:] if header.lower().startswith("bearer ") else None
+        token = state.live_token(app, bearer)
+        if token is None:
+            return JSONResponse({"ok": False, "error": "invalid_auth"}, status_code=401)
+        return JSONResponse(identity_of(token.account or "machine"))
+
+    async def configure(request: Request) -> Response:
+        app = request.path_params["app"]
+        if app not in state.settings:
+            return JSONResponse({"error": "unknown app"}, status_code=404)
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+        current = state.settings[app]
+        for key, value in data.items():
+            if not hasattr(current, key):
+                return JSONResponse({"error": f"unknown setting {key}"}, status_code=400)
+            if key == "token_mode" and value not in TOKEN_MODES:
+                return JSONResponse({"error": f"token_mode is one of {TOKEN_MODES}"}, 400)
+            setattr(current, key, value)
+        return JSONResponse(current.__dict__)
+
+    async def ledger(_request: Request) -> Response:
+        return JSONResponse(state.ledger.__dict__)
+
+    async def expire_all(request: Request) -> Response:
+        app = request.path_params["app"]
+        for token in state.by_access.values():
+            if token.app == app:
+                token.expires_at = 0
+        return JSONResponse({"expired": app})
+
+    return [
+        Route("/oauth/{app}/authorize", authorize, methods=["GET", "POST"]),
+        Route("/oauth/{app}/token", token, methods=["POST"]),
+        Route("/oauth/{app}/revoke", revoke, methods=["POST"]),
+        Route("/oauth/{app}/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/_standin/oauth/{app}/settings", configure, methods=["PUT"]),
+        Route("/_standin/oauth/{app}/expire", expire_all, methods=["POST"]),
+        Route("/_standin/oauth/ledger", ledger),
+    ]
