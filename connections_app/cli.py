@@ -260,6 +260,48 @@ def cmd_demo_seed(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
     print(summary, file=out)
 
 
+def cmd_oauth_client_set(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from connections_app.core.oauth import clients
+
+    secret = _read_secrets(["client_secret"], stdin)["client_secret"]
+    with session_scope() as db:
+        clients.set_client(
+            db, vault=get_vault(), app=args.app, client_id=args.client_id, client_secret=secret
+        )
+        db.commit()
+    print(f"OAuth client for {args.app} saved (secret sealed).", file=out)
+
+
+def cmd_oauth_client_list(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    from connections_app.core.oauth import clients
+
+    with session_scope() as db:
+        apps = sorted(clients.registered_apps(db))
+    print("\n".join(apps) if apps else "no OAuth clients registered", file=out)
+
+
+def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    """The background refresher outside the web app; several may run at once."""
+    import secrets as _secrets
+    import time
+
+    from connections_app.core.db import get_engine
+    from connections_app.core.oauth import tokens
+
+    owner = f"cli-{_secrets.token_hex(4)}"
+    engine = get_engine()
+    vault = get_vault()
+    passes = 0
+    while True:
+        counts = tokens.refresh_due(lambda: Session(engine), vault=vault, owner=owner)
+        passes += 1
+        if counts or args.verbose:
+            print(json.dumps({"pass": passes, **counts}), file=out, flush=True)
+        if args.once or (args.until_idle and not counts):
+            return
+        time.sleep(args.interval)
+
+
 # --- parser ---------------------------------------------------------------------------
 
 
@@ -334,6 +376,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_db_upgrade)
     p = dbp.add_parser("status", help="check that the schema is current")
     p.set_defaults(func=cmd_db_status)
+
+    oauth = sub.add_parser("oauth-client", help="OAuth app registrations").add_subparsers(
+        dest="cmd", required=True
+    )
+    p = oauth.add_parser("set", help="register a catalog app's OAuth client (secret on stdin)")
+    p.add_argument("--app", required=True)
+    p.add_argument("--client-id", required=True)
+    p.set_defaults(func=cmd_oauth_client_set)
+    p = oauth.add_parser("list", help="apps with a registered OAuth client")
+    p.set_defaults(func=cmd_oauth_client_list)
+
+    p = sub.add_parser("refresher", help="refresh OAuth tokens before they expire")
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between passes")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--until-idle", action="store_true", help="exit after a pass with no work")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_refresher, cmd="run")
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="cmd", required=True)
     p = demo.add_parser("seed", help="create the demo account (idempotent)")

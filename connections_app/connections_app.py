@@ -14,7 +14,8 @@ from connections_app.core.logging_setup import configure_logging
 from connections_app.core.migrations import SchemaNotCurrent, ensure_current
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import VaultError, get_vault
-from connections_app.http.auth_routes import routes
+from connections_app.http.auth_routes import routes as auth_routes
+from connections_app.http.oauth_routes import routes as oauth_routes
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import (
@@ -64,7 +65,7 @@ def index() -> rx.Component:
 
 
 app = rx.App(
-    api_transformer=Starlette(routes=routes),
+    api_transformer=Starlette(routes=[*auth_routes, *oauth_routes]),
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
 )
 app.add_page(index, route="/", title="Connections", on_load=SessionState.load_session_home)

@@ -3,8 +3,8 @@
 # so the database tests run on PostgreSQL as well as SQLite.
 #
 # - TEST_DB_URL already set: use that server, start nothing.
-# - PostgreSQL binaries installed: initdb a fresh cluster under /var/tmp (the
-#   postgres user must be able to reach it; /tmp may be 0700), start it on a free
+# - PostgreSQL binaries installed: initdb a fresh cluster (as root: under the
+#   postgres user's home, since /tmp and /var/tmp may be 0700), start it on a free
 #   loopback port, run the command, stop and delete the cluster whatever happens.
 # - No binaries: run without PostgreSQL, unless CI=true, where that is an error.
 set -euo pipefail
@@ -30,9 +30,19 @@ if [[ "$(id -u)" == "0" ]]; then
   as_pg=(runuser -u postgres --)
 fi
 
-work=$(mktemp -d /var/tmp/connections-pg.XXXXXX)
-chmod 755 "$work"
-[[ ${#as_pg[@]} -gt 0 ]] && chown postgres "$work"
+if [[ ${#as_pg[@]} -gt 0 ]]; then
+  # As root the server runs as `postgres`, which must reach the cluster directory:
+  # /tmp and /var/tmp may be 0700, so use a directory under postgres' own home.
+  pg_home=$(getent passwd postgres | cut -d: -f6)
+  [[ -n "$pg_home" && "$pg_home" != "/nonexistent" ]] || pg_home=/var/lib/postgresql
+  mkdir -p "$pg_home/connections-test-clusters"
+  chown postgres "$pg_home" "$pg_home/connections-test-clusters"
+  work=$(mktemp -d "$pg_home/connections-test-clusters/pg.XXXXXX")
+  chown postgres "$work"
+else
+  work=$(mktemp -d "${TMPDIR:-/tmp}/connections-pg.XXXXXX")
+fi
+chmod 700 "$work"
 password=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 

@@ -13,6 +13,7 @@ from connections_app.core.identity.models import (
     Workspace,
     WorkspaceMember,
 )
+from connections_app.core.oauth.models import OAuthClientRegistration, OAuthFlow
 from connections_app.core.vault import DataKey, VaultCheck
 
 metadata = SQLModel.metadata
@@ -27,6 +28,8 @@ __all__ = [
     "ConnectionSecret",
     "DataKey",
     "Grant",
+    "OAuthClientRegistration",
+    "OAuthFlow",
     "User",
     "UserSession",
     "VaultCheck",

@@ -40,6 +40,7 @@ class Settings:
     api_url: str
     log_level: str
     env: str
+    refresh_lead_seconds: int = 300
 
     @property
     def is_sqlite(self) -> bool:
@@ -67,6 +68,7 @@ def load_settings() -> Settings:
         api_url=api_url,
         log_level=os.environ.get("CONNECTIONS_LOG_LEVEL", "INFO").upper(),
         env=os.environ.get("CONNECTIONS_ENV", "dev"),
+        refresh_lead_seconds=_int("CONNECTIONS_REFRESH_LEAD_SECONDS", 300),
     )
 
 

@@ -10,10 +10,11 @@ another workspace reveals nothing. What a visible row allows is decided by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import ColumnElement, and_, false, or_, true, update
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -266,3 +267,92 @@ def connection_health_query(actor: Actor, conn: Connection) -> SelectOfScalar[Au
     return select(AuditEvent).where(
         AuditEvent.account_id == actor.account_id, AuditEvent.connection_id == conn.id
     )
+
+
+# --- system queries (no person behind them) -----------------------------------------
+#
+# The OAuth callback and the refresher act for the installation, not for a person.
+# Their queries live here too, so every read of `connections` stays in this module;
+# each is bounded to the one tenant or the one row it needs.
+
+
+def find_by_external_identity(
+    db: Session, *, workspace_id: str, app: str, identity: str
+) -> Connection | None:
+    """F18: the workspace's existing connection to this external account, if any."""
+    stmt = select(Connection).where(
+        Connection.tenant_id == workspace_id,
+        Connection.workspace_id == workspace_id,
+        Connection.app == app,
+        Connection.kind == "oauth2",
+        Connection.external_identity == identity,
+    )
+    return db.exec(stmt.with_for_update()).first()
+
+
+def connection_for_system(
+    db: Session, connection_id: str, *, for_update: bool = False
+) -> Connection:
+    """One connection by id for the refresher and the run-time path (which checked access)."""
+    stmt = select(Connection).where(Connection.id == connection_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = db.exec(stmt).first()
+    if row is None:
+        raise NotFound("Connection not found.")
+    return row
+
+
+def oauth_due_for_refresh(db: Session, *, now: datetime, limit: int) -> list[str]:
+    """Ids of active OAuth connections whose refresh time has come and whose lease is free."""
+    stmt = (
+        select(Connection.id)
+        .where(
+            Connection.kind == "oauth2",
+            Connection.status == "active",
+            Connection.next_refresh_at <= now,  # type: ignore[operator]
+            or_(
+                Connection.refresh_lease_until.is_(None),  # type: ignore[union-attr]
+                Connection.refresh_lease_until < now,  # type: ignore[operator]
+            ),
+        )
+        .order_by(Connection.next_refresh_at)
+        .limit(limit)
+    )
+    return list(db.exec(stmt).all())
+
+
+def oauth_needing_reauthorization(db: Session, actor: Actor) -> list[Connection]:
+    """F21: the OAuth connections of the actor's workspace that are broken."""
+    stmt = connections_query(actor).where(Connection.kind == "oauth2", Connection.status == "error")
+    return list(db.exec(stmt.order_by(Connection.label_key)).all())
+
+
+def claim_refresh_lease(
+    db: Session, connection_id: str, *, owner: str, now: datetime, until: datetime, force: bool
+) -> int | None:
+    """Take the refresh lease in one conditional UPDATE; returns the fencing version or None.
+
+    Concurrent claimers serialise on the row: PostgreSQL re-checks the WHERE clause
+    after the first commit, SQLite has one writer at a time. Exactly one wins.
+    """
+    conditions = [
+        Connection.id == connection_id,
+        Connection.kind == "oauth2",
+        Connection.status == "active",
+        or_(
+            Connection.refresh_lease_until.is_(None),  # type: ignore[union-attr]
+            Connection.refresh_lease_until < now,  # type: ignore[operator]
+        ),
+    ]
+    if not force:
+        conditions.append(Connection.next_refresh_at <= now)  # type: ignore[operator]
+    result = db.execute(
+        update(Connection)
+        .where(*conditions)
+        .values(refresh_lease_owner=owner, refresh_lease_until=until)
+    )
+    db.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return db.exec(select(Connection.token_version).where(Connection.id == connection_id)).one()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from starlette.routing import Route
 
 OAUTH_APPS = ("slack", "hubspot", "github", "custom_oauth2", "machine")
 ACCOUNTS = ("alice", "bob")
+ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TOKEN_MODES = ("ok", "slow", "error", "invalid_grant")
 CODE_TTL = 120
 
@@ -487,7 +489,10 @@ def oauth_routes(state: OAuthState) -> list[Route]:
                 server.app, client, request.url.query, oauth_request.payload.scope or ""
             )
         account = oauth_request.form.get("account")
-        allowed = oauth_request.form.get("decision") == "allow" and account in ACCOUNTS
+        # The page offers the demo accounts; tests may sign in as any simple name.
+        allowed = oauth_request.form.get("decision") == "allow" and bool(
+            account and ACCOUNT_NAME.fullmatch(account)
+        )
         return server.create_authorization_response(
             oauth_request, grant_user=account if allowed else None, grant=grant
         )

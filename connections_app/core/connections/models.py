@@ -99,6 +99,13 @@ class Connection(SQLModel, table=True):
     last_tested_at: datetime | None = None
     last_test_ok: bool | None = None
     last_test_message: str | None = Field(default=None, max_length=500)
+    # OAuth refresh bookkeeping (F20). `token_version` is the fencing token: a
+    # refresher that claimed version N may only write if the row still says N.
+    token_version: int = 0
+    refresh_lease_until: datetime | None = None
+    refresh_lease_owner: str | None = Field(default=None, max_length=64)
+    refresh_failures: int = 0
+    next_refresh_at: datetime | None = Field(default=None, index=True)
 
 
 class ConnectionSecret(SQLModel, table=True):

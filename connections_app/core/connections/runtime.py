@@ -30,6 +30,7 @@ from connections_app.core.connections.models import (
 )
 from connections_app.core.connections.views import TestResult
 from connections_app.core.errors import DomainError
+from connections_app.core.oauth import tokens
 from connections_app.core.tenancy import Actor, Op
 from connections_app.core.vault import Sealed, Vault, get_vault
 
@@ -177,6 +178,8 @@ def test_stored(
     client: httpx.Client | None = None,
 ) -> TestResult:
     """Test a stored credential; the caller has already authorised the actor."""
+    if conn.kind == Kind.OAUTH2:
+        conn = tokens.ensure_fresh(db, conn, vault=vault)
     app = get_catalog().get(conn.app)
     method = app.auth_method(conn.kind)
     secrets = _open_secrets(db, vault, conn, purpose)
@@ -205,20 +208,50 @@ def send(
             + (f": {conn.status_reason}" if conn.status_reason else "."),
             status=conn.status,
         )
+    vault = vault or get_vault()
+    if conn.kind == Kind.OAUTH2:
+        conn = tokens.ensure_fresh(db, conn, vault=vault)
     app = get_catalog().get(conn.app)
     method = app.auth_method(conn.kind)
-    secrets = _open_secrets(db, vault or get_vault(), conn, purpose)
-    try:
-        apply_credential(request, method, conn.config, secrets)
-    finally:
-        secrets.clear()
     ok = False
     try:
-        response = client.send(request)
+        response = _send_once(db, vault, conn, method, purpose, request, client)
+        if (
+            response.status_code == 401
+            and conn.kind == Kind.OAUTH2
+            and conn.token_expires_at is None
+            and purpose == Purpose.LIVE
+        ):
+            # Expiry unknown (no expires_in): refresh once on 401, then give up loudly.
+            outcome = tokens.refresh(db, conn.id, vault=vault, force=True)
+            if outcome.result == "refreshed":
+                conn = tenancy.connection_for_system(db, conn.id)
+                response = _send_once(db, vault, conn, method, purpose, request, client)
+            if response.status_code == 401:
+                tokens.mark_needs_reauthorization(
+                    db, conn.id, f"{app.name} rejected the token after a refresh."
+                )
         ok = response.status_code < 400
         return response
     finally:
         record_use(db, actor=actor, conn=conn, ok=ok)
+
+
+def _send_once(
+    db: Session,
+    vault: Vault,
+    conn: Connection,
+    method: Any,
+    purpose: Purpose,
+    request: httpx.Request,
+    client: httpx.Client,
+) -> httpx.Response:
+    secrets = _open_secrets(db, vault, conn, purpose)
+    try:
+        apply_credential(request, method, conn.config, secrets)
+    finally:
+        secrets.clear()
+    return client.send(request)
 
 
 def record_use(db: Session, *, actor: Actor, conn: Connection, ok: bool) -> None:

@@ -66,7 +66,7 @@ def _label(value: Any) -> str:
     return clean_text(value, field="label", label="Label", max_length=120)
 
 
-def _label_key(label: str) -> str:
+def label_key(label: str) -> str:
     return unicodedata.normalize("NFKC", label).casefold()
 
 
@@ -101,7 +101,7 @@ def _taken(db: Session, tenant_id: str, column: Any, value: str, exclude: str | 
     )
 
 
-def _unique_stable_key(db: Session, tenant_id: str, base: str) -> str:
+def unique_stable_key(db: Session, tenant_id: str, base: str) -> str:
     candidate, n = base, 1
     while _taken(db, tenant_id, Connection.stable_key, candidate, None):
         n += 1
@@ -209,7 +209,7 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
     )
 
 
-def _store_secrets(
+def store_secrets(
     db: Session,
     vault: Vault,
     conn: Connection,
@@ -252,7 +252,7 @@ def _store_secrets(
         db.add(row)
 
 
-def _tail_of(method: AuthMethod, secrets: Mapping[str, str]) -> str | None:
+def tail_of(method: AuthMethod, secrets: Mapping[str, str]) -> str | None:
     for spec in method.secret_fields:
         if spec.name in secrets:
             return masked_tail(secrets[spec.name])
@@ -294,14 +294,14 @@ def create(
     label_text = _label(label)
     sharing_value = _choice(sharing, Sharing, field="sharing", label="Sharing")
     workspace_id, tenant_id, tenant_kind = _owner(actor, scope_value)
-    if _taken(db, tenant_id, Connection.label_key, _label_key(label_text), None):
+    if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
         raise Conflict(f"A connection named “{label_text}” already exists here.")
     if stable_key not in (None, ""):
         key = _stable_key(stable_key)
         if _taken(db, tenant_id, Connection.stable_key, key, None):
             raise Conflict(f"The stable key “{key}” is already used here.")
     else:
-        key = _unique_stable_key(db, tenant_id, suggest_stable_key(label_text))
+        key = unique_stable_key(db, tenant_id, suggest_stable_key(label_text))
     now = utcnow()
     conn = Connection(
         account_id=actor.account_id,
@@ -310,13 +310,13 @@ def create(
         scope=scope_value,
         app=app_def.key,
         label=label_text,
-        label_key=_label_key(label_text),
+        label_key=label_key(label_text),
         stable_key=key,
         kind=method.kind,
         status=Status.ACTIVE,
         sharing=sharing_value,
         config=config,
-        masked_tail=_tail_of(method, secrets) or "",
+        masked_tail=tail_of(method, secrets) or "",
         secret_version=1,
         has_test_credentials=bool(test_secrets),
         created_by=actor.user_id,
@@ -326,9 +326,9 @@ def create(
     db.add(conn)
     db.flush()
     vault = vault or get_vault()
-    _store_secrets(db, vault, conn, secrets, Purpose.LIVE, tenant_kind)
+    store_secrets(db, vault, conn, secrets, Purpose.LIVE, tenant_kind)
     if test_secrets:
-        _store_secrets(db, vault, conn, test_secrets, Purpose.TEST, tenant_kind)
+        store_secrets(db, vault, conn, test_secrets, Purpose.TEST, tenant_kind)
     _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "scope": conn.scope})
     try:
         db.commit()
@@ -373,7 +373,7 @@ def list_connections(
         stmt = stmt.where(Connection.authorized_by == actor.user_id)
     if search not in (None, ""):
         text = clean_text(search, field="search", label="Search", max_length=100)
-        pattern = _like(_label_key(text))
+        pattern = _like(label_key(text))
         app_keys = [a.key for a in get_catalog().search(text)]
         conditions = [
             Connection.label_key.like(pattern, escape="\\"),  # type: ignore[attr-defined]
@@ -448,9 +448,9 @@ def update(
     if label is not None:
         text = _label(label)
         if text != conn.label:
-            if _taken(db, conn.tenant_id, Connection.label_key, _label_key(text), conn.id):
+            if _taken(db, conn.tenant_id, Connection.label_key, label_key(text), conn.id):
                 raise Conflict(f"A connection named “{text}” already exists here.")
-            conn.label, conn.label_key = text, _label_key(text)
+            conn.label, conn.label_key = text, label_key(text)
             changed.append("label")
     if config is not None:
         if not isinstance(config, Mapping):
@@ -521,9 +521,9 @@ def rotate(
     if not new_secrets:
         raise Invalid("Enter the new credential.")
     tenant_kind = "account" if conn.scope == Scope.ACCOUNT else "workspace"
-    _store_secrets(db, vault or get_vault(), conn, new_secrets, purpose_value, tenant_kind)
+    store_secrets(db, vault or get_vault(), conn, new_secrets, purpose_value, tenant_kind)
     if purpose_value == Purpose.LIVE:
-        conn.masked_tail = _tail_of(method, new_secrets) or conn.masked_tail
+        conn.masked_tail = tail_of(method, new_secrets) or conn.masked_tail
         conn.secret_version += 1
         if conn.status == Status.ERROR:
             conn.status, conn.status_reason = Status.ACTIVE, None

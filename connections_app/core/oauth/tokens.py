@@ -1,0 +1,478 @@
+"""OAuth tokens after the connect flow: storing, refreshing once per expiry, revoking.
+
+Refresh is single-flight across processes (invariant 6). A refresher first
+claims a lease on the row with one conditional UPDATE (only one process can win
+it while it is unexpired), notes the row's `token_version`, calls the provider,
+then writes the new tokens only if the row still carries its lease and that
+version (the fencing check). The new refresh token is committed before the new
+access token is used anywhere. The lease (60 s) is far longer than the provider
+timeout (10 s), so a claim cannot lapse mid-call in a healthy process.
+
+Failures are classified: timeouts, network errors and provider 5xx /
+`temporarily_unavailable` are transient (back off, retry, status untouched);
+`invalid_grant` and friends are permanent (status `error`, reason, alert).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
+from sqlmodel import Session, select
+
+from connections_app.core import alerts, audit, tenancy
+from connections_app.core.audit import Action
+from connections_app.core.catalog import get_catalog
+from connections_app.core.catalog.models import AppDefinition
+from connections_app.core.clock import utcnow
+from connections_app.core.connections.models import (
+    Connection,
+    ConnectionSecret,
+    Kind,
+    Purpose,
+    Status,
+)
+from connections_app.core.errors import DomainError, Invalid
+from connections_app.core.oauth import clients
+from connections_app.core.settings import get_settings
+from connections_app.core.tenancy import Actor, Op
+from connections_app.core.vault import Sealed, Vault, masked_tail
+
+log = logging.getLogger(__name__)
+
+PROVIDER_TIMEOUT = 10.0
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF = timedelta(minutes=10)
+PERMANENT_ERRORS = {
+    "invalid_grant",
+    "invalid_client",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+}
+ACCESS, REFRESH = "access_token", "refresh_token"
+
+
+class ProviderError(DomainError):
+    """A provider answered no, or could not be reached; the message is for people."""
+
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    result: str  # refreshed | skipped | transient | permanent | lost
+    message: str = ""
+
+
+# --- identity and storage -----------------------------------------------------------
+
+
+def _dig(document: Any, path: str) -> str | None:
+    value = document
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return str(value)[:255]
+    return None
+
+
+def read_identity(
+    definition: AppDefinition, token: dict[str, Any]
+) -> tuple[str | None, str | None]:
+    """The external account behind a token, as the catalog says to read it (F18)."""
+    spec = definition.oauth.identity if definition.oauth else None
+    if spec is None:
+        return None, None
+    try:
+        with httpx.Client(timeout=PROVIDER_TIMEOUT) as http:
+            response = http.get(
+                spec.url, headers={"Authorization": f"Bearer {token.get(ACCESS, '')}"}
+            )
+    except httpx.HTTPError as err:
+        raise ProviderError(
+            f"{definition.name} is unreachable ({type(err).__name__}); nothing was connected."
+        ) from None
+    if response.status_code != 200:
+        raise ProviderError(
+            f"{definition.name} did not tell which account signed in "
+            f"(HTTP {response.status_code}); nothing was connected."
+        )
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    external_id = _dig(document, spec.id_path)
+    if external_id is None:
+        raise ProviderError(f"{definition.name} sent no account id; nothing was connected.")
+    name = _dig(document, spec.name_path) if spec.name_path else None
+    return external_id, name
+
+
+def _tenant_kind(conn: Connection) -> str:
+    return "account" if conn.scope == "account" else "workspace"
+
+
+def _secret_rows(db: Session, conn: Connection) -> dict[str, ConnectionSecret]:
+    rows = db.exec(
+        select(ConnectionSecret).where(
+            ConnectionSecret.connection_id == conn.id, ConnectionSecret.purpose == Purpose.LIVE
+        )
+    ).all()
+    return {row.field: row for row in rows}
+
+
+def _seal(db: Session, vault: Vault, conn: Connection, name: str, value: str) -> None:
+    sealed = vault.encrypt(
+        db,
+        tenant_id=conn.tenant_id,
+        tenant_kind=_tenant_kind(conn),
+        connection_id=conn.id,
+        field=f"{Purpose.LIVE}:{name}",
+        plaintext=value,
+    )
+    row = _secret_rows(db, conn).get(name) or ConnectionSecret(
+        connection_id=conn.id,
+        tenant_id=conn.tenant_id,
+        purpose=Purpose.LIVE,
+        field=name,
+        key_version=sealed.key_version,
+        nonce=sealed.nonce,
+        ciphertext=sealed.ciphertext,
+    )
+    row.key_version, row.nonce, row.ciphertext = sealed.key_version, sealed.nonce, sealed.ciphertext
+    row.created_at = utcnow()
+    db.add(row)
+
+
+def lead_time() -> timedelta:
+    return timedelta(seconds=get_settings().refresh_lead_seconds)
+
+
+def store_token_response(
+    db: Session, vault: Vault, conn: Connection, token: dict[str, Any], *, keep_refresh: bool
+) -> None:
+    """Seal a token response onto the row (caller commits).
+
+    `keep_refresh`: a refresh answer without a refresh token keeps the old one (the
+    provider does not rotate); a fresh authorization without one drops the old
+    grant's token, and the connection will need reauthorization at expiry.
+    """
+    access = token.get(ACCESS)
+    if not isinstance(access, str) or not access:
+        raise ProviderError("The provider's answer held no access token.")
+    _seal(db, vault, conn, ACCESS, access)
+    refresh = token.get(REFRESH)
+    rows = _secret_rows(db, conn)
+    if isinstance(refresh, str) and refresh:
+        _seal(db, vault, conn, REFRESH, refresh)
+        has_refresh = True
+    elif keep_refresh:
+        has_refresh = REFRESH in rows
+    else:
+        if REFRESH in rows:
+            db.delete(rows[REFRESH])
+        has_refresh = False
+    now = utcnow()
+    expires_in = token.get("expires_in")
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
+        conn.token_expires_at = now + timedelta(seconds=int(expires_in))
+        lead = min(lead_time(), timedelta(seconds=int(expires_in)) / 2)
+        # Without a refresh token the "refresh" at expiry is what raises the alert.
+        conn.next_refresh_at = conn.token_expires_at - (lead if has_refresh else timedelta(0))
+    else:
+        conn.token_expires_at = None  # unknown: refresh on the first 401 instead
+        conn.next_refresh_at = None
+    conn.masked_tail = masked_tail(access)
+    conn.secret_version += 1
+    conn.token_version += 1
+    conn.updated_at = now
+    db.add(conn)
+
+
+def _open(db: Session, vault: Vault, conn: Connection, name: str) -> str | None:
+    row = _secret_rows(db, conn).get(name)
+    if row is None:
+        return None
+    return vault.decrypt(
+        db,
+        tenant_id=conn.tenant_id,
+        connection_id=conn.id,
+        field=f"{Purpose.LIVE}:{name}",
+        sealed=Sealed(row.key_version, row.nonce, row.ciphertext),
+    )
+
+
+# --- refresh ------------------------------------------------------------------------
+
+
+def _call_refresh(db: Session, vault: Vault, definition: AppDefinition, refresh: str) -> dict:
+    assert definition.oauth is not None
+    creds = clients.credentials(db, vault=vault, app=definition.key)
+    client = OAuth2Client(
+        client_id=creds.client_id, client_secret=creds.client_secret, timeout=PROVIDER_TIMEOUT
+    )
+    try:
+        with client:
+            answer = client.refresh_token(definition.oauth.token_url, refresh_token=refresh)
+    except OAuthError as err:
+        permanent = err.error in PERMANENT_ERRORS
+        raise ProviderError(
+            f"{definition.name} refused the refresh ({err.error}).", permanent=permanent
+        ) from None
+    except (httpx.HTTPError, ValueError) as err:
+        raise ProviderError(
+            f"{definition.name} could not be reached to refresh ({type(err).__name__}).",
+            permanent=False,
+        ) from None
+    token = dict(answer)
+    if token.get(REFRESH) == refresh:
+        token.pop(REFRESH)  # authlib copies the old one in when the answer had none
+    return token
+
+
+def _release(db: Session, conn_id: str, owner: str, apply: Callable[[Connection], None]) -> bool:
+    """Fenced write: only the lease holder may touch the row it claimed."""
+    conn = tenancy.connection_for_system(db, conn_id, for_update=True)
+    if conn.refresh_lease_owner != owner:
+        db.rollback()
+        return False
+    apply(conn)
+    conn.refresh_lease_owner = None
+    conn.refresh_lease_until = None
+    db.add(conn)
+    return True
+
+
+def _audit(db: Session, conn: Connection, action: Action, outcome: str, detail: dict) -> None:
+    audit.record(
+        db,
+        account_id=conn.account_id,
+        workspace_id=conn.workspace_id,
+        connection_id=conn.id,
+        action=action,
+        target_type="connection",
+        target_id=conn.id,
+        actor_id=None,
+        actor_label="refresher",
+        outcome=outcome,
+        detail={"label": conn.label, "app": conn.app, **detail},
+    )
+
+
+def refresh(
+    db: Session,
+    connection_id: str,
+    *,
+    vault: Vault,
+    owner: str | None = None,
+    force: bool = False,
+) -> RefreshOutcome:
+    """Refresh one connection if it is due (or `force`) and nobody else is at it."""
+    owner = owner or secrets.token_hex(8)
+    now = utcnow()
+    version = tenancy.claim_refresh_lease(
+        db, connection_id, owner=owner, now=now, until=now + LEASE, force=force
+    )
+    if version is None:
+        return RefreshOutcome("skipped", "Not due, or another refresher holds it.")
+    conn = tenancy.connection_for_system(db, connection_id)
+    definition = get_catalog().get(conn.app)
+    try:
+        refresh_token = _open(db, vault, conn, REFRESH)
+        db.commit()  # no transaction stays open across the provider call
+        if refresh_token is None:
+            raise ProviderError(
+                f"{definition.name} gave no refresh token; the access token expired. "
+                "Reconnect to keep it working."
+            )
+        token = _call_refresh(db, vault, definition, refresh_token)
+    except ProviderError as err:
+        return _failed(db, connection_id, owner, err)
+
+    def apply(row: Connection) -> None:
+        store_token_response(db, vault, row, token, keep_refresh=True)
+        row.refresh_failures = 0
+        _audit(db, row, Action.REFRESHED, "success", {"version": row.token_version})
+
+    try:
+        written = _release(db, connection_id, owner, apply)
+        if written:
+            db.commit()
+    finally:
+        token.clear()
+    if not written:
+        log.warning("refresh of %s lost its lease; the result was discarded", connection_id)
+        return RefreshOutcome("lost", "Another refresher took over.")
+    return RefreshOutcome("refreshed")
+
+
+def _failed(db: Session, connection_id: str, owner: str, err: ProviderError) -> RefreshOutcome:
+    now = utcnow()
+    became_error = False
+
+    def apply(row: Connection) -> None:
+        nonlocal became_error
+        row.refresh_failures += 1
+        if err.permanent:
+            row.status, row.status_reason = Status.ERROR, str(err)[:500]
+            row.next_refresh_at = None
+            became_error = True
+        else:
+            backoff = min(timedelta(seconds=5 * 2 ** min(row.refresh_failures, 10)), MAX_BACKOFF)
+            row.next_refresh_at = now + backoff
+        _audit(
+            db,
+            row,
+            Action.REFRESH_FAILED,
+            "failure",
+            {"permanent": err.permanent, "reason": str(err)[:200]},
+        )
+
+    if _release(db, connection_id, owner, apply):
+        db.commit()
+    if became_error:
+        conn = tenancy.connection_for_system(db, connection_id)
+        if conn.workspace_id:
+            alerts.publish(conn.workspace_id)
+    return RefreshOutcome("permanent" if err.permanent else "transient", str(err))
+
+
+def refresh_due(
+    session_factory: Callable[[], Session], *, vault: Vault, owner: str, limit: int = 100
+) -> dict[str, int]:
+    """One pass of the background refresher: every due connection, each in its own session."""
+    counts: dict[str, int] = {}
+    with session_factory() as db:
+        due = tenancy.oauth_due_for_refresh(db, now=utcnow(), limit=limit)
+    for connection_id in due:
+        with session_factory() as db:
+            try:
+                outcome = refresh(db, connection_id, vault=vault, owner=owner)
+            except DomainError as err:
+                log.warning("refresh of %s failed: %s", connection_id, err)
+                outcome = RefreshOutcome("error")
+        counts[outcome.result] = counts.get(outcome.result, 0) + 1
+    return counts
+
+
+def ensure_fresh(
+    db: Session, conn: Connection, *, vault: Vault, wait_seconds: float = 15.0
+) -> Connection:
+    """Run-time path: refresh on demand when the access token is (about to be) expired."""
+    if conn.kind != Kind.OAUTH2 or conn.token_expires_at is None:
+        return conn
+    if utcnow() < conn.token_expires_at - timedelta(seconds=30):
+        return conn
+    start_version = conn.token_version
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        outcome = refresh(db, conn.id, vault=vault, force=True)
+        current = tenancy.connection_for_system(db, conn.id)
+        db.refresh(current)
+        if outcome.result != "skipped" or current.token_version != start_version:
+            return current
+        if time.monotonic() > deadline:
+            return current
+        time.sleep(0.2)  # someone else is refreshing it: wait for their write
+
+
+# --- revoke -------------------------------------------------------------------------
+
+
+def _provider_revoke(
+    db: Session, vault: Vault, conn: Connection, definition: AppDefinition
+) -> bool:
+    """RFC 7009, best effort: three attempts; the local revoke happens regardless."""
+    if definition.oauth is None or not definition.oauth.revoke_url:
+        return False
+    token = _open(db, vault, conn, REFRESH) or _open(db, vault, conn, ACCESS)
+    if token is None:
+        return False
+    hint = REFRESH if _secret_rows(db, conn).get(REFRESH) else ACCESS
+    try:
+        creds = clients.credentials(db, vault=vault, app=definition.key)
+    except DomainError:
+        return False
+    for attempt in range(3):
+        try:
+            with OAuth2Client(
+                client_id=creds.client_id,
+                client_secret=creds.client_secret,
+                timeout=PROVIDER_TIMEOUT,
+            ) as client:
+                response = client.revoke_token(
+                    definition.oauth.revoke_url, token=token, token_type_hint=hint
+                )
+            if response.status_code == 200:
+                return True
+            if response.status_code < 500:
+                return False
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5 * (attempt + 1))
+    return False
+
+
+def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bool:
+    """F23: tokens destroyed, status `revoked`, provider told; returns whether it confirmed."""
+    conn = tenancy.get_connection(db, actor, connection_id)
+    tenancy.ensure(actor, Op.ROTATE, conn)
+    if conn.kind != Kind.OAUTH2:
+        raise Invalid("Only OAuth 2.0 connections are revoked; delete an API key instead.")
+    if conn.status == Status.REVOKED:
+        raise Invalid("This connection is already revoked.")
+    definition = get_catalog().get(conn.app)
+    confirmed = _provider_revoke(db, vault, conn, definition)
+    db.commit()
+    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    for row in _secret_rows(db, conn).values():
+        db.delete(row)
+    conn.status, conn.status_reason = Status.REVOKED, "Revoked by " + actor.label
+    conn.next_refresh_at = None
+    conn.token_expires_at = None
+    conn.updated_at = utcnow()
+    db.add(conn)
+    audit.record(
+        db,
+        account_id=conn.account_id,
+        workspace_id=actor.workspace_id or conn.workspace_id,
+        connection_id=conn.id,
+        action=Action.REVOKED,
+        target_type="connection",
+        target_id=conn.id,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        detail={"label": conn.label, "provider_confirmed": confirmed},
+    )
+    db.commit()
+    if conn.workspace_id:
+        alerts.publish(conn.workspace_id)
+    return confirmed
+
+
+def mark_needs_reauthorization(db: Session, connection_id: str, reason: str) -> None:
+    """The provider keeps rejecting the token: status `error`, audited, alert raised."""
+    conn = tenancy.connection_for_system(db, connection_id, for_update=True)
+    if conn.status != Status.ACTIVE:
+        db.rollback()
+        return
+    conn.status, conn.status_reason = Status.ERROR, reason[:500]
+    conn.next_refresh_at = None
+    db.add(conn)
+    _audit(db, conn, Action.REFRESH_FAILED, "failure", {"permanent": True, "reason": reason[:200]})
+    db.commit()
+    if conn.workspace_id:
+        alerts.publish(conn.workspace_id)

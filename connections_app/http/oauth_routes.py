@@ -1,0 +1,118 @@
+"""The popup half of the OAuth connect flow (F16).
+
+`/oauth/start` runs in the popup the Connect button opens: it identifies the
+person by the session cookie (never by a parameter), records the flow and sends
+the popup to the provider. `/oauth/callback` finishes the flow server-side and
+answers with a small page that tells its opener the outcome with `postMessage`
+(to the app's own origin only) and closes. Neither page ever contains a token,
+code verifier or client secret; the code in the callback URL is single-use and
+the page is served with `Referrer-Policy: no-referrer` and `no-store`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from connections_app.core.db import session_scope
+from connections_app.core.errors import DomainError, Unauthenticated
+from connections_app.core.identity import service as identity
+from connections_app.core.oauth import flow
+from connections_app.core.settings import get_settings
+from connections_app.core.vault import get_vault
+
+log = logging.getLogger(__name__)
+MESSAGE_TYPE = "connections:oauth"
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def callback_url() -> str:
+    return get_settings().api_url + "/oauth/callback"
+
+
+def _app_origin() -> str:
+    parts = urlsplit(get_settings().app_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def result_page(ok: bool, message: str, status: int = 200) -> HTMLResponse:
+    """Tell the opener (same origin only) and close; a person without an opener reads it."""
+    payload = json.dumps({"type": MESSAGE_TYPE, "ok": ok})
+    origin = json.dumps(_app_origin())
+    title = "Connected" if ok else "Not connected"
+    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;
+color:#1c2024}}p.msg{{padding:.8rem 1rem;border-radius:8px;background:{
+        "#e6f6eb" if ok else "#feebec"
+    }}}button{{font-size:1rem;padding:.4rem 1rem}}</style></head>
+<body><h1>{title}</h1><p class="msg" role="status">{html.escape(message)}</p>
+<p><button type="button" onclick="window.close()">Close this window</button></p>
+<script>
+(function () {{
+  try {{
+    if (window.opener && !window.opener.closed) {{
+      window.opener.postMessage({payload}, {origin});
+      setTimeout(function () {{ window.close(); }}, {1200 if ok else 4000});
+    }}
+  }} catch (e) {{}}
+}})();
+</script></body></html>"""
+    return HTMLResponse(body, status_code=status, headers=_HEADERS)
+
+
+def _session_token(request: Request) -> str | None:
+    return request.cookies.get(get_settings().session_cookie_name)
+
+
+async def start(request: Request) -> Response:
+    token = _session_token(request)
+    app = request.query_params.get("app")
+    target = request.query_params.get("target") or "new"
+    try:
+        with session_scope() as db:
+            actor = identity.actor_for_token(db, token)
+            url = flow.start(
+                db,
+                actor=actor,
+                session_token=token or "",
+                app=app,
+                redirect_uri=callback_url(),
+                vault=get_vault(),
+                target=target,
+            )
+    except Unauthenticated:
+        return result_page(False, "Your session ended. Sign in again, then connect.", 401)
+    except DomainError as err:
+        return result_page(False, str(err), 400)
+    return RedirectResponse(url, status_code=302, headers=_HEADERS)
+
+
+async def callback(request: Request) -> Response:
+    params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    try:
+        with session_scope() as db:
+            outcome = flow.finish(
+                db, session_token=_session_token(request), params=params, vault=get_vault()
+            )
+    except DomainError as err:
+        return result_page(False, str(err), 400)
+    if not outcome.ok:
+        log.info("oauth connect refused: %s", outcome.message)
+    return result_page(outcome.ok, outcome.message, 200 if outcome.ok else 400)
+
+
+routes = [
+    Route("/oauth/start", start, methods=["GET"]),
+    Route("/oauth/callback", callback, methods=["GET"]),
+]

@@ -1,0 +1,181 @@
+"""The connect flow against the stand-in provider: PKCE, single-use state bound to the
+session, identity dedupe (F18), and clear refusals that create nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from connections_app.core.clock import utcnow
+from connections_app.core.connections.models import Connection, ConnectionSecret
+from connections_app.core.identity import service as identity
+from connections_app.core.oauth import flow
+from connections_app.core.oauth.models import OAuthFlow
+from connections_app.core.vault import Vault
+from tests.conftest import World
+from tests.integration.oauth_helpers import (
+    REDIRECT,
+    connect,
+    consent,
+    register_clients,
+    session_for,
+)
+from tests.standin_fixtures import StandIn
+
+
+@pytest.fixture(scope="module")
+def registered(engine: Engine, vault: Vault) -> None:
+    register_clients(engine, vault, ("slack", "github"))
+
+
+@pytest.fixture
+def admin_token(engine: Engine, world: World, registered: None) -> str:
+    return session_for(engine, world.user_ids["admin1"])
+
+
+def _oauth_rows(engine: Engine, workspace_id: str, app: str) -> list[Connection]:
+    with Session(engine) as db:
+        return list(
+            db.exec(
+                select(Connection).where(
+                    Connection.workspace_id == workspace_id,
+                    Connection.app == app,
+                    Connection.kind == "oauth2",
+                )
+            )
+        )
+
+
+def test_connect_creates_an_active_connection_with_identity(
+    engine: Engine, vault: Vault, world: World, standin: StandIn, admin_token: str
+) -> None:
+    outcome = connect(engine, vault, admin_token, app="github", account="carol")
+    assert outcome.ok and outcome.outcome == "connected", outcome.message
+    with Session(engine) as db:
+        conn = db.get(Connection, outcome.connection_id)
+        assert conn is not None
+        assert (conn.status, conn.external_identity, conn.kind) == ("active", "U-carol", "oauth2")
+        assert conn.label == "GitHub (carol)"
+        assert conn.token_expires_at is not None and conn.next_refresh_at is not None
+        fields = {
+            r.field
+            for r in db.exec(
+                select(ConnectionSecret).where(ConnectionSecret.connection_id == conn.id)
+            )
+        }
+    assert fields == {"access_token", "refresh_token"}
+
+
+def test_same_account_again_updates_in_place(
+    engine: Engine, vault: Vault, world: World, standin: StandIn, admin_token: str
+) -> None:
+    first = connect(engine, vault, admin_token, account="dave")
+    second = connect(engine, vault, admin_token, account="dave")
+    assert second.ok and second.outcome == "reauthorized"
+    assert second.connection_id == first.connection_id
+    dave = [c for c in _oauth_rows(engine, world.ws1, "slack") if c.external_identity == "T-dave"]
+    assert len(dave) == 1
+    other = connect(engine, vault, admin_token, account="erin")
+    assert other.connection_id != first.connection_id
+
+
+def test_deny_creates_nothing_and_says_so(
+    engine: Engine, vault: Vault, world: World, standin: StandIn, admin_token: str
+) -> None:
+    before = len(_oauth_rows(engine, world.ws1, "slack"))
+    outcome = connect(engine, vault, admin_token, decision="deny")
+    assert not outcome.ok
+    assert "declined" in outcome.message
+    assert len(_oauth_rows(engine, world.ws1, "slack")) == before
+
+
+def _started(engine: Engine, vault: Vault, token: str, account: str = "frank") -> dict:
+    with Session(engine) as db:
+        actor = identity.actor_for_token(db, token)
+        url = flow.start(
+            db, actor=actor, session_token=token, app="slack", redirect_uri=REDIRECT, vault=vault
+        )
+    return consent(url, account=account)
+
+
+def test_state_is_single_use(
+    engine: Engine, vault: Vault, standin: StandIn, admin_token: str
+) -> None:
+    params = _started(engine, vault, admin_token)
+    with Session(engine) as db:
+        assert flow.finish(db, session_token=admin_token, params=params, vault=vault).ok
+    with Session(engine) as db:
+        replay = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+    assert not replay.ok and "already used" in replay.message
+
+
+def test_state_from_another_session_is_refused_and_burned(
+    engine: Engine, vault: Vault, world: World, standin: StandIn, admin_token: str
+) -> None:
+    params = _started(engine, vault, admin_token, account="grace")
+    intruder = session_for(engine, world.user_ids["admin1"])  # same person, other browser
+    with Session(engine) as db:
+        foreign = flow.finish(db, session_token=intruder, params=params, vault=vault)
+    assert not foreign.ok and "another session" in foreign.message
+    with Session(engine) as db:
+        late = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+    assert not late.ok, "a state shown to another session is spent"
+    identities = {c.external_identity for c in _oauth_rows(engine, world.ws1, "slack")}
+    assert "T-grace" not in identities
+
+
+def test_expired_state_is_refused(
+    engine: Engine, vault: Vault, world: World, standin: StandIn, admin_token: str
+) -> None:
+    params = _started(engine, vault, admin_token)
+    with Session(engine) as db:
+        for row in db.exec(select(OAuthFlow).where(OAuthFlow.used_at.is_(None))):  # type: ignore[union-attr]
+            row.expires_at = utcnow() - timedelta(seconds=1)
+            db.add(row)
+        db.commit()
+    with Session(engine) as db:
+        outcome = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+    assert not outcome.ok and "expired" in outcome.message
+
+
+@pytest.mark.parametrize("params", [{}, {"state": "x"}, {"state": "y" * 43, "code": "c"}])
+def test_garbage_callbacks_are_refused(
+    engine: Engine, vault: Vault, admin_token: str, params: dict
+) -> None:
+    with Session(engine) as db:
+        outcome = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+    assert not outcome.ok and "Start again" in outcome.message
+
+
+def test_roles_that_cannot_create_cannot_start(
+    engine: Engine, vault: Vault, world: World, registered: None
+) -> None:
+    token = session_for(engine, world.user_ids["viewer1"])
+    with Session(engine) as db:
+        actor = identity.actor_for_token(db, token)
+        with pytest.raises(Exception, match="role"):
+            flow.start(
+                db,
+                actor=actor,
+                session_token=token,
+                app="slack",
+                redirect_uri=REDIRECT,
+                vault=vault,
+            )
+
+
+def test_unregistered_app_is_a_clear_error(engine: Engine, vault: Vault, admin_token: str) -> None:
+    with Session(engine) as db:
+        actor = identity.actor_for_token(db, admin_token)
+        with pytest.raises(Exception, match="not set up"):
+            flow.start(
+                db,
+                actor=actor,
+                session_token=admin_token,
+                app="hubspot",
+                redirect_uri=REDIRECT,
+                vault=vault,
+            )

@@ -1,0 +1,233 @@
+"""Refresh once per expiry, transient vs permanent failures, revoke (F20, F21, F23)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from connections_app.core import alerts
+from connections_app.core.audit import AuditEvent
+from connections_app.core.clock import utcnow
+from connections_app.core.connections import runtime
+from connections_app.core.connections.models import Connection, ConnectionSecret
+from connections_app.core.identity import service as identity
+from connections_app.core.oauth import tokens
+from connections_app.core.vault import Vault
+from tests.conftest import World
+from tests.integration.oauth_helpers import connect, register_clients, session_for
+from tests.standin_fixtures import StandIn
+
+_accounts = iter(f"r{n}" for n in range(10_000))
+
+
+@pytest.fixture(scope="module")
+def registered(engine: Engine, vault: Vault) -> None:
+    register_clients(engine, vault, ("slack",))
+
+
+@pytest.fixture
+def token(engine: Engine, world: World, registered: None) -> str:
+    return session_for(engine, world.user_ids["admin1"])
+
+
+@pytest.fixture
+def published() -> Iterator[list[str]]:
+    seen: list[str] = []
+    stop = alerts.subscribe(seen.append)
+    yield seen
+    stop()
+
+
+def _settings(standin: StandIn, **values: object) -> None:
+    standin.control("PUT", "/oauth/slack/settings", values)
+
+
+def _ledger(standin: StandIn) -> dict:
+    return standin.control("GET", "/oauth/ledger").json()
+
+
+def _new(engine: Engine, vault: Vault, token: str) -> str:
+    outcome = connect(engine, vault, token, account=next(_accounts))
+    assert outcome.ok, outcome.message
+    assert outcome.connection_id
+    return outcome.connection_id
+
+
+def _row(engine: Engine, conn_id: str) -> Connection:
+    with Session(engine, expire_on_commit=False) as db:
+        row = db.get(Connection, conn_id)
+        assert row is not None
+        return row
+
+
+def _refresh(engine: Engine, vault: Vault, conn_id: str, **kw: object) -> tokens.RefreshOutcome:
+    with Session(engine, expire_on_commit=False) as db:
+        return tokens.refresh(db, conn_id, vault=vault, **kw)  # type: ignore[arg-type]
+
+
+def test_refresh_rotates_and_is_audited(
+    engine: Engine, vault: Vault, standin: StandIn, token: str
+) -> None:
+    conn_id = _new(engine, vault, token)
+    before = _row(engine, conn_id)
+    assert _refresh(engine, vault, conn_id).result == "skipped", "not due yet"
+    assert _refresh(engine, vault, conn_id, force=True).result == "refreshed"
+    after = _row(engine, conn_id)
+    assert after.token_version == before.token_version + 1
+    assert after.refresh_lease_owner is None
+    assert _ledger(standin)["reuse_detected"] == 0
+    # The rotated refresh token was kept: a second refresh works too.
+    assert _refresh(engine, vault, conn_id, force=True).result == "refreshed"
+    with Session(engine) as db:
+        actions = db.exec(
+            select(AuditEvent.action).where(AuditEvent.connection_id == conn_id)
+        ).all()
+    assert actions.count("refreshed") == 2
+
+
+def test_two_threads_refresh_once(
+    engine: Engine, vault: Vault, standin: StandIn, token: str, db_url: str
+) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("threads on one SQLite file serialise anyway; PostgreSQL shows the race")
+    conn_id = _new(engine, vault, token)
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def work() -> None:
+        barrier.wait()
+        results.append(_refresh(engine, vault, conn_id, force=True).result)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["refreshed", "skipped"]
+
+
+def test_invalid_grant_marks_error_and_raises_an_alert(
+    engine: Engine,
+    vault: Vault,
+    world: World,
+    standin: StandIn,
+    token: str,
+    published: list[str],
+) -> None:
+    conn_id = _new(engine, vault, token)
+    _settings(standin, token_mode="invalid_grant")
+    outcome = _refresh(engine, vault, conn_id, force=True)
+    assert outcome.result == "permanent"
+    row = _row(engine, conn_id)
+    assert row.status == "error" and "invalid_grant" in (row.status_reason or "")
+    assert world.ws1 in published
+    with Session(engine) as db:
+        actor = identity.actor_for_token(db, token)
+        from connections_app.core import tenancy
+
+        broken = tenancy.oauth_needing_reauthorization(db, actor)
+    assert conn_id in {c.id for c in broken}
+    _settings(standin, token_mode="ok")
+    reconnected = connect(engine, vault, token, account=row.external_identity[2:])  # type: ignore[index]
+    assert reconnected.connection_id == conn_id and reconnected.outcome == "reauthorized"
+    assert _row(engine, conn_id).status == "active"
+
+
+def test_transient_failures_back_off_without_breaking(
+    engine: Engine, vault: Vault, standin: StandIn, token: str, published: list[str]
+) -> None:
+    conn_id = _new(engine, vault, token)
+    _settings(standin, token_mode="error")
+    outcome = _refresh(engine, vault, conn_id, force=True)
+    assert outcome.result == "transient"
+    row = _row(engine, conn_id)
+    assert row.status == "active" and row.refresh_failures == 1
+    assert row.next_refresh_at is not None and row.next_refresh_at > utcnow()
+    assert not published
+    _settings(standin, token_mode="ok")
+    assert _refresh(engine, vault, conn_id, force=True).result == "refreshed"
+    assert _row(engine, conn_id).refresh_failures == 0
+
+
+def test_no_refresh_token_means_reauthorization_at_expiry(
+    engine: Engine, vault: Vault, standin: StandIn, token: str, published: list[str]
+) -> None:
+    _settings(standin, issue_refresh_token=False)
+    conn_id = _new(engine, vault, token)
+    row = _row(engine, conn_id)
+    assert row.next_refresh_at == row.token_expires_at, "checked at expiry, not before"
+    outcome = _refresh(engine, vault, conn_id, force=True)
+    assert outcome.result == "permanent" and "no refresh token" in outcome.message
+    assert _row(engine, conn_id).status == "error"
+    assert published
+
+
+def test_runtime_refreshes_an_expired_token_on_demand(
+    engine: Engine, vault: Vault, standin: StandIn, token: str
+) -> None:
+    conn_id = _new(engine, vault, token)
+    standin.control("POST", "/oauth/slack/expire")
+    with Session(engine) as db:
+        row = db.get(Connection, conn_id)
+        assert row is not None
+        row.token_expires_at = utcnow() - timedelta(seconds=1)
+        db.add(row)
+        db.commit()
+    with Session(engine, expire_on_commit=False) as db, httpx.Client() as http:
+        actor = identity.actor_for_token(db, token)
+        request = httpx.Request("POST", f"{standin.url}/slack/api/auth.test")
+        response = runtime.send(
+            db, actor=actor, connection_id=conn_id, request=request, client=http
+        )
+    assert response.status_code == 200
+    assert _row(engine, conn_id).token_expires_at > utcnow()  # type: ignore[operator]
+
+
+def test_unknown_expiry_refreshes_on_401_once(
+    engine: Engine, vault: Vault, standin: StandIn, token: str
+) -> None:
+    _settings(standin, include_expires_in=False)
+    conn_id = _new(engine, vault, token)
+    assert _row(engine, conn_id).token_expires_at is None
+    standin.control("POST", "/oauth/slack/expire")
+    with Session(engine, expire_on_commit=False) as db, httpx.Client() as http:
+        actor = identity.actor_for_token(db, token)
+        request = httpx.Request("POST", f"{standin.url}/slack/api/auth.test")
+        response = runtime.send(
+            db, actor=actor, connection_id=conn_id, request=request, client=http
+        )
+    assert response.status_code == 200
+    assert _row(engine, conn_id).status == "active"
+
+
+def test_revoke_destroys_tokens_and_tells_the_provider(
+    engine: Engine, vault: Vault, standin: StandIn, token: str
+) -> None:
+    conn_id = _new(engine, vault, token)
+    with Session(engine, expire_on_commit=False) as db:
+        actor = identity.actor_for_token(db, token)
+        assert tokens.revoke(db, actor=actor, connection_id=conn_id, vault=vault) is True
+    assert _ledger(standin)["revocations"], "the provider heard about it"
+    row = _row(engine, conn_id)
+    assert row.status == "revoked"
+    with Session(engine) as db:
+        left = db.exec(
+            select(ConnectionSecret).where(ConnectionSecret.connection_id == conn_id)
+        ).all()
+    assert left == []
+    with Session(engine, expire_on_commit=False) as db, httpx.Client() as http:
+        actor = identity.actor_for_token(db, token)
+        with pytest.raises(runtime.ConnectionUnavailable):
+            runtime.send(
+                db,
+                actor=actor,
+                connection_id=conn_id,
+                request=httpx.Request("POST", f"{standin.url}/slack/api/auth.test"),
+                client=http,
+            )
