@@ -12,12 +12,19 @@ trap 'kill "$standin_pid" 2>/dev/null || true' EXIT INT TERM
 while IFS= read -r line; do export "${line?}"; done \
   < <(python -m connections_app.standin --port "$standin_port" --print-env)
 
+# Register the stand-in's OAuth clients (demo values) so "Connect with …" works.
+while read -r app client_id client_secret; do
+  printf '%s' "$client_secret" | connections-admin oauth-client set --app "$app" \
+    --client-id "$client_id" >/dev/null
+done < <(python -m connections_app.standin --print-oauth-clients)
+
 cat <<MSG
 
   Connections is starting (the first start builds the frontend: a minute or two).
 
     App:        ${CONNECTIONS_APP_URL:-http://localhost:3000}
-    Stand-in:   http://127.0.0.1:${standin_port} (demo provider for the seeded connections)
+    Stand-in:   http://127.0.0.1:${standin_port} (demo provider: API keys and OAuth sign-in
+                for Slack, HubSpot and GitHub — pick any account name on its consent page)
 
   Demo logins (password: connections-demo)
     ada@northstar.test   account admin (every workspace, LLM keys)

@@ -10,7 +10,8 @@ import sys
 import uvicorn
 
 from connections_app.standin.app import create_app
-from connections_app.standin.overrides import catalog_env
+from connections_app.standin.oauth import client_id_for, client_secret_for
+from connections_app.standin.overrides import OAUTH_CATALOG_APPS, catalog_env
 
 
 def _is_loopback(host: str) -> bool:
@@ -29,7 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--print-env", action="store_true", help="print the catalog overrides for this address"
     )
+    parser.add_argument(
+        "--print-oauth-clients",
+        action="store_true",
+        help="print 'app client_id client_secret' for each OAuth app (demo values)",
+    )
     args = parser.parse_args(argv)
+    if args.print_oauth_clients:
+        for app in OAUTH_CATALOG_APPS:
+            print(app, client_id_for(app), client_secret_for(app))
+        return 0
     if args.print_env:
         for name, value in catalog_env(f"http://{args.host}:{args.port}").items():
             print(f"{name}={value}")

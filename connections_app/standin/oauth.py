@@ -556,6 +556,12 @@ def oauth_routes(state: OAuthState) -> list[Route]:
     async def ledger(_request: Request) -> Response:
         return JSONResponse(state.ledger.__dict__)
 
+    async def issued(_request: Request) -> Response:
+        """Every token handed out, so leak tests know what to look for."""
+        values = set(state.by_access)
+        values |= {t for t in state.by_refresh}
+        return JSONResponse(sorted(values))
+
     async def expire_all(request: Request) -> Response:
         app = request.path_params["app"]
         for token in state.by_access.values():
@@ -571,4 +577,5 @@ def oauth_routes(state: OAuthState) -> list[Route]:
         Route("/_standin/oauth/{app}/settings", configure, methods=["PUT"]),
         Route("/_standin/oauth/{app}/expire", expire_all, methods=["POST"]),
         Route("/_standin/oauth/ledger", ledger),
+        Route("/_standin/oauth/issued", issued),
     ]

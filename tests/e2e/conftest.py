@@ -122,6 +122,7 @@ def _record(page: Page, seen: Recorder) -> None:
 
     page.on("websocket", on_socket)
     page.on("response", on_response)
+    page.on("popup", lambda popup: _record(popup, seen))  # the OAuth window too
     page.on(
         "console",
         lambda msg: seen.console_errors.append(msg.text) if msg.type == "error" else None,

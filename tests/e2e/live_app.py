@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 
 from connections_app.core.vault import generate_master_key
+from connections_app.standin.oauth import client_id_for, client_secret_for
+from connections_app.standin.overrides import OAUTH_CATALOG_APPS
 
 ROOT = Path(__file__).resolve().parents[2]
 BUN_DIR = ROOT / ".tools" / "node_modules" / ".bin"
@@ -73,6 +75,13 @@ def start(app: LiveApp, port: int) -> None:
         result = app.admin(*step)
         if result.returncode != 0:
             raise RuntimeError(f"connections-admin {' '.join(step)} failed: {result.stderr}")
+    for oauth_app in OAUTH_CATALOG_APPS:
+        result = app.admin(
+            *("oauth-client", "set", "--app", oauth_app, "--client-id", client_id_for(oauth_app)),
+            stdin=client_secret_for(oauth_app),
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"registering the {oauth_app} OAuth client failed: {result.stderr}")
     log = app.log_path.open("w")
     app.process = subprocess.Popen(
         [

@@ -25,6 +25,7 @@ from connections_app.ui.states.connections_list import (
     ConnectionListState,
     PortalState,
 )
+from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
 
@@ -66,6 +67,8 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     RotateState: SESSION | {"show", "open_changed", "submit"},
     DeleteState: SESSION | {"show", "open_changed", "confirm"},
     AuditLogState: SESSION | {"load", "change_filter", "clear", "next_page", "previous_page"},
+    OAuthConnectState: SESSION
+    | {"finished", "refresh_now", "ask_revoke", "revoke_open_changed", "confirm_revoke"},
 }
 
 

@@ -155,6 +155,49 @@ def _test_result() -> rx.Component:
     )
 
 
+def _oauth_block() -> rx.Component:
+    """Sign in at the provider in a popup; the result comes back to this page."""
+    return rx.vstack(
+        rx.text(
+            "Sign in at ",
+            S.app_name,
+            " in a popup and allow access. The connection appears here when you do; "
+            "no password or token passes through this page.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.button(
+            rx.el.a(
+                rx.icon("log-in", size=16),
+                "Connect with ",
+                S.app_name,
+                href=S.oauth_url,
+                target="cx-oauth",
+                id="oauth-connect",
+            ),
+            as_child=True,
+            size="3",
+            width="100%",
+        ),
+        rx.cond(
+            ~S.oauth_only,
+            rx.hstack(
+                rx.separator(size="4"),
+                rx.text("or paste a key", size="1", color_scheme="gray", white_space="nowrap"),
+                rx.separator(size="4"),
+                align="center",
+                width="100%",
+                spacing="3",
+            ),
+        ),
+        spacing="3",
+        width="100%",
+        padding="16px",
+        border="1px solid var(--gray-a5)",
+        border_radius="10px",
+    )
+
+
 def _form_step() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -179,14 +222,20 @@ def _form_step() -> rx.Component:
             spacing="3",
             align="center",
         ),
+        rx.cond(S.oauth_ready, _oauth_block()),
         rx.cond(
-            S.oauth_only,
+            S.oauth_missing & S.oauth_only,
             rx.callout(
-                "This app connects through its OAuth 2.0 consent screen, which opens in a "
-                "popup. OAuth connections are set up from the connect flow, not this form.",
+                "Sign-in with this app is not set up on this installation yet. An operator "
+                "registers its OAuth client with `connections-admin oauth-client set`.",
                 icon="info",
+                color_scheme="amber",
                 width="100%",
             ),
+        ),
+        rx.cond(
+            S.oauth_only,
+            rx.fragment(),
             rx.form(
                 rx.vstack(
                     rx.cond(

@@ -14,6 +14,7 @@ from connections_app.ui.states.connection_details import (
     EditState,
     RotateState,
 )
+from connections_app.ui.states.oauth_connect import OAuthConnectState
 
 D = DetailsState
 
@@ -199,6 +200,49 @@ def details_panel() -> rx.Component:
                                 size="2",
                                 variant="soft",
                                 on_click=RotateState.show(D.connection_id),
+                            ),
+                        ),
+                        rx.cond(
+                            _can("rotate") & (s["reconnect_url"] != ""),
+                            rx.button(
+                                rx.el.a(
+                                    rx.icon("log-in", size=14),
+                                    "Reconnect",
+                                    href=s["reconnect_url"],
+                                    target="cx-oauth",
+                                    id="details-reconnect",
+                                ),
+                                as_child=True,
+                                size="2",
+                                variant="soft",
+                            ),
+                        ),
+                        rx.cond(
+                            _can("rotate") & (s["kind"] == "oauth2") & (s["status"] == "active"),
+                            rx.button(
+                                rx.cond(
+                                    OAuthConnectState.busy,
+                                    rx.spinner(size="1"),
+                                    rx.icon("refresh-cw", size=14),
+                                ),
+                                "Refresh now",
+                                size="2",
+                                variant="soft",
+                                disabled=OAuthConnectState.busy,
+                                on_click=OAuthConnectState.refresh_now(D.connection_id),
+                                id="details-refresh",
+                            ),
+                        ),
+                        rx.cond(
+                            _can("rotate") & (s["kind"] == "oauth2") & (s["status"] != "revoked"),
+                            rx.button(
+                                rx.icon("ban", size=14),
+                                "Revoke",
+                                size="2",
+                                variant="soft",
+                                color_scheme="red",
+                                on_click=OAuthConnectState.ask_revoke(D.connection_id),
+                                id="details-revoke",
                             ),
                         ),
                         rx.cond(
@@ -509,4 +553,38 @@ def delete_dialog() -> rx.Component:
         ),
         open=X.open,
         on_open_change=X.open_changed,
+    )
+
+
+def revoke_dialog() -> rx.Component:
+    oc = OAuthConnectState
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Revoke “" + oc.revoke_label + "”?"),
+            rx.alert_dialog.description(
+                "The tokens are destroyed here and the provider is asked to revoke the "
+                "grant. Nodes using it stop working until someone connects the account again.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button("Keep it", variant="soft", color_scheme="gray", id="revoke-cancel")
+                ),
+                rx.button(
+                    rx.cond(oc.busy, rx.spinner(size="1"), rx.icon("ban", size=14)),
+                    "Revoke access",
+                    color_scheme="red",
+                    disabled=oc.busy,
+                    on_click=oc.confirm_revoke,
+                    id="revoke-confirm",
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="16px",
+            ),
+            max_width="480px",
+        ),
+        open=oc.revoke_open,
+        on_open_change=oc.revoke_open_changed,
     )

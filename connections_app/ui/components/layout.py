@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import urlsplit
+
 import reflex as rx
 
+from connections_app.core.settings import get_settings
 from connections_app.ui.components.native_form import native_form
 from connections_app.ui.components.urls import backend_url
+from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.session import SessionState
 
 SIDEBAR_WIDTH = "248px"
@@ -168,9 +173,39 @@ def empty_state(icon: str, title: str, body: str, *actions: rx.Component) -> rx.
     )
 
 
+def _oauth_listener() -> rx.Component:
+    """Hear the OAuth popup (from our own origins only) and let the server say what happened."""
+    origins = json.dumps(sorted({_origin(get_settings().app_url), _origin(get_settings().api_url)}))
+    script = (
+        "window.addEventListener('message', function (e) {"
+        f"  if ({origins}.indexOf(e.origin) < 0) return;"
+        "  if (!e.data || e.data.type !== 'connections:oauth') return;"
+        "  var b = document.getElementById('cx-oauth-done'); if (b) b.click();"
+        "});"
+    )
+    return rx.fragment(
+        rx.script(script),
+        rx.el.button(
+            "OAuth finished",
+            id="cx-oauth-done",
+            type="button",
+            on_click=OAuthConnectState.finished,
+            tab_index=-1,
+            aria_hidden="true",
+            style={"display": "none"},
+        ),
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def app_shell(*children: rx.Component) -> rx.Component:
     """Wrap a page: nothing renders until the session guard has run."""
     return rx.hstack(
+        _oauth_listener(),
         sidebar(),
         rx.box(
             rx.cond(

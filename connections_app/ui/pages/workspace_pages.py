@@ -11,6 +11,7 @@ from connections_app.ui.components.connection_panels import (
     delete_dialog,
     details_panel,
     edit_dialog,
+    revoke_dialog,
     rotate_dialog,
 )
 from connections_app.ui.components.connection_table import connection_table
@@ -159,6 +160,7 @@ def integrations_page() -> rx.Component:
         edit_dialog(),
         rotate_dialog(),
         delete_dialog(),
+        revoke_dialog(),
     )
 
 

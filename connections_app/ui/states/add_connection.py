@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import reflex as rx
 
@@ -18,6 +19,8 @@ from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.db import session_scope
 from connections_app.core.errors import Conflict, DomainError, Invalid, Unauthenticated
+from connections_app.core.oauth import clients
+from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor, can_create
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.session import SessionState
@@ -71,6 +74,11 @@ class AddConnectionState(SessionState):
     app_icon: str = ""
     app_description: str = ""
     oauth_only: bool = False
+    # OAuth sign-in for this app: offered when the catalog has it and the
+    # installation registered a client; `oauth_url` is the popup's start route.
+    oauth_ready: bool = False
+    oauth_missing: bool = False
+    oauth_url: str = ""
     kind: str = ""
     kinds: list[dict[str, str]] = []
     fields: list[dict[str, str]] = []
@@ -128,6 +136,20 @@ class AddConnectionState(SessionState):
         if isinstance(value, str):
             self.app_query = value[:60]
 
+    def _offer_oauth(self, app: AppDefinition) -> None:
+        has_oauth = any(m.kind == "oauth2" for m in app.auth_methods) and bool(
+            app.oauth and app.oauth.grant_type == "authorization_code" and app.oauth.authorize_url
+        )
+        with session_scope() as db:
+            registered = app.key in clients.registered_apps(db)
+        self.oauth_ready = has_oauth and registered
+        self.oauth_missing = has_oauth and not registered
+        self.oauth_url = (
+            f"{get_settings().api_url}/oauth/start?{urlencode({'app': app.key})}"
+            if self.oauth_ready
+            else ""
+        )
+
     @rx.event
     def pick_app(self, app_key: Any) -> None:
         try:
@@ -135,6 +157,7 @@ class AddConnectionState(SessionState):
         except Invalid:
             return
         self._choose(app)
+        self._offer_oauth(app)
         self.label = app.name
         self.stable_key = connections.suggest_stable_key(self.label)
         self.key_edited = False

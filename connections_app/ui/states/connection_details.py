@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import urlencode
 
 import reflex as rx
 
@@ -22,6 +23,7 @@ from connections_app.core.connections import service as connections
 from connections_app.core.connections.views import ConnectionView, TestResult
 from connections_app.core.db import session_scope
 from connections_app.core.errors import DomainError, Invalid, NotFound, Unauthenticated
+from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
 from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
 from connections_app.ui.states.connections_list import ConnectionListState
@@ -137,6 +139,12 @@ class DetailsState(SessionState):
             "created": exact(view.created_at),
             "updated": exact(view.updated_at),
             "external": view.external_name or view.external_identity or "",
+            "reconnect_url": (
+                f"{get_settings().api_url}/oauth/start?"
+                + urlencode({"app": view.app, "target": view.id})
+                if view.kind == "oauth2" and view.scope == "workspace"
+                else ""
+            ),
         }
         self.config_hidden = view.config is None
         self.config_rows = _config_rows(view)

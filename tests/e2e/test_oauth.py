@@ -1,0 +1,78 @@
+"""OAuth in a real browser: connect through the popup, connect the same account again,
+deny at consent, revoke. The stand-in provider's tokens must never reach the
+browser (websocket frames and HTTP bodies, popup included), the log or `.states/`."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import UI
+from tests.e2e.test_integrations import assert_nowhere, table
+from tests.standin_fixtures import StandIn
+
+
+def _open_slack_form(page: Page) -> None:
+    page.get_by_role("button", name="Add connection").click()
+    page.get_by_role("dialog").get_by_placeholder("Search apps").fill("slack")
+    page.get_by_role("button", name="Slack", exact=True).click()
+    expect(page.locator("#oauth-connect")).to_be_visible()
+
+
+def _consent(page: Page, *, decision: str, account: str = "alice") -> Page:
+    with page.expect_popup() as popup_info:
+        page.locator("#oauth-connect").click()
+    popup = popup_info.value
+    expect(popup.get_by_text("asks to access your account")).to_be_visible()
+    popup.locator("#account").select_option(account)
+    popup.get_by_role("button", name=decision).click()
+    return popup
+
+
+def test_connect_reconnect_and_deny(ui: UI, standin: StandIn) -> None:
+    page = ui.page
+    ui.sign_in("wes@northstar.test")
+    expect(table(page)).to_be_visible()
+
+    _open_slack_form(page)
+    popup = _consent(page, decision="Allow")
+    expect(popup.get_by_role("status")).to_contain_text("Connected")
+    popup.wait_for_event("close", timeout=10_000)
+    expect(page.get_by_text("Connected “Slack (Alice's team)”")).to_be_visible()
+    expect(table(page)).to_contain_text("Slack (Alice's team)")
+    ui.shot("oauth-connected")
+
+    # The same external account again updates the connection instead of adding one.
+    _open_slack_form(page)
+    _consent(page, decision="Allow").wait_for_event("close", timeout=10_000)
+    expect(page.get_by_text("Reconnected “Slack (Alice's team)”")).to_be_visible()
+    expect(table(page).get_by_role("link", name="Slack (Alice's team)", exact=True)).to_have_count(
+        1
+    )
+
+    # Deny: a clear message in the popup and the opener; nothing is created.
+    _open_slack_form(page)
+    popup = _consent(page, decision="Deny", account="bob")
+    expect(popup.get_by_role("status")).to_contain_text("You declined access at Slack")
+    expect(page.get_by_text("You declined access at Slack").first).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(table(page)).not_to_contain_text("Bob's team")
+
+    issued = standin.control("GET", "/oauth/issued").json()
+    assert issued, "the provider issued tokens"
+    assert_nowhere(ui, *issued)
+
+
+def test_revoke_tells_the_provider(ui: UI, standin: StandIn) -> None:
+    page = ui.page
+    ui.sign_in("wes@northstar.test")
+    _open_slack_form(page)
+    _consent(page, decision="Allow", account="bob").wait_for_event("close", timeout=10_000)
+    expect(table(page)).to_contain_text("Slack (Bob's team)")
+    table(page).get_by_role("link", name="Slack (Bob's team)").click()
+    panel = page.locator("#details-panel")
+    panel.locator("#details-revoke").click()
+    page.locator("#revoke-confirm").click()
+    expect(page.get_by_text("Revoked. The provider confirmed")).to_be_visible()
+    expect(panel).to_contain_text("Revoked")
+    ledger = standin.control("GET", "/oauth/ledger").json()
+    assert [r for r in ledger["revocations"] if r["app"] == "slack"]
