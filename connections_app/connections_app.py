@@ -16,6 +16,7 @@ from connections_app.core.settings import get_settings
 from connections_app.core.vault import VaultError, get_vault
 from connections_app.http.auth_routes import routes as auth_routes
 from connections_app.http.oauth_routes import routes as oauth_routes
+from connections_app.ui.background import alert_bridge, refresher
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import (
@@ -68,6 +69,8 @@ app = rx.App(
     api_transformer=Starlette(routes=[*auth_routes, *oauth_routes]),
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
 )
+app.register_lifespan_task(alert_bridge(app))
+app.register_lifespan_task(refresher)
 app.add_page(index, route="/", title="Connections", on_load=SessionState.load_session_home)
 app.add_page(
     sign_in_page, route="/sign-in", title="Sign in · Connections", on_load=SignInState.load

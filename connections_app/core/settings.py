@@ -41,6 +41,7 @@ class Settings:
     log_level: str
     env: str
     refresh_lead_seconds: int = 300
+    refresh_interval_seconds: int = 15
 
     @property
     def is_sqlite(self) -> bool:
@@ -69,6 +70,7 @@ def load_settings() -> Settings:
         log_level=os.environ.get("CONNECTIONS_LOG_LEVEL", "INFO").upper(),
         env=os.environ.get("CONNECTIONS_ENV", "dev"),
         refresh_lead_seconds=_int("CONNECTIONS_REFRESH_LEAD_SECONDS", 300),
+        refresh_interval_seconds=_int("CONNECTIONS_REFRESH_INTERVAL_SECONDS", 15),
     )
 
 

@@ -76,3 +76,40 @@ def test_revoke_tells_the_provider(ui: UI, standin: StandIn) -> None:
     expect(panel).to_contain_text("Revoked")
     ledger = standin.control("GET", "/oauth/ledger").json()
     assert [r for r in ledger["revocations"] if r["app"] == "slack"]
+
+
+def test_banner_appears_live_in_another_tab_and_reconnect_clears_it(
+    ui: UI, standin: StandIn
+) -> None:
+    page = ui.page
+    ui.sign_in("wes@northstar.test")
+    _open_slack_form(page)
+    _consent(page, decision="Allow", account="alice").wait_for_event("close", timeout=10_000)
+    label = "Slack (Alice's team)"
+    expect(table(page)).to_contain_text(label)
+
+    other = page.context.new_page()  # an already-open second tab, never reloaded below
+    other.goto(ui.app.url + "/integrations")
+    expect(other.locator("#connections-table")).to_contain_text(label)
+    expect(other.locator("#reauth-banner")).to_have_count(0)
+
+    standin.control("PUT", "/oauth/slack/settings", {"token_mode": "invalid_grant"})
+    table(page).get_by_role("link", name=label, exact=True).click()
+    page.locator("#details-refresh").click()
+    expect(page.get_by_text("Reconnect to authorize it again")).to_be_visible()
+    expect(other.locator("#reauth-banner")).to_contain_text(
+        "A connection needs to be reauthorized", timeout=5_000
+    )
+    expect(page.locator("#reauth-banner")).to_be_visible()
+
+    standin.control("PUT", "/oauth/slack/settings", {"token_mode": "ok"})
+    other.locator("#reauth-toggle").click()
+    with other.expect_popup() as popup_info:
+        other.get_by_role("link", name=f"Reconnect {label}").click()
+    popup = popup_info.value
+    popup.locator("#account").select_option("alice")
+    popup.get_by_role("button", name="Allow").click()
+    popup.wait_for_event("close", timeout=10_000)
+    expect(other.locator("#reauth-banner")).to_have_count(0, timeout=5_000)
+    expect(page.locator("#reauth-banner")).to_have_count(0, timeout=5_000)
+    other.close()

@@ -26,8 +26,10 @@ from connections_app.ui.states.connections_list import (
     PortalState,
 )
 from connections_app.ui.states.oauth_connect import OAuthConnectState
+from connections_app.ui.states.reauth_banner import ReauthBannerState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
+from connections_app.ui.states.workspace_signal import WorkspaceSignal
 
 SECRET_WORDS = re.compile(
     r"secret|password|passwd|token|cipher|credential|dsn|api_?key|private|cookie|plain", re.I
@@ -69,6 +71,8 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     AuditLogState: SESSION | {"load", "change_filter", "clear", "next_page", "previous_page"},
     OAuthConnectState: SESSION
     | {"finished", "refresh_now", "ask_revoke", "revoke_open_changed", "confirm_revoke"},
+    ReauthBannerState: SESSION | {"load", "toggle"},
+    WorkspaceSignal: {"setvar"},
 }
 
 

@@ -421,6 +421,11 @@ def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
     )
 
 
+def needing_reauthorization(db: Session, *, actor: Actor) -> list[ConnectionView]:
+    """F21: the broken OAuth connections this person can see in the current workspace."""
+    return [to_view(actor, row) for row in tenancy.oauth_needing_reauthorization(db, actor)]
+
+
 def usages(db: Session, *, actor: Actor, connection_id: Any) -> list[Usage]:
     conn = tenancy.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.VIEW, conn)

@@ -24,7 +24,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
-from connections_app.core import audit, tenancy
+from connections_app.core import alerts, audit, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
@@ -308,6 +308,7 @@ def _save(
             detail={"label": existing.label, "app": existing.app},
         )
         db.commit()
+        alerts.publish(flow.workspace_id)  # the banner may clear in every open tab
         return FlowOutcome(
             True,
             f"Reconnected “{existing.label}”. Runs waiting for it continue.",

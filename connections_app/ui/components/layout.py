@@ -9,6 +9,7 @@ import reflex as rx
 
 from connections_app.core.settings import get_settings
 from connections_app.ui.components.native_form import native_form
+from connections_app.ui.components.reauth_banner import reauth_banner
 from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.session import SessionState
@@ -210,7 +211,9 @@ def app_shell(*children: rx.Component) -> rx.Component:
         rx.box(
             rx.cond(
                 SessionState.session_loaded,
-                rx.vstack(*children, width="100%", max_width="1200px", spacing="4"),
+                rx.vstack(
+                    reauth_banner(), *children, width="100%", max_width="1200px", spacing="4"
+                ),
                 rx.center(rx.spinner(size="3"), height="60vh"),
             ),
             flex="1",

@@ -19,6 +19,7 @@ from connections_app.core.errors import NotFound, Unauthenticated
 from connections_app.core.identity import service as identity
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
+from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
 
 PORTAL_PATH = "/portal/connections"
 ROLE_LABELS = {
@@ -128,10 +129,22 @@ class SessionState(rx.State):
             return self._sign_in_redirect()
         if previous != self.owner_id:
             await self._forget_page_states()
+        await self._link_workspace_signal(actor)
         path = self.router.url.path or "/"
         if actor is not None and actor.is_client and not path.startswith("/portal"):
             return rx.redirect(PORTAL_PATH)
         return None
+
+    async def _link_workspace_signal(self, actor: Actor | None) -> None:
+        """Hear this workspace's alerts; only after the session proved membership."""
+        signal = await self.get_state(WorkspaceSignal)
+        wanted = signal_token(actor.workspace_id) if actor and actor.workspace_id else ""
+        if signal._linked_to == wanted:
+            return
+        if wanted:
+            await signal._link_to(wanted)
+        elif signal._linked_to:
+            await signal._unlink()
 
     @rx.event
     async def load_session_home(self) -> Any:

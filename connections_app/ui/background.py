@@ -1,0 +1,128 @@
+"""Lifespan tasks of the web app: the token refresher and the alert bridge.
+
+Both run in every backend worker. The refresher's per-row lease makes that safe
+(one refresh per expiry whatever the number of workers). The bridge turns
+`core.alerts` messages into a bump of the workspace's `WorkspaceSignal`, which
+Reflex fans out to every linked tab; with Redis, a listener per worker hears
+alerts published by other processes (the CLI refresher, other workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import threading
+
+import reflex as rx
+from sqlmodel import Session
+
+from connections_app.core import alerts
+from connections_app.core.db import get_engine
+from connections_app.core.oauth import tokens
+from connections_app.core.settings import get_settings
+from connections_app.core.vault import get_vault
+from connections_app.ui.states.reauth_banner import ReauthBannerState
+from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
+
+log = logging.getLogger(__name__)
+REFRESH_INTERVAL_SECONDS = 15.0
+
+
+async def _bump(app: rx.App, workspace_id: str) -> None:
+    """Count the change on the workspace's shared signal, then reload each linked tab.
+
+    The shared state's `_linked_from` is the registry of tabs that proved
+    membership when they linked; each reload re-derives that tab's own actor
+    from its own session, so what a tab receives is what its person may see.
+    """
+    token = rx.BaseStateToken(ident=signal_token(workspace_id), cls=WorkspaceSignal)
+    async with app.modify_state(token) as state:
+        signal = (
+            state if isinstance(state, WorkspaceSignal) else await state.get_state(WorkspaceSignal)
+        )
+        signal.version += 1
+        tabs = set(signal._linked_from)
+    for client_token in tabs:
+        if not await _connected(app, client_token):
+            continue
+        tab = rx.BaseStateToken(ident=client_token, cls=ReauthBannerState)
+        async with app.modify_state(tab) as root:
+            banner = await root.get_state(ReauthBannerState)
+            banner._reload()
+
+
+async def _connected(app: rx.App, client_token: str) -> bool:
+    namespace = app.event_namespace
+    manager = getattr(namespace, "_token_manager", None)
+    if manager is None:
+        return True
+    try:
+        return bool(await manager.is_token_connected(client_token))
+    except Exception:
+        return True
+
+
+def alert_bridge(app: rx.App):  # type: ignore[no-untyped-def]
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_alert(workspace_id: str) -> None:
+            future = asyncio.run_coroutine_threadsafe(_bump(app, workspace_id), loop)
+            future.add_done_callback(
+                lambda f: f.exception() and log.warning("alert push failed: %s", f.exception())
+            )
+
+        unsubscribe = alerts.subscribe(on_alert)
+        stop = threading.Event()
+        listener = _start_redis_listener(stop)
+        try:
+            await asyncio.Event().wait()  # until the app shuts down
+        finally:
+            stop.set()
+            unsubscribe()
+            if listener is not None:
+                listener.join(timeout=2)
+
+    return run
+
+
+def _start_redis_listener(stop: threading.Event) -> threading.Thread | None:
+    url = get_settings().redis_url
+    if not url:
+        return None
+
+    def listen() -> None:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(alerts.CHANNEL)
+        while not stop.is_set():
+            message = pubsub.get_message(timeout=1.0)
+            if message and isinstance(message.get("data"), bytes):
+                alerts.deliver(message["data"].decode()[:64])
+        with contextlib.suppress(Exception):
+            pubsub.close()
+
+    thread = threading.Thread(target=listen, name="alerts-redis", daemon=True)
+    thread.start()
+    return thread
+
+
+async def refresher() -> None:
+    """Refresh OAuth tokens a lead time before they expire, forever."""
+    owner = f"web-{secrets.token_hex(4)}"
+    interval = float(get_settings().refresh_interval_seconds or REFRESH_INTERVAL_SECONDS)
+    engine = get_engine()
+    while True:
+        try:
+            counts = await asyncio.to_thread(
+                tokens.refresh_due, lambda: Session(engine), vault=get_vault(), owner=owner
+            )
+            if counts:
+                log.info("refresher pass: %s", counts)
+        except Exception as err:  # keep refreshing whatever one pass hit
+            log.warning("refresher pass failed: %s", type(err).__name__)
+        await asyncio.sleep(interval)

@@ -1,0 +1,78 @@
+"""The reauthorization banner (F21), shown at the top of every workspace page."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from connections_app.ui.components.connection_table import app_icon
+from connections_app.ui.states.reauth_banner import ReauthBannerState
+
+B = ReauthBannerState
+
+
+def _row(item: rx.Var) -> rx.Component:
+    return rx.hstack(
+        app_icon(item["app_icon"], item["app_name"], "28px"),
+        rx.vstack(
+            rx.text(item["label"], size="2", weight="medium"),
+            rx.text(item["reason"], size="1", color_scheme="gray"),
+            spacing="0",
+            flex="1",
+        ),
+        rx.cond(
+            item["reconnect_url"] != "",
+            rx.button(
+                rx.el.a(
+                    rx.icon("log-in", size=14),
+                    "Reconnect",
+                    href=item["reconnect_url"],
+                    target="cx-oauth",
+                    aria_label="Reconnect " + item["label"],
+                ),
+                as_child=True,
+                size="1",
+            ),
+            rx.text("Ask a workspace admin to reconnect it.", size="1", color_scheme="gray"),
+        ),
+        align="center",
+        spacing="3",
+        width="100%",
+    )
+
+
+def reauth_banner() -> rx.Component:
+    return rx.fragment(
+        rx.box(on_mount=B.load, display="none"),
+        rx.cond(
+            B.items.length() > 0,
+            rx.callout.root(
+                rx.vstack(
+                    rx.hstack(
+                        rx.callout.icon(rx.icon("triangle-alert")),
+                        rx.callout.text(B.headline, weight="medium"),
+                        rx.spacer(),
+                        rx.button(
+                            rx.cond(B.expanded, "Hide", "Show"),
+                            variant="ghost",
+                            size="1",
+                            on_click=B.toggle,
+                            aria_expanded=B.expanded,
+                            id="reauth-toggle",
+                        ),
+                        align="center",
+                        width="100%",
+                    ),
+                    rx.cond(
+                        B.expanded,
+                        rx.vstack(rx.foreach(B.items, _row), spacing="2", width="100%"),
+                    ),
+                    width="100%",
+                    spacing="2",
+                ),
+                color_scheme="amber",
+                role="alert",
+                id="reauth-banner",
+                width="100%",
+            ),
+        ),
+    )
