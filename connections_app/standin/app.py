@@ -304,6 +304,15 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
         ),
         Route("/custom/me", endpoint("custom", "me", custom_ok, {"ok": True})),
         Route(
+            "/paypal/v1/reporting/balances",
+            endpoint(
+                "paypal",
+                "balances",
+                bearer("paypal", "access_token"),
+                {"balances": [{"currency": "USD", "total_balance": {"value": "42.00"}}]},
+            ),
+        ),
+        Route(
             "/custom/echo", endpoint("custom", "echo", custom_ok, {"ok": True}), methods=["POST"]
         ),
     ]

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-OAUTH_APPS = ("slack", "hubspot", "github", "custom_oauth2", "machine")
+OAUTH_APPS = ("slack", "hubspot", "github", "custom_oauth2", "paypal")
 ACCOUNTS = ("alice", "bob")
 ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TOKEN_MODES = ("ok", "slow", "error", "invalid_grant")
@@ -188,7 +188,7 @@ class OAuthState:
                 client_id_for(app),
                 client_secret_for(app),
                 ("client_credentials",)
-                if app == "machine"
+                if app == "paypal"
                 else ("authorization_code", "refresh_token"),
             )
             for app in OAUTH_APPS
@@ -351,7 +351,7 @@ def _make_grants(state: OAuthState, app: str) -> _PassThroughServer:
             return None if token.revoked else token
 
         def authenticate_user(self, refresh_token: Token) -> str | None:
-            return refresh_token.account or "machine"
+            return refresh_token.account or "service"
 
         def revoke_old_credential(self, refresh_token: Token) -> None:
             refresh_token.revoked = True  # the old access token ends with the refresh
@@ -532,7 +532,7 @@ def oauth_routes(state: OAuthState) -> list[Route]:
         token = state.live_token(app, bearer)
         if token is None:
             return JSONResponse({"ok": False, "error": "invalid_auth"}, status_code=401)
-        return JSONResponse(identity_of(token.account or "machine"))
+        return JSONResponse(identity_of(token.account or "service"))
 
     async def configure(request: Request) -> Response:
         app = request.path_params["app"]

@@ -15,6 +15,7 @@ APP_PATHS = {
     "github": "/github",
     "freshdesk": "/freshdesk/{subdomain}/api/v2",
     "twilio": "/twilio/2010-04-01",
+    "paypal": "/paypal",
 }
 
 
@@ -33,6 +34,7 @@ def catalog_env(base_url: str) -> dict[str, str]:
         env[f"{prefix}_TOKEN_URL"] = f"{base}/oauth/{app}/token"
         env[f"{prefix}_REVOKE_URL"] = f"{base}/oauth/{app}/revoke"
         env[f"{prefix}_IDENTITY_URL"] = f"{base}/oauth/{app}/userinfo"
+    env["CONNECTIONS_APP_PAYPAL_TOKEN_URL"] = f"{base}/oauth/paypal/token"  # client credentials
     return env
 
 

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from connections_app.standin.overrides import catalog_env
 from tests.e2e.live_app import ROOT, LiveApp, build_env, start, stop
+from tests.redis_server import redis_server
 from tests.standin_fixtures import StandIn, free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,13 +40,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def live_app(standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def live_app(
+    standin: StandIn, redis_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApp]:
+    """The real app, as it scales out when Redis is there: two backend workers, one bus."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this run only
     port = free_port()
     data_dir = tmp_path_factory.mktemp("app-data")
     env = build_env(port, data_dir, catalog_env(standin.url))
+    if redis_url:
+        env["REFLEX_REDIS_URL"] = redis_url
+        env["GRANIAN_WORKERS"] = "2"
     app = LiveApp(
-        url=f"http://localhost:{port}", data_dir=data_dir, env=env, log_path=data_dir / "app.log"
+        url=f"http://localhost:{port}",
+        data_dir=data_dir,
+        env=env,
+        log_path=data_dir / "app.log",
+        redis_url=redis_url,
     )
     start(app, port)
     yield app

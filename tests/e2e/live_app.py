@@ -30,6 +30,7 @@ class LiveApp:
     data_dir: Path
     env: dict[str, str]
     log_path: Path
+    redis_url: str | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def admin(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess:

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ROOT, UI
 from tests.integration.dbdump import leaks
+from tests.redis_server import dump as redis_dump
 from tests.standin_fixtures import StandIn
 
 
@@ -33,6 +34,8 @@ def assert_nowhere(ui: UI, *values: str) -> None:
     states = "".join(
         p.read_bytes().decode("latin-1") for p in (ROOT / ".states").glob("*") if p.is_file()
     )
+    if ui.app.redis_url:  # with Redis, Reflex keeps the states there
+        states += redis_dump(ui.app.redis_url)
     for value in values:
         assert not leaks(received, value), f"sent to the browser: {leaks(received, value)}"
         assert not leaks(log, value), "in the app log"

@@ -4,8 +4,14 @@ browser (websocket frames and HTTP bodies, popup included), the log or `.states/
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from datetime import datetime
 
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import create_engine, text
+
+from connections_app.standin.oauth import client_secret_for
+from connections_app.standin.overrides import OAUTH_CATALOG_APPS
 from tests.e2e.conftest import UI
 from tests.e2e.test_integrations import assert_nowhere, table
 from tests.standin_fixtures import StandIn
@@ -59,7 +65,8 @@ def test_connect_reconnect_and_deny(ui: UI, standin: StandIn) -> None:
 
     issued = standin.control("GET", "/oauth/issued").json()
     assert issued, "the provider issued tokens"
-    assert_nowhere(ui, *issued)
+    client_secrets = [client_secret_for(app) for app in OAUTH_CATALOG_APPS]
+    assert_nowhere(ui, *issued, *client_secrets)
 
 
 def test_revoke_tells_the_provider(ui: UI, standin: StandIn) -> None:
@@ -113,3 +120,45 @@ def test_banner_appears_live_in_another_tab_and_reconnect_clears_it(
     expect(other.locator("#reauth-banner")).to_have_count(0, timeout=5_000)
     expect(page.locator("#reauth-banner")).to_have_count(0, timeout=5_000)
     other.close()
+
+
+def test_the_background_refresher_in_another_process_raises_the_banner(
+    ui: UI, standin: StandIn
+) -> None:
+    """F20 + F21 across processes: `connections-admin refresher` hits invalid_grant and
+    every open tab (on any backend worker) shows the banner without reload."""
+    if not ui.app.redis_url:
+        pytest.skip("needs Redis: the CLI process reaches the web workers over its pub/sub")
+    page = ui.page
+    ui.sign_in("wes@northstar.test")
+    _open_slack_form(page)
+    _consent(page, decision="Allow", account="alice").wait_for_event("close", timeout=10_000)
+    label = "Slack (Alice's team)"
+    expect(table(page)).to_contain_text(label)
+    expect(page.locator("#reauth-banner")).to_have_count(0)
+    other = page.context.browser.new_context().new_page()  # another person's browser
+    other.goto(ui.app.url + "/sign-in")
+    other.get_by_label("Email").fill("wes@northstar.test")
+    other.get_by_label("Password").fill("connections-demo")
+    other.get_by_role("button", name="Sign in").click()
+    expect(other.locator("#connections-table")).to_contain_text(label)
+
+    standin.control("PUT", "/oauth/slack/settings", {"token_mode": "invalid_grant"})
+    engine = create_engine(ui.app.env["REFLEX_DB_URL"])
+    with engine.begin() as db:
+        db.execute(
+            text("UPDATE connections SET next_refresh_at = :due WHERE label = :label"),
+            {"due": datetime(2000, 1, 1), "label": label},  # long due
+        )
+    engine.dispose()
+    import redis
+
+    assert redis.Redis.from_url(ui.app.redis_url).dbsize() > 0, "Reflex keeps its state in Redis"
+    result = ui.app.admin("refresher", "--once")
+    assert result.returncode == 0, result.stderr
+    for tab in (page, other):
+        expect(tab.locator("#reauth-banner")).to_contain_text(
+            "A connection needs to be reauthorized", timeout=5_000
+        )
+    standin.control("PUT", "/oauth/slack/settings", {"token_mode": "ok"})
+    other.context.close()

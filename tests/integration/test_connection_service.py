@@ -311,3 +311,39 @@ def test_demo_seed_is_idempotent_and_every_seeded_connection_works(
                 assert result.ok, f"demo connection {view.label}: {result.message}"
                 checked += 1
         assert checked == len(demo.CONNECTIONS)
+
+
+def test_client_credentials_app_fetches_and_renews_its_own_token(
+    db: Session, admin: Actor, standin: StandIn, vault: Vault
+) -> None:
+    from connections_app.core.oauth import tokens
+    from connections_app.standin.oauth import client_id_for, client_secret_for
+
+    fields = {"client_id": client_id_for("paypal"), "client_secret": client_secret_for("paypal")}
+    tested = service.test_unsaved(actor=admin, app="paypal", fields=fields)
+    assert tested.ok, tested.message
+    bad = service.test_unsaved(
+        actor=admin, app="paypal", fields={**fields, "client_secret": "wrong-secret-1"}
+    )
+    assert not bad.ok and bad.outcome == "invalid_credentials"
+    with pytest.raises(Invalid, match="refused"):
+        service.create(
+            db,
+            actor=admin,
+            app="paypal",
+            label="PayPal bad",
+            fields={**fields, "client_secret": "wrong-secret-1"},
+        )
+    view = service.create(db, actor=admin, app="paypal", label="PayPal payouts", fields=fields)
+    assert (view.kind, view.status) == ("oauth2", "active")
+    assert view.masked_tail == client_secret_for("paypal")[-4:]
+    assert view.token_expires_at is not None
+    assert service.test(db, actor=admin, connection_id=view.id).ok
+    before = db.get(Connection, view.id)
+    assert before is not None and before.next_refresh_at is not None
+    version = before.token_version
+    outcome = tokens.refresh(db, view.id, vault=vault, force=True)
+    assert outcome.result == "refreshed", outcome.message
+    db.expire_all()
+    after = db.get(Connection, view.id)
+    assert after is not None and after.token_version == version + 1

@@ -231,3 +231,39 @@ def test_revoke_destroys_tokens_and_tells_the_provider(
                 request=httpx.Request("POST", f"{standin.url}/slack/api/auth.test"),
                 client=http,
             )
+
+
+def test_an_outage_breaks_nothing_and_everything_refreshes_after_recovery(
+    engine: Engine, vault: Vault, standin: StandIn, token: str, published: list[str]
+) -> None:
+    ids = [_new(engine, vault, token) for _ in range(10)]
+
+    def make_due() -> None:
+        with Session(engine) as db:
+            for conn_id in ids:
+                row = db.get(Connection, conn_id)
+                assert row is not None
+                row.next_refresh_at = utcnow() - timedelta(seconds=1)
+                db.add(row)
+            db.commit()
+
+    def one_pass() -> dict[str, int]:
+        return tokens.refresh_due(lambda: Session(engine), vault=vault, owner="test", limit=500)
+
+    _settings(standin, token_mode="error")
+    for _ in range(3):  # the provider stays down over several passes
+        make_due()
+        counts = one_pass()
+        assert counts.get("transient", 0) >= len(ids)
+    rows = [_row(engine, i) for i in ids]
+    assert {r.status for r in rows} == {"active"}
+    assert all(r.refresh_failures == 3 for r in rows)
+    assert not published
+
+    _settings(standin, token_mode="ok")
+    make_due()
+    counts = one_pass()
+    assert counts.get("refreshed", 0) >= len(ids)
+    rows = [_row(engine, i) for i in ids]
+    assert {r.status for r in rows} == {"active"}
+    assert all(r.refresh_failures == 0 for r in rows)

@@ -209,17 +209,17 @@ def test_failure_switches(oauth: StandIn) -> None:
 
 def test_client_credentials_grant(oauth: StandIn) -> None:
     client = OAuth2Client(
-        client_id=client_id_for("machine"), client_secret=client_secret_for("machine")
+        client_id=client_id_for("paypal"), client_secret=client_secret_for("paypal")
     )
-    token = client.fetch_token(f"{oauth.url}/oauth/machine/token", grant_type="client_credentials")
+    token = client.fetch_token(f"{oauth.url}/oauth/paypal/token", grant_type="client_credentials")
     assert token["access_token"] and "refresh_token" not in token
 
 
 def test_wrong_client_secret_is_refused(oauth: StandIn) -> None:
     response = httpx.post(
-        f"{oauth.url}/oauth/machine/token",
+        f"{oauth.url}/oauth/paypal/token",
         data={"grant_type": "client_credentials"},
-        auth=(client_id_for("machine"), "not-the-secret"),
+        auth=(client_id_for("paypal"), "not-the-secret"),
     )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"

@@ -43,6 +43,7 @@ from connections_app.core.connections.views import (
     Usage,
 )
 from connections_app.core.errors import Conflict, Forbidden, Invalid
+from connections_app.core.oauth import tokens
 from connections_app.core.tenancy import Actor, Op
 from connections_app.core.validation import clean_text
 from connections_app.core.vault import Vault, get_vault, masked_tail
@@ -283,11 +284,21 @@ def create(
     if kind in (None, ""):
         kind = _first_form_kind(app)
     app_def, method = _app_and_method(app, kind)
-    if method.kind == Kind.OAUTH2:
+    machine = method.kind == Kind.OAUTH2 and tokens.is_client_credentials(app_def)
+    if method.kind == Kind.OAUTH2 and not machine:
         raise Invalid("OAuth 2.0 connections are created through the Connect flow.", field="kind")
     if not isinstance(fields, Mapping):
         raise Invalid("The form is incomplete.")
     config, secrets = method.validate(fields)
+    token: dict[str, Any] = {}
+    if machine:
+        # Client credentials: fetch the first token now; refused credentials save nothing.
+        try:
+            token = tokens.fetch_client_credentials(
+                app_def, config.get("client_id", ""), secrets.get("client_secret", "")
+            )
+        except tokens.ProviderError as err:
+            raise Invalid(str(err)) from None
     test_secrets: dict[str, str] = {}
     if test_fields:
         _, test_secrets = method.validate(test_fields, partial=True)
@@ -329,6 +340,9 @@ def create(
     store_secrets(db, vault, conn, secrets, Purpose.LIVE, tenant_kind)
     if test_secrets:
         store_secrets(db, vault, conn, test_secrets, Purpose.TEST, tenant_kind)
+    if machine:
+        tokens.store_token_response(db, vault, conn, token, keep_refresh=False)
+        token.clear()
     _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "scope": conn.scope})
     try:
         db.commit()
@@ -627,4 +641,16 @@ def test_unsaved(
         config, secrets = method.validate(fields)
     except Invalid as err:
         return TestResult(False, "invalid_input", str(err))
+    if method.kind == Kind.OAUTH2:
+        if not tokens.is_client_credentials(app_def):
+            return TestResult(False, "invalid_input", "Use Connect to sign in to this app.")
+        try:
+            token = tokens.fetch_client_credentials(
+                app_def, config.get("client_id", ""), secrets.get("client_secret", "")
+            )
+        except tokens.ProviderError as err:
+            outcome = "unreachable" if not err.permanent else "invalid_credentials"
+            return TestResult(False, outcome, str(err))
+        secrets = {"access_token": str(token.get("access_token", ""))}
+        token.clear()
     return runtime.test_values(app_def, method, config, secrets, client=client)

@@ -161,6 +161,34 @@ def lead_time() -> timedelta:
     return timedelta(seconds=get_settings().refresh_lead_seconds)
 
 
+def is_client_credentials(definition: AppDefinition) -> bool:
+    return bool(definition.oauth and definition.oauth.grant_type == "client_credentials")
+
+
+def fetch_client_credentials(
+    definition: AppDefinition, client_id: str, client_secret: str
+) -> dict[str, Any]:
+    """A token for a server-to-server app: no person, no consent, no refresh token."""
+    assert definition.oauth is not None
+    client = OAuth2Client(
+        client_id=client_id, client_secret=client_secret, timeout=PROVIDER_TIMEOUT
+    )
+    try:
+        with client:
+            answer = client.fetch_token(definition.oauth.token_url, grant_type="client_credentials")
+    except OAuthError as err:
+        permanent = err.error in PERMANENT_ERRORS
+        raise ProviderError(
+            f"{definition.name} refused the app credentials ({err.error}).", permanent=permanent
+        ) from None
+    except (httpx.HTTPError, ValueError) as err:
+        raise ProviderError(
+            f"{definition.name} could not be reached for a token ({type(err).__name__}).",
+            permanent=False,
+        ) from None
+    return dict(answer)
+
+
 def store_token_response(
     db: Session, vault: Vault, conn: Connection, token: dict[str, Any], *, keep_refresh: bool
 ) -> None:
@@ -173,6 +201,7 @@ def store_token_response(
     access = token.get(ACCESS)
     if not isinstance(access, str) or not access:
         raise ProviderError("The provider's answer held no access token.")
+    machine = is_client_credentials(get_catalog().get(conn.app))
     _seal(db, vault, conn, ACCESS, access)
     refresh = token.get(REFRESH)
     rows = _secret_rows(db, conn)
@@ -181,6 +210,8 @@ def store_token_response(
         has_refresh = True
     elif keep_refresh:
         has_refresh = REFRESH in rows
+    elif machine:
+        has_refresh = True  # renewable: a new token is fetched with the app credentials
     else:
         if REFRESH in rows:
             db.delete(rows[REFRESH])
@@ -195,7 +226,8 @@ def store_token_response(
     else:
         conn.token_expires_at = None  # unknown: refresh on the first 401 instead
         conn.next_refresh_at = None
-    conn.masked_tail = masked_tail(access)
+    if not machine:  # a client-credentials connection shows its secret's tail instead
+        conn.masked_tail = masked_tail(access)
     conn.secret_version += 1
     conn.token_version += 1
     conn.updated_at = now
@@ -291,14 +323,20 @@ def refresh(
     conn = tenancy.connection_for_system(db, connection_id)
     definition = get_catalog().get(conn.app)
     try:
-        refresh_token = _open(db, vault, conn, REFRESH)
-        db.commit()  # no transaction stays open across the provider call
-        if refresh_token is None:
-            raise ProviderError(
-                f"{definition.name} gave no refresh token; the access token expired. "
-                "Reconnect to keep it working."
-            )
-        token = _call_refresh(db, vault, definition, refresh_token)
+        if is_client_credentials(definition):
+            client_secret = _open(db, vault, conn, "client_secret") or ""
+            client_id = str(conn.config.get("client_id", ""))
+            db.commit()  # no transaction stays open across the provider call
+            token = fetch_client_credentials(definition, client_id, client_secret)
+        else:
+            refresh_token = _open(db, vault, conn, REFRESH)
+            db.commit()
+            if refresh_token is None:
+                raise ProviderError(
+                    f"{definition.name} gave no refresh token; the access token expired. "
+                    "Reconnect to keep it working."
+                )
+            token = _call_refresh(db, vault, definition, refresh_token)
     except ProviderError as err:
         return _failed(db, connection_id, owner, err)
 

@@ -30,7 +30,10 @@ SHARING_CHOICES = ("use", "view", "manage", "personal")
 
 
 def _form_methods(app: AppDefinition) -> list[AuthMethod]:
-    return [m for m in app.auth_methods if m.kind in FORM_KINDS]
+    """Methods a form can create: keys, basic, DSN, custom — and server-to-server OAuth
+    (client credentials), whose token the core fetches itself."""
+    machine = bool(app.oauth and app.oauth.grant_type == "client_credentials")
+    return [m for m in app.auth_methods if m.kind in FORM_KINDS or (m.kind == "oauth2" and machine)]
 
 
 def app_cards() -> list[dict[str, str]]:

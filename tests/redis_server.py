@@ -1,0 +1,70 @@
+"""A throwaway Redis on loopback for the scale-out tests (several workers, one bus)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.standin_fixtures import free_port
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str | None]:
+    """Yield a redis:// URL, or None when redis-server is not installed (outside CI)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("redis-server is missing (CI requires it; .ci/run installs it)")
+        yield None
+        return
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+            *("--dir", str(workdir), "--protected-mode", "yes"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def dump(url: str) -> str:
+    """Every value Redis holds, as text: leak checks read it like `.states/`."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    parts: list[str] = []
+    for key in client.scan_iter(count=500):
+        kind = client.type(key)
+        if kind == b"string":
+            parts.append((client.get(key) or b"").decode("latin-1"))
+        elif kind == b"hash":
+            parts.extend(v.decode("latin-1") for v in client.hgetall(key).values())
+    return "\n".join(parts)
