@@ -179,3 +179,75 @@ def test_unregistered_app_is_a_clear_error(engine: Engine, vault: Vault, admin_t
                 redirect_uri=REDIRECT,
                 vault=vault,
             )
+
+
+def test_no_verifier_token_or_client_secret_reaches_logs_or_urls(
+    engine: Engine,
+    vault: Vault,
+    world: World,
+    standin: StandIn,
+    admin_token: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from connections_app.core.connections.models import Purpose
+    from connections_app.core.vault import Sealed
+    from connections_app.standin.oauth import client_secret_for
+    from tests.integration.dbdump import leaks
+
+    caplog.set_level(logging.DEBUG)
+    with Session(engine) as db:
+        actor = identity.actor_for_token(db, admin_token)
+        url = flow.start(
+            db,
+            actor=actor,
+            session_token=admin_token,
+            app="slack",
+            redirect_uri=REDIRECT,
+            vault=vault,
+        )
+    params = consent(url, account="heidi")
+    with Session(engine) as db:
+        outcome = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+    assert outcome.ok, outcome.message
+    secrets_seen: list[str] = [client_secret_for("slack")]
+    with Session(engine) as db:
+        for row in db.exec(
+            select(OAuthFlow).where(OAuthFlow.connection_id == outcome.connection_id)
+        ):
+            secrets_seen.append(
+                vault.decrypt(
+                    db,
+                    tenant_id=row.workspace_id,
+                    connection_id=f"oauth-flow:{row.id}",
+                    field="pkce_verifier",
+                    sealed=Sealed(
+                        row.verifier_key_version, row.verifier_nonce, row.verifier_ciphertext
+                    ),
+                )
+            )
+        for secret_row in db.exec(
+            select(ConnectionSecret).where(ConnectionSecret.connection_id == outcome.connection_id)
+        ):
+            secrets_seen.append(
+                vault.decrypt(
+                    db,
+                    tenant_id=secret_row.tenant_id,
+                    connection_id=secret_row.connection_id,
+                    field=f"{Purpose.LIVE}:{secret_row.field}",
+                    sealed=Sealed(secret_row.key_version, secret_row.nonce, secret_row.ciphertext),
+                )
+            )
+    assert len(secrets_seen) == 4, "client secret, verifier, access and refresh token"
+    # Only our side: the in-process stand-in's own authorization-server logs (authlib's
+    # `authlib.oauth2.*` server loggers) are the provider's, not the product's.
+    log_text = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if not record.name.startswith("authlib.oauth2")
+    )
+    assert log_text, "the flow logged something to check"
+    for value in secrets_seen:
+        assert not leaks(log_text, value)
+        assert value not in url and value not in outcome.message
