@@ -160,6 +160,33 @@ def record(
     return event
 
 
+def record_for_connection(
+    db: Session,
+    conn: Any,
+    action: str,
+    *,
+    actor_id: str | None,
+    actor_label: str,
+    workspace_id: str | None = None,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """One event about a connection row: its account, workspace, id, label and app."""
+    return record(
+        db,
+        account_id=conn.account_id,
+        workspace_id=workspace_id or conn.workspace_id,
+        connection_id=conn.id,
+        action=action,
+        target_type="connection",
+        target_id=conn.id,
+        actor_id=actor_id,
+        actor_label=actor_label,
+        outcome=outcome,
+        detail={"label": conn.label, "app": conn.app, **(detail or {})},
+    )
+
+
 def _lock_head(db: Session, account_id: str) -> AuditHead:
     # FOR UPDATE serialises appenders on PostgreSQL; SQLite transactions begin IMMEDIATE.
     head = db.exec(

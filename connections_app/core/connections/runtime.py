@@ -262,17 +262,13 @@ def record_use(db: Session, *, actor: Actor, conn: Connection, ok: bool) -> None
     if ok:
         conn.last_success_at = now
     db.add(conn)
-    audit.record(
+    audit.record_for_connection(
         db,
-        account_id=conn.account_id,
-        workspace_id=actor.workspace_id or conn.workspace_id,
-        connection_id=conn.id,
-        action=Action.USED,
-        target_type="connection",
-        target_id=conn.id,
+        conn,
+        Action.USED,
         actor_id=actor.user_id,
         actor_label=actor.label,
+        workspace_id=actor.workspace_id,
         outcome="success" if ok else "failure",
-        detail={"label": conn.label, "app": conn.app},
     )
     db.commit()

@@ -295,17 +295,8 @@ def _save(
         existing.authorized_by = actor.user_id
         existing.refresh_failures = 0
         db.add(existing)
-        audit.record(
-            db,
-            account_id=existing.account_id,
-            workspace_id=flow.workspace_id,
-            connection_id=existing.id,
-            action=Action.REAUTHORIZED,
-            target_type="connection",
-            target_id=existing.id,
-            actor_id=actor.user_id,
-            actor_label=actor.label,
-            detail={"label": existing.label, "app": existing.app},
+        audit.record_for_connection(
+            db, existing, Action.REAUTHORIZED, actor_id=actor.user_id, actor_label=actor.label
         )
         db.commit()
         alerts.publish(flow.workspace_id)  # the banner may clear in every open tab
@@ -345,17 +336,13 @@ def _save(
     db.add(conn)
     db.flush()
     tokens.store_token_response(db, vault, conn, token, keep_refresh=False)
-    audit.record(
+    audit.record_for_connection(
         db,
-        account_id=conn.account_id,
-        workspace_id=flow.workspace_id,
-        connection_id=conn.id,
-        action=Action.CREATED,
-        target_type="connection",
-        target_id=conn.id,
+        conn,
+        Action.CREATED,
         actor_id=actor.user_id,
         actor_label=actor.label,
-        detail={"label": conn.label, "app": conn.app, "kind": "oauth2"},
+        detail={"kind": "oauth2"},
     )
     db.commit()
     return FlowOutcome(True, f"Connected “{conn.label}”.", "connected", conn.id)

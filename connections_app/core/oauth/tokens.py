@@ -165,28 +165,45 @@ def is_client_credentials(definition: AppDefinition) -> bool:
     return bool(definition.oauth and definition.oauth.grant_type == "client_credentials")
 
 
-def fetch_client_credentials(
-    definition: AppDefinition, client_id: str, client_secret: str
+def _token_call(
+    definition: AppDefinition,
+    client_id: str,
+    client_secret: str,
+    what: str,
+    call: Callable[[OAuth2Client, str], Any],
 ) -> dict[str, Any]:
-    """A token for a server-to-server app: no person, no consent, no refresh token."""
+    """One call to the provider's token endpoint, its failures sorted into
+    permanent (the provider said no) and transient (it could not be reached)."""
     assert definition.oauth is not None
     client = OAuth2Client(
         client_id=client_id, client_secret=client_secret, timeout=PROVIDER_TIMEOUT
     )
     try:
         with client:
-            answer = client.fetch_token(definition.oauth.token_url, grant_type="client_credentials")
+            return dict(call(client, definition.oauth.token_url))
     except OAuthError as err:
-        permanent = err.error in PERMANENT_ERRORS
         raise ProviderError(
-            f"{definition.name} refused the app credentials ({err.error}).", permanent=permanent
+            f"{definition.name} refused the {what} ({err.error}).",
+            permanent=err.error in PERMANENT_ERRORS,
         ) from None
     except (httpx.HTTPError, ValueError) as err:
         raise ProviderError(
-            f"{definition.name} could not be reached for a token ({type(err).__name__}).",
+            f"{definition.name} could not be reached for the {what} ({type(err).__name__}).",
             permanent=False,
         ) from None
-    return dict(answer)
+
+
+def fetch_client_credentials(
+    definition: AppDefinition, client_id: str, client_secret: str
+) -> dict[str, Any]:
+    """A token for a server-to-server app: no person, no consent, no refresh token."""
+    return _token_call(
+        definition,
+        client_id,
+        client_secret,
+        "app credentials",
+        lambda client, url: client.fetch_token(url, grant_type="client_credentials"),
+    )
 
 
 def store_token_response(
@@ -251,25 +268,14 @@ def _open(db: Session, vault: Vault, conn: Connection, name: str) -> str | None:
 
 
 def _call_refresh(db: Session, vault: Vault, definition: AppDefinition, refresh: str) -> dict:
-    assert definition.oauth is not None
     creds = clients.credentials(db, vault=vault, app=definition.key)
-    client = OAuth2Client(
-        client_id=creds.client_id, client_secret=creds.client_secret, timeout=PROVIDER_TIMEOUT
+    token = _token_call(
+        definition,
+        creds.client_id,
+        creds.client_secret,
+        "refresh",
+        lambda client, url: client.refresh_token(url, refresh_token=refresh),
     )
-    try:
-        with client:
-            answer = client.refresh_token(definition.oauth.token_url, refresh_token=refresh)
-    except OAuthError as err:
-        permanent = err.error in PERMANENT_ERRORS
-        raise ProviderError(
-            f"{definition.name} refused the refresh ({err.error}).", permanent=permanent
-        ) from None
-    except (httpx.HTTPError, ValueError) as err:
-        raise ProviderError(
-            f"{definition.name} could not be reached to refresh ({type(err).__name__}).",
-            permanent=False,
-        ) from None
-    token = dict(answer)
     if token.get(REFRESH) == refresh:
         token.pop(REFRESH)  # authlib copies the old one in when the answer had none
     return token
@@ -289,18 +295,8 @@ def _release(db: Session, conn_id: str, owner: str, apply: Callable[[Connection]
 
 
 def _audit(db: Session, conn: Connection, action: Action, outcome: str, detail: dict) -> None:
-    audit.record(
-        db,
-        account_id=conn.account_id,
-        workspace_id=conn.workspace_id,
-        connection_id=conn.id,
-        action=action,
-        target_type="connection",
-        target_id=conn.id,
-        actor_id=None,
-        actor_label="refresher",
-        outcome=outcome,
-        detail={"label": conn.label, "app": conn.app, **detail},
+    audit.record_for_connection(
+        db, conn, action, actor_id=None, actor_label="refresher", outcome=outcome, detail=detail
     )
 
 
@@ -483,17 +479,14 @@ def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bo
     conn.token_expires_at = None
     conn.updated_at = utcnow()
     db.add(conn)
-    audit.record(
+    audit.record_for_connection(
         db,
-        account_id=conn.account_id,
-        workspace_id=actor.workspace_id or conn.workspace_id,
-        connection_id=conn.id,
-        action=Action.REVOKED,
-        target_type="connection",
-        target_id=conn.id,
+        conn,
+        Action.REVOKED,
         actor_id=actor.user_id,
         actor_label=actor.label,
-        detail={"label": conn.label, "provider_confirmed": confirmed},
+        workspace_id=actor.workspace_id,
+        detail={"provider_confirmed": confirmed},
     )
     db.commit()
     if conn.workspace_id:
