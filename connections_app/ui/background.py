@@ -14,13 +14,15 @@ import contextlib
 import logging
 import secrets
 import threading
+from typing import Any
 
 import reflex as rx
 from sqlmodel import Session
 
 from connections_app.core import alerts
 from connections_app.core.db import get_engine
-from connections_app.core.oauth import tokens
+from connections_app.core.identity import service as identity
+from connections_app.core.oauth import flow, tokens
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import get_vault
 from connections_app.ui.states.reauth_banner import ReauthBannerState
@@ -28,6 +30,7 @@ from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_t
 
 log = logging.getLogger(__name__)
 REFRESH_INTERVAL_SECONDS = 15.0
+HOUSEKEEPING_EVERY = 240  # passes: about once an hour at the default interval
 
 
 async def _bump(app: rx.App, workspace_id: str) -> None:
@@ -111,11 +114,20 @@ def _start_redis_listener(stop: threading.Event) -> threading.Thread | None:
     return thread
 
 
+def _housekeeping(engine: Any) -> None:
+    """Forget what has no use any more: spent OAuth flows, expired sessions."""
+    with Session(engine) as db:
+        flow.purge_finished(db)
+    with Session(engine) as db:
+        identity.purge_expired_sessions(db)
+
+
 async def refresher() -> None:
     """Refresh OAuth tokens a lead time before they expire, forever."""
     owner = f"web-{secrets.token_hex(4)}"
     interval = float(get_settings().refresh_interval_seconds or REFRESH_INTERVAL_SECONDS)
     engine = get_engine()
+    passes = 0
     while True:
         try:
             counts = await asyncio.to_thread(
@@ -123,6 +135,9 @@ async def refresher() -> None:
             )
             if counts:
                 log.info("refresher pass: %s", counts)
+            if passes % HOUSEKEEPING_EVERY == 0:
+                await asyncio.to_thread(_housekeeping, engine)
         except Exception as err:  # keep refreshing whatever one pass hit
             log.warning("refresher pass failed: %s", type(err).__name__)
+        passes += 1
         await asyncio.sleep(interval)

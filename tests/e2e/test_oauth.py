@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from connections_app.standin.oauth import client_secret_for
 from connections_app.standin.overrides import OAUTH_CATALOG_APPS
-from tests.e2e.conftest import UI
+from tests.e2e.conftest import ARTIFACTS, UI
 from tests.e2e.test_integrations import assert_nowhere, table
 from tests.standin_fixtures import StandIn
 
@@ -40,6 +40,7 @@ def test_connect_reconnect_and_deny(ui: UI, standin: StandIn) -> None:
     expect(table(page)).to_be_visible()
 
     _open_slack_form(page)
+    ui.shot("add-oauth")
     popup = _consent(page, decision="Allow")
     expect(popup.get_by_role("status")).to_contain_text("Connected")
     popup.wait_for_event("close", timeout=10_000)
@@ -111,6 +112,9 @@ def test_banner_appears_live_in_another_tab_and_reconnect_clears_it(
 
     standin.control("PUT", "/oauth/slack/settings", {"token_mode": "ok"})
     other.locator("#reauth-toggle").click()
+    expect(other.get_by_role("link", name=f"Reconnect {label}")).to_be_visible()
+    other.wait_for_timeout(300)
+    other.screenshot(path=str(ARTIFACTS / "reauth-banner.png"), full_page=True)
     with other.expect_popup() as popup_info:
         other.get_by_role("link", name=f"Reconnect {label}").click()
     popup = popup_info.value

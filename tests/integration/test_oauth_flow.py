@@ -251,3 +251,18 @@ def test_no_verifier_token_or_client_secret_reaches_logs_or_urls(
     for value in secrets_seen:
         assert not leaks(log_text, value)
         assert value not in url and value not in outcome.message
+
+
+def test_old_flows_are_purged(
+    engine: Engine, vault: Vault, standin: StandIn, admin_token: str
+) -> None:
+    _started(engine, vault, admin_token, account="ivan")
+    with Session(engine) as db:
+        rows = db.exec(select(OAuthFlow)).all()
+        assert rows
+        for row in rows:
+            row.created_at = utcnow() - timedelta(days=2)
+            db.add(row)
+        db.commit()
+        assert flow.purge_finished(db) == len(rows)
+        assert db.exec(select(OAuthFlow)).all() == []
