@@ -25,6 +25,7 @@ from connections_app.core.identity import service as identity
 from connections_app.core.oauth import flow, tokens
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import get_vault
+from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
 from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
 
@@ -54,6 +55,9 @@ async def _bump(app: rx.App, workspace_id: str) -> None:
         async with app.modify_state(tab) as root:
             banner = await root.get_state(ReauthBannerState)
             banner._reload()
+            listing = await root.get_state(ConnectionListState)
+            if listing.list_loaded:  # the Integrations list shows the new status too
+                listing._reload()
 
 
 async def _connected(app: rx.App, client_token: str) -> bool:

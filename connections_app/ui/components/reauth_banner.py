@@ -45,34 +45,40 @@ def reauth_banner() -> rx.Component:
         rx.box(on_mount=B.load, display="none"),
         rx.cond(
             B.items.length() > 0,
-            rx.callout.root(
-                rx.vstack(
-                    rx.hstack(
-                        rx.callout.icon(rx.icon("triangle-alert")),
-                        rx.callout.text(B.headline, weight="medium"),
-                        rx.spacer(),
-                        rx.button(
-                            rx.cond(B.expanded, "Hide", "Show"),
-                            variant="ghost",
-                            size="1",
-                            on_click=B.toggle,
-                            aria_expanded=B.expanded,
-                            id="reauth-toggle",
-                        ),
-                        align="center",
-                        width="100%",
+            rx.box(
+                rx.hstack(
+                    rx.icon("triangle-alert", size=18, color="var(--amber-11)"),
+                    rx.text(B.headline, weight="medium", color="var(--amber-12)", size="2"),
+                    rx.spacer(),
+                    rx.button(
+                        rx.cond(B.expanded, "Hide", "Show"),
+                        variant="soft",
+                        color_scheme="amber",
+                        size="1",
+                        on_click=B.toggle,
+                        aria_expanded=B.expanded,
+                        id="reauth-toggle",
                     ),
-                    rx.cond(
-                        B.expanded,
-                        rx.vstack(rx.foreach(B.items, _row), spacing="2", width="100%"),
-                    ),
+                    align="center",
                     width="100%",
                     spacing="2",
                 ),
-                color_scheme="amber",
+                rx.cond(
+                    B.expanded,
+                    rx.vstack(
+                        rx.foreach(B.items, _row),
+                        spacing="2",
+                        width="100%",
+                        padding_top="12px",
+                    ),
+                ),
                 role="alert",
                 id="reauth-banner",
                 width="100%",
+                padding="12px 16px",
+                border_radius="10px",
+                background="var(--amber-a3)",
+                border="1px solid var(--amber-a6)",
             ),
         ),
     )
