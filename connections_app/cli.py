@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session
 
+import connections_app.core.workflows.service  # noqa: F401  (registers the usage finder, F19)
 from connections_app.core import audit, migrations
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections

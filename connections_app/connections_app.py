@@ -9,6 +9,7 @@ import reflex as rx
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
+import connections_app.core.workflows.service  # noqa: F401  (registers the usage finder, F19)
 from connections_app.core.db import get_engine
 from connections_app.core.logging_setup import configure_logging
 from connections_app.core.migrations import SchemaNotCurrent, ensure_current

@@ -47,6 +47,10 @@ class Action(StrEnum):
     WORKSPACE_CREATED = "workspace_created"
     ACCOUNT_CREATED = "account_created"
     KEYS_ROTATED = "keys_rotated"
+    WORKFLOW_CREATED = "workflow_created"
+    WORKFLOW_UPDATED = "workflow_updated"
+    WORKFLOW_DELETED = "workflow_deleted"
+    CONNECTION_REPLACED = "connection_replaced"
 
 
 class AuditEvent(SQLModel, table=True):

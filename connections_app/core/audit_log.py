@@ -42,6 +42,10 @@ _ACTION_WORDS = {
     Action.WORKSPACE_CREATED: "Workspace created",
     Action.ACCOUNT_CREATED: "Account created",
     Action.KEYS_ROTATED: "Keys rotated",
+    Action.WORKFLOW_CREATED: "Workflow created",
+    Action.WORKFLOW_UPDATED: "Workflow changed",
+    Action.WORKFLOW_DELETED: "Workflow deleted",
+    Action.CONNECTION_REPLACED: "Connection switched in nodes",
 }
 
 

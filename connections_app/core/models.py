@@ -15,6 +15,7 @@ from connections_app.core.identity.models import (
 )
 from connections_app.core.oauth.models import OAuthClientRegistration, OAuthFlow
 from connections_app.core.vault import DataKey, VaultCheck
+from connections_app.core.workflows.models import Node, Workflow
 
 metadata = SQLModel.metadata
 
@@ -28,11 +29,13 @@ __all__ = [
     "ConnectionSecret",
     "DataKey",
     "Grant",
+    "Node",
     "OAuthClientRegistration",
     "OAuthFlow",
     "User",
     "UserSession",
     "VaultCheck",
+    "Workflow",
     "Workspace",
     "WorkspaceMember",
     "metadata",

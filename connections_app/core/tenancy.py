@@ -21,6 +21,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from connections_app.core.audit import AuditEvent
 from connections_app.core.connections.models import Connection, Grant, Scope, Sharing
 from connections_app.core.errors import Forbidden, NotFound
+from connections_app.core.workflows.models import Node, Workflow
 
 
 class Role(StrEnum):
@@ -356,3 +357,59 @@ def claim_refresh_lease(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return db.exec(select(Connection.token_version).where(Connection.id == connection_id)).one()
+
+
+# --- workflows ----------------------------------------------------------------------
+# Workflows belong to one workspace; every member sees them, builders and admins
+# change them (F15). Foreign ids answer not-found, like connections.
+
+
+def can_build(actor: Actor) -> bool:
+    return actor.workspace_id is not None and (
+        actor.is_workspace_admin or actor.role == Role.BUILDER
+    )
+
+
+def workflows_query(actor: Actor) -> SelectOfScalar[Workflow]:
+    if actor.workspace_id is None or actor.role == Role.CLIENT:
+        return select(Workflow).where(false())
+    return select(Workflow).where(Workflow.workspace_id == actor.workspace_id)
+
+
+def _one(db: Session, stmt: Any, what: str, for_update: bool) -> Any:
+    row = db.exec(stmt.with_for_update() if for_update else stmt).first()
+    if row is None:
+        raise NotFound(f"{what} not found.")
+    return row
+
+
+def _valid_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise NotFound(f"{what} not found.")
+    return value
+
+
+def get_workflow(
+    db: Session, actor: Actor, workflow_id: Any, *, for_update: bool = False
+) -> Workflow:
+    wid = _valid_id(workflow_id, "Workflow")
+    return _one(db, workflows_query(actor).where(Workflow.id == wid), "Workflow", for_update)
+
+
+def nodes_query(actor: Actor) -> SelectOfScalar[Node]:
+    if actor.workspace_id is None or actor.role == Role.CLIENT:
+        return select(Node).where(false())
+    return select(Node).where(Node.workspace_id == actor.workspace_id)
+
+
+def get_node(db: Session, actor: Actor, node_id: Any, *, for_update: bool = False) -> Node:
+    nid = _valid_id(node_id, "Node")
+    return _one(db, nodes_query(actor).where(Node.id == nid), "Node", for_update)
+
+
+def usable_connections_query(actor: Actor, *, app: str) -> SelectOfScalar[Connection]:
+    """F15: what a node's picker may offer: this app, visible here, usable by the actor."""
+    return connections_query(actor).where(
+        Connection.app == app,
+        or_(Connection.sharing != Sharing.PERSONAL, Connection.created_by == actor.user_id),
+    )

@@ -219,6 +219,51 @@ class AuthMethod(_Frozen):
         return self.validate_values(values, partial=partial)
 
 
+class ParamSpec(_Frozen):
+    """A non-secret parameter of a node's action (never a credential)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    label: str
+    required: bool = True
+    placeholder: str = ""
+    max_length: int = Field(default=2000, gt=0, le=20000)
+
+
+class ActionSpec(_Frozen):
+    """Something a workflow node does with an app: one HTTP request, the credential
+    applied as the connection's auth method says."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
+    name: str
+    method: Literal["GET", "POST"] = "POST"
+    path: str
+    params: list[ParamSpec] = Field(default_factory=list)
+
+    def validate_params(self, values: object) -> dict[str, str]:
+        if not isinstance(values, Mapping):
+            raise Invalid("Node parameters must be a set of fields.", field="params")
+        specs = {p.name: p for p in self.params}
+        unknown = [k for k in values if k not in specs]
+        if unknown:
+            raise Invalid(f"Unknown parameter: {str(unknown[0])[:40]}.", field="params")
+        cleaned: dict[str, str] = {}
+        for spec in self.params:
+            raw = values.get(spec.name)
+            if raw in (None, ""):
+                if spec.required:
+                    raise Invalid(f"{spec.label} is required.", field=spec.name)
+                continue
+            if not isinstance(raw, str):
+                raise Invalid(f"{spec.label} must be text.", field=spec.name)
+            if len(raw) > spec.max_length:
+                raise Invalid(
+                    f"{spec.label} must be at most {spec.max_length} characters.",
+                    field=spec.name,
+                )
+            cleaned[spec.name] = raw
+        return cleaned
+
+
 class AppDefinition(_Frozen):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
     name: str
@@ -229,6 +274,13 @@ class AppDefinition(_Frozen):
     auth_methods: list[AuthMethod] = Field(min_length=1)
     test_request: TestRequestSpec | None = None
     oauth: OAuthSpec | None = None
+    actions: list[ActionSpec] = Field(default_factory=list)
+
+    def action(self, key: object) -> ActionSpec:
+        for spec in self.actions:
+            if spec.key == key:
+                return spec
+        raise Invalid(f"{self.name} has no such action.", field="action")
 
     @model_validator(mode="after")
     def _consistent(self) -> AppDefinition:

@@ -1,0 +1,1 @@
+"""Workflows: ordered nodes that use connections by reference (never credential data)."""

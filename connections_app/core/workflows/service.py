@@ -1,0 +1,388 @@
+"""Workflows and nodes for the builder (F15, F17, F19 usage side).
+
+Every id arrives as hostile input and is resolved through tenancy (another
+workspace's workflow, node or connection is simply not found). A node stores a
+connection *reference*; choosing one checks the app, the auth method and that
+the actor may use it under the sharing rules. Each change writes one audit event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from connections_app.core import audit, tenancy
+from connections_app.core.catalog import get_catalog
+from connections_app.core.clock import utcnow
+from connections_app.core.connections import service as connections
+from connections_app.core.connections import usage
+from connections_app.core.connections.models import Connection, Status
+from connections_app.core.connections.views import Page, Usage
+from connections_app.core.errors import Conflict, Forbidden, Invalid
+from connections_app.core.tenancy import Actor, Op
+from connections_app.core.validation import clean_text
+from connections_app.core.workflows.models import Node, Workflow
+
+PICKER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class WorkflowView:
+    id: str
+    name: str
+    node_count: int
+    updated_at: Any
+
+
+@dataclass(frozen=True)
+class NodeView:
+    id: str
+    position: int
+    label: str
+    app: str
+    app_name: str
+    action: str
+    action_name: str
+    params: dict[str, str]
+    connection_id: str | None
+    connection_label: str | None
+    connection_status: str | None  # None with an id: the connection is missing
+
+
+def _require_builder(actor: Actor) -> None:
+    if not tenancy.can_build(actor):
+        raise Forbidden("Your role does not allow you to change workflows.")
+
+
+def _name(value: Any) -> str:
+    return clean_text(value, field="name", label="Name", max_length=120)
+
+
+def _audit(db: Session, actor: Actor, action: str, target: str, detail: dict) -> None:
+    assert actor.workspace_id is not None
+    audit.record(
+        db,
+        account_id=actor.account_id,
+        workspace_id=actor.workspace_id,
+        action=action,
+        target_type="workflow",
+        target_id=target,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        detail=detail,
+    )
+
+
+def _touch(db: Session, workflow_id: str) -> None:
+    db.execute(update(Workflow).where(Workflow.id == workflow_id).values(updated_at=utcnow()))
+
+
+# --- workflows ----------------------------------------------------------------------
+
+
+def list_workflows(db: Session, *, actor: Actor) -> list[WorkflowView]:
+    rows = db.exec(tenancy.workflows_query(actor).order_by(Workflow.name_key)).all()
+    counts = dict(
+        db.exec(
+            select(Node.workflow_id, func.count())
+            .where(Node.workflow_id.in_([w.id for w in rows]))  # type: ignore[attr-defined]
+            .group_by(Node.workflow_id)
+        ).all()
+    )
+    return [WorkflowView(w.id, w.name, counts.get(w.id, 0), w.updated_at) for w in rows]
+
+
+def create_workflow(db: Session, *, actor: Actor, name: Any) -> WorkflowView:
+    _require_builder(actor)
+    assert actor.workspace_id is not None
+    text = _name(name)
+    taken = db.exec(
+        tenancy.workflows_query(actor).where(Workflow.name_key == text.casefold())
+    ).first()
+    if taken is not None:
+        raise Conflict(f"A workflow named “{text}” already exists here.")
+    row = Workflow(
+        account_id=actor.account_id,
+        workspace_id=actor.workspace_id,
+        name=text,
+        name_key=text.casefold(),
+        created_by=actor.user_id,
+    )
+    db.add(row)
+    db.flush()
+    _audit(db, actor, audit.Action.WORKFLOW_CREATED, row.id, {"name": text})
+    db.commit()
+    return WorkflowView(row.id, row.name, 0, row.updated_at)
+
+
+def rename_workflow(db: Session, *, actor: Actor, workflow_id: Any, name: Any) -> None:
+    _require_builder(actor)
+    row = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
+    text = _name(name)
+    if text == row.name:
+        return
+    clash = db.exec(
+        tenancy.workflows_query(actor).where(
+            Workflow.name_key == text.casefold(), Workflow.id != row.id
+        )
+    ).first()
+    if clash is not None:
+        raise Conflict(f"A workflow named “{text}” already exists here.")
+    row.name, row.name_key, row.updated_at = text, text.casefold(), utcnow()
+    db.add(row)
+    _audit(db, actor, audit.Action.WORKFLOW_UPDATED, row.id, {"name": text})
+    db.commit()
+
+
+def delete_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> None:
+    _require_builder(actor)
+    row = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
+    for node in db.exec(select(Node).where(Node.workflow_id == row.id)):
+        db.delete(node)
+    _audit(db, actor, audit.Action.WORKFLOW_DELETED, row.id, {"name": row.name})
+    db.delete(row)
+    db.commit()
+
+
+# --- nodes --------------------------------------------------------------------------
+
+
+def _node_view(db: Session, actor: Actor, node: Node) -> NodeView:
+    app = get_catalog().get(node.app)
+    action = app.action(node.action)
+    label = status = None
+    if node.connection_id:
+        conn = db.exec(
+            tenancy.connections_query(actor).where(Connection.id == node.connection_id)
+        ).first()
+        if conn is not None:
+            label, status = conn.label, conn.status
+    return NodeView(
+        id=node.id,
+        position=node.position,
+        label=node.label,
+        app=node.app,
+        app_name=app.name,
+        action=node.action,
+        action_name=action.name,
+        params=dict(node.params),
+        connection_id=node.connection_id,
+        connection_label=label,
+        connection_status=status,
+    )
+
+
+def list_nodes(db: Session, *, actor: Actor, workflow_id: Any) -> list[NodeView]:
+    wf = tenancy.get_workflow(db, actor, workflow_id)
+    rows = db.exec(
+        tenancy.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
+    ).all()
+    return [_node_view(db, actor, n) for n in rows]
+
+
+def add_node(
+    db: Session,
+    *,
+    actor: Actor,
+    workflow_id: Any,
+    app: Any,
+    action: Any,
+    params: Any = None,
+    label: Any = None,
+) -> NodeView:
+    _require_builder(actor)
+    wf = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
+    app_def = get_catalog().get(app)
+    spec = app_def.action(action)
+    cleaned = spec.validate_params(params or {})
+    text = _name(label) if label not in (None, "") else spec.name
+    last = db.exec(select(func.max(Node.position)).where(Node.workflow_id == wf.id)).one()
+    node = Node(
+        workflow_id=wf.id,
+        workspace_id=wf.workspace_id,
+        position=(last or 0) + 1,
+        label=text,
+        app=app_def.key,
+        action=spec.key,
+        params=cleaned,
+    )
+    db.add(node)
+    db.flush()
+    _touch(db, wf.id)
+    _audit(
+        db, actor, audit.Action.WORKFLOW_UPDATED, wf.id, {"node_added": node.id, "app": node.app}
+    )
+    db.commit()
+    return _node_view(db, actor, node)
+
+
+def update_node_params(db: Session, *, actor: Actor, node_id: Any, params: Any) -> NodeView:
+    _require_builder(actor)
+    node = tenancy.get_node(db, actor, node_id, for_update=True)
+    spec = get_catalog().get(node.app).action(node.action)
+    node.params = spec.validate_params(params)
+    node.updated_at = utcnow()
+    db.add(node)
+    _touch(db, node.workflow_id)
+    _audit(db, actor, audit.Action.WORKFLOW_UPDATED, node.workflow_id, {"node_changed": node.id})
+    db.commit()
+    return _node_view(db, actor, node)
+
+
+def move_node(db: Session, *, actor: Actor, node_id: Any, direction: Any) -> None:
+    if direction not in ("up", "down"):
+        raise Invalid("Move a node up or down.", field="direction")
+    _require_builder(actor)
+    node = tenancy.get_node(db, actor, node_id, for_update=True)
+    siblings = list(
+        db.exec(
+            select(Node).where(Node.workflow_id == node.workflow_id).order_by(Node.position)
+        ).all()
+    )
+    index = next(i for i, n in enumerate(siblings) if n.id == node.id)
+    other = index - 1 if direction == "up" else index + 1
+    if not 0 <= other < len(siblings):
+        return
+    siblings[index], siblings[other] = siblings[other], siblings[index]
+    for position, row in enumerate(siblings, start=1):
+        if row.position != position:
+            row.position = position
+            db.add(row)
+    _touch(db, node.workflow_id)
+    _audit(db, actor, audit.Action.WORKFLOW_UPDATED, node.workflow_id, {"node_moved": node.id})
+    db.commit()
+
+
+def remove_node(db: Session, *, actor: Actor, node_id: Any) -> None:
+    _require_builder(actor)
+    node = tenancy.get_node(db, actor, node_id, for_update=True)
+    workflow_id = node.workflow_id
+    db.delete(node)
+    db.flush()
+    for position, row in enumerate(
+        db.exec(select(Node).where(Node.workflow_id == workflow_id).order_by(Node.position)),
+        start=1,
+    ):
+        row.position = position
+        db.add(row)
+    _touch(db, workflow_id)
+    _audit(db, actor, audit.Action.WORKFLOW_UPDATED, workflow_id, {"node_removed": node.id})
+    db.commit()
+
+
+# --- connections on nodes (F15, F17) ------------------------------------------------
+
+
+def picker(db: Session, *, actor: Actor, node_id: Any, search: Any = None, page: Any = 1) -> Page:
+    """One page of the connections this node may use; searched in the database."""
+    node = tenancy.get_node(db, actor, node_id)
+    if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+        raise Invalid("Page must be a positive whole number.", field="page")
+    stmt = tenancy.usable_connections_query(actor, app=node.app)
+    if node.auth_kind:
+        stmt = stmt.where(Connection.kind == node.auth_kind)
+    if search not in (None, ""):
+        text = clean_text(search, field="search", label="Search", max_length=100)
+        escaped = connections.label_key(text).replace("\\", "\\\\")
+        escaped = escaped.replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Connection.label_key.like(f"%{escaped}%", escape="\\"))  # type: ignore[attr-defined]
+    total = db.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = db.exec(
+        stmt.order_by(Connection.label_key, Connection.id)  # type: ignore[arg-type]
+        .offset((page - 1) * PICKER_PAGE)
+        .limit(PICKER_PAGE)
+    ).all()
+    views = [connections.to_view(actor, r) for r in rows]
+    return Page(views, total, page, PICKER_PAGE)
+
+
+def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connection:
+    conn = tenancy.get_connection(db, actor, connection_id)
+    if not tenancy.check(actor, Op.USE, conn):
+        raise Forbidden("You may not use this connection in workflows.")
+    if conn.app != app:
+        raise Invalid("That connection is for another app.", field="connection")
+    if conn.status == Status.REVOKED:
+        raise Invalid("That connection was revoked; reconnect or pick another.")
+    return conn
+
+
+def set_node_connection(db: Session, *, actor: Actor, node_id: Any, connection_id: Any) -> NodeView:
+    _require_builder(actor)
+    node = tenancy.get_node(db, actor, node_id, for_update=True)
+    if connection_id is None:
+        node.connection_id = None
+    else:
+        conn = _usable(db, actor, connection_id, node.app)
+        if node.auth_kind and conn.kind != node.auth_kind:
+            raise Invalid("That connection uses another authentication method.")
+        node.connection_id = conn.id
+    node.updated_at = utcnow()
+    db.add(node)
+    _touch(db, node.workflow_id)
+    _audit(
+        db,
+        actor,
+        audit.Action.WORKFLOW_UPDATED,
+        node.workflow_id,
+        {"node": node.id, "connection": node.connection_id},
+    )
+    db.commit()
+    return _node_view(db, actor, node)
+
+
+def replace_connection(
+    db: Session, *, actor: Actor, from_connection_id: Any, to_connection_id: Any
+) -> int:
+    """F17: every node of this workspace that uses X now uses Y; one audited action."""
+    _require_builder(actor)
+    source = tenancy.get_connection(db, actor, from_connection_id)
+    target = _usable(db, actor, to_connection_id, source.app)
+    if source.id == target.id:
+        raise Invalid("Pick a different connection to switch to.")
+    nodes = db.exec(
+        tenancy.nodes_query(actor).where(Node.connection_id == source.id).with_for_update()
+    ).all()
+    for node in nodes:
+        node.connection_id = target.id
+        node.updated_at = utcnow()
+        db.add(node)
+    assert actor.workspace_id is not None
+    audit.record(
+        db,
+        account_id=actor.account_id,
+        workspace_id=actor.workspace_id,
+        connection_id=target.id,
+        action=audit.Action.CONNECTION_REPLACED,
+        target_type="connection",
+        target_id=target.id,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        detail={"from": source.id, "to": target.id, "nodes": len(nodes)},
+    )
+    db.commit()
+    return len(nodes)
+
+
+# --- usage (F19) ---------------------------------------------------------------------
+
+
+def _usages(db: Session, actor: Actor, connection_id: str) -> list[Usage]:
+    rows = db.exec(
+        select(Node, Workflow)
+        .join(Workflow, Workflow.id == Node.workflow_id)  # type: ignore[arg-type]
+        .where(
+            Node.connection_id == connection_id,
+            Node.workspace_id.in_(  # type: ignore[attr-defined]
+                select(Workflow.workspace_id).where(Workflow.account_id == actor.account_id)
+            ),
+        )
+        .order_by(Workflow.name_key, Node.position)
+    ).all()
+    return [Usage(wf.id, wf.name, node.id, node.label) for node, wf in rows]
+
+
+usage.register(_usages)
