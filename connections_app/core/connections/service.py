@@ -23,7 +23,7 @@ from connections_app.core import audit, audit_log, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.clock import utcnow
-from connections_app.core.connections import runtime, usage
+from connections_app.core.connections import runtime, secret_rows, usage
 from connections_app.core.connections.models import (
     Connection,
     ConnectionSecret,
@@ -88,12 +88,12 @@ def _stable_key(value: Any) -> str:
     return text
 
 
-def _owner(actor: Actor, scope: Scope) -> tuple[str | None, str, str]:
-    """(workspace_id, tenant_id, tenant_kind) of a new connection."""
+def _owner(actor: Actor, scope: Scope) -> tuple[str | None, str]:
+    """(workspace_id, tenant_id) of a new connection: whose data key seals its secrets."""
     if scope == Scope.ACCOUNT:
-        return None, actor.account_id, "account"
+        return None, actor.account_id
     assert actor.workspace_id is not None
-    return actor.workspace_id, actor.workspace_id, "workspace"
+    return actor.workspace_id, actor.workspace_id
 
 
 def _taken(db: Session, tenant_id: str, column: Any, value: str, exclude: str | None) -> bool:
@@ -210,49 +210,6 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
     )
 
 
-def store_secrets(
-    db: Session,
-    vault: Vault,
-    conn: Connection,
-    secrets: Mapping[str, str],
-    purpose: Purpose,
-    tenant_kind: str,
-) -> None:
-    existing = {
-        row.field: row
-        for row in db.exec(
-            select(ConnectionSecret).where(
-                ConnectionSecret.connection_id == conn.id, ConnectionSecret.purpose == purpose
-            )
-        )
-    }
-    for name, value in secrets.items():
-        sealed = vault.encrypt(
-            db,
-            tenant_id=conn.tenant_id,
-            tenant_kind=tenant_kind,
-            connection_id=conn.id,
-            field=f"{purpose}:{name}",
-            plaintext=value,
-        )
-        row = existing.get(name) or ConnectionSecret(
-            connection_id=conn.id,
-            tenant_id=conn.tenant_id,
-            purpose=purpose,
-            field=name,
-            key_version=sealed.key_version,
-            nonce=sealed.nonce,
-            ciphertext=sealed.ciphertext,
-        )
-        row.key_version, row.nonce, row.ciphertext = (
-            sealed.key_version,
-            sealed.nonce,
-            sealed.ciphertext,
-        )
-        row.created_at = utcnow()
-        db.add(row)
-
-
 def tail_of(method: AuthMethod, secrets: Mapping[str, str]) -> str | None:
     for spec in method.secret_fields:
         if spec.name in secrets:
@@ -304,7 +261,7 @@ def create(
         _, test_secrets = method.validate(test_fields, partial=True)
     label_text = _label(label)
     sharing_value = _choice(sharing, Sharing, field="sharing", label="Sharing")
-    workspace_id, tenant_id, tenant_kind = _owner(actor, scope_value)
+    workspace_id, tenant_id = _owner(actor, scope_value)
     if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
         raise Conflict(f"A connection named “{label_text}” already exists here.")
     if stable_key not in (None, ""):
@@ -337,9 +294,9 @@ def create(
     db.add(conn)
     db.flush()
     vault = vault or get_vault()
-    store_secrets(db, vault, conn, secrets, Purpose.LIVE, tenant_kind)
+    secret_rows.store(db, vault, conn, secrets, Purpose.LIVE)
     if test_secrets:
-        store_secrets(db, vault, conn, test_secrets, Purpose.TEST, tenant_kind)
+        secret_rows.store(db, vault, conn, test_secrets, Purpose.TEST)
     if machine:
         tokens.store_token_response(db, vault, conn, token, keep_refresh=False)
         token.clear()
@@ -539,8 +496,7 @@ def rotate(
     _, new_secrets = method.validate(secrets, partial=True)
     if not new_secrets:
         raise Invalid("Enter the new credential.")
-    tenant_kind = "account" if conn.scope == Scope.ACCOUNT else "workspace"
-    store_secrets(db, vault or get_vault(), conn, new_secrets, purpose_value, tenant_kind)
+    secret_rows.store(db, vault or get_vault(), conn, new_secrets, purpose_value)
     if purpose_value == Purpose.LIVE:
         conn.masked_tail = tail_of(method, new_secrets) or conn.masked_tail
         conn.secret_version += 1

@@ -26,13 +26,14 @@ from typing import Any
 import httpx
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from connections_app.core import alerts, audit, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
 from connections_app.core.clock import utcnow
+from connections_app.core.connections import secret_rows
 from connections_app.core.connections.models import (
     Connection,
     ConnectionSecret,
@@ -121,40 +122,8 @@ def read_identity(
     return external_id, name
 
 
-def _tenant_kind(conn: Connection) -> str:
-    return "account" if conn.scope == "account" else "workspace"
-
-
 def _secret_rows(db: Session, conn: Connection) -> dict[str, ConnectionSecret]:
-    rows = db.exec(
-        select(ConnectionSecret).where(
-            ConnectionSecret.connection_id == conn.id, ConnectionSecret.purpose == Purpose.LIVE
-        )
-    ).all()
-    return {row.field: row for row in rows}
-
-
-def _seal(db: Session, vault: Vault, conn: Connection, name: str, value: str) -> None:
-    sealed = vault.encrypt(
-        db,
-        tenant_id=conn.tenant_id,
-        tenant_kind=_tenant_kind(conn),
-        connection_id=conn.id,
-        field=f"{Purpose.LIVE}:{name}",
-        plaintext=value,
-    )
-    row = _secret_rows(db, conn).get(name) or ConnectionSecret(
-        connection_id=conn.id,
-        tenant_id=conn.tenant_id,
-        purpose=Purpose.LIVE,
-        field=name,
-        key_version=sealed.key_version,
-        nonce=sealed.nonce,
-        ciphertext=sealed.ciphertext,
-    )
-    row.key_version, row.nonce, row.ciphertext = sealed.key_version, sealed.nonce, sealed.ciphertext
-    row.created_at = utcnow()
-    db.add(row)
+    return secret_rows.rows(db, conn, Purpose.LIVE)
 
 
 def lead_time() -> timedelta:
@@ -219,16 +188,15 @@ def store_token_response(
     if not isinstance(access, str) or not access:
         raise ProviderError("The provider's answer held no access token.")
     machine = is_client_credentials(get_catalog().get(conn.app))
-    _seal(db, vault, conn, ACCESS, access)
     refresh = token.get(REFRESH)
+    new_refresh = isinstance(refresh, str) and bool(refresh)
     rows = _secret_rows(db, conn)
-    if isinstance(refresh, str) and refresh:
-        _seal(db, vault, conn, REFRESH, refresh)
+    fields = {ACCESS: access, REFRESH: refresh} if new_refresh else {ACCESS: access}
+    secret_rows.store(db, vault, conn, fields, Purpose.LIVE)
+    if new_refresh or machine:  # machine: renewed with the app credentials instead
         has_refresh = True
     elif keep_refresh:
         has_refresh = REFRESH in rows
-    elif machine:
-        has_refresh = True  # renewable: a new token is fetched with the app credentials
     else:
         if REFRESH in rows:
             db.delete(rows[REFRESH])
@@ -432,10 +400,10 @@ def _provider_revoke(
     """RFC 7009, best effort: three attempts; the local revoke happens regardless."""
     if definition.oauth is None or not definition.oauth.revoke_url:
         return False
-    token = _open(db, vault, conn, REFRESH) or _open(db, vault, conn, ACCESS)
+    hint = REFRESH if REFRESH in _secret_rows(db, conn) else ACCESS  # revoking it ends the grant
+    token = _open(db, vault, conn, hint)
     if token is None:
         return False
-    hint = REFRESH if _secret_rows(db, conn).get(REFRESH) else ACCESS
     try:
         creds = clients.credentials(db, vault=vault, app=definition.key)
     except DomainError:

@@ -12,11 +12,10 @@ from connections_app.core import audit_log
 from connections_app.core.connections import service as connections
 from connections_app.core.db import session_scope
 from connections_app.core.errors import DomainError, Invalid, Unauthenticated
-from connections_app.ui import formatting
 from connections_app.ui.formatting import exact, when
+from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
 from connections_app.ui.states.session import SessionState
 
-PAGE_SIZE = 25
 ALL = "all"
 _ACTIONS = {key for key, _ in audit_log.ACTION_CHOICES}
 
@@ -31,10 +30,8 @@ def _day(value: str, *, end: bool) -> datetime | None:
     return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
 
 
-class AuditLogState(SessionState):
+class AuditLogState(PagedMixin, SessionState):
     rows: list[dict[str, str]] = []
-    total: int = 0
-    page: int = 1
     connection_text: str = ""
     connection_id: str = ""
     actor_text: str = ""
@@ -132,22 +129,3 @@ class AuditLogState(SessionState):
         self.since = self.until = ""
         self.action, self.page = ALL, 1
         return self._reload()
-
-    @rx.event
-    def next_page(self) -> Any:
-        if self.page * PAGE_SIZE < self.total:
-            self.page += 1
-        return self._reload()
-
-    @rx.event
-    def previous_page(self) -> Any:
-        self.page = max(1, self.page - 1)
-        return self._reload()
-
-    @rx.var
-    def page_summary(self) -> str:
-        return formatting.page_summary(self.page, PAGE_SIZE, self.total)
-
-    @rx.var
-    def has_next(self) -> bool:
-        return self.page * PAGE_SIZE < self.total

@@ -19,11 +19,10 @@ from connections_app.core.connections.views import ConnectionView
 from connections_app.core.db import session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.tenancy import can_create
-from connections_app.ui import formatting
 from connections_app.ui.formatting import SHARING_LABELS, expiry, when
+from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
 from connections_app.ui.states.session import SessionState
 
-PAGE_SIZE = 25
 ALL = "all"
 _FILTER_CHOICES: dict[str, set[str]] = {
     "kind": {str(k) for k in Kind},
@@ -52,10 +51,8 @@ def row_for_ui(view: ConnectionView) -> dict[str, str]:
     }
 
 
-class ConnectionListState(SessionState):
+class ConnectionListState(PagedMixin, SessionState):
     rows: list[dict[str, str]] = []
-    total: int = 0
-    page: int = 1
     search: str = ""
     app_filter: str = ALL
     kind_filter: str = ALL
@@ -138,25 +135,6 @@ class ConnectionListState(SessionState):
         self.search, self.page = "", 1
         self.app_filter = self.kind_filter = self.status_filter = ALL
         return self._reload()
-
-    @rx.event
-    def next_page(self) -> Any:
-        if self.page * PAGE_SIZE < self.total:
-            self.page += 1
-        return self._reload()
-
-    @rx.event
-    def previous_page(self) -> Any:
-        self.page = max(1, self.page - 1)
-        return self._reload()
-
-    @rx.var
-    def page_summary(self) -> str:
-        return formatting.page_summary(self.page, PAGE_SIZE, self.total)
-
-    @rx.var
-    def has_next(self) -> bool:
-        return self.page * PAGE_SIZE < self.total
 
     @rx.var
     def filtering(self) -> bool:
