@@ -65,9 +65,15 @@ e2e: deps
 test: lint
 	scripts/with-postgres.sh $(BIN)/pytest
 
+BENCHES := list_connections credential_resolve picker
+
+# Each benchmark on SQLite, then each on its own throwaway PostgreSQL cluster so
+# that no run sees another's rows.
 bench: deps
-	$(BIN)/python bench/list_connections.py
-	scripts/with-postgres.sh bash -c '$(BIN)/python bench/list_connections.py --db-url "$$TEST_DB_URL"'
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py; done
+	for b in $(BENCHES); do \
+	  scripts/with-postgres.sh bash -c '$(BIN)/python bench/'$$b'.py --db-url "$$TEST_DB_URL"'; \
+	done
 
 clean:
 	rm -rf .web .states test-results .pytest_cache .ruff_cache

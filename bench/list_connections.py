@@ -15,24 +15,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_setup
 from sqlmodel import Session
 
-from connections_app.core import migrations
 from connections_app.core.connections import service
-from connections_app.core.db import build_engine
-from connections_app.core.identity import service as identity
-from connections_app.core.tenancy import Actor, Role
-from connections_app.core.vault import LocalMasterKey, Vault, set_vault
+from connections_app.core.connections.views import Page
+from connections_app.core.tenancy import Actor
+from connections_app.core.vault import Vault
 
 BUDGET_MS = 100.0
 APPS = [
@@ -43,25 +41,7 @@ APPS = [
 
 
 def seed(db: Session, vault: Vault, count: int) -> Actor:
-    suffix = uuid.uuid4().hex[:6]
-    account = identity.create_account(
-        db, vault=vault, name="Bench", slug=f"bench-{suffix}", by="bench"
-    )
-    ws = identity.create_workspace(
-        db, vault=vault, account_id=account.id, name="Big client", slug="big", by="bench"
-    )
-    user = identity.create_user(
-        db, email=f"admin-{suffix}@bench.test", name="Admin", password="bench-password-1"
-    )
-    identity.add_member(db, workspace_id=ws.id, user_id=user.id, role="admin", by="bench")
-    actor = Actor(
-        user_id=user.id,
-        label=user.email,
-        account_id=account.id,
-        workspace_id=ws.id,
-        role=Role.ADMIN,
-        is_account_admin=False,
-    )
+    actor = bench_setup.workspace(db, vault, name="Big client", slug="big").admin
     started = time.perf_counter()
     for n in range(count):
         app, template = APPS[n % len(APPS)]
@@ -75,20 +55,13 @@ def seed(db: Session, vault: Vault, count: int) -> Actor:
     return actor
 
 
-def measure(name: str, runs: int, call: Callable[[], object]) -> float:
-    call()  # warm caches the way a second visitor would find them
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        page = call()
-        samples.append((time.perf_counter() - t0) * 1000)
-    median = statistics.median(samples)
-    p95 = sorted(samples)[int(0.95 * (len(samples) - 1))]
-    rows = len(page.items)  # type: ignore[attr-defined]
-    total = page.total  # type: ignore[attr-defined]
+def measure(name: str, runs: int, call: Callable[[], Page]) -> float:
+    # timed_ms warms once first: caches as a second visitor would find them.
+    samples, page = bench_setup.timed_ms(runs, call)
+    median, p95 = bench_setup.percentiles(samples)
     print(
         f"{name:<34} median {median:7.2f} ms  p95 {p95:7.2f} ms  "
-        f"ratio {p95 / BUDGET_MS:5.2f} of budget  rows sent {rows:3d} of {total}"
+        f"ratio {p95 / BUDGET_MS:5.2f} of budget  rows sent {len(page.items):3d} of {page.total}"
     )
     return p95
 
@@ -101,17 +74,11 @@ def main() -> int:
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
     url = args.db_url or f"sqlite:///{tmp.name}/bench.db"
-    migrations.upgrade(url)
-    engine = build_engine(url)
-    vault = Vault(LocalMasterKey(os.urandom(32)))
+    engine, vault = bench_setup.open_database(url)
     with Session(engine, expire_on_commit=False) as db:
-        if vault.verify(db):
-            vault.install_check(db)
-            db.commit()
-        set_vault(vault)
         actor = seed(db, vault, args.count)
 
-        def listing(**filters: object) -> Callable[[], object]:
+        def listing(**filters: object) -> Callable[[], Page]:
             return lambda: service.list_connections(db, actor=actor, page_size=25, **filters)
 
         print(f"database: {engine.dialect.name}; budget {BUDGET_MS:.0f} ms (p95)")

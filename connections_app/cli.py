@@ -288,6 +288,7 @@ def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
 
     from connections_app.core.db import get_engine
     from connections_app.core.oauth import tokens
+    from connections_app.core.workflows import runs
 
     owner = f"cli-{_secrets.token_hex(4)}"
     engine = get_engine()
@@ -295,12 +296,78 @@ def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
     passes = 0
     while True:
         counts = tokens.refresh_due(lambda: Session(engine), vault=vault, owner=owner)
+        resumed = runs.resume_ready(lambda: Session(engine))  # parked runs (F22)
+        if resumed:
+            counts = {**counts, "runs_resumed": resumed}
         passes += 1
         if counts or args.verbose:
             print(json.dumps({"pass": passes, **counts}), file=out, flush=True)
         if args.once or (args.until_idle and not counts):
             return
         time.sleep(args.interval)
+
+
+def _workflow_actor(db: Session, args: argparse.Namespace) -> Actor:
+    """With --user, act as that member (their role and sharing apply); else as the operator."""
+    if not args.user:
+        return _actor(db, args.account, args.workspace)
+    from connections_app.core.identity.models import AccountAdmin
+    from connections_app.core.tenancy import Role
+
+    account = identity.find_account(db, args.account)
+    ws = identity.find_workspace(db, account_id=account.id, slug=args.workspace)
+    user = identity.find_user(db, args.user)
+    choice = next(
+        (c for c in identity.workspaces_for(db, user.id) if c.workspace_id == ws.id), None
+    )
+    if choice is None or not user.is_active:
+        raise CliError(f"{user.email} is not an active member of {account.slug}/{ws.slug}.")
+    return Actor(
+        user_id=user.id,
+        label=user.email,
+        account_id=account.id,
+        workspace_id=ws.id,
+        role=Role(choice.role),
+        is_account_admin=db.get(AccountAdmin, (account.id, user.id)) is not None,
+    )
+
+
+def cmd_workflow_export(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    from connections_app.core.workflows import transfer
+
+    with session_scope() as db:
+        actor = _workflow_actor(db, args)
+        workflow_id = transfer.find_workflow_id(db, actor=actor, name=args.workflow)
+        document = transfer.export_workflow(db, actor=actor, workflow_id=workflow_id)
+    json.dump(document, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def cmd_workflow_import(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    from connections_app.core.workflows import transfer
+
+    limit = transfer.MAX_DOCUMENT_BYTES + 1  # read one more: the core then says "too large"
+    data: str | bytes
+    if args.file == "-":
+        data = stdin.read(limit)
+    else:
+        try:
+            with open(args.file, "rb") as handle:
+                data = handle.read(limit)
+        except OSError as err:
+            raise CliError(f"Cannot read {args.file}: {err.strerror or 'error'}.") from None
+    with session_scope() as db:
+        actor = _workflow_actor(db, args)
+        result = transfer.import_workflow(db, actor=actor, document=data, name=args.name)
+    print(
+        f"imported workflow “{result.name}”: {len(result.bound)} bound, "
+        f"{len(result.unbound)} unbound",
+        file=out,
+    )
+    for node, connection in result.bound:
+        print(f"bound    {node} → {connection}", file=out)
+    for node, app, key, reason in result.unbound:
+        print(f"unbound  {node} ({app}, key {key or '-'}): {reason}", file=out)
 
 
 # --- parser ---------------------------------------------------------------------------
@@ -388,12 +455,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = oauth.add_parser("list", help="apps with a registered OAuth client")
     p.set_defaults(func=cmd_oauth_client_list)
 
-    p = sub.add_parser("refresher", help="refresh OAuth tokens before they expire")
+    p = sub.add_parser(
+        "refresher", help="refresh OAuth tokens before they expire; resume parked runs"
+    )
     p.add_argument("--interval", type=float, default=15.0, help="seconds between passes")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--until-idle", action="store_true", help="exit after a pass with no work")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_refresher, cmd="run")
+
+    wfp = sub.add_parser("workflow", help="workflows (F29)").add_subparsers(
+        dest="cmd", required=True
+    )
+    for name, helptext, func in (
+        ("export", "print a workflow as JSON (no ids, no secrets)", cmd_workflow_export),
+        ("import", "create a workflow from an export", cmd_workflow_import),
+    ):
+        p = wfp.add_parser(name, help=helptext)
+        p.add_argument("--account", required=True, help="account slug")
+        p.add_argument("--workspace", required=True, help="workspace slug")
+        p.add_argument("--user", help="act as this member (default: the operator)")
+        p.set_defaults(func=func)
+        if name == "export":
+            p.add_argument("--workflow", required=True, help="workflow name")
+        else:
+            p.add_argument("--file", required=True, help="export file, or - for stdin")
+            p.add_argument("--name", help="name of the new workflow (default: the file's)")
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="cmd", required=True)
     p = demo.add_parser("seed", help="create the demo account (idempotent)")

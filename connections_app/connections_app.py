@@ -19,19 +19,22 @@ from connections_app.http.auth_routes import routes as auth_routes
 from connections_app.http.oauth_routes import routes as oauth_routes
 from connections_app.ui.background import alert_bridge, refresher
 from connections_app.ui.pages.audit_log import audit_log_page
+from connections_app.ui.pages.builder import builder_page
+from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import (
-    builder_page,
     integrations_page,
     llm_keys_page,
     portal_page,
 )
 from connections_app.ui.states.audit_log import AuditLogState
+from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.connections_list import (
     AccountKeysState,
     ConnectionListState,
     PortalState,
 )
+from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
 
@@ -89,7 +92,16 @@ app.add_page(
     on_load=[SessionState.load_session, AuditLogState.load],
 )
 app.add_page(
-    builder_page, route="/builder", title="Builder · Connections", on_load=SessionState.load_session
+    builder_page,
+    route="/builder",
+    title="Builder · Connections",
+    on_load=[SessionState.load_session, BuilderState.load],
+)
+app.add_page(
+    runs_page,
+    route="/runs",
+    title="Runs · Connections",
+    on_load=[SessionState.load_session, RunsState.load],
 )
 app.add_page(
     llm_keys_page,

@@ -51,6 +51,10 @@ class Action(StrEnum):
     WORKFLOW_UPDATED = "workflow_updated"
     WORKFLOW_DELETED = "workflow_deleted"
     CONNECTION_REPLACED = "connection_replaced"
+    RUN_STARTED = "run_started"
+    RUN_WAITING = "run_waiting"
+    RUN_RESUMED = "run_resumed"
+    RUN_FINISHED = "run_finished"
 
 
 class AuditEvent(SQLModel, table=True):

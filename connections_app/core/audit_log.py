@@ -45,6 +45,10 @@ _ACTION_WORDS = {
     Action.WORKFLOW_CREATED: "Workflow created",
     Action.WORKFLOW_UPDATED: "Workflow changed",
     Action.WORKFLOW_DELETED: "Workflow deleted",
+    Action.RUN_STARTED: "Run started",
+    Action.RUN_WAITING: "Run waiting for a connection",
+    Action.RUN_RESUMED: "Run resumed",
+    Action.RUN_FINISHED: "Run finished",
     Action.CONNECTION_REPLACED: "Connection switched in nodes",
 }
 

@@ -1,5 +1,6 @@
 """Idempotent demo data for `make run`: one agency account, two client workspaces, a
-person in every role, and connections that work against the local stand-in provider.
+person in every role, connections that work against the local stand-in provider, and
+a sample workflow that uses them.
 
 The demo credentials below are the stand-in provider's documented demo values;
 they authenticate nowhere else. A test seeds the demo and checks that every
@@ -20,6 +21,7 @@ from connections_app.core.identity import service as identity
 from connections_app.core.identity.models import Account, User, Workspace
 from connections_app.core.tenancy import Actor
 from connections_app.core.vault import Vault
+from connections_app.core.workflows import service as workflows
 
 DEMO_PASSWORD = "connections-demo"
 ACCOUNT_SLUG = "northstar"
@@ -84,6 +86,33 @@ CONNECTIONS: list[tuple[str, str, str, dict[str, str], dict[str, str], str]] = [
 ]
 
 
+# Same stable key in both workspaces: an exported workflow binds to either (F3, F29).
+STABLE_KEYS = {("acme", "Stripe (prod)"): "stripe", ("globex", "Stripe"): "stripe"}
+# Sandbox credentials for test-mode runs (F28); the stand-in answers livemode false.
+TEST_FIELDS = {("acme", "Stripe (prod)"): {"secret_key": "sk_test_SandboxStripeKey00000000"}}
+# (workspace, workflow, [(app, action, params, connection label)])
+WORKFLOWS = [
+    (
+        "acme",
+        "New customer onboarding",
+        [
+            (
+                "stripe",
+                "create_customer",
+                {"email": "new.customer@acme.test", "name": "New Customer"},
+                "Stripe (prod)",
+            ),
+            (
+                "openai",
+                "chat_completion",
+                {"model": "gpt-standin", "prompt": "Write a short welcome note."},
+                "OpenAI",
+            ),
+        ],
+    ),
+]
+
+
 def _ensure_account(db: Session, vault: Vault) -> Account:
     try:
         return identity.find_account(db, ACCOUNT_SLUG)
@@ -111,6 +140,24 @@ def _ensure_user(db: Session, person: DemoPerson) -> User:
     )
 
 
+def _ensure_workflow(
+    db: Session, account: Account, ws: Workspace, name: str, nodes: list[tuple]
+) -> None:
+    actor = Actor.operator(account_id=account.id, workspace_id=ws.id, label=BY)
+    if any(w.name == name for w in workflows.list_workflows(db, actor=actor)):
+        return
+    made = workflows.create_workflow(db, actor=actor, name=name)
+    for app, action, params, conn_label in nodes:
+        node = workflows.add_node(
+            db, actor=actor, workflow_id=made.id, app=app, action=action, params=params
+        )
+        conn = db.exec(
+            tenancy.connections_query(actor).where(Connection.label == conn_label)
+        ).first()
+        if conn is not None:
+            workflows.set_node_connection(db, actor=actor, node_id=node.id, connection_id=conn.id)
+
+
 def seed_demo(db: Session, *, vault: Vault) -> str:
     """Create what is missing; never touch what exists. Returns a human summary."""
     account = _ensure_account(db, vault)
@@ -135,10 +182,14 @@ def seed_demo(db: Session, *, vault: Vault) -> str:
             app=app,
             label=label,
             fields={**config, **secrets},
+            test_fields=TEST_FIELDS.get((ws_slug, label)),
+            stable_key=STABLE_KEYS.get((ws_slug, label)),
             sharing=sharing,
             vault=vault,
         )
         created += 1
+    for ws_slug, name, nodes in WORKFLOWS:
+        _ensure_workflow(db, account, spaces[ws_slug], name, nodes)
     lines = [
         f"demo account '{account.name}' ready ({created} connections added)",
         f"sign in with any of these (password: {DEMO_PASSWORD}):",

@@ -9,19 +9,22 @@ another workspace reveals nothing. What a visible row allows is decided by
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, true, update
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, true, update
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from connections_app.core.audit import AuditEvent
-from connections_app.core.connections.models import Connection, Grant, Scope, Sharing
+from connections_app.core.connections.models import Connection, Grant, Scope, Sharing, Status
 from connections_app.core.errors import Forbidden, NotFound
-from connections_app.core.workflows.models import Node, Workflow
+from connections_app.core.workflows.models import Node, Run, RunStatus, RunStep, Workflow
 
 
 class Role(StrEnum):
@@ -151,16 +154,23 @@ def get_connection(
     """The one way to load a connection by id: invisible ≡ absent."""
     if not isinstance(connection_id, str) or not 0 < len(connection_id) <= 64:
         raise NotFound("Connection not found.")
-    stmt = select(Connection).where(
-        Connection.id == connection_id,
-        or_(workspace_connections_predicate(actor), account_connections_predicate(actor)),
-    )
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = db.exec(stmt).first()
+    row = db.exec(
+        _connection_by_id(actor, for_update), params={"connection_id": connection_id}
+    ).first()
     if row is None:
         raise NotFound("Connection not found.")
     return row
+
+
+@lru_cache(maxsize=4096)
+def _connection_by_id(actor: Actor, for_update: bool) -> SelectOfScalar[Connection]:
+    """Built once per actor: the run-time path resolves a connection per step, and
+    building this predicate (and its cache key) cost more than running it."""
+    stmt = select(Connection).where(
+        Connection.id == bindparam("connection_id"),
+        or_(workspace_connections_predicate(actor), account_connections_predicate(actor)),
+    )
+    return stmt.with_for_update() if for_update else stmt
 
 
 def owner_has(
@@ -407,9 +417,148 @@ def get_node(db: Session, actor: Actor, node_id: Any, *, for_update: bool = Fals
     return _one(db, nodes_query(actor).where(Node.id == nid), "Node", for_update)
 
 
+def usable_connection_sources(actor: Actor, *, app: str) -> list[ColumnElement[bool]]:
+    """The picker's rows as two disjoint predicates: this workspace's own connections and
+    the account connections granted to it, each usable by the actor.
+
+    Together they select exactly what `usable_connections_query` does; apart, each can
+    be answered from its own index (the own part from `ix_connections_picker`, which
+    covers the whole predicate), so a workspace with 10,000 connections of one app
+    is paged without reading its rows. `tenant_id` is the owning workspace for
+    workspace-scoped rows (the data key's owner), so it pins the own part to it.
+    """
+    if actor.workspace_id is None or actor.role is None or actor.is_client:
+        return []
+    usable = or_(Connection.sharing != Sharing.PERSONAL, Connection.created_by == actor.user_id)
+    own = and_(
+        Connection.tenant_id == actor.workspace_id,
+        Connection.workspace_id == actor.workspace_id,
+        Connection.app == app,
+        usable,
+    )
+    granted = and_(
+        Connection.scope == Scope.ACCOUNT,
+        Connection.account_id == actor.account_id,
+        Connection.app == app,
+        _granted_here(actor),
+        usable,
+    )
+    return [own, granted]
+
+
+def picker_page(
+    db: Session,
+    actor: Actor,
+    *,
+    app: str,
+    filters: list[ColumnElement[bool]],
+    page: int,
+    page_size: int,
+    count_cap: int,
+) -> tuple[int, list[Connection], bool]:
+    """One ordered page of `usable_connection_sources` and their total, counted up to
+    just past `count_cap` per source, and whether a next page exists (F15).
+
+    Each source is counted, and its (label, id) keys read in order, on its own index up
+    to the end of the requested page; merging the two ordered prefixes picks the page.
+    Only the page's rows are then read, by primary key: every id came from the scoped
+    key query of this same transaction, and each row is checked again on the way out.
+    """
+    sources = [and_(source, *filters) for source in usable_connection_sources(actor, app=app)]
+    # Counting stops past `count_cap` rows: "1,000+" is as useful in a picker as 9,501,
+    # and counting every row of a large workspace was most of the picker's time.
+    total = sum(
+        db.exec(
+            select(func.count()).select_from(
+                select(Connection.id).where(source).limit(count_cap + 1).subquery()
+            )
+        ).one()
+        for source in sources
+    )
+    need = page * page_size
+    prefixes = [
+        db.exec(
+            select(Connection.label_key, Connection.id)
+            .where(source)
+            .order_by(Connection.label_key, Connection.id)  # type: ignore[arg-type]
+            .limit(need + 1)  # one more tells whether a next page exists
+        ).all()
+        for source in sources
+    ]
+    following = sum(len(p) for p in prefixes) > need
+    chosen = [conn_id for _key, conn_id in islice(heapq.merge(*prefixes), need - page_size, need)]
+    if not chosen:
+        return total, [], following
+    found = {c.id: c for c in db.exec(select(Connection).where(Connection.id.in_(chosen)))}  # type: ignore[attr-defined]
+    rows = [found[i] for i in chosen if i in found]
+    return total, [c for c in rows if c.app == app and check(actor, Op.VIEW, c)], following
+
+
 def usable_connections_query(actor: Actor, *, app: str) -> SelectOfScalar[Connection]:
     """F15: what a node's picker may offer: this app, visible here, usable by the actor."""
     return connections_query(actor).where(
         Connection.app == app,
         or_(Connection.sharing != Sharing.PERSONAL, Connection.created_by == actor.user_id),
     )
+
+
+# --- runs (F22, F30) ------------------------------------------------------------------
+# Runs are read by every member of the workspace; starting one needs the builder
+# role (the same as changing a workflow). Executing and resuming are system work,
+# claimed per row so several workers never run the same run twice.
+
+
+def runs_query(actor: Actor) -> SelectOfScalar[Run]:
+    if actor.workspace_id is None or actor.role == Role.CLIENT:
+        return select(Run).where(false())
+    return select(Run).where(Run.workspace_id == actor.workspace_id)
+
+
+def get_run(db: Session, actor: Actor, run_id: Any) -> Run:
+    rid = _valid_id(run_id, "Run")
+    return _one(db, runs_query(actor).where(Run.id == rid), "Run", False)
+
+
+def run_steps(db: Session, run: Run) -> list[RunStep]:
+    """The steps of a run the caller already resolved through `get_run` or a claim."""
+    return list(db.exec(select(RunStep).where(RunStep.run_id == run.id).order_by(RunStep.position)))
+
+
+def run_for_system(db: Session, run_id: str) -> Run:
+    """Executor path: the run was claimed; its own workspace scopes everything it does."""
+    return _one(db, select(Run).where(Run.id == run_id), "Run", False)
+
+
+def claim_run(
+    db: Session, run_id: str, *, from_statuses: tuple[str, ...], until: datetime, now: datetime
+) -> bool:
+    """Atomically move a run to `running`; False when another worker got there first."""
+    result = db.execute(
+        update(Run)
+        .where(
+            Run.id == run_id,  # type: ignore[arg-type]
+            or_(
+                Run.status.in_(from_statuses),  # type: ignore[attr-defined]
+                and_(Run.status == RunStatus.RUNNING, Run.lease_until < now),  # type: ignore[arg-type,operator]
+            ),
+        )
+        .values(status=RunStatus.RUNNING, lease_until=until, updated_at=now)
+    )
+    db.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def resumable_runs(
+    db: Session, *, now: datetime, workspace_id: str | None = None, limit: int = 50
+) -> list[str]:
+    """Waiting runs whose connection is active again, and runs whose executor died."""
+    active = select(Connection.id).where(Connection.status == Status.ACTIVE)
+    stmt = select(Run.id).where(
+        or_(
+            and_(Run.status == RunStatus.WAITING, Run.waiting_on.in_(active)),  # type: ignore[union-attr]
+            and_(Run.status == RunStatus.RUNNING, Run.lease_until < now),  # type: ignore[operator]
+        )
+    )
+    if workspace_id is not None:
+        stmt = stmt.where(Run.workspace_id == workspace_id)
+    return list(db.exec(stmt.order_by(Run.created_at).limit(limit)))

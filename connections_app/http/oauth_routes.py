@@ -79,6 +79,7 @@ async def start(request: Request) -> Response:
     token = _session_token(request)
     app = request.query_params.get("app")
     target = request.query_params.get("target") or "new"
+    node = request.query_params.get("node") or None
     try:
         with session_scope() as db:
             actor = identity.actor_for_token(db, token)
@@ -90,6 +91,7 @@ async def start(request: Request) -> Response:
                 redirect_uri=callback_url(),
                 vault=get_vault(),
                 target=target,
+                node=node,
             )
     except Unauthenticated:
         return result_page(False, "Your session ended. Sign in again, then connect.", 401)

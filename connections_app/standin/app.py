@@ -39,6 +39,10 @@ DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
         "auth_token": "fedcba9876543210fedcba9876543210",
     },
     "custom": {"header": "X-Api-Key", "value": "demo-custom-key-0000"},
+    # Sandbox credentials (F28 test mode): accepted too, and answers say livemode false.
+    "stripe:test": {"secret_key": "sk_test_SandboxStripeKey00000000"},
+    "slack:test": {"bot_token": "xoxb-sandbox-0000000000-slackbot"},
+    "openai:test": {"api_key": "sk-sandbox-openai-000000000000000"},
 }
 MODES = ("ok", "down", "slow")
 
@@ -63,6 +67,13 @@ class StandIn:
         return bool(expected) and given is not None and hmac.compare_digest(given, expected)
 
     def bearer_ok(self, request: Request, app: str, field: str) -> bool:
+        return self._bearer_is(request, app, field) or self.sandbox(request, app, field)
+
+    def sandbox(self, request: Request, app: str, field: str) -> bool:
+        """The call used the app's sandbox credential (`<app>:test`), not the live one."""
+        return self._bearer_is(request, f"{app}:test", field)
+
+    def _bearer_is(self, request: Request, app: str, field: str) -> bool:
         header = request.headers.get("authorization", "")
         token = header[7:] if header.lower().startswith("bearer ") else None
         return self._same(token, self._expected(app, field))
@@ -106,7 +117,9 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
             await asyncio.sleep(delay)
         return None
 
-    def endpoint(app: str, name: str, check: Any, body: Any) -> Any:
+    def endpoint(
+        app: str, name: str, check: Any, body: Any, sandbox_field: str | None = None
+    ) -> Any:
         async def handler(request: Request) -> Response:
             blocked = await gate(request, app, name)
             if blocked is not None:
@@ -120,6 +133,10 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
                 except ValueError:
                     sent = {}
                 payload = {**payload, "received": sent if isinstance(sent, dict) else {}}
+                if sandbox_field is not None:
+                    live = not state.sandbox(request, app, sandbox_field)
+                    payload["livemode"] = live
+                    state.calls[f"{app}:{name}:{'live' if live else 'test'}"] += 1
             return JSONResponse(payload)
 
         return handler
@@ -177,6 +194,7 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
                 "create_customer",
                 bearer("stripe", "secret_key"),
                 {"object": "customer", "id": "cus_standin"},
+                sandbox_field="secret_key",
             ),
             methods=["POST"],
         ),
@@ -202,6 +220,7 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
                         {"message": {"role": "assistant", "content": "Hello from the stand-in"}}
                     ],
                 },
+                sandbox_field="api_key",
             ),
             methods=["POST"],
         ),
@@ -245,6 +264,7 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
                 "post_message",
                 bearer("slack", "bot_token"),
                 {"ok": True, "ts": "1700000000.000100"},
+                sandbox_field="bot_token",
             ),
             methods=["POST"],
         ),

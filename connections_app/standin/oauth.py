@@ -34,7 +34,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 OAUTH_APPS = ("slack", "hubspot", "github", "custom_oauth2", "paypal")
-ACCOUNTS = ("alice", "bob")
+ACCOUNTS = ("alice", "bob", "carol")
 ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TOKEN_MODES = ("ok", "slow", "error", "invalid_grant")
 CODE_TTL = 120

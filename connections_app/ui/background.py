@@ -1,4 +1,5 @@
-"""Lifespan tasks of the web app: the token refresher and the alert bridge.
+"""Lifespan tasks of the web app: the token refresher (which also resumes parked runs)
+and the alert bridge.
 
 Both run in every backend worker. The refresher's per-row lease makes that safe
 (one refresh per expiry whatever the number of workers). The bridge turns
@@ -25,8 +26,11 @@ from connections_app.core.identity import service as identity
 from connections_app.core.oauth import flow, tokens
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import get_vault
+from connections_app.core.workflows import runs
+from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
+from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,12 @@ async def _bump(app: rx.App, workspace_id: str) -> None:
             listing = await root.get_state(ConnectionListState)
             if listing.list_loaded:  # the Integrations list shows the new status too
                 listing._reload()
+            builder = await root.get_state(BuilderState)
+            if builder.loaded:  # node statuses and the latest run, live
+                builder._reload()
+            history = await root.get_state(RunsState)
+            if history.loaded:
+                history._reload()
 
 
 async def _connected(app: rx.App, client_token: str) -> bool:
@@ -71,6 +81,13 @@ async def _connected(app: rx.App, client_token: str) -> bool:
         return True
 
 
+async def _resume(workspace_id: str | None) -> int:
+    engine = get_engine()
+    return await asyncio.to_thread(
+        runs.resume_ready, lambda: Session(engine), workspace_id=workspace_id
+    )
+
+
 def alert_bridge(app: rx.App):  # type: ignore[no-untyped-def]
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -79,6 +96,11 @@ def alert_bridge(app: rx.App):  # type: ignore[no-untyped-def]
             future = asyncio.run_coroutine_threadsafe(_bump(app, workspace_id), loop)
             future.add_done_callback(
                 lambda f: f.exception() and log.warning("alert push failed: %s", f.exception())
+            )
+            # A reconnect may unblock parked runs (F22): try them now, not at the next pass.
+            resume = asyncio.run_coroutine_threadsafe(_resume(workspace_id), loop)
+            resume.add_done_callback(
+                lambda f: f.exception() and log.warning("resume failed: %s", f.exception())
             )
 
         unsubscribe = alerts.subscribe(on_alert)
@@ -139,6 +161,9 @@ async def refresher() -> None:
             )
             if counts:
                 log.info("refresher pass: %s", counts)
+            resumed = await _resume(None)  # parked runs whose connection is back (F22)
+            if resumed:
+                log.info("resumed %d parked run(s)", resumed)
             if passes % HOUSEKEEPING_EVERY == 0:
                 await asyncio.to_thread(_housekeeping, engine)
         except Exception as err:  # keep refreshing whatever one pass hit

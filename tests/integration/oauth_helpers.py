@@ -54,6 +54,7 @@ def connect(
     account: str = "alice",
     decision: str = "allow",
     target: str = "new",
+    node: str | None = None,
 ) -> flow.FlowOutcome:
     with Session(engine, expire_on_commit=False) as db:
         actor = identity.actor_for_token(db, token)
@@ -65,6 +66,7 @@ def connect(
             redirect_uri=REDIRECT,
             vault=vault,
             target=target,
+            node=node,
         )
     params = consent(url, decision=decision, account=account)
     with Session(engine, expire_on_commit=False) as db:

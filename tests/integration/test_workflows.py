@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from connections_app.core.audit import AuditEvent
 from connections_app.core.connections import service as connections
+from connections_app.core.connections.models import Grant
 from connections_app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from connections_app.core.workflows import service as workflows
 from tests.conftest import World
@@ -103,6 +104,56 @@ def test_picker_offers_only_the_right_app_workspace_and_sharing(db: Session, wor
     )
     found = workflows.picker(db, actor=builder1, node_id=node.id, search="team").items
     assert [v.id for v in found] == [shared.id]
+
+
+def test_picker_merges_granted_account_connections_in_order_across_pages(
+    db: Session, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Own and granted connections come from two sources (each on its own index): the
+    pages are one ordered list, the total counts both, and only grants to this
+    workspace count."""
+    acct_admin, builder2 = world.actors["acct_admin"], world.actors["builder2"]
+    granted = connections.create(
+        db,
+        actor=acct_admin,
+        app="slack",
+        kind="api_key",
+        label="Picker m granted",
+        fields={"bot_token": SLACK_TOKEN},
+        scope="account",
+    )
+    elsewhere = connections.create(
+        db,
+        actor=acct_admin,
+        app="slack",
+        kind="api_key",
+        label="Picker m granted elsewhere",
+        fields={"bot_token": SLACK_TOKEN},
+        scope="account",
+    )
+    db.add(Grant(account_id=world.account_id, connection_id=granted.id, workspace_id=world.ws2))
+    db.add(Grant(account_id=world.account_id, connection_id=elsewhere.id, workspace_id=world.ws1))
+    db.commit()
+    own = [
+        _slack(db, world.actors["admin2"], f"Picker {letter}")
+        for letter in "abcdefghijklnopqrstuvwxyz"  # 25 labels around "Picker m granted"
+    ]
+    wf = workflows.create_workflow(db, actor=builder2, name="Merge")
+    node = _slack_node(db, builder2, wf.id)
+    first = workflows.picker(db, actor=builder2, node_id=node.id, search="picker ")
+    second = workflows.picker(db, actor=builder2, node_id=node.id, search="picker ", page=2)
+    labels = [v.label for v in first.items + second.items]
+    assert first.total == 26 and len(first.items) == workflows.PICKER_PAGE
+    assert labels == sorted(labels, key=str.casefold)
+    assert "Picker m granted" in labels and "Picker m granted elsewhere" not in labels
+    assert {v.id for v in own} | {granted.id} == {v.id for v in first.items + second.items}
+    assert workflows.picker(db, actor=builder2, node_id=node.id, search="granted").total == 1
+    # A large workspace is counted only so far: "20+", and paging still reaches the end.
+    monkeypatch.setattr(workflows, "PICKER_COUNT_CAP", 20)
+    capped = workflows.picker(db, actor=builder2, node_id=node.id, search="picker ")
+    assert (capped.total, capped.more, capped.has_next) == (20, True, True)
+    rest = workflows.picker(db, actor=builder2, node_id=node.id, search="picker ", page=2)
+    assert [v.label for v in capped.items + rest.items] == labels and not rest.has_next
 
 
 def test_hostile_ids_are_not_found_and_change_nothing(db: Session, world: World) -> None:

@@ -14,6 +14,7 @@ import reflex as rx
 
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.audit_log import AuditLogState
+from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.connection_details import (
     DeleteState,
     DetailsState,
@@ -25,8 +26,10 @@ from connections_app.ui.states.connections_list import (
     ConnectionListState,
     PortalState,
 )
+from connections_app.ui.states.node_panel import NodePanelState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
+from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
 from connections_app.ui.states.workspace_signal import WorkspaceSignal
@@ -62,6 +65,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "label_changed",
         "stable_key_changed",
         "submit",
+        "open_for_node",
     },
     DetailsState: SESSION
     | {"show", "open_changed", "reload", "history_next", "history_previous", "run_test"},
@@ -73,6 +77,53 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     | {"finished", "refresh_now", "ask_revoke", "revoke_open_changed", "confirm_revoke"},
     ReauthBannerState: SESSION | {"load", "toggle"},
     WorkspaceSignal: {"setvar"},
+    BuilderState: SESSION
+    | {
+        "load",
+        "refresh_view",
+        "select",
+        "open_create",
+        "create_open_changed",
+        "create",
+        "open_rename",
+        "rename_open_changed",
+        "rename",
+        "open_delete",
+        "delete_open_changed",
+        "confirm_delete",
+        "open_add",
+        "add_open_changed",
+        "choose_action",
+        "add_node",
+        "move",
+        "ask_remove",
+        "remove_open_changed",
+        "confirm_remove",
+        "run",
+        "retry",
+        "export",
+        "open_import",
+        "import_open_changed",
+        "import_document",
+    },
+    NodePanelState: SESSION
+    | {
+        "open_panel",
+        "open_changed",
+        "reload",
+        "search_changed",
+        "next_page",
+        "previous_page",
+        "pick",
+        "clear_connection",
+        "save_params",
+        "connect_new",
+        "open_switch",
+        "switch_open_changed",
+        "switch_search_changed",
+        "switch_all",
+    },
+    RunsState: SESSION | {"load", "refresh", "next_page", "previous_page"},
 }
 
 
@@ -106,7 +157,14 @@ def test_no_state_field_is_named_like_a_secret() -> None:
 def test_state_fields_are_plain_read_models() -> None:
     """Only strings, numbers, booleans and (lists of) string dicts: no ORM rows or
     objects that could drag a secret or ciphertext along into the pickle."""
-    allowed = {str, int, bool, dict[str, str], list[dict[str, str]]}
+    allowed = {
+        str,
+        int,
+        bool,
+        dict[str, str],
+        list[dict[str, str]],
+        dict[str, list[dict[str, str]]],  # run id → its steps, all strings
+    }
     for cls in _our_states():
         for name, var in cls.base_vars.items():
             assert var._var_type in allowed, f"{cls.__name__}.{name}: {var._var_type}"

@@ -47,6 +47,10 @@ class Catalog:
             raise Invalid("Unknown app. Choose one from the catalog.", field="app")
         return app
 
+    def find(self, app_key: object) -> AppDefinition | None:
+        """For history views: an app removed from the catalog still shows its key."""
+        return self._by_key.get(app_key) if isinstance(app_key, str) else None
+
     def search(self, text: str) -> list[AppDefinition]:
         text = text.strip()
         if not text:

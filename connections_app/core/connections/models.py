@@ -64,6 +64,19 @@ class Connection(SQLModel, table=True):
         Index("ix_connections_tenant_app", "tenant_id", "app"),
         Index("ix_connections_tenant_status", "tenant_id", "status"),
         Index("ix_connections_tenant_updated", "tenant_id", "updated_at"),
+        # The account connections of one app (granted ones: the picker's second source).
+        Index("ix_connections_account_scope_app", "account_id", "scope", "app"),
+        # Covers the node picker's own-workspace predicate and its order (F15).
+        Index(
+            "ix_connections_picker",
+            "tenant_id",
+            "app",
+            "label_key",
+            "id",
+            "workspace_id",
+            "sharing",
+            "created_by",
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

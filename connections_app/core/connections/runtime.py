@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from connections_app.core import audit, tenancy
@@ -45,21 +46,29 @@ class ConnectionUnavailable(DomainError):
         self.status = status
 
 
+# Built once: four plain columns, not ORM rows (this runs before every outgoing call).
+_SECRET_ROWS = select(
+    ConnectionSecret.field,
+    ConnectionSecret.key_version,
+    ConnectionSecret.nonce,
+    ConnectionSecret.ciphertext,
+).where(
+    ConnectionSecret.connection_id == bindparam("connection_id"),
+    ConnectionSecret.purpose == bindparam("purpose"),
+)
+
+
 def _open_secrets(db: Session, vault: Vault, conn: Connection, purpose: Purpose) -> dict[str, str]:
-    rows = db.exec(
-        select(ConnectionSecret).where(
-            ConnectionSecret.connection_id == conn.id, ConnectionSecret.purpose == purpose
-        )
-    ).all()
+    rows = db.exec(_SECRET_ROWS, params={"connection_id": conn.id, "purpose": str(purpose)}).all()
     return {
-        row.field: vault.decrypt(
+        field: vault.decrypt(
             db,
             tenant_id=conn.tenant_id,
             connection_id=conn.id,
-            field=f"{purpose}:{row.field}",
-            sealed=Sealed(row.key_version, row.nonce, row.ciphertext),
+            field=f"{purpose}:{field}",
+            sealed=Sealed(key_version, nonce, ciphertext),
         )
-        for row in rows
+        for field, key_version, nonce, ciphertext in rows
     }
 
 
@@ -211,6 +220,12 @@ def send(
     vault = vault or get_vault()
     if conn.kind == Kind.OAUTH2:
         conn = tokens.ensure_fresh(db, conn, vault=vault)
+        if conn.status != Status.ACTIVE:  # the on-demand refresh was refused for good
+            raise ConnectionUnavailable(
+                f"The connection “{conn.label}” needs to be reconnected"
+                + (f": {conn.status_reason}" if conn.status_reason else "."),
+                status=conn.status,
+            )
     app = get_catalog().get(conn.app)
     method = app.auth_method(conn.kind)
     ok = False
@@ -246,12 +261,28 @@ def _send_once(
     request: httpx.Request,
     client: httpx.Client,
 ) -> httpx.Response:
+    authorize(db, vault=vault, conn=conn, method=method, purpose=purpose, request=request)
+    return client.send(request)
+
+
+def authorize(
+    db: Session,
+    *,
+    vault: Vault,
+    conn: Connection,
+    method: AuthMethod,
+    purpose: Purpose,
+    request: httpx.Request,
+) -> None:
+    """Decrypt this connection's secrets, put them on `request`, and drop them (F30).
+
+    The caller has already resolved `conn` through tenancy and checked the actor.
+    """
     secrets = _open_secrets(db, vault, conn, purpose)
     try:
         apply_credential(request, method, conn.config, secrets)
     finally:
         secrets.clear()
-    return client.send(request)
 
 
 def record_use(db: Session, *, actor: Actor, conn: Connection, ok: bool) -> None:

@@ -54,10 +54,16 @@ class Page:
     total: int
     page: int
     page_size: int
+    more: bool = False  # `total` is a floor: there are more (the count stopped early)
+    following: bool | None = None  # known directly: is there a page after this one?
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.following if self.following is not None else self.page < self.pages
 
 
 @dataclass(frozen=True)

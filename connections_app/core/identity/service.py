@@ -441,6 +441,26 @@ def actor_for_token(db: Session, token: Any) -> Actor:
     return view.actor
 
 
+def actor_for_member(db: Session, *, user_id: str, workspace_id: str) -> Actor:
+    """The actor a background job acts as: the person who started it, in its workspace,
+    with the role they hold *now* (someone removed since then can no longer act)."""
+    user = db.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotFound("The person who started this is no longer active.")
+    current = next((c for c in workspaces_for(db, user.id) if c.workspace_id == workspace_id), None)
+    if current is None:
+        raise NotFound("The person who started this is no longer a member of this workspace.")
+    is_admin = db.get(AccountAdmin, (current.account_id, user.id)) is not None
+    return Actor(
+        user_id=user.id,
+        label=user.email,
+        account_id=current.account_id,
+        workspace_id=current.workspace_id,
+        role=Role(current.role),
+        is_account_admin=is_admin,
+    )
+
+
 def switch_workspace(db: Session, *, token: Any, workspace_id: Any) -> Actor:
     """Move the session to another workspace the person belongs to; others are not found."""
     row = _load_session(db, token)

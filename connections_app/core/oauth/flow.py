@@ -37,6 +37,7 @@ from connections_app.core.oauth import clients, tokens
 from connections_app.core.oauth.models import OAuthFlow
 from connections_app.core.tenancy import Actor, Op
 from connections_app.core.vault import Sealed, Vault
+from connections_app.core.workflows.models import Node
 
 log = logging.getLogger(__name__)
 FLOW_TTL = timedelta(minutes=10)
@@ -73,8 +74,13 @@ def start(
     redirect_uri: str,
     vault: Vault,
     target: Any = "new",
+    node: Any = None,
 ) -> str:
-    """Record a pending flow and return the provider URL the popup goes to."""
+    """Record a pending flow and return the provider URL the popup goes to.
+
+    With `node`, the flow is also bound to that node of this workspace: when it
+    finishes, the connection is selected on the node (F16).
+    """
     definition = _oauth_app(app)
     assert definition.oauth is not None and definition.oauth.authorize_url
     if actor.workspace_id is None or actor.user_id is None:
@@ -89,6 +95,14 @@ def start(
             raise Invalid("That connection cannot be reconnected with this app.")
         if existing.scope != Scope.WORKSPACE:
             raise Invalid("Account connections are reconnected by an account admin.")
+    node_id = None
+    if node not in (None, ""):
+        if not tenancy.can_build(actor):
+            raise Forbidden("Your role does not allow you to change workflows.")
+        bound = tenancy.get_node(db, actor, node)
+        if bound.app != definition.key:
+            raise Invalid("That node uses another app.")
+        node_id = bound.id
     registration = clients.client_id_of(db, app=definition.key)
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
@@ -111,6 +125,7 @@ def start(
             user_id=actor.user_id,
             app=definition.key,
             target=target if target != "new" else "new",
+            node_id=node_id,
             redirect_uri=redirect_uri,
             verifier_key_version=sealed.key_version,
             verifier_nonce=sealed.nonce,
@@ -296,7 +311,12 @@ def _save(
         existing.refresh_failures = 0
         db.add(existing)
         audit.record_for_connection(
-            db, existing, Action.REAUTHORIZED, actor_id=actor.user_id, actor_label=actor.label
+            db,
+            existing,
+            Action.REAUTHORIZED,
+            actor_id=actor.user_id,
+            actor_label=actor.label,
+            detail=_select_on_node(db, actor, flow, existing),
         )
         db.commit()
         alerts.publish(flow.workspace_id)  # the banner may clear in every open tab
@@ -342,10 +362,30 @@ def _save(
         Action.CREATED,
         actor_id=actor.user_id,
         actor_label=actor.label,
-        detail={"kind": "oauth2"},
+        detail={"kind": "oauth2", **_select_on_node(db, actor, flow, conn)},
     )
     db.commit()
     return FlowOutcome(True, f"Connected “{conn.label}”.", "connected", conn.id)
+
+
+def _select_on_node(db: Session, actor: Actor, flow: OAuthFlow, conn: Connection) -> dict:
+    """F16: the node the popup was opened from now uses this connection.
+
+    Checked again at the end (the node may have gone, or changed app, meanwhile);
+    recorded in the connection's audit event of the same transaction.
+    """
+    if not flow.node_id or not tenancy.can_build(actor):
+        return {}
+    node = db.exec(
+        tenancy.nodes_query(actor).where(Node.id == flow.node_id).with_for_update()
+    ).first()
+    if node is None or node.app != conn.app or not tenancy.check(actor, Op.USE, conn):
+        return {}
+    if node.auth_kind and node.auth_kind != conn.kind:
+        return {}
+    node.connection_id, node.updated_at = conn.id, utcnow()
+    db.add(node)
+    return {"node": node.id}
 
 
 def latest_outcome(db: Session, *, session_token: str | None) -> FlowOutcome | None:

@@ -29,6 +29,8 @@ class OAuthFlow(SQLModel, table=True):
     user_id: str = Field(max_length=32)
     app: str = Field(max_length=64)
     target: str = Field(default="new", max_length=64)  # "new" or a connection id to reconnect
+    # F16: started from a node's panel, the new connection is selected on that node.
+    node_id: str | None = Field(default=None, max_length=32)
     redirect_uri: str = Field(max_length=500)
     verifier_key_version: int
     verifier_nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

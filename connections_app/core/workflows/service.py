@@ -27,6 +27,7 @@ from connections_app.core.validation import clean_text
 from connections_app.core.workflows.models import Node, Workflow
 
 PICKER_PAGE = 20
+PICKER_COUNT_CAP = 1000  # beyond it the picker says "1,000+" (search narrows it down)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,10 @@ def _node_view(db: Session, actor: Actor, node: Node) -> NodeView:
     )
 
 
+def get_node(db: Session, *, actor: Actor, node_id: Any) -> NodeView:
+    return _node_view(db, actor, tenancy.get_node(db, actor, node_id))
+
+
 def list_nodes(db: Session, *, actor: Actor, workflow_id: Any) -> list[NodeView]:
     wf = tenancy.get_workflow(db, actor, workflow_id)
     rows = db.exec(
@@ -279,24 +284,29 @@ def remove_node(db: Session, *, actor: Actor, node_id: Any) -> None:
 def picker(db: Session, *, actor: Actor, node_id: Any, search: Any = None, page: Any = 1) -> Page:
     """One page of the connections this node may use; searched in the database."""
     node = tenancy.get_node(db, actor, node_id)
-    if not isinstance(page, int) or isinstance(page, bool) or page < 1:
-        raise Invalid("Page must be a positive whole number.", field="page")
-    stmt = tenancy.usable_connections_query(actor, app=node.app)
+    if not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= 10_000:
+        raise Invalid("Page must be a whole number from 1 to 10,000.", field="page")
+    filters = []
     if node.auth_kind:
-        stmt = stmt.where(Connection.kind == node.auth_kind)
+        filters.append(Connection.kind == node.auth_kind)
     if search not in (None, ""):
         text = clean_text(search, field="search", label="Search", max_length=100)
         escaped = connections.label_key(text).replace("\\", "\\\\")
         escaped = escaped.replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Connection.label_key.like(f"%{escaped}%", escape="\\"))  # type: ignore[attr-defined]
-    total = db.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = db.exec(
-        stmt.order_by(Connection.label_key, Connection.id)  # type: ignore[arg-type]
-        .offset((page - 1) * PICKER_PAGE)
-        .limit(PICKER_PAGE)
-    ).all()
-    views = [connections.to_view(actor, r) for r in rows]
-    return Page(views, total, page, PICKER_PAGE)
+        filters.append(Connection.label_key.like(f"%{escaped}%", escape="\\"))  # type: ignore[attr-defined]
+    total, rows, following = tenancy.picker_page(
+        db,
+        actor,
+        app=node.app,
+        filters=filters,
+        page=page,
+        page_size=PICKER_PAGE,
+        count_cap=PICKER_COUNT_CAP,
+    )
+    views = [connections.to_view(actor, c) for c in rows]
+    if total > PICKER_COUNT_CAP:
+        return Page(views, PICKER_COUNT_CAP, page, PICKER_PAGE, more=True, following=following)
+    return Page(views, total, page, PICKER_PAGE, following=following)
 
 
 def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connection:

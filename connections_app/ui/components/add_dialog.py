@@ -200,17 +200,26 @@ def _oauth_block() -> rx.Component:
 
 def _form_step() -> rx.Component:
     return rx.vstack(
-        rx.hstack(
-            rx.button(
-                rx.icon("arrow-left", size=14),
-                "All apps",
-                variant="ghost",
-                color_scheme="gray",
-                size="1",
-                on_click=S.back_to_catalog,
-                type="button",
+        rx.cond(
+            S.for_node == "",
+            rx.hstack(
+                rx.button(
+                    rx.icon("arrow-left", size=14),
+                    "All apps",
+                    variant="ghost",
+                    color_scheme="gray",
+                    size="1",
+                    on_click=S.back_to_catalog,
+                    type="button",
+                ),
+                width="100%",
             ),
-            width="100%",
+            rx.callout(
+                "The new connection is selected on “" + S.for_node_label + "” when you save.",
+                icon="link",
+                size="1",
+                width="100%",
+            ),
         ),
         rx.hstack(
             app_icon(S.app_icon, S.app_name, "40px"),
@@ -353,7 +362,7 @@ def _form_step() -> rx.Component:
 def add_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title("Add connection"),
+            rx.dialog.title(rx.cond(S.for_node == "", "Add connection", "Connect a new account")),
             rx.dialog.description(
                 rx.cond(
                     S.step == "pick",

@@ -84,6 +84,7 @@ def sidebar() -> rx.Component:
             rx.vstack(
                 _nav_item("Integrations", "plug", "/integrations"),
                 _nav_item("Builder", "workflow", "/builder"),
+                _nav_item("Runs", "history", "/runs"),
                 rx.cond(
                     SessionState.is_workspace_admin,
                     _nav_item("Audit log", "scroll-text", "/audit"),

@@ -164,18 +164,6 @@ def integrations_page() -> rx.Component:
     )
 
 
-def builder_page() -> rx.Component:
-    return app_shell(
-        page_header("Builder", "Workflows of this workspace and the connections their nodes use."),
-        empty_state(
-            "workflow",
-            "No workflows yet",
-            "Workflows are lists of app actions. Each action authenticates with a connection "
-            "you pick in its panel; one connection can back any number of nodes.",
-        ),
-    )
-
-
 def llm_keys_page() -> rx.Component:
     state = AccountKeysState
     return app_shell(

@@ -22,6 +22,7 @@ from connections_app.core.errors import Conflict, DomainError, Invalid, Unauthen
 from connections_app.core.oauth import clients
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor, can_create
+from connections_app.core.workflows import service as workflows
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.session import SessionState
 
@@ -95,6 +96,9 @@ class AddConnectionState(SessionState):
     test_ok: bool = False
     test_message: str = ""
     test_outcome: str = ""
+    # Opened from a node's panel (F16): the new connection is selected on that node.
+    for_node: str = ""
+    for_node_label: str = ""
 
     def _reset_result(self) -> None:
         self.error = self.error_field = ""
@@ -121,6 +125,7 @@ class AddConnectionState(SessionState):
         if not can_create(actor):
             return rx.toast.error("Your role does not allow adding connections here.")
         self.open, self.step, self.app_query = True, "pick", ""
+        self.for_node = self.for_node_label = ""
         self.label = self.stable_key = ""
         self.key_edited = False
         self.busy = ""
@@ -147,11 +152,29 @@ class AddConnectionState(SessionState):
             registered = app.key in clients.registered_apps(db)
         self.oauth_ready = has_oauth and registered
         self.oauth_missing = has_oauth and not registered
+        query = {"app": app.key, **({"node": self.for_node} if self.for_node else {})}
         self.oauth_url = (
-            f"{get_settings().api_url}/oauth/start?{urlencode({'app': app.key})}"
-            if self.oauth_ready
-            else ""
+            f"{get_settings().api_url}/oauth/start?{urlencode(query)}" if self.oauth_ready else ""
         )
+
+    @rx.event
+    def open_for_node(self, node_id: Any) -> Any:
+        """ "Connect New Account" in a node's panel: this node's app, straight to its form."""
+        try:
+            actor = self._actor()
+            with session_scope() as db:
+                node = workflows.get_node(db, actor=actor, node_id=node_id)
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        except DomainError as err:
+            return rx.toast.error(str(err))
+        if not can_create(actor):
+            return rx.toast.error("Your role does not allow adding connections here.")
+        self.for_node, self.for_node_label = node.id, node.label
+        self.busy = ""
+        self.pick_app(node.app)
+        self.open = True
+        return None
 
     @rx.event
     def pick_app(self, app_key: Any) -> None:
@@ -162,7 +185,7 @@ class AddConnectionState(SessionState):
         self._choose(app)
         self._offer_oauth(app)
         self.label = app.name
-        self.stable_key = connections.suggest_stable_key(self.label)
+        self.stable_key = self._suggest_key()
         self.key_edited = False
         self.step = "form"
 
@@ -183,13 +206,25 @@ class AddConnectionState(SessionState):
             return
         self._choose(app, kind)
 
+    def _suggest_key(self) -> str:
+        """A slug of the label that is still free in this workspace (F3)."""
+        base = connections.suggest_stable_key(self.label)
+        try:
+            actor = self._actor()
+        except Unauthenticated:
+            return base
+        if actor.workspace_id is None:
+            return base
+        with session_scope() as db:
+            return connections.unique_stable_key(db, actor.workspace_id, base)
+
     @rx.event
     def label_changed(self, value: Any) -> None:
         if not isinstance(value, str):
             return
         self.label = value[:120]
         if not self.key_edited:
-            self.stable_key = connections.suggest_stable_key(self.label)
+            self.stable_key = self._suggest_key()
         if self.error_field == "label":
             self.error = self.error_field = ""
 
@@ -227,13 +262,13 @@ class AddConnectionState(SessionState):
                 return self._sign_in_redirect()
             self.busy = intent
             self._reset_result()
-            app_key, kind = self.app_key, self.kind
+            app_key, kind, node = self.app_key, self.kind, self.for_node
             values = self._values(form)
         del form  # the secret values live on only in `values`, until this handler ends
         if intent == "test":
             result = await asyncio.to_thread(_test_unsaved, actor, app_key, kind, values)
         else:
-            result = await asyncio.to_thread(_create, actor, app_key, kind, values, meta)
+            result = await asyncio.to_thread(_create, actor, app_key, kind, values, meta, node)
         del values
         async with self:
             self.busy = ""
@@ -247,6 +282,13 @@ class AddConnectionState(SessionState):
             self.open = False
             self.form_key += 1
             label = result.label
+        if node:
+            from connections_app.ui.states.node_panel import NodePanelState
+
+            return [
+                NodePanelState.reload,
+                rx.toast.success(f"“{label}” added and selected on this node."),
+            ]
         return [
             ConnectionListState.refresh,
             rx.toast.success(f"“{label}” added. Test it any time from its details."),
@@ -279,11 +321,16 @@ def _test_unsaved(actor: Actor, app_key: str, kind: str, values: dict[str, Any])
 
 
 def _create(
-    actor: Actor, app_key: str, kind: str, values: dict[str, Any], meta: dict[str, Any]
+    actor: Actor,
+    app_key: str,
+    kind: str,
+    values: dict[str, Any],
+    meta: dict[str, Any],
+    node_id: str = "",
 ) -> Any:
     try:
         with session_scope() as db:
-            return connections.create(
+            created = connections.create(
                 db,
                 actor=actor,
                 app=app_key,
@@ -295,6 +342,15 @@ def _create(
             )
     except DomainError as err:
         return _failure(err)
+    if node_id:
+        try:
+            with session_scope() as db:
+                workflows.set_node_connection(
+                    db, actor=actor, node_id=node_id, connection_id=created.id
+                )
+        except DomainError as err:  # saved, but the node could not take it: say so
+            return _Failure(f"“{created.label}” was saved, but not selected: {err}")
+    return created
 
 
 _CARDS: list[dict[str, str]] = app_cards()

@@ -46,8 +46,13 @@ class OAuthConnectState(SessionState):
         if not outcome.ok:
             return rx.toast.error(outcome.message, duration=8000)
         add = await self.get_state(AddConnectionState)
-        add.open = False
+        from_node = add.for_node != ""
+        add.open, add.for_node = False, ""
         add.form_key += 1
+        if from_node:
+            from connections_app.ui.states.node_panel import NodePanelState
+
+            return [NodePanelState.reload, rx.toast.success(outcome.message)]
         return [
             ConnectionListState.refresh,
             DetailsState.reload,

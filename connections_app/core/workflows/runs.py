@@ -1,0 +1,501 @@
+"""Runs: a workflow's nodes executed in order on the server (F30), parking on broken
+connections and resuming when they are reconnected (F22), live or test mode (F28).
+
+A run acts as the person who started it, with the role they hold when each step
+executes, in the run's own workspace: every connection goes through tenancy and
+the sharing rules exactly as in the builder. Steps are a snapshot of the nodes at
+start. Execution is claimed per run (`tenancy.claim_run`), so several workers and
+the CLI can all try to resume a run and only one does. A step result holds what
+the app answered (trimmed), never the request, so never a credential.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from connections_app.core import alerts, audit, tenancy
+from connections_app.core.catalog import get_catalog
+from connections_app.core.catalog.models import placeholders, render
+from connections_app.core.clock import utcnow
+from connections_app.core.connections import runtime
+from connections_app.core.connections.models import Connection, Purpose, Status
+from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFound
+from connections_app.core.identity import service as identity
+from connections_app.core.tenancy import Actor
+from connections_app.core.vault import Vault, get_vault
+from connections_app.core.workflows.models import Node, Run, RunStatus, RunStep, StepStatus
+
+log = logging.getLogger(__name__)
+
+RUN_LEASE = timedelta(minutes=5)
+RESULT_LIMIT = 2000
+HISTORY_PAGE = 20
+STEP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+MODES = ("live", "test")
+_FINAL = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED)
+
+
+@dataclass(frozen=True)
+class StepView:
+    position: int
+    label: str
+    app: str
+    app_name: str
+    action_name: str
+    connection_id: str | None
+    connection_label: str | None
+    status: str
+    message: str | None
+    http_status: int | None
+    result: str  # the app's answer as short JSON text, for the history page
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: str
+    workflow_id: str | None
+    workflow_name: str
+    mode: str
+    status: str
+    message: str | None
+    waiting_on: str | None
+    started_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    steps: list[StepView]
+
+
+@dataclass(frozen=True)
+class RunPage:
+    items: list[RunView]
+    total: int
+    page: int
+    page_size: int
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _step_view(step: RunStep) -> StepView:
+    app = get_catalog().find(step.app)
+    action_name = step.action
+    if app is not None:
+        action_name = next((a.name for a in app.actions if a.key == step.action), step.action)
+    return StepView(
+        position=step.position,
+        label=step.label,
+        app=step.app,
+        app_name=app.name if app else step.app,
+        action_name=action_name,
+        connection_id=step.connection_id,
+        connection_label=step.connection_label,
+        status=step.status,
+        message=step.message,
+        http_status=step.http_status,
+        result=json.dumps(step.result, ensure_ascii=False)[:RESULT_LIMIT] if step.result else "",
+        attempts=step.attempts,
+    )
+
+
+def _view(db: Session, run: Run) -> RunView:
+    return RunView(
+        id=run.id,
+        workflow_id=run.workflow_id,
+        workflow_name=run.workflow_name,
+        mode=run.mode,
+        status=run.status,
+        message=run.message,
+        waiting_on=run.waiting_on,
+        started_by=run.started_by_label,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        steps=[_step_view(s) for s in tenancy.run_steps(db, run)],
+    )
+
+
+def get(db: Session, *, actor: Actor, run_id: Any) -> RunView:
+    return _view(db, tenancy.get_run(db, actor, run_id))
+
+
+def history(db: Session, *, actor: Actor, workflow_id: Any = None, page: Any = 1) -> RunPage:
+    """Newest first; one workflow's runs when `workflow_id` is given."""
+    if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+        raise Invalid("Page must be a positive whole number.", field="page")
+    stmt = tenancy.runs_query(actor)
+    if workflow_id not in (None, ""):
+        wf = tenancy.get_workflow(db, actor, workflow_id)
+        stmt = stmt.where(Run.workflow_id == wf.id)
+    total = db.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = db.exec(
+        stmt.order_by(Run.created_at.desc(), Run.id)  # type: ignore[attr-defined]
+        .offset((page - 1) * HISTORY_PAGE)
+        .limit(HISTORY_PAGE)
+    ).all()
+    return RunPage([_view(db, r) for r in rows], total, page, HISTORY_PAGE)
+
+
+# --- starting --------------------------------------------------------------------------
+
+
+def _audit(db: Session, run: Run, action: str, *, actor: Actor | None, detail: dict) -> None:
+    audit.record(
+        db,
+        account_id=run.account_id,
+        workspace_id=run.workspace_id,
+        action=action,
+        target_type="run",
+        target_id=run.id,
+        actor_id=actor.user_id if actor else None,
+        actor_label=actor.label if actor else "system",
+        outcome="failure" if run.status == RunStatus.FAILED else "success",
+        detail=detail,
+    )
+
+
+def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") -> str:
+    """Queue a run of this workflow (builders and admins); returns its id."""
+    if mode not in MODES:
+        raise Invalid("Run mode must be live or test.", field="mode")
+    if not tenancy.can_build(actor):
+        raise Forbidden("Your role does not allow you to run workflows.")
+    wf = tenancy.get_workflow(db, actor, workflow_id)
+    nodes = db.exec(
+        tenancy.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
+    ).all()
+    if not nodes:
+        raise Invalid("This workflow has no nodes yet. Add one, then run it.")
+    run = Run(
+        account_id=wf.account_id,
+        workspace_id=wf.workspace_id,
+        workflow_id=wf.id,
+        workflow_name=wf.name,
+        mode=mode,
+        started_by=actor.user_id,
+        started_by_label=actor.label,
+    )
+    db.add(run)
+    db.flush()
+    for node in nodes:
+        label = None
+        if node.connection_id:
+            conn = db.exec(
+                tenancy.connections_query(actor).where(Connection.id == node.connection_id)
+            ).first()
+            label = conn.label if conn else None
+        db.add(
+            RunStep(
+                run_id=run.id,
+                position=node.position,
+                node_id=node.id,
+                label=node.label,
+                app=node.app,
+                action=node.action,
+                params=dict(node.params),
+                connection_id=node.connection_id,
+                connection_label=label,
+            )
+        )
+    _audit(
+        db, run, audit.Action.RUN_STARTED, actor=actor, detail={"mode": mode, "nodes": len(nodes)}
+    )
+    db.commit()
+    alerts.publish(run.workspace_id)
+    return run.id
+
+
+# --- executing -------------------------------------------------------------------------
+
+
+class _Park(Exception):
+    def __init__(self, conn: Connection, message: str) -> None:
+        super().__init__(message)
+        self.conn, self.message = conn, message
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, http_status: int | None = None, result: Any = None) -> None:
+        super().__init__(message)
+        self.message, self.http_status, self.result = message, http_status, result
+
+
+class _Skip(Exception):
+    pass
+
+
+def build_request(step: RunStep, conn: Connection) -> httpx.Request:
+    """The action's HTTP request from the catalog and the node's non-secret parameters."""
+    app = get_catalog().get(step.app)
+    spec = app.action(step.action)
+    params = spec.validate_params(step.params)
+    path_names = placeholders(spec.path)
+    path = render(spec.path, params, quote_values=True)
+    if not path.startswith("/") or path.startswith("//") or "://" in path:
+        raise Invalid("The request path must start with a single “/”.", field="path")
+    url = app.resolve_base_url(conn.config) + path
+    rest = {k: v for k, v in params.items() if k not in path_names}
+    headers = {"Accept": "application/json"}
+    if spec.method == "GET":
+        return httpx.Request("GET", url, params=rest, headers=headers)
+    if "body" in rest and len(rest) == 1:  # a raw body (Custom HTTP request)
+        return httpx.Request(
+            "POST", url, content=rest["body"].encode(), headers={**headers, **_content_type(rest)}
+        )
+    return httpx.Request("POST", url, json=rest, headers=headers)
+
+
+def _content_type(rest: dict[str, str]) -> dict[str, str]:
+    try:
+        json.loads(rest["body"])
+    except ValueError:
+        return {"Content-Type": "text/plain; charset=utf-8"}
+    return {"Content-Type": "application/json"}
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        text = response.text[:RESULT_LIMIT]
+        return {"text": text} if text else {}
+    encoded = json.dumps(data, ensure_ascii=False)
+    if len(encoded) > RESULT_LIMIT:
+        return {"truncated": encoded[:RESULT_LIMIT]}
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> Connection:
+    """The node's current connection (it may have been switched while the run waited)."""
+    if step.node_id:
+        node = db.exec(tenancy.nodes_query(actor).where(Node.id == step.node_id)).first()
+        if node is not None and node.connection_id != step.connection_id:
+            step.connection_id = node.connection_id
+    if not step.connection_id:
+        raise _Fail("No connection is picked for this node. Pick one in its panel.")
+    try:
+        conn = tenancy.get_connection(db, actor, step.connection_id)
+    except NotFound:
+        raise _Fail(
+            "Connection missing: it was deleted or is not available in this workspace. "
+            "Pick another in the node's panel, then run again."
+        ) from None
+    step.connection_label = conn.label
+    if conn.status == Status.REVOKED:
+        raise _Fail(f"The connection “{conn.label}” was revoked. Reconnect it or pick another.")
+    if conn.status == Status.ERROR:
+        raise _Park(conn, _waiting_message(conn))
+    if conn.status != Status.ACTIVE:
+        raise _Fail(f"The connection “{conn.label}” is not ready ({conn.status}).")
+    if run.mode == "test" and not conn.has_test_credentials:
+        raise _Skip(f"Skipped in test mode: “{conn.label}” has no test credentials.")
+    return conn
+
+
+def _waiting_message(conn: Connection) -> str:
+    reason = (conn.status_reason or "").strip()
+    if reason and not reason.endswith("."):
+        reason += "."
+    return f"Waiting for “{conn.label}” to be reconnected. {reason}".strip()
+
+
+def _run_step(
+    db: Session, actor: Actor, run: Run, step: RunStep, client: httpx.Client, vault: Vault
+) -> None:
+    conn = _resolve_connection(db, actor, run, step)
+    request = build_request(step, conn)
+    purpose = Purpose.TEST if run.mode == "test" else Purpose.LIVE
+    try:
+        response = runtime.send(
+            db,
+            actor=actor,
+            connection_id=conn.id,
+            request=request,
+            client=client,
+            purpose=purpose,
+            vault=vault,
+        )
+    except runtime.ConnectionUnavailable as err:
+        current = tenancy.connection_for_system(db, conn.id)
+        db.refresh(current)
+        if current.status == Status.ERROR:
+            raise _Park(current, _waiting_message(current)) from None
+        raise _Fail(str(err)) from None
+    except Forbidden:
+        raise _Fail(f"The person who started this run may not use “{conn.label}”.") from None
+    except httpx.TimeoutException:
+        raise _Fail(f"{_app_name(step)} did not answer in time.") from None
+    except httpx.HTTPError as err:
+        raise _Fail(f"{_app_name(step)} is unreachable ({type(err).__name__}).") from None
+    answer = _answer(response)
+    code = response.status_code
+    if code < 400:
+        step.http_status, step.result = code, answer
+        return
+    if code in (401, 403):
+        current = tenancy.connection_for_system(db, conn.id)
+        db.refresh(current)
+        if current.status == Status.ERROR:
+            raise _Park(current, _waiting_message(current))
+        raise _Fail(f"{_app_name(step)} rejected the credentials (HTTP {code}).", code, answer)
+    raise _Fail(f"{_app_name(step)} answered HTTP {code}.", code, answer)
+
+
+def _app_name(step: RunStep) -> str:
+    app = get_catalog().find(step.app)
+    return app.name if app else step.app
+
+
+def execute(
+    db: Session,
+    run_id: str,
+    *,
+    client: httpx.Client | None = None,
+    vault: Vault | None = None,
+    resuming: bool = False,
+) -> str | None:
+    """Claim the run and execute its remaining steps; returns the run's status, or None
+    when another worker holds it. Safe to call from any process."""
+    now = utcnow()
+    wanted = (RunStatus.WAITING,) if resuming else (RunStatus.QUEUED, RunStatus.WAITING)
+    if not tenancy.claim_run(db, run_id, from_statuses=wanted, until=now + RUN_LEASE, now=now):
+        return None
+    run = tenancy.run_for_system(db, run_id)
+    db.refresh(run)
+    vault = vault or get_vault()
+    try:
+        actor = identity.actor_for_member(db, user_id=run.started_by, workspace_id=run.workspace_id)
+    except NotFound as err:
+        _finish(db, run, None, RunStatus.FAILED, str(err))
+        return run.status
+    if run.waiting_on:
+        run.waiting_on = None
+        _audit(db, run, audit.Action.RUN_RESUMED, actor=None, detail={})
+        db.add(run)
+        db.commit()
+    own_client = client is None
+    http = client or httpx.Client(timeout=STEP_TIMEOUT, follow_redirects=False)
+    try:
+        return _steps(db, actor, run, http, vault)
+    finally:
+        if own_client:
+            http.close()
+
+
+def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vault) -> str:
+    steps = tenancy.run_steps(db, run)
+    for index, step in enumerate(steps):
+        if step.status in _FINAL:
+            continue
+        step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
+        step.started_at, step.message = step.started_at or utcnow(), None
+        run.lease_until = utcnow() + RUN_LEASE
+        db.add_all([step, run])
+        db.commit()
+        try:
+            _run_step(db, actor, run, step, client, vault)
+        except _Park as park:
+            step.status, step.message = StepStatus.WAITING, park.message
+            run.status, run.waiting_on, run.message = RunStatus.WAITING, park.conn.id, park.message
+            run.lease_until, run.updated_at = None, utcnow()
+            db.add_all([step, run])
+            _audit(db, run, audit.Action.RUN_WAITING, actor=None, detail={"step": step.position})
+            db.commit()
+            alerts.publish(run.workspace_id)
+            return run.status
+        except _Skip as skip:
+            step.status, step.message = StepStatus.SKIPPED, str(skip)
+        except _Fail as fail:
+            step.status, step.message = StepStatus.FAILED, fail.message
+            step.http_status = fail.http_status
+            step.result = fail.result or {}
+        except DomainError as err:
+            step.status, step.message = StepStatus.FAILED, str(err)
+        else:
+            step.status, step.message = StepStatus.SUCCEEDED, None
+        step.finished_at = utcnow()
+        db.add(step)
+        db.commit()
+        if step.status == StepStatus.FAILED:
+            for later in steps[index + 1 :]:
+                later.status, later.message = StepStatus.SKIPPED, "Not run: an earlier step failed."
+                db.add(later)
+            _finish(
+                db, run, actor, RunStatus.FAILED, f"Step {step.position} failed: {step.message}"
+            )
+            return run.status
+    skipped = sum(1 for s in steps if s.status == StepStatus.SKIPPED)
+    message = f"{skipped} step(s) skipped." if skipped else None
+    _finish(db, run, actor, RunStatus.SUCCEEDED, message)
+    return run.status
+
+
+def _finish(db: Session, run: Run, actor: Actor | None, status: str, message: str | None) -> None:
+    run.status, run.message = status, (message or None) and message[:500]
+    run.lease_until, run.waiting_on = None, None
+    run.finished_at = run.updated_at = utcnow()
+    db.add(run)
+    _audit(db, run, audit.Action.RUN_FINISHED, actor=None, detail={"status": status})
+    db.commit()
+    alerts.publish(run.workspace_id)
+
+
+def run_now(
+    session_factory: Callable[[], Session],
+    *,
+    actor: Actor,
+    workflow_id: Any,
+    mode: Any = "live",
+    client: httpx.Client | None = None,
+) -> str:
+    """Start and execute in one go (the builder's Run button); returns the run id."""
+    with session_factory() as db:
+        run_id = start(db, actor=actor, workflow_id=workflow_id, mode=mode)
+    with session_factory() as db:
+        execute(db, run_id, client=client)
+    return run_id
+
+
+def retry(db: Session, *, actor: Actor, run_id: Any, client: httpx.Client | None = None) -> str:
+    """ "Try again now" on a waiting run (e.g. after switching the node's connection)."""
+    if not tenancy.can_build(actor):
+        raise Forbidden("Your role does not allow you to run workflows.")
+    run = tenancy.get_run(db, actor, run_id)
+    if run.status != RunStatus.WAITING:
+        raise Invalid("Only a run that is waiting can be tried again.")
+    status = execute(db, run.id, client=client, resuming=True)
+    if status is None:
+        raise Invalid("This run is already being resumed.")
+    return status
+
+
+def resume_ready(
+    session_factory: Callable[[], Session],
+    *,
+    workspace_id: str | None = None,
+    client: httpx.Client | None = None,
+) -> int:
+    """Resume parked runs whose connection is active again (and runs whose worker died).
+
+    Called after a reconnect alert and on the refresher's interval, in every process;
+    the claim lets exactly one of them execute each run.
+    """
+    with session_factory() as db:
+        ids = tenancy.resumable_runs(db, now=utcnow(), workspace_id=workspace_id)
+    resumed = 0
+    for run_id in ids:
+        try:
+            with session_factory() as db:
+                if execute(db, run_id, client=client, resuming=False) is not None:
+                    resumed += 1
+        except Exception as err:  # one broken run must not stop the others
+            log.warning("resuming run failed: %s", type(err).__name__)
+    return resumed

@@ -1,0 +1,84 @@
+"""How a run and its steps look, on the Builder page and on the Runs page alike."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+RUN_COLORS = {
+    "queued": "gray",
+    "running": "blue",
+    "waiting": "amber",
+    "succeeded": "green",
+    "failed": "red",
+}
+STEP_COLORS = {**RUN_COLORS, "pending": "gray", "skipped": "gray"}
+RUN_WORDS = {
+    "queued": "Queued",
+    "running": "Running",
+    "waiting": "Waiting for a connection",
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+}
+
+
+def run_badge(status: rx.Var) -> rx.Component:
+    return rx.match(
+        status,
+        *[
+            (k, rx.badge(RUN_WORDS[k], color_scheme=c, variant="soft", radius="full"))
+            for k, c in RUN_COLORS.items()
+        ],
+        rx.badge(status, variant="soft", radius="full"),
+    )
+
+
+def step_line(step: rx.Var) -> rx.Component:
+    color = rx.match(step["status"], *STEP_COLORS.items(), "gray")
+    return rx.hstack(
+        rx.icon(step["icon"], size=18, color=f"var(--{color}-10)"),
+        rx.vstack(
+            rx.hstack(
+                rx.text(step["position"], ". ", step["label"], size="2", weight="medium"),
+                rx.text(
+                    step["app_name"], " · ", step["action_name"], size="1", color_scheme="gray"
+                ),
+                rx.cond(
+                    step["connection"] != "",
+                    rx.badge(rx.icon("key-round", size=12), step["connection"], variant="outline"),
+                ),
+                rx.badge(step["status"], color_scheme=color, variant="soft"),
+                rx.cond(
+                    step["http_status"] != "",
+                    rx.text("HTTP ", step["http_status"], size="1", color_scheme="gray"),
+                ),
+                rx.cond(
+                    (step["attempts"] != "1") & (step["attempts"] != "0"),
+                    rx.text("resumed · attempt ", step["attempts"], size="1", color_scheme="gray"),
+                ),
+                spacing="2",
+                align="center",
+                wrap="wrap",
+            ),
+            rx.cond(
+                step["message"] != "",
+                rx.text(step["message"], size="2", color=f"var(--{color}-11)"),
+            ),
+            rx.cond(
+                step["result"] != "",
+                rx.code(
+                    step["result"],
+                    size="1",
+                    variant="ghost",
+                    style={"white_space": "pre-wrap", "word_break": "break-all"},
+                ),
+            ),
+            spacing="1",
+            align="start",
+            width="100%",
+        ),
+        spacing="3",
+        align="start",
+        width="100%",
+        class_name="cx-step",
+        data_status=step["status"],
+    )

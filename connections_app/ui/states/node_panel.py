@@ -1,0 +1,229 @@
+"""A node's panel in the builder: its parameters and its authentication section (F15–F17).
+
+The picker asks the core for one page at a time, filtered in the database to the
+node's app, this workspace, the sharing rules and the node's auth method. The
+browser only ever names ids; the core decides whether the node may use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import reflex as rx
+
+from connections_app.core.db import session_scope
+from connections_app.core.errors import DomainError, Unauthenticated
+from connections_app.core.tenancy import can_build, can_create
+from connections_app.core.workflows import service as workflows
+from connections_app.ui import formatting
+from connections_app.ui.states.add_connection import AddConnectionState
+from connections_app.ui.states.builder import BuilderState, param_rows
+from connections_app.ui.states.session import SessionState
+
+
+class NodePanelState(SessionState):
+    open: bool = False
+    node_id: str = ""
+    label: str = ""
+    app: str = ""
+    app_name: str = ""
+    action_name: str = ""
+    params: list[dict[str, str]] = []
+    form_key: int = 0
+    connection_id: str = ""
+    connection_label: str = ""
+    conn_state: str = ""  # none | missing | active | error | revoked | pending
+    can_edit: bool = False
+    can_connect: bool = False
+    search: str = ""
+    page: int = 1
+    total: int = 0
+    pages: int = 1
+    has_next: bool = False
+    total_label: str = ""
+    options: list[dict[str, str]] = []
+    error: str = ""
+    switch_open: bool = False
+    switch_search: str = ""
+    switch_options: list[dict[str, str]] = []
+
+    def _load_node(self) -> bool:
+        try:
+            actor = self._actor()
+            with session_scope() as db:
+                node = workflows.get_node(db, actor=actor, node_id=self.node_id)
+                page = workflows.picker(
+                    db, actor=actor, node_id=node.id, search=self.search or None, page=self.page
+                )
+        except (Unauthenticated, DomainError):
+            self.open, self.node_id = False, ""
+            return False
+        self.label, self.app, self.app_name = node.label, node.app, node.app_name
+        self.action_name = node.action_name
+        self.params = param_rows(node.app, node.action, node.params)
+        self.connection_id = node.connection_id or ""
+        self.connection_label = node.connection_label or ""
+        if node.connection_id is None:
+            self.conn_state = "none"
+        else:
+            self.conn_state = node.connection_status or "missing"
+        self.can_edit, self.can_connect = can_build(actor), can_create(actor)
+        self.total, self.pages, self.has_next = page.total, page.pages, page.has_next
+        self.total_label = f"{page.total:,}+" if page.more else f"{page.total:,}"
+        self.options = [
+            {
+                "id": v.id,
+                "label": v.label,
+                "status": v.status,
+                "tail": f"••••{v.masked_tail}" if v.masked_tail else "",
+                "who": v.external_name or "",
+                "used": formatting.when(v.last_used_at),
+                "selected": "1" if v.id == self.connection_id else "",
+            }
+            for v in page.items
+        ]
+        return True
+
+    @rx.event
+    def open_panel(self, node_id: Any) -> Any:
+        if not isinstance(node_id, str) or not 0 < len(node_id) <= 64:
+            return None
+        self.node_id, self.search, self.page, self.error = node_id, "", 1, ""
+        self.form_key += 1
+        if not self._load_node():
+            return rx.toast.error("That node no longer exists.")
+        self.open = True
+        return None
+
+    @rx.event
+    def open_changed(self, value: Any) -> None:
+        if value is False:
+            self.open, self.switch_open = False, False
+
+    @rx.event
+    def reload(self) -> Any:
+        if self.node_id:
+            self._load_node()
+        return BuilderState.refresh_view
+
+    @rx.event
+    def search_changed(self, value: Any) -> None:
+        if isinstance(value, str):
+            self.search, self.page = value[:100], 1
+            self._load_node()
+
+    @rx.event
+    def next_page(self) -> None:
+        if self.has_next:
+            self.page += 1
+            self._load_node()
+
+    @rx.event
+    def previous_page(self) -> None:
+        if self.page > 1:
+            self.page -= 1
+            self._load_node()
+
+    def _change(self, work: Any, success: str | Callable[[Any], str]) -> Any:
+        try:
+            actor = self._actor()
+            with session_scope() as db:
+                result = work(db, actor)
+        except Unauthenticated:
+            return self._sign_in_redirect()
+        except DomainError as err:
+            self.error = str(err)
+            self._load_node()
+            return rx.toast.error(str(err))
+        self.error = ""
+        self._load_node()
+        message = success(result) if callable(success) else success
+        return [BuilderState.refresh_view, rx.toast.success(message)]
+
+    @rx.event
+    def pick(self, connection_id: Any) -> Any:
+        if not isinstance(connection_id, str) or not connection_id:
+            return rx.toast.error("Choose a connection from the list.")  # clearing is its own
+        node_id = self.node_id
+        return self._change(
+            lambda db, actor: workflows.set_node_connection(
+                db, actor=actor, node_id=node_id, connection_id=connection_id
+            ),
+            "Connection selected.",
+        )
+
+    @rx.event
+    def clear_connection(self) -> Any:
+        node_id = self.node_id
+        return self._change(
+            lambda db, actor: workflows.set_node_connection(
+                db, actor=actor, node_id=node_id, connection_id=None
+            ),
+            "Connection removed from this node.",
+        )
+
+    @rx.event
+    def save_params(self, form: dict) -> Any:
+        if not isinstance(form, dict):
+            return None
+        names = {p["name"] for p in self.params}
+        values = {k: v for k, v in form.items() if k in names and v != ""}
+        node_id = self.node_id
+        return self._change(
+            lambda db, actor: workflows.update_node_params(
+                db, actor=actor, node_id=node_id, params=values
+            ),
+            "Node saved.",
+        )
+
+    @rx.event
+    def connect_new(self) -> Any:
+        return AddConnectionState.open_for_node(self.node_id)
+
+    # --- switch every node of this workspace from X to Y (F17) --------------------------
+
+    def _load_switch(self) -> None:
+        try:
+            actor = self._actor()
+            with session_scope() as db:
+                page = workflows.picker(
+                    db, actor=actor, node_id=self.node_id, search=self.switch_search or None
+                )
+        except (Unauthenticated, DomainError):
+            self.switch_options = []
+            return
+        self.switch_options = [
+            {"id": v.id, "label": v.label, "status": v.status}
+            for v in page.items
+            if v.id != self.connection_id
+        ]
+
+    @rx.event
+    def open_switch(self) -> None:
+        if self.connection_id and self.conn_state != "missing":
+            self.switch_search = ""
+            self._load_switch()
+            self.switch_open = True
+
+    @rx.event
+    def switch_open_changed(self, value: Any) -> None:
+        if value is False:
+            self.switch_open = False
+
+    @rx.event
+    def switch_search_changed(self, value: Any) -> None:
+        if isinstance(value, str):
+            self.switch_search = value[:100]
+            self._load_switch()
+
+    @rx.event
+    def switch_all(self, to_connection_id: Any) -> Any:
+        source, label = self.connection_id, self.connection_label
+        self.switch_open = False
+        return self._change(
+            lambda db, actor: workflows.replace_connection(
+                db, actor=actor, from_connection_id=source, to_connection_id=to_connection_id
+            ),
+            lambda n: f"Switched {n} node(s) in this workspace away from “{label}”.",
+        )
