@@ -421,7 +421,7 @@ def usable_connection_sources(actor: Actor, *, app: str) -> list[ColumnElement[b
     """The picker's rows as two disjoint predicates: this workspace's own connections and
     the account connections granted to it, each usable by the actor.
 
-    Together they select exactly what `usable_connections_query` does; apart, each can
+    `usable_connections_query` is their union; apart, each can
     be answered from its own index (the own part from `ix_connections_picker`, which
     covers the whole predicate), so a workspace with 10,000 connections of one app
     is paged without reading its rows. `tenant_id` is the owning workspace for
@@ -496,10 +496,7 @@ def picker_page(
 
 def usable_connections_query(actor: Actor, *, app: str) -> SelectOfScalar[Connection]:
     """F15: what a node's picker may offer: this app, visible here, usable by the actor."""
-    return connections_query(actor).where(
-        Connection.app == app,
-        or_(Connection.sharing != Sharing.PERSONAL, Connection.created_by == actor.user_id),
-    )
+    return select(Connection).where(or_(false(), *usable_connection_sources(actor, app=app)))
 
 
 # --- runs (F22, F30) ------------------------------------------------------------------

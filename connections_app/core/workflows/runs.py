@@ -144,6 +144,18 @@ def history(db: Session, *, actor: Actor, workflow_id: Any = None, page: Any = 1
     return RunPage([_view(db, r) for r in rows], total, page, HISTORY_PAGE)
 
 
+def latest(db: Session, *, actor: Actor, workflow_id: Any) -> RunView | None:
+    """The newest run of one workflow (the builder shows it live under the nodes)."""
+    wf = tenancy.get_workflow(db, actor, workflow_id)
+    run = db.exec(
+        tenancy.runs_query(actor)
+        .where(Run.workflow_id == wf.id)
+        .order_by(Run.created_at.desc(), Run.id)  # type: ignore[attr-defined]
+        .limit(1)
+    ).first()
+    return _view(db, run) if run is not None else None
+
+
 # --- starting --------------------------------------------------------------------------
 
 

@@ -151,16 +151,27 @@ def delete_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> None:
 # --- nodes --------------------------------------------------------------------------
 
 
-def _node_view(db: Session, actor: Actor, node: Node) -> NodeView:
+def _node_views(db: Session, actor: Actor, nodes: list[Node]) -> list[NodeView]:
+    """Views of these nodes, with their connections read in one query (the builder
+    re-reads a whole workflow on every alert)."""
+    wanted = {n.connection_id for n in nodes if n.connection_id}
+    found = (
+        {
+            c.id: c
+            for c in db.exec(
+                tenancy.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
+            )
+        }
+        if wanted
+        else {}
+    )
+    return [_node_view(node, found.get(node.connection_id or "")) for node in nodes]
+
+
+def _node_view(node: Node, conn: Connection | None) -> NodeView:
     app = get_catalog().get(node.app)
     action = app.action(node.action)
-    label = status = None
-    if node.connection_id:
-        conn = db.exec(
-            tenancy.connections_query(actor).where(Connection.id == node.connection_id)
-        ).first()
-        if conn is not None:
-            label, status = conn.label, conn.status
+    label, status = (conn.label, conn.status) if conn is not None else (None, None)
     return NodeView(
         id=node.id,
         position=node.position,
@@ -177,7 +188,7 @@ def _node_view(db: Session, actor: Actor, node: Node) -> NodeView:
 
 
 def get_node(db: Session, *, actor: Actor, node_id: Any) -> NodeView:
-    return _node_view(db, actor, tenancy.get_node(db, actor, node_id))
+    return _node_views(db, actor, [tenancy.get_node(db, actor, node_id)])[0]
 
 
 def list_nodes(db: Session, *, actor: Actor, workflow_id: Any) -> list[NodeView]:
@@ -185,7 +196,7 @@ def list_nodes(db: Session, *, actor: Actor, workflow_id: Any) -> list[NodeView]
     rows = db.exec(
         tenancy.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
     ).all()
-    return [_node_view(db, actor, n) for n in rows]
+    return _node_views(db, actor, list(rows))
 
 
 def add_node(
@@ -221,7 +232,7 @@ def add_node(
         db, actor, audit.Action.WORKFLOW_UPDATED, wf.id, {"node_added": node.id, "app": node.app}
     )
     db.commit()
-    return _node_view(db, actor, node)
+    return _node_views(db, actor, [node])[0]
 
 
 def update_node_params(db: Session, *, actor: Actor, node_id: Any, params: Any) -> NodeView:
@@ -234,7 +245,7 @@ def update_node_params(db: Session, *, actor: Actor, node_id: Any, params: Any) 
     _touch(db, node.workflow_id)
     _audit(db, actor, audit.Action.WORKFLOW_UPDATED, node.workflow_id, {"node_changed": node.id})
     db.commit()
-    return _node_view(db, actor, node)
+    return _node_views(db, actor, [node])[0]
 
 
 def move_node(db: Session, *, actor: Actor, node_id: Any, direction: Any) -> None:
@@ -341,7 +352,7 @@ def set_node_connection(db: Session, *, actor: Actor, node_id: Any, connection_i
         {"node": node.id, "connection": node.connection_id},
     )
     db.commit()
-    return _node_view(db, actor, node)
+    return _node_views(db, actor, [node])[0]
 
 
 def replace_connection(

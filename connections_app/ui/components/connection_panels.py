@@ -6,7 +6,7 @@ import reflex as rx
 
 from connections_app.ui.components.badges import kind_text, status_badge
 from connections_app.ui.components.connection_table import app_icon
-from connections_app.ui.components.form_parts import dialog_actions, field_block
+from connections_app.ui.components.form_parts import confirm_dialog, dialog_actions, field_block
 from connections_app.ui.formatting import SHARING_LABELS
 from connections_app.ui.states.connection_details import (
     DeleteState,
@@ -558,33 +558,20 @@ def delete_dialog() -> rx.Component:
 
 def revoke_dialog() -> rx.Component:
     oc = OAuthConnectState
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Revoke “" + oc.revoke_label + "”?"),
-            rx.alert_dialog.description(
-                "The tokens are destroyed here and the provider is asked to revoke the "
-                "grant. Nodes using it stop working until someone connects the account again.",
-                size="2",
-                color_scheme="gray",
-            ),
-            rx.hstack(
-                rx.alert_dialog.cancel(
-                    rx.button("Keep it", variant="soft", color_scheme="gray", id="revoke-cancel")
-                ),
-                rx.button(
-                    rx.cond(oc.busy, rx.spinner(size="1"), rx.icon("ban", size=14)),
-                    "Revoke access",
-                    color_scheme="red",
-                    disabled=oc.busy,
-                    on_click=oc.confirm_revoke,
-                    id="revoke-confirm",
-                ),
-                justify="end",
-                spacing="3",
-                margin_top="16px",
-            ),
-            max_width="480px",
+    return confirm_dialog(
+        "Revoke “" + oc.revoke_label + "”?",
+        "The tokens are destroyed here and the provider is asked to revoke the "
+        "grant. Nodes using it stop working until someone connects the account again.",
+        rx.button(
+            rx.cond(oc.busy, rx.spinner(size="1"), rx.icon("ban", size=14)),
+            "Revoke access",
+            color_scheme="red",
+            disabled=oc.busy,
+            on_click=oc.confirm_revoke,
+            id="revoke-confirm",
         ),
         open=oc.revoke_open,
         on_open_change=oc.revoke_open_changed,
+        cancel_label="Keep it",
+        cancel_id="revoke-cancel",
     )

@@ -37,6 +37,38 @@ def dialog_actions(*actions: rx.Component) -> rx.Component:
     )
 
 
+def confirm_dialog(
+    title: rx.Var | str,
+    body: rx.Var | str,
+    confirm: rx.Component,
+    *,
+    open: rx.Var,
+    on_open_change: rx.EventHandler,
+    cancel_label: str = "Cancel",
+    cancel_id: str | None = None,
+    max_width: str = "480px",
+) -> rx.Component:
+    """Ask before something destructive: what happens, Cancel first, the red action last."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(title),
+            rx.alert_dialog.description(body, size="2", color_scheme="gray"),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(cancel_label, variant="soft", color_scheme="gray", id=cancel_id)
+                ),
+                confirm,
+                justify="end",
+                spacing="3",
+                margin_top="16px",
+            ),
+            max_width=max_width,
+        ),
+        open=open,
+        on_open_change=on_open_change,
+    )
+
+
 def pager(
     *,
     summary: rx.Var,

@@ -8,7 +8,7 @@ import reflex as rx
 from connections_app.ui.components.add_dialog import add_dialog
 from connections_app.ui.components.badges import status_badge
 from connections_app.ui.components.connection_table import app_icon
-from connections_app.ui.components.form_parts import dialog_actions, field_block
+from connections_app.ui.components.form_parts import confirm_dialog, dialog_actions, field_block
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
 from connections_app.ui.components.run_parts import run_badge, step_line
 from connections_app.ui.states.builder import BuilderState as B
@@ -330,33 +330,6 @@ def _name_dialog(
                 ),
                 on_submit=on_submit,
                 reset_on_submit=False,
-            ),
-            max_width="440px",
-        ),
-        open=open_var,
-        on_open_change=on_open,
-    )
-
-
-def _confirm(
-    title: rx.Var | str,
-    body: str,
-    open_var: rx.Var,
-    on_open,
-    on_confirm,
-    label: str,
-    confirm_id: str,
-) -> rx.Component:  # type: ignore[no-untyped-def]
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(title),
-            rx.alert_dialog.description(body, size="2", color_scheme="gray"),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.button(label, color_scheme="red", on_click=on_confirm, id=confirm_id),
-                justify="end",
-                spacing="3",
-                margin_top="16px",
             ),
             max_width="440px",
         ),
@@ -839,23 +812,31 @@ def builder_page() -> rx.Component:
             "Rename",
             "workflow-rename-input",
         ),
-        _confirm(
+        confirm_dialog(
             "Delete “" + B.selected_name + "”?",
             "Its nodes go with it. Connections stay; run history stays.",
-            B.delete_open,
-            B.delete_open_changed,
-            B.confirm_delete,
-            "Delete workflow",
-            "delete-workflow-confirm",
+            rx.button(
+                "Delete workflow",
+                color_scheme="red",
+                on_click=B.confirm_delete,
+                id="delete-workflow-confirm",
+            ),
+            open=B.delete_open,
+            on_open_change=B.delete_open_changed,
+            max_width="440px",
         ),
-        _confirm(
+        confirm_dialog(
             "Remove “" + B.remove_label + "”?",
             "The node is removed from this workflow. Its connection stays.",
-            B.remove_open,
-            B.remove_open_changed,
-            B.confirm_remove,
-            "Remove node",
-            "remove-node-confirm",
+            rx.button(
+                "Remove node",
+                color_scheme="red",
+                on_click=B.confirm_remove,
+                id="remove-node-confirm",
+            ),
+            open=B.remove_open,
+            on_open_change=B.remove_open_changed,
+            max_width="440px",
         ),
         _add_node_dialog(),
         _import_dialog(),

@@ -169,22 +169,14 @@ class BuilderState(SessionState):
             if self.selected_id not in ids:
                 self.selected_id = listed[0].id if listed else ""
             self.selected_name = next((w.name for w in listed if w.id == self.selected_id), "")
-            self.nodes = (
-                [
-                    _node_row(n)
-                    for n in workflows.list_nodes(db, actor=actor, workflow_id=self.selected_id)
-                ]
-                if self.selected_id
-                else []
-            )
-            newest = (
-                runs.history(db, actor=actor, workflow_id=self.selected_id).items
-                if self.selected_id
-                else []
-            )
+            nodes, newest = [], None
+            if self.selected_id:
+                nodes = workflows.list_nodes(db, actor=actor, workflow_id=self.selected_id)
+                newest = runs.latest(db, actor=actor, workflow_id=self.selected_id)
+            self.nodes = [_node_row(n) for n in nodes]
         self.can_edit = can_build(actor)
-        if newest:
-            self.last_run, self.last_steps = run_row(newest[0]), step_rows(newest[0])
+        if newest is not None:
+            self.last_run, self.last_steps = run_row(newest), step_rows(newest)
         else:
             self.last_run, self.last_steps = {}, []
         self.loaded = True
