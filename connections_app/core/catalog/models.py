@@ -55,6 +55,10 @@ class FieldSpec(_Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
     label: str
     secret: bool = False
+    # A destination field decides where or how a secret is sent (a host, a base URL,
+    # an endpoint, a header name). Changing one clears the stored secret (F5): a
+    # secret goes only where the person who entered it sent it.
+    destination: bool = False
     required: bool = True
     pattern: str | None = None
     placeholder: str = ""
@@ -154,6 +158,17 @@ class AuthMethod(_Frozen):
             raise ValueError(f"duplicate field names in method {self.kind}")
         if self.kind != "oauth2" and self.apply is None:
             raise ValueError(f"method {self.kind} needs an apply spec")
+        secret_destinations = [f.name for f in self.fields if f.destination and f.secret]
+        if secret_destinations:
+            raise ValueError(f"secret fields cannot be destination fields: {secret_destinations}")
+        if self.apply is not None and self.apply.name:
+            undeclared = placeholders(self.apply.name) - {
+                f.name for f in self.fields if f.destination
+            }
+            if undeclared:
+                raise ValueError(
+                    f"header-name fields must be destination fields: {sorted(undeclared)}"
+                )
         if self.apply is not None:
             allowed = set(names) | ({"access_token"} if self.kind == "oauth2" else set())
             unknown = self.apply.references() - allowed
@@ -168,6 +183,10 @@ class AuthMethod(_Frozen):
     @property
     def config_fields(self) -> list[FieldSpec]:
         return [f for f in self.fields if not f.secret]
+
+    @property
+    def destination_fields(self) -> list[FieldSpec]:
+        return [f for f in self.fields if f.destination]
 
     @property
     def effective_apply(self) -> ApplySpec:
@@ -297,6 +316,14 @@ class AppDefinition(_Frozen):
                 raise ValueError(
                     f"method {method.kind}: URL placeholders {sorted(base_refs | test_refs)} "
                     "must be non-secret fields"
+                )
+            # The base URL decides the host a secret goes to: every field in it must be
+            # marked as a destination, so that editing it clears the secret.
+            undeclared = base_refs - {f.name for f in method.destination_fields}
+            if method.kind != "dsn" and undeclared:
+                raise ValueError(
+                    f"method {method.kind}: base URL fields {sorted(undeclared)} "
+                    "must be destination fields"
                 )
         return self
 

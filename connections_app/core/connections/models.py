@@ -139,6 +139,9 @@ class ConnectionSecret(SQLModel, table=True):
     key_version: int
     nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # Fingerprint of the connection's destination when this value was sealed
+    # (`destination.fingerprint`): a secret is only ever sent where it was entered for.
+    destination: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
 
 

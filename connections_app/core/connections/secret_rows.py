@@ -11,7 +11,9 @@ from collections.abc import Mapping
 
 from sqlmodel import Session, select
 
+from connections_app.core.catalog import get_catalog
 from connections_app.core.clock import utcnow
+from connections_app.core.connections import destination
 from connections_app.core.connections.models import (
     Connection,
     ConnectionSecret,
@@ -23,6 +25,12 @@ from connections_app.core.vault import Vault
 
 def tenant_kind(conn: Connection) -> str:
     return "account" if conn.scope == Scope.ACCOUNT else "workspace"
+
+
+def current_destination(conn: Connection) -> str:
+    """The fingerprint a secret of this connection must carry to be opened now."""
+    method = get_catalog().get(conn.app).auth_method(conn.kind)
+    return destination.fingerprint(conn.app, method, conn.config)
 
 
 def rows(db: Session, conn: Connection, purpose: Purpose) -> dict[str, ConnectionSecret]:
@@ -43,8 +51,12 @@ def store(
     secrets: Mapping[str, str],
     purpose: Purpose,
 ) -> None:
-    """Seal each field, replacing the field's previous row (part of the caller's transaction)."""
+    """Seal each field, replacing the field's previous row (part of the caller's transaction).
+
+    Each row remembers the destination it was entered for (`destination.fingerprint`).
+    """
     existing = rows(db, conn, purpose)
+    bound_to = current_destination(conn)
     for name, value in secrets.items():
         sealed = vault.encrypt(
             db,
@@ -68,5 +80,6 @@ def store(
             sealed.nonce,
             sealed.ciphertext,
         )
+        row.destination = bound_to
         row.created_at = utcnow()
         db.add(row)
