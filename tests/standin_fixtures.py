@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from connections_app.core.catalog import reset_catalog_cache
+from connections_app.core.settings import get_settings
 from connections_app.standin.app import create_app
 from connections_app.standin.overrides import catalog_env
 
@@ -58,8 +59,9 @@ def standin() -> Iterator[StandIn]:
         time.sleep(0.02)
     url = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in catalog_env(url)}
-    os.environ.update(catalog_env(url))
+    os.environ.update(catalog_env(url))  # the egress policy allows exactly this address
     reset_catalog_cache()
+    get_settings.cache_clear()
     yield StandIn(url)
     for key, value in saved.items():
         if value is None:
@@ -67,6 +69,7 @@ def standin() -> Iterator[StandIn]:
         else:
             os.environ[key] = value
     reset_catalog_cache()
+    get_settings.cache_clear()
     server.should_exit = True
     thread.join(timeout=5)
 

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from connections_app.core import tenancy
+from connections_app.core import guard, tenancy
 from connections_app.core.audit import Action, AuditEvent
 from connections_app.core.clock import utcnow
-from connections_app.core.errors import Forbidden, Invalid
+from connections_app.core.errors import Invalid
 from connections_app.core.tenancy import Actor
 from connections_app.core.validation import clean_text
 
@@ -35,6 +35,9 @@ _ACTION_WORDS = {
     Action.DELETED: "Deleted",
     Action.GRANTED: "Granted",
     Action.ACCESS_DENIED: "Access denied",
+    Action.DESTINATION_CHANGED: "Destination changed",
+    Action.CREDENTIAL_UNAVAILABLE: "Credential unusable",
+    Action.UNSAVED_TESTED: "Tested before saving",
     Action.SIGNED_IN: "Signed in",
     Action.SIGN_IN_FAILED: "Sign-in failed",
     Action.SIGNED_OUT: "Signed out",
@@ -93,6 +96,16 @@ def _summary(event: AuditEvent) -> str:
         parts.append("changed " + ", ".join(str(c) for c in detail["changed"]))
     if "fields" in detail:
         parts.append("replaced " + ", ".join(str(f) for f in detail["fields"]))
+    if detail.get("destination"):
+        parts.append("moved " + ", ".join(str(f) for f in detail["destination"]))
+    if detail.get("credential_cleared"):
+        parts.append("stored credential cleared")
+    if detail.get("what"):
+        parts.append(str(detail["what"]))
+    if detail.get("host"):
+        parts.append(f"to {detail['host']}")
+    if detail.get("suppressed"):
+        parts.append(f"{detail['suppressed']} similar event(s) not recorded")
     if detail.get("result"):
         status = f" (HTTP {detail['http_status']})" if detail.get("http_status") else ""
         parts.append(str(detail["result"]).replace("_", " ") + status)
@@ -160,7 +173,14 @@ def workspace_log(
 ) -> AuditPage:
     """The workspace audit page: admins only, newest first, filtered in the database."""
     if not actor.is_workspace_admin:
-        raise Forbidden("Only workspace admins can see the audit log.")
+        raise guard.refuse(
+            db,
+            actor,
+            "Only workspace admins can see the audit log.",
+            what="see the audit log",
+            target_type="workspace",
+            target_id=actor.workspace_id,
+        )
     page, page_size = _paging(page, page_size)
     stmt = tenancy.audit_query(actor)
     if actor.workspace_id is not None:

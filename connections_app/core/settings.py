@@ -42,6 +42,9 @@ class Settings:
     env: str
     refresh_lead_seconds: int = 300
     refresh_interval_seconds: int = 15
+    # Egress policy for requests made with connections (see core/egress.py).
+    egress_allow: str = ""
+    egress_deny: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -71,6 +74,8 @@ def load_settings() -> Settings:
         env=os.environ.get("CONNECTIONS_ENV", "dev"),
         refresh_lead_seconds=_int("CONNECTIONS_REFRESH_LEAD_SECONDS", 300),
         refresh_interval_seconds=_int("CONNECTIONS_REFRESH_INTERVAL_SECONDS", 15),
+        egress_allow=os.environ.get("CONNECTIONS_EGRESS_ALLOW", ""),
+        egress_deny=os.environ.get("CONNECTIONS_EGRESS_DENY", ""),
     )
 
 

@@ -229,9 +229,15 @@ def check(actor: Actor, op: Op, conn: Connection) -> bool:
     return op in allowed_ops(actor, conn)
 
 
+def refusal_message(op: Op) -> str:
+    return f"Your role does not allow you to {_OP_WORDS[op]} this connection."
+
+
 def ensure(actor: Actor, op: Op, conn: Connection) -> None:
+    """Raise Forbidden without recording it: services refuse through `guard`, which
+    audits; this is for read paths whose callers already checked."""
     if op not in allowed_ops(actor, conn):
-        raise Forbidden(f"Your role does not allow you to {_OP_WORDS[op]} this connection.")
+        raise Forbidden(refusal_message(op))
 
 
 _OP_WORDS = {

@@ -56,6 +56,8 @@ class StandIn:
         self.credentials = copy.deepcopy(self.initial)
         self.modes: dict[str, tuple[str, float]] = {}
         self.calls: Counter[str] = Counter()
+        # What the echo endpoint received: an attacker's server records what reaches it.
+        self.captured: list[dict[str, Any]] = []
 
     # --- credential checks (constant-time comparisons) -------------------------------
 
@@ -337,6 +339,39 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
         ),
     ]
 
+    async def echo(request: Request) -> Response:
+        """A hostile or careless service: answers with everything it was sent (headers,
+        query, body, in plain and base64 form) and keeps a copy."""
+        blocked = await gate(request, "echo", "echo")
+        if blocked is not None:
+            return blocked
+        body = (await request.body()).decode("utf-8", errors="replace")
+        seen = {
+            "method": request.method,
+            "path": request.url.path,
+            "query": str(request.url.query),
+            "headers": dict(request.headers),
+            "body": body,
+        }
+        state.captured.append(seen)
+        raw = repr(sorted(seen["headers"].items())).encode()
+        return JSONResponse({**seen, "headers_base64": base64.b64encode(raw).decode()})
+
+    async def redirect(request: Request) -> Response:
+        """Sends the caller wherever `to` says (a redirect to somewhere the caller must
+        not be led)."""
+        state.calls["redirect"] += 1
+        target = request.query_params.get("to", "/")
+        return Response(status_code=302, headers={"Location": target})
+
+    async def captured(_request: Request) -> Response:
+        return JSONResponse(state.captured)
+
+    routes += [
+        Route("/echo/{rest:path}", echo, methods=["GET", "POST"]),
+        Route("/redirect/{rest:path}", redirect, methods=["GET", "POST"]),
+    ]
+
     async def set_credentials(request: Request) -> Response:
         app = request.path_params["app"]
         data = await _json_object(request)
@@ -371,6 +406,7 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
         Route("/_standin/credentials/{app}", set_credentials, methods=["PUT"]),
         Route("/_standin/mode/{app}", set_mode, methods=["PUT"]),
         Route("/_standin/calls", calls),
+        Route("/_standin/captured", captured),
         Route("/_standin/reset", reset, methods=["POST"]),
         Route("/_standin/health", health),
     ]

@@ -6,6 +6,8 @@ and the tests take these variables rather than repeating the layout.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 APP_PATHS = {
     "stripe": "/stripe",
     "openai": "/openai",
@@ -35,7 +37,18 @@ def catalog_env(base_url: str) -> dict[str, str]:
         env[f"{prefix}_REVOKE_URL"] = f"{base}/oauth/{app}/revoke"
         env[f"{prefix}_IDENTITY_URL"] = f"{base}/oauth/{app}/userinfo"
     env["CONNECTIONS_APP_PAYPAL_TOKEN_URL"] = f"{base}/oauth/paypal/token"  # client credentials
+    # The stand-in listens on loopback, which the egress policy refuses by default:
+    # allow exactly its address and port (another port on loopback stays refused).
+    env["CONNECTIONS_EGRESS_ALLOW"] = egress_allow_entry(base)
     return env
+
+
+def egress_allow_entry(base_url: str) -> str:
+    """`host:port` of the stand-in, as CONNECTIONS_EGRESS_ALLOW takes it."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def custom_base_url(base_url: str) -> str:

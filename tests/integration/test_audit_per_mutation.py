@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from connections_app.core import audit
+from connections_app.core import audit, egress
 from connections_app.core.audit import AuditEvent
 from connections_app.core.connections import runtime, service
 from connections_app.core.connections.models import Connection, ConnectionSecret
@@ -67,7 +67,7 @@ def test_every_connection_mutation_writes_one_event(
             db,
             actor=admin,
             connection_id=conn.id,
-            client=httpx.Client(),
+            client=egress.client(),
             request=httpx.Request("GET", f"{standin.url}/stripe/v1/balance"),
         ),
         "delete": lambda db: service.delete(db, actor=admin, connection_id=conn.id),

@@ -13,11 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from connections_app.core import egress
 from connections_app.core.connections import runtime, service
 from connections_app.core.connections.models import ConnectionSecret
 from connections_app.core.logging_setup import JsonFormatter
 from connections_app.core.redaction import RedactingFilter
-from connections_app.core.vault import DecryptionFailed
 from tests.conftest import World
 from tests.integration.dbdump import dump, leaks
 from tests.integration.helpers import STRIPE_KEY
@@ -58,7 +58,7 @@ def test_hundred_canaries_never_reach_the_database_or_logs(
             service.test(db, actor=actor, connection_id=view.id)  # valid for Canary 0 only
         first = service.list_connections(db, actor=actor, search="Canary 0", page_size=1).items[0]
         assert first.label == "Canary 0" and first.last_test_ok
-        with httpx.Client() as client:
+        with egress.client() as client:
             response = runtime.send(
                 db,
                 actor=actor,
@@ -116,7 +116,7 @@ def test_a_moved_ciphertext_does_not_decrypt(
             {"c": row_a.ciphertext, "n": row_a.nonce, "v": row_a.key_version, "t": target},
         )
         db.commit()
-        with pytest.raises(DecryptionFailed), httpx.Client() as client:
+        with pytest.raises(runtime.CredentialUnavailable), egress.client() as client:
             runtime.send(
                 db,
                 actor=world.actors[target_admin],

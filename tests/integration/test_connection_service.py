@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, select
 
-from connections_app.core import demo
+from connections_app.core import demo, egress
 from connections_app.core.catalog import reset_catalog_cache
 from connections_app.core.connections import runtime, service
 from connections_app.core.connections.models import Connection, ConnectionSecret
@@ -25,7 +25,7 @@ from connections_app.core.tenancy import Actor, Role
 from connections_app.core.vault import Vault
 from connections_app.standin.overrides import custom_base_url
 from tests.conftest import World
-from tests.integration.helpers import STRIPE_KEY, make_stripe
+from tests.integration.helpers import STRIPE_KEY, allow_egress, make_stripe
 from tests.standin_fixtures import StandIn, free_port
 
 WRONG_STRIPE_KEY = "sk_test_WrongStripeKey0000000000"
@@ -105,20 +105,31 @@ def test_a_wrong_subdomain_is_not_mistaken_for_a_bad_key(
 
 
 def test_dsn_connection_against_a_real_database(
-    db: Session, admin: Actor, tmp_path_factory: pytest.TempPathFactory
+    db: Session, admin: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = os.environ.get("TEST_DB_URL")
     if not server:
         pytest.skip("TEST_DB_URL not set: no PostgreSQL to point a DSN at")
-    good = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
+    url = make_url(server)
+    good = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # The database is on loopback: refused until an operator allows it.
+    refused = service.test_unsaved(db, actor=admin, app="postgresql", fields={"dsn": good})
+    assert (refused.ok, refused.outcome) == (False, "refused_destination")
+    assert "loopback" in refused.message and "CONNECTIONS_EGRESS_ALLOW" in refused.message
+    allow_egress(monkeypatch, f"{url.host}:{url.port or 5432}")
     view = service.create(
         db, actor=admin, app="postgresql", label="Warehouse", fields={"dsn": good}
     )
     assert view.kind == "dsn"
     assert service.test(db, actor=admin, connection_id=view.id).ok
-    closed = f"postgresql://nobody:wrong@127.0.0.1:{free_port()}/nothing"
-    unreachable = service.test_unsaved(actor=admin, app="postgresql", fields={"dsn": closed})
+    port = free_port()
+    allow_egress(monkeypatch, f"127.0.0.1:{port}")
+    closed = f"postgresql://nobody:wrong@127.0.0.1:{port}/nothing"
+    unreachable = service.test_unsaved(db, actor=admin, app="postgresql", fields={"dsn": closed})
     assert (unreachable.ok, unreachable.outcome) == (False, "unreachable")
+    socket_dsn = "postgresql://nobody:wrong@/nothing?host=/var/run/postgresql"
+    local = service.test_unsaved(db, actor=admin, app="postgresql", fields={"dsn": socket_dsn})
+    assert (local.ok, local.outcome) == (False, "refused_destination")
 
 
 def test_three_verdicts_in_plain_words(db: Session, admin: Actor, standin: StandIn) -> None:
@@ -146,10 +157,14 @@ def test_three_verdicts_in_plain_words(db: Session, admin: Actor, standin: Stand
 def test_network_failure_names_the_error_class(
     db: Session, admin: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CONNECTIONS_APP_STRIPE_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    port = free_port()
+    allow_egress(monkeypatch, f"127.0.0.1:{port}")  # allowed, but nothing listens there
+    monkeypatch.setenv("CONNECTIONS_APP_STRIPE_BASE_URL", f"http://127.0.0.1:{port}/v1")
     reset_catalog_cache()
     try:
-        result = service.test_unsaved(actor=admin, app="stripe", fields={"secret_key": STRIPE_KEY})
+        result = service.test_unsaved(
+            db, actor=admin, app="stripe", fields={"secret_key": STRIPE_KEY}
+        )
     finally:
         monkeypatch.undo()
         reset_catalog_cache()
@@ -160,8 +175,8 @@ def test_network_failure_names_the_error_class(
 
 def test_unsaved_test_stores_nothing(db: Session, admin: Actor, standin: StandIn) -> None:
     before = db.exec(select(Connection)).all()
-    ok = service.test_unsaved(actor=admin, app="stripe", fields={"secret_key": STRIPE_KEY})
-    bad = service.test_unsaved(actor=admin, app="stripe", fields={"secret_key": "nope"})
+    ok = service.test_unsaved(db, actor=admin, app="stripe", fields={"secret_key": STRIPE_KEY})
+    bad = service.test_unsaved(db, actor=admin, app="stripe", fields={"secret_key": "nope"})
     assert ok.ok and not bad.ok and bad.outcome == "invalid_input"
     assert len(db.exec(select(Connection)).all()) == len(before)
 
@@ -186,7 +201,7 @@ def test_rotation_takes_effect_on_the_next_request_and_the_old_secret_is_gone(
     assert {(r.nonce, r.ciphertext) for r in rows}.isdisjoint(old_rows)
 
     request = httpx.Request("GET", f"{standin.url}/stripe/v1/balance")
-    with httpx.Client() as client:
+    with egress.client() as client:
         response = runtime.send(
             db, actor=admin, connection_id=view.id, request=request, client=client
         )
@@ -222,7 +237,7 @@ def test_several_instances_of_one_app_are_independent(
 
 def test_use_is_recorded(db: Session, admin: Actor, standin: StandIn) -> None:
     view = make_stripe(db, admin)
-    with httpx.Client() as client:
+    with egress.client() as client:
         for _ in range(3):
             request = httpx.Request("GET", f"{standin.url}/stripe/v1/balance")
             runtime.send(db, actor=admin, connection_id=view.id, request=request, client=client)
@@ -320,10 +335,10 @@ def test_client_credentials_app_fetches_and_renews_its_own_token(
     from connections_app.standin.oauth import client_id_for, client_secret_for
 
     fields = {"client_id": client_id_for("paypal"), "client_secret": client_secret_for("paypal")}
-    tested = service.test_unsaved(actor=admin, app="paypal", fields=fields)
+    tested = service.test_unsaved(db, actor=admin, app="paypal", fields=fields)
     assert tested.ok, tested.message
     bad = service.test_unsaved(
-        actor=admin, app="paypal", fields={**fields, "client_secret": "wrong-secret-1"}
+        db, actor=admin, app="paypal", fields={**fields, "client_secret": "wrong-secret-1"}
     )
     assert not bad.ok and bad.outcome == "invalid_credentials"
     with pytest.raises(Invalid, match="refused"):

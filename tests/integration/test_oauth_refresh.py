@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from connections_app.core import alerts
+from connections_app.core import alerts, egress
 from connections_app.core.audit import AuditEvent
 from connections_app.core.clock import utcnow
 from connections_app.core.connections import runtime
@@ -179,7 +179,7 @@ def test_runtime_refreshes_an_expired_token_on_demand(
         row.token_expires_at = utcnow() - timedelta(seconds=1)
         db.add(row)
         db.commit()
-    with Session(engine, expire_on_commit=False) as db, httpx.Client() as http:
+    with Session(engine, expire_on_commit=False) as db, egress.client() as http:
         actor = identity.actor_for_token(db, token)
         request = httpx.Request("POST", f"{standin.url}/slack/api/auth.test")
         response = runtime.send(
@@ -196,7 +196,7 @@ def test_unknown_expiry_refreshes_on_401_once(
     conn_id = _new(engine, vault, token)
     assert _row(engine, conn_id).token_expires_at is None
     standin.control("POST", "/oauth/slack/expire")
-    with Session(engine, expire_on_commit=False) as db, httpx.Client() as http:
+    with Session(engine, expire_on_commit=False) as db, egress.client() as http:
         actor = identity.actor_for_token(db, token)
         request = httpx.Request("POST", f"{standin.url}/slack/api/auth.test")
         response = runtime.send(
@@ -221,7 +221,7 @@ def test_revoke_destroys_tokens_and_tells_the_provider(
             select(ConnectionSecret).where(ConnectionSecret.connection_id == conn_id)
         ).all()
     assert left == []
-    with Session(engine, expire_on_commit=False) as db, httpx.Client() as http:
+    with Session(engine, expire_on_commit=False) as db, egress.client() as http:
         actor = identity.actor_for_token(db, token)
         with pytest.raises(runtime.ConnectionUnavailable):
             runtime.send(

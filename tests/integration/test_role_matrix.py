@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from connections_app.core import egress
 from connections_app.core.connections import runtime, service
 from connections_app.core.errors import Forbidden, NotFound
 from connections_app.core.tenancy import Actor
@@ -67,7 +68,7 @@ def _op(name: str, db: Session, actor: Actor, conn_id: str, standin: StandIn) ->
     elif name == "test":
         service.test(db, actor=actor, connection_id=conn_id)
     elif name == "use":
-        with httpx.Client(timeout=5) as client:
+        with egress.client(timeout=5) as client:
             runtime.send(
                 db,
                 actor=actor,

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from connections_app import cli
 from connections_app.core import audit
-from connections_app.core.audit import AuditEvent
+from connections_app.core.audit import Action, AuditEvent
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Connection, Grant, Status
 from connections_app.core.connections.views import ConnectionView
@@ -125,7 +125,8 @@ def _doc(nodes: Any, name: Any = "Imported", **extra: Any) -> dict[str, Any]:
 
 
 def _counts(db: Session, world: World) -> tuple[int, int, int]:
-    """Workflows and nodes in every workspace, audit events in every account.
+    """Workflows and nodes in every workspace, audit events in every account (other than
+    the `access_denied` events refusals leave behind: see `_refusals`).
 
     Reads in a transaction of its own and ends it: on SQLite every transaction takes
     the write lock (BEGIN IMMEDIATE), and the CLI runs on another connection.
@@ -133,9 +134,24 @@ def _counts(db: Session, world: World) -> tuple[int, int, int]:
     db.rollback()
     wfs = db.exec(select(func.count()).select_from(Workflow)).one()
     nodes = db.exec(select(func.count()).select_from(Node)).one()
-    events = db.exec(select(func.count()).select_from(AuditEvent)).one()
+    events = db.exec(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action != Action.ACCESS_DENIED)
+    ).one()
     db.rollback()
     return wfs, nodes, events
+
+
+def _refusals(db: Session) -> int:
+    db.rollback()
+    count = db.exec(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == Action.ACCESS_DENIED)
+    ).one()
+    db.rollback()
+    return count
 
 
 def _node_connections(db: Session, workflow_id: str) -> list[str | None]:
@@ -488,13 +504,15 @@ def test_a_good_document_as_text_and_bytes_imports(db: Session, world: World) ->
 
 @pytest.mark.parametrize("who", ["viewer1", "client1", "viewer2"])
 def test_readers_may_not_import(db: Session, world: World, who: str) -> None:
-    before = _counts(db, world)
+    before, refused = _counts(db, world), _refusals(db)
     with pytest.raises(Forbidden):
         transfer.import_workflow(db, actor=world.actors[who], document=_doc([_GOOD]))
-    # Even a bad document gets the role answer first, and nothing is written.
+    # Even a bad document gets the role answer first, and nothing is written
+    # but the record of each refusal.
     with pytest.raises(Forbidden):
         transfer.import_workflow(db, actor=world.actors[who], document="{bad")
     assert _counts(db, world) == before
+    assert _refusals(db) == refused + 2
 
 
 # --- import: names --------------------------------------------------------------------

@@ -25,6 +25,10 @@ def apply_credential(
     values = {**config, **secrets}
     if spec.type == "dsn":
         raise Invalid("A DSN credential is not sent over HTTP.")
+    # Fail closed: a credential with an empty part is never sent (an empty key header
+    # would be sent as if it were one, and some services answer 200 to anything).
+    if any(not str(values.get(name, "")).strip() for name in spec.references()):
+        raise Invalid("The credential is incomplete; nothing was sent.")
     if spec.type == "bearer":
         assert spec.field is not None
         request.headers["Authorization"] = f"Bearer {values.get(spec.field, '')}"

@@ -1,27 +1,47 @@
 """The run-time apply path (F30, invariant 4): the only code that opens stored secrets.
 
 A secret is decrypted just before the request that needs it, applied as the
-catalog says, and dropped when the function returns. Nothing here logs, and
-no message built here contains a URL (a query-string credential would leak).
+catalog says, and dropped when the function returns. Four rules hold here for
+every request made with a connection (Test and run steps alike):
+
+- **Bound to its destination.** A secret row opens only while the connection
+  still has the destination it was sealed for (`destination.fingerprint`), and a
+  request carrying it must go to the connection's own origin.
+- **Fail closed.** A missing, foreign-destination or unreadable secret stops the
+  request before anything is sent; the connection shows why and the event is
+  audited. Nothing is ever sent with an empty credential.
+- **No transaction across the call.** What the request needs is read, the
+  transaction is ended, the request is sent, and the outcome is written in a new
+  short transaction: a slow provider never holds the database's write lock.
+- **Nothing sent comes back.** The answer is read up to a bound and every
+  spelling of what the credential put on the request is masked (`masking`)
+  before a caller can store, log or show it. Request headers are never kept.
+
+Requests leave through `egress.client()`: the destination policy is checked on
+every connect and redirect. Nothing here logs, and no message contains a URL (a
+query-string credential would leak).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from connections_app.core import audit, tenancy
+from connections_app.core import alerts, audit, egress, guard, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.catalog.apply import apply_credential, build_test_request
 from connections_app.core.clock import utcnow
+from connections_app.core.connections import secret_rows
+from connections_app.core.connections.masking import Masker
 from connections_app.core.connections.models import (
     Connection,
     ConnectionSecret,
@@ -33,9 +53,11 @@ from connections_app.core.connections.views import TestResult
 from connections_app.core.errors import DomainError
 from connections_app.core.oauth import tokens
 from connections_app.core.tenancy import Actor, Op
-from connections_app.core.vault import Sealed, Vault, get_vault
+from connections_app.core.vault import Sealed, Vault, VaultError, get_vault
 
 TEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+MAX_ANSWER_BYTES = 64 * 1024  # read at most this much of any answer
+ANSWER_LIMIT = 2000  # characters of an answer kept for people to read
 
 
 class ConnectionUnavailable(DomainError):
@@ -46,72 +68,233 @@ class ConnectionUnavailable(DomainError):
         self.status = status
 
 
-# Built once: four plain columns, not ORM rows (this runs before every outgoing call).
+class CredentialUnavailable(ConnectionUnavailable):
+    """The stored credential is missing, was entered for another destination, or does
+    not decrypt: nothing is sent, and the connection says why."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message, status=Status.ERROR)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a provider answered, safe to store: status, and the masked, bounded answer."""
+
+    status_code: int
+    answer: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+
+# Built once: plain columns, not ORM rows (this runs before every outgoing call).
 _SECRET_ROWS = select(
     ConnectionSecret.field,
     ConnectionSecret.key_version,
     ConnectionSecret.nonce,
     ConnectionSecret.ciphertext,
+    ConnectionSecret.destination,
 ).where(
     ConnectionSecret.connection_id == bindparam("connection_id"),
     ConnectionSecret.purpose == bindparam("purpose"),
 )
 
+_MISSING = (
+    "The stored credential of “{label}” is missing or was entered for another destination. {fix}"
+)
+_UNREADABLE = (
+    "The stored credential of “{label}” could not be decrypted (it may have been "
+    "tampered with). {fix}"
+)
 
-def _open_secrets(db: Session, vault: Vault, conn: Connection, purpose: Purpose) -> dict[str, str]:
+
+def _fix(conn: Connection) -> str:
+    if conn.kind == Kind.OAUTH2:
+        return "Reconnect it to authorize again."
+    return "Enter it again with Rotate."
+
+
+def required_fields(method: AuthMethod) -> list[str]:
+    if method.kind == Kind.OAUTH2:
+        return [tokens.ACCESS]
+    return [f.name for f in method.secret_fields if f.required]
+
+
+def _open_secrets(
+    db: Session, vault: Vault, conn: Connection, method: AuthMethod, purpose: Purpose
+) -> dict[str, str]:
+    """Decrypt the rows this request needs, or refuse without sending anything."""
     rows = db.exec(_SECRET_ROWS, params={"connection_id": conn.id, "purpose": str(purpose)}).all()
-    return {
-        field: vault.decrypt(
-            db,
-            tenant_id=conn.tenant_id,
-            connection_id=conn.id,
-            field=f"{purpose}:{field}",
-            sealed=Sealed(key_version, nonce, ciphertext),
+    bound = secret_rows.current_destination(conn)
+    opened: dict[str, str] = {}
+    try:
+        for name, key_version, nonce, ciphertext, destination in rows:
+            if destination != bound:
+                continue  # sealed for another destination: never sent to this one
+            opened[name] = vault.decrypt(
+                db,
+                tenant_id=conn.tenant_id,
+                connection_id=conn.id,
+                field=f"{purpose}:{name}",
+                sealed=Sealed(key_version, nonce, ciphertext),
+            )
+    except VaultError:
+        opened.clear()
+        raise CredentialUnavailable(
+            _UNREADABLE.format(label=conn.label, fix=_fix(conn)), reason="unreadable"
+        ) from None
+    if any(not opened.get(name) for name in required_fields(method)):
+        opened.clear()
+        raise CredentialUnavailable(
+            _MISSING.format(label=conn.label, fix=_fix(conn)), reason="missing"
         )
-        for field, key_version, nonce, ciphertext in rows
-    }
+    return opened
+
+
+def origin_of(url: httpx.URL | str) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(str(url))
+    default = {"http": 80, "https": 443}.get(parsed.scheme)
+    return parsed.scheme, parsed.host, parsed.port or default
+
+
+def _check_destination(app: AppDefinition, conn: Connection, request: httpx.Request) -> None:
+    """A credential goes only to its connection's own origin (scheme, host and port)."""
+    expected = origin_of(app.resolve_base_url(conn.config) or "invalid:")
+    if origin_of(request.url) != expected:
+        raise DomainError(
+            f"This request would leave “{conn.label}”'s own service; nothing was sent."
+        )
+
+
+def authorize(
+    db: Session,
+    *,
+    vault: Vault,
+    conn: Connection,
+    method: AuthMethod,
+    purpose: Purpose,
+    request: httpx.Request,
+) -> Masker:
+    """Decrypt this connection's secrets, put them on `request`, and drop them (F30).
+
+    Returns what must be masked in the answer: every secret value and every header
+    or query value the credential application set. The caller has already resolved
+    `conn` through tenancy and checked the actor.
+    """
+    app = get_catalog().get(conn.app)
+    _check_destination(app, conn, request)
+    before_headers = dict(request.headers)
+    before_query = str(request.url.query)
+    secrets = _open_secrets(db, vault, conn, method, purpose)
+    try:
+        masker = Masker(secrets.values())
+        apply_credential(request, method, conn.config, secrets)
+    finally:
+        secrets.clear()
+    for name, value in request.headers.items():
+        if before_headers.get(name) != value:
+            masker.add(value)
+            masker.add(value.split(" ", 1)[-1])  # the part after "Bearer " / "Basic "
+    if str(request.url.query) != before_query:
+        for _name, value in request.url.params.multi_items():
+            masker.add(value)
+    return masker
+
+
+# --- answers -------------------------------------------------------------------------
+
+
+def _read_bounded(response: httpx.Response) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return b"".join(chunks)[:MAX_ANSWER_BYTES], True
+    return b"".join(chunks), False
+
+
+def _masked_answer(body: bytes, truncated: bool, masker: Masker) -> tuple[dict[str, Any], bool]:
+    text = body.decode("utf-8", errors="replace")
+    data: Any = None
+    if not truncated:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+    if data is not None:
+        masked = masker.value(data)
+        encoded = json.dumps(masked, ensure_ascii=False)
+        if len(encoded) <= ANSWER_LIMIT:
+            return (masked if isinstance(masked, dict) else {"value": masked}), False
+        return {"truncated": masker.tail(encoded[:ANSWER_LIMIT])}, True
+    text = masker.text(text)
+    if len(text) > ANSWER_LIMIT or truncated:
+        return {"truncated": masker.tail(text[:ANSWER_LIMIT])}, True
+    return ({"text": text} if text else {}), False
 
 
 @contextmanager
-def _client(client: httpx.Client | None) -> Iterator[httpx.Client]:
+def _client(client: httpx.Client | None, timeout: httpx.Timeout) -> Iterator[httpx.Client]:
     if client is not None:
+        if not egress.is_guarded(client):
+            raise TypeError("requests made with connections go through egress.client()")
         yield client
         return
-    with httpx.Client(timeout=TEST_TIMEOUT, follow_redirects=False) as own:
+    with egress.client(timeout=timeout) as own:
         yield own
 
 
+def _exchange(http: httpx.Client, request: httpx.Request, masker: Masker) -> Reply:
+    response = http.send(request, stream=True)
+    try:
+        body, cut = _read_bounded(response)
+    finally:
+        response.close()
+    answer, truncated = _masked_answer(body, cut, masker)
+    return Reply(response.status_code, answer, truncated)
+
+
+# --- test ----------------------------------------------------------------------------
+
+
 def _host(url: httpx.URL | str) -> str:
-    return urlsplit(str(url)).hostname or "the service"
+    return httpx.URL(str(url)).host or "the service"
 
 
-def _classify(app: AppDefinition, response: httpx.Response, ok_status: list[int]) -> TestResult:
-    code = response.status_code
-    if code in ok_status:
+def _classify(app: AppDefinition, status: int, ok_status: list[int]) -> TestResult:
+    if status in ok_status:
         return TestResult(
-            True, "valid", f"Credentials are valid and {app.name} is reachable.", code
+            True, "valid", f"Credentials are valid and {app.name} is reachable.", status
         )
-    if code in (401, 403):
+    if status in (401, 403):
         return TestResult(
             False,
             "invalid_credentials",
-            f"{app.name} rejected the credentials (HTTP {code}).",
-            code,
+            f"{app.name} rejected the credentials (HTTP {status}).",
+            status,
         )
-    if code >= 500:
+    if status >= 500:
         return TestResult(
             False,
             "unreachable",
-            f"{app.name} is reachable but failing (HTTP {code}). Try again later.",
-            code,
+            f"{app.name} is reachable but failing (HTTP {status}). Try again later.",
+            status,
         )
-    hint = " Check the account details such as the subdomain." if code == 404 else ""
+    hint = " Check the account details such as the subdomain." if status == 404 else ""
     return TestResult(
-        False, "unexpected_response", f"{app.name} answered with HTTP {code}.{hint}", code
+        False, "unexpected_response", f"{app.name} answered with HTTP {status}.{hint}", status
     )
 
 
 def _network_failure(app: AppDefinition, err: httpx.HTTPError, host: str) -> TestResult:
+    refused = egress.describe(err)
+    if refused is not None:
+        return TestResult(False, "refused_destination", refused)
     if isinstance(err, httpx.TimeoutException):
         what = "timed out"
     elif isinstance(err, httpx.ConnectError):
@@ -123,12 +306,54 @@ def _network_failure(app: AppDefinition, err: httpx.HTTPError, host: str) -> Tes
     )
 
 
+def _dsn_target(app: AppDefinition, dsn: str) -> tuple[dict[str, str], str] | TestResult:
+    """The DSN's parameters with every host pinned to an address the egress policy
+    checked (so a name cannot resolve elsewhere a moment later), or why not."""
+    import psycopg.conninfo
+
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return TestResult(False, "invalid_input", "The connection string is not valid.")
+    hosts = [h for h in str(params.get("host") or "").split(",") if h]
+    if not hosts or params.get("hostaddr"):
+        return TestResult(
+            False,
+            "invalid_input",
+            "The connection string must name its server's host (and no hostaddr).",
+        )
+    ports = [p for p in str(params.get("port") or "5432").split(",") if p]
+    addresses: list[str] = []
+    for index, host in enumerate(hosts):
+        if host.startswith("/"):
+            return TestResult(
+                False, "refused_destination", "A connection string may not use a local socket."
+            )
+        port_text = ports[index] if index < len(ports) else ports[-1]
+        if not port_text.isdigit():
+            return TestResult(False, "invalid_input", "The connection string's port is invalid.")
+        try:
+            addresses.append(next(egress.guarded_addresses(host, int(port_text))))
+        except egress.EgressRefused as err:
+            return TestResult(False, "refused_destination", str(err))
+        except httpx.ConnectError:
+            return TestResult(False, "unreachable", f"{app.name}: {host} could not be resolved.")
+    pinned = {k: str(v) for k, v in params.items() if v is not None}
+    pinned["hostaddr"] = ",".join(addresses)
+    params.clear()
+    return pinned, hosts[0]
+
+
 def _test_dsn(app: AppDefinition, dsn: str) -> TestResult:
     import psycopg
 
+    target = _dsn_target(app, dsn)
+    if isinstance(target, TestResult):
+        return target
+    params, host = target
     started = time.monotonic()
     try:
-        with psycopg.connect(dsn, connect_timeout=5) as pg, pg.cursor() as cur:
+        with psycopg.connect(**params, connect_timeout=5) as pg, pg.cursor() as cur:
             cur.execute("select 1")
             cur.fetchone()
     except psycopg.OperationalError as err:
@@ -142,9 +367,11 @@ def _test_dsn(app: AppDefinition, dsn: str) -> TestResult:
         return TestResult(False, "unreachable", f"{app.name} is unreachable (connection failed).")
     except (psycopg.Error, ValueError):
         return TestResult(False, "invalid_input", "The connection string is not valid.")
+    finally:
+        params.clear()
     elapsed = int((time.monotonic() - started) * 1000)
     return TestResult(
-        True, "valid", f"Credentials are valid and {app.name} is reachable.", None, elapsed
+        True, "valid", f"Credentials are valid and {app.name} is reachable.", None, elapsed, host
     )
 
 
@@ -156,7 +383,10 @@ def test_values(
     *,
     client: httpx.Client | None = None,
 ) -> TestResult:
-    """Run the catalog's test for a credential held only for the length of this call."""
+    """Run the catalog's test for a credential held only for the length of this call.
+
+    The caller holds no database transaction: this makes the outgoing request.
+    """
     if method.kind == Kind.DSN:
         dsn = next(iter(secrets.values()), "")
         return _test_dsn(app, dsn)
@@ -168,14 +398,19 @@ def test_values(
     ok_status = list(app.test_request.ok_status) if app.test_request else [200]
     started = time.monotonic()
     try:
-        with _client(client) as http:
-            response = http.send(request)
-            response.read()
+        with _client(client, TEST_TIMEOUT) as http:
+            reply = _exchange(http, request, Masker(secrets.values()))
     except httpx.HTTPError as err:
-        return _network_failure(app, err, host)
-    result = _classify(app, response, ok_status)
+        return _with_host(_network_failure(app, err, host), host)
+    result = _classify(app, reply.status_code, ok_status)
     elapsed = int((time.monotonic() - started) * 1000)
-    return TestResult(result.ok, result.outcome, result.message, result.http_status, elapsed)
+    return TestResult(result.ok, result.outcome, result.message, result.http_status, elapsed, host)
+
+
+def _with_host(result: TestResult, host: str) -> TestResult:
+    return TestResult(
+        result.ok, result.outcome, result.message, result.http_status, result.elapsed_ms, host
+    )
 
 
 def test_stored(
@@ -186,16 +421,25 @@ def test_stored(
     vault: Vault,
     client: httpx.Client | None = None,
 ) -> TestResult:
-    """Test a stored credential; the caller has already authorised the actor."""
+    """Test a stored credential; the caller has already authorised the actor.
+
+    Ends the caller's transaction before the request (it must hold no pending
+    writes); raises CredentialUnavailable, having sent nothing, when the credential
+    cannot be used.
+    """
     if conn.kind == Kind.OAUTH2:
         conn = tokens.ensure_fresh(db, conn, vault=vault)
     app = get_catalog().get(conn.app)
     method = app.auth_method(conn.kind)
-    secrets = _open_secrets(db, vault, conn, purpose)
+    secrets = _open_secrets(db, vault, conn, method, purpose)
+    db.commit()  # read what the call needs; no transaction stays open across it
     try:
         return test_values(app, method, conn.config, secrets, client=client)
     finally:
         secrets.clear()
+
+
+# --- use -----------------------------------------------------------------------------
 
 
 def send(
@@ -204,13 +448,18 @@ def send(
     actor: Actor,
     connection_id: Any,
     request: httpx.Request,
-    client: httpx.Client,
+    client: httpx.Client | None = None,
     purpose: Purpose = Purpose.LIVE,
     vault: Vault | None = None,
-) -> httpx.Response:
-    """Make one authenticated call through a connection and record the use (F30)."""
+    timeout: httpx.Timeout = TEST_TIMEOUT,
+) -> Reply:
+    """Make one authenticated call through a connection and record the use (F30).
+
+    The answer comes back masked and bounded. No transaction is open while the
+    provider is called; the use is recorded afterwards in its own.
+    """
     conn = tenancy.get_connection(db, actor, connection_id)
-    tenancy.ensure(actor, Op.USE, conn)
+    guard.authorize(db, actor, Op.USE, conn)
     if conn.status != Status.ACTIVE:
         raise ConnectionUnavailable(
             f"The connection “{conn.label}” is {conn.status}"
@@ -230,63 +479,80 @@ def send(
     method = app.auth_method(conn.kind)
     ok = False
     try:
-        response = _send_once(db, vault, conn, method, purpose, request, client)
-        if (
-            response.status_code == 401
-            and conn.kind == Kind.OAUTH2
-            and conn.token_expires_at is None
-            and purpose == Purpose.LIVE
-        ):
-            # Expiry unknown (no expires_in): refresh once on 401, then give up loudly.
-            outcome = tokens.refresh(db, conn.id, vault=vault, force=True)
-            if outcome.result == "refreshed":
-                conn = tenancy.connection_for_system(db, conn.id)
-                response = _send_once(db, vault, conn, method, purpose, request, client)
-            if response.status_code == 401:
-                tokens.mark_needs_reauthorization(
-                    db, conn.id, f"{app.name} rejected the token after a refresh."
-                )
-        ok = response.status_code < 400
-        return response
+        with _client(client, timeout) as http:
+            reply = _send_once(db, vault, conn, method, purpose, request, http)
+            if (
+                reply.status_code == 401
+                and conn.kind == Kind.OAUTH2
+                and conn.token_expires_at is None
+                and purpose == Purpose.LIVE
+            ):
+                # Expiry unknown (no expires_in): refresh once on 401, then give up loudly.
+                outcome = tokens.refresh(db, conn.id, vault=vault, force=True)
+                if outcome.result == "refreshed":
+                    conn = tenancy.connection_for_system(db, conn.id)
+                    db.refresh(conn)
+                    reply = _send_once(db, vault, conn, method, purpose, request, http)
+                if reply.status_code == 401:
+                    tokens.mark_needs_reauthorization(
+                        db, conn.id, f"{app.name} rejected the token after a refresh."
+                    )
+        ok = reply.ok
+        return reply
+    except CredentialUnavailable as err:
+        db.rollback()
+        credential_unavailable(db, actor=actor, connection_id=conn.id, err=err)
+        raise
     finally:
-        record_use(db, actor=actor, conn=conn, ok=ok)
+        if db.in_transaction():
+            db.rollback()
+        record_use(db, actor=actor, connection_id=conn.id, ok=ok)
 
 
 def _send_once(
     db: Session,
     vault: Vault,
     conn: Connection,
-    method: Any,
-    purpose: Purpose,
-    request: httpx.Request,
-    client: httpx.Client,
-) -> httpx.Response:
-    authorize(db, vault=vault, conn=conn, method=method, purpose=purpose, request=request)
-    return client.send(request)
-
-
-def authorize(
-    db: Session,
-    *,
-    vault: Vault,
-    conn: Connection,
     method: AuthMethod,
     purpose: Purpose,
     request: httpx.Request,
+    http: httpx.Client,
+) -> Reply:
+    attempt = httpx.Request(
+        request.method, request.url, headers=request.headers, content=request.content
+    )
+    masker = authorize(db, vault=vault, conn=conn, method=method, purpose=purpose, request=attempt)
+    db.commit()  # the secrets are on the request; the transaction ends before the call
+    return _exchange(http, attempt, masker)
+
+
+def credential_unavailable(
+    db: Session, *, actor: Actor | None, connection_id: str, err: CredentialUnavailable
 ) -> None:
-    """Decrypt this connection's secrets, put them on `request`, and drop them (F30).
+    """Fail closed, visibly: the connection shows the reason, the event is audited."""
+    conn = tenancy.connection_for_system(db, connection_id, for_update=True)
+    if conn.status not in (Status.REVOKED, Status.PENDING):
+        conn.status, conn.status_reason = Status.ERROR, str(err)[:500]
+        conn.updated_at = utcnow()
+        db.add(conn)
+    audit.record_for_connection(
+        db,
+        conn,
+        Action.CREDENTIAL_UNAVAILABLE,
+        actor_id=actor.user_id if actor else None,
+        actor_label=actor.label if actor else "system",
+        workspace_id=actor.workspace_id if actor else None,
+        outcome="failure",
+        detail={"reason": err.reason},
+    )
+    db.commit()
+    if conn.workspace_id and conn.kind == Kind.OAUTH2:
+        alerts.publish(conn.workspace_id)  # an OAuth connection needs reconnecting: banner
 
-    The caller has already resolved `conn` through tenancy and checked the actor.
-    """
-    secrets = _open_secrets(db, vault, conn, purpose)
-    try:
-        apply_credential(request, method, conn.config, secrets)
-    finally:
-        secrets.clear()
 
-
-def record_use(db: Session, *, actor: Actor, conn: Connection, ok: bool) -> None:
-    """Last used, use count and one `used` audit event, in one transaction."""
+def record_use(db: Session, *, actor: Actor, connection_id: str, ok: bool) -> None:
+    """Last used, use count and one `used` audit event, in one short transaction."""
+    conn = tenancy.connection_for_system(db, connection_id, for_update=True)
     now = utcnow()
     conn.last_used_at = now
     conn.use_count += 1

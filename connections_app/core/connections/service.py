@@ -19,11 +19,11 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from connections_app.core import audit, audit_log, tenancy
+from connections_app.core import alerts, audit, audit_log, guard, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.clock import utcnow
-from connections_app.core.connections import runtime, secret_rows, usage
+from connections_app.core.connections import destination, runtime, secret_rows, usage
 from connections_app.core.connections.models import (
     Connection,
     ConnectionSecret,
@@ -42,7 +42,7 @@ from connections_app.core.connections.views import (
     TestResult,
     Usage,
 )
-from connections_app.core.errors import Conflict, Forbidden, Invalid
+from connections_app.core.errors import Conflict, Invalid
 from connections_app.core.oauth import tokens
 from connections_app.core.tenancy import Actor, Op
 from connections_app.core.validation import clean_text
@@ -154,13 +154,7 @@ def _audit(
 
 def _authorize(db: Session, actor: Actor, op: Op, conn: Connection) -> None:
     """Refuse with Forbidden and leave an `access_denied` event behind (F11)."""
-    try:
-        tenancy.ensure(actor, op, conn)
-    except Forbidden:
-        db.rollback()
-        _audit(db, actor, conn, Action.ACCESS_DENIED, outcome="denied", detail={"op": str(op)})
-        db.commit()
-        raise
+    guard.authorize(db, actor, op, conn)
 
 
 def _commit(db: Session) -> None:
@@ -237,7 +231,14 @@ def create(
     """Create a connection from a form's values; secrets are sealed before the flush."""
     scope_value = _choice(scope, Scope, field="scope", label="Scope")
     if not tenancy.can_create(actor, scope=scope_value):
-        raise Forbidden("Your role does not allow you to create connections here.")
+        raise guard.refuse(
+            db,
+            actor,
+            "Your role does not allow you to create connections here.",
+            what="create connection",
+            target_type="workspace",
+            target_id=actor.workspace_id,
+        )
     if kind in (None, ""):
         kind = _first_form_kind(app)
     app_def, method = _app_and_method(app, kind)
@@ -416,10 +417,22 @@ def update(
     sharing: Any = None,
     stable_key: Any = None,
     embedded_enabled: Any = None,
+    secrets: Mapping[str, Any] | None = None,
+    vault: Vault | None = None,
 ) -> ConnectionView:
-    """Change non-secret settings; secrets change only through `rotate`."""
+    """Change non-secret settings; secrets change only through `rotate` — or here, in the
+    same form, when a destination field changes.
+
+    A destination field decides where or how the secret is sent (the catalog marks
+    them). Changing one clears the stored secret, so that nobody who may edit a
+    connection can point it at a host of their choosing and have the stored secret
+    delivered there (F5): the new destination gets a secret only when it is entered
+    again (`secrets`, same form) or, for OAuth, authorized again by reconnecting.
+    Until then the connection is `pending`.
+    """
     conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
     _authorize(db, actor, Op.UPDATE, conn)
+    _, method = _app_and_method(conn.app, conn.kind)
     changed: list[str] = []
     if label is not None:
         text = _label(label)
@@ -428,16 +441,17 @@ def update(
                 raise Conflict(f"A connection named “{text}” already exists here.")
             conn.label, conn.label_key = text, label_key(text)
             changed.append("label")
+    moved: list[str] = []
     if config is not None:
         if not isinstance(config, Mapping):
             raise Invalid("Configuration must be a set of fields.", field="config")
-        _, method = _app_and_method(conn.app, conn.kind)
         secret_names = {f.name for f in method.secret_fields}
         if secret_names & set(config):
             raise Invalid("Secrets are replaced with Rotate, not Edit.", field="config")
         new_config, _ = method.validate(config, partial=True)
         merged = {**conn.config, **new_config}
         if merged != conn.config:
+            moved = destination.changed_fields(method, conn.config, merged)
             conn.config = merged
             changed.append("config")
     if sharing is not None:
@@ -460,14 +474,99 @@ def update(
         if embedded_enabled != conn.embedded_enabled:
             conn.embedded_enabled = embedded_enabled
             changed.append("embedded_enabled")
+    entered = _entered_secrets(method, secrets)
+    if entered and not moved:
+        db.rollback()
+        raise Invalid(
+            "A stored credential is replaced with Rotate. Here it is entered only when "
+            "the destination changes.",
+            field=next(iter(entered)),
+        )
     if not changed:
         db.rollback()
         return to_view(actor, conn)
     conn.updated_at = utcnow()
-    db.add(conn)
-    _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed})
+    if moved:
+        replaced = _rebind(db, actor, conn, method, entered, vault or get_vault())
+        db.add(conn)
+        _audit(
+            db,
+            actor,
+            conn,
+            Action.DESTINATION_CHANGED,
+            detail={
+                "changed": changed,
+                "destination": moved,
+                "credential_cleared": not replaced,
+                "credential_entered": replaced,
+            },
+        )
+    else:
+        db.add(conn)
+        _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed})
     _commit(db)
     return to_view(actor, conn)
+
+
+def _entered_secrets(method: AuthMethod, secrets: Mapping[str, Any] | None) -> dict[str, str]:
+    """Secret values typed into the Edit form (empty inputs mean "not entered")."""
+    if secrets is None:
+        return {}
+    if not isinstance(secrets, Mapping):
+        raise Invalid("The form is incomplete.")
+    names = {f.name for f in method.secret_fields}
+    unknown = [k for k in secrets if k not in names]
+    if unknown:
+        raise Invalid(f"Unknown field: {str(unknown[0])[:40]}.")
+    typed = {k: v for k, v in secrets.items() if v not in (None, "")}
+    if not typed:
+        return {}
+    _, valid = method.validate(typed, partial=True)
+    return valid
+
+
+def _rebind(
+    db: Session,
+    actor: Actor,
+    conn: Connection,
+    method: AuthMethod,
+    entered: dict[str, str],
+    vault: Vault,
+) -> bool:
+    """The destination moved: every stored secret goes; the one entered now (if complete)
+    is sealed for the new destination. Returns whether a credential was entered."""
+    required = runtime.required_fields(method)
+    if entered and conn.kind != Kind.OAUTH2:
+        missing = [f for f in method.secret_fields if f.name in required and f.name not in entered]
+        if missing:
+            db.rollback()
+            raise Invalid(
+                f"Enter {missing[0].label} too: the new destination gets a complete "
+                "credential or none.",
+                field=missing[0].name,
+            )
+    for row in db.exec(select(ConnectionSecret).where(ConnectionSecret.connection_id == conn.id)):
+        db.delete(row)
+    db.flush()
+    conn.has_test_credentials = False
+    conn.secret_version += 1
+    conn.token_version += 1  # fences any refresh in flight for the old endpoints
+    conn.token_expires_at = conn.next_refresh_at = None
+    conn.refresh_lease_owner = conn.refresh_lease_until = None
+    conn.last_test_ok = conn.last_tested_at = conn.last_test_message = None
+    if entered and conn.kind != Kind.OAUTH2:
+        secret_rows.store(db, vault, conn, entered, Purpose.LIVE)
+        conn.masked_tail = tail_of(method, entered) or ""
+        conn.status, conn.status_reason = Status.ACTIVE, None
+        return True
+    conn.masked_tail = ""
+    conn.status = Status.PENDING
+    conn.status_reason = f"The destination was changed by {actor.label}: " + (
+        "reconnect to authorize the new endpoints."
+        if conn.kind == Kind.OAUTH2
+        else "enter the credential again (Rotate)."
+    )
+    return False
 
 
 def rotate(
@@ -496,11 +595,20 @@ def rotate(
     _, new_secrets = method.validate(secrets, partial=True)
     if not new_secrets:
         raise Invalid("Enter the new credential.")
+    bound = secret_rows.current_destination(conn)
+    usable = {
+        name
+        for name, row in secret_rows.rows(db, conn, purpose_value).items()
+        if row.destination == bound
+    } | set(new_secrets)
+    missing = [f for f in method.secret_fields if f.required and f.name not in usable]
+    if missing:  # nothing usable is stored for this field (e.g. after a destination change)
+        raise Invalid(f"Enter {missing[0].label} too.", field=missing[0].name)
     secret_rows.store(db, vault or get_vault(), conn, new_secrets, purpose_value)
     if purpose_value == Purpose.LIVE:
         conn.masked_tail = tail_of(method, new_secrets) or conn.masked_tail
         conn.secret_version += 1
-        if conn.status == Status.ERROR:
+        if conn.status in (Status.ERROR, Status.PENDING):
             conn.status, conn.status_reason = Status.ACTIVE, None
     else:
         conn.has_test_credentials = True
@@ -544,22 +652,39 @@ def test(
     client: httpx.Client | None = None,
     vault: Vault | None = None,
 ) -> TestResult:
-    """Run the app's test request with the stored credential and remember the verdict."""
+    """Run the app's test request with the stored credential and remember the verdict.
+
+    The request is made with no transaction open (a slow provider must not hold the
+    database); the verdict is written afterwards in its own short transaction. A
+    credential that is missing, entered for another destination or unreadable is
+    never sent: the test fails closed, says why, and the event is audited.
+    """
     purpose_value = _choice(purpose, Purpose, field="purpose", label="Credential set")
     conn = tenancy.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.TEST, conn)
     if conn.status == Status.REVOKED:
+        db.rollback()
         return TestResult(False, "revoked", "This connection was revoked and cannot be used.")
     if purpose_value == Purpose.TEST and not conn.has_test_credentials:
+        db.rollback()
         return TestResult(False, "invalid_input", "This connection has no test credentials.")
-    result = runtime.test_stored(
-        db, conn=conn, purpose=purpose_value, vault=vault or get_vault(), client=client
-    )
+    unavailable: runtime.CredentialUnavailable | None = None
+    try:
+        result = runtime.test_stored(
+            db, conn=conn, purpose=purpose_value, vault=vault or get_vault(), client=client
+        )
+    except runtime.CredentialUnavailable as err:
+        db.rollback()
+        unavailable = err
+        result = TestResult(False, "credential_unavailable", str(err))
     conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
     conn.last_tested_at = utcnow()
     conn.last_test_ok = result.ok
     conn.last_test_message = result.message[:500]
-    if purpose_value == Purpose.LIVE:
+    if unavailable is not None:
+        if conn.status not in (Status.PENDING, Status.REVOKED):
+            conn.status, conn.status_reason = Status.ERROR, result.message[:500]
+    elif purpose_value == Purpose.LIVE:
         if result.outcome == "invalid_credentials":
             conn.status, conn.status_reason = Status.ERROR, result.message[:500]
         elif (
@@ -567,19 +692,25 @@ def test(
         ):
             conn.status, conn.status_reason = Status.ACTIVE, None
     db.add(conn)
+    detail: dict[str, Any] = {"result": result.outcome, "http_status": result.http_status}
+    if unavailable is not None:
+        detail["reason"] = unavailable.reason
     _audit(
         db,
         actor,
         conn,
         Action.TESTED,
         outcome="success" if result.ok else "failure",
-        detail={"result": result.outcome, "http_status": result.http_status},
+        detail=detail,
     )
     _commit(db)
+    if unavailable is not None and conn.kind == Kind.OAUTH2 and conn.workspace_id:
+        alerts.publish(conn.workspace_id)
     return result
 
 
 def test_unsaved(
+    db: Session,
     *,
     actor: Actor,
     app: Any,
@@ -587,26 +718,65 @@ def test_unsaved(
     kind: Any = None,
     client: httpx.Client | None = None,
 ) -> TestResult:
-    """Test credentials typed into the Add form before saving; nothing is stored."""
+    """Test credentials typed into the Add form before saving; nothing is stored but the
+    audit event of the probe (app, host, result — never a value)."""
     if not tenancy.can_create(actor):
-        raise Forbidden("Your role does not allow you to create connections here.")
+        raise guard.refuse(
+            db,
+            actor,
+            "Your role does not allow you to create connections here.",
+            what="test credentials before saving",
+            target_type="workspace",
+            target_id=actor.workspace_id,
+        )
     app_def, method = _app_and_method(app, kind)
     if not isinstance(fields, Mapping):
         raise Invalid("The form is incomplete.")
+    result = _probe(app_def, method, fields, client)
+    if guard.record(
+        db,
+        actor,
+        what="test before saving",
+        action=Action.UNSAVED_TESTED,
+        outcome="success" if result.ok else "failure",
+        target_type="workspace",
+        target_id=actor.workspace_id,
+        detail={
+            "app": app_def.key,
+            "kind": method.kind,
+            "host": result.host or "",
+            "result": result.outcome,
+            "http_status": result.http_status,
+        },
+    ):
+        db.commit()
+    return result
+
+
+def _probe(
+    app_def: AppDefinition,
+    method: AuthMethod,
+    fields: Mapping[str, Any],
+    client: httpx.Client | None,
+) -> TestResult:
     try:
         config, secrets = method.validate(fields)
     except Invalid as err:
         return TestResult(False, "invalid_input", str(err))
-    if method.kind == Kind.OAUTH2:
-        if not tokens.is_client_credentials(app_def):
-            return TestResult(False, "invalid_input", "Use Connect to sign in to this app.")
-        try:
-            token = tokens.fetch_client_credentials(
-                app_def, config.get("client_id", ""), secrets.get("client_secret", "")
-            )
-        except tokens.ProviderError as err:
-            outcome = "unreachable" if not err.permanent else "invalid_credentials"
-            return TestResult(False, outcome, str(err))
-        secrets = {"access_token": str(token.get("access_token", ""))}
-        token.clear()
-    return runtime.test_values(app_def, method, config, secrets, client=client)
+    try:
+        if method.kind == Kind.OAUTH2:
+            if not tokens.is_client_credentials(app_def):
+                return TestResult(False, "invalid_input", "Use Connect to sign in to this app.")
+            try:
+                token = tokens.fetch_client_credentials(
+                    app_def, config.get("client_id", ""), secrets.get("client_secret", "")
+                )
+            except tokens.ProviderError as err:
+                outcome = "unreachable" if not err.permanent else "invalid_credentials"
+                return TestResult(False, outcome, str(err))
+            secrets.clear()
+            secrets["access_token"] = str(token.get("access_token", ""))
+            token.clear()
+        return runtime.test_values(app_def, method, config, secrets, client=client)
+    finally:
+        secrets.clear()

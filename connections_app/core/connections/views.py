@@ -92,6 +92,7 @@ class TestResult:
     message: str
     http_status: int | None = None
     elapsed_ms: int | None = None
+    host: str | None = None  # where the test went (audited for unsaved tests)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
-from connections_app.core import alerts, audit, tenancy
+from connections_app.core import alerts, audit, egress, guard, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
@@ -36,7 +36,7 @@ from connections_app.core.identity import service as identity
 from connections_app.core.oauth import clients, tokens
 from connections_app.core.oauth.models import OAuthFlow
 from connections_app.core.tenancy import Actor, Op
-from connections_app.core.vault import Sealed, Vault
+from connections_app.core.vault import Sealed, Vault, VaultError
 from connections_app.core.workflows.models import Node
 
 log = logging.getLogger(__name__)
@@ -87,10 +87,17 @@ def start(
         raise Forbidden("Choose a workspace first.")
     if target == "new":
         if not tenancy.can_create(actor):
-            raise Forbidden("Your role does not allow you to connect accounts here.")
+            raise guard.refuse(
+                db,
+                actor,
+                "Your role does not allow you to connect accounts here.",
+                what="connect an account",
+                target_type="workspace",
+                target_id=actor.workspace_id,
+            )
     else:
         existing = tenancy.get_connection(db, actor, target)
-        tenancy.ensure(actor, Op.ROTATE, existing)
+        guard.authorize(db, actor, Op.ROTATE, existing)
         if existing.app != definition.key or existing.kind != Kind.OAUTH2:
             raise Invalid("That connection cannot be reconnected with this app.")
         if existing.scope != Scope.WORKSPACE:
@@ -98,7 +105,14 @@ def start(
     node_id = None
     if node not in (None, ""):
         if not tenancy.can_build(actor):
-            raise Forbidden("Your role does not allow you to change workflows.")
+            raise guard.refuse(
+                db,
+                actor,
+                "Your role does not allow you to change workflows.",
+                what="connect an account for a node",
+                target_type="node",
+                target_id=str(node)[:64],
+            )
         bound = tenancy.get_node(db, actor, node)
         if bound.app != definition.key:
             raise Invalid("That node uses another app.")
@@ -135,11 +149,12 @@ def start(
         )
     )
     db.commit()
-    client = OAuth2Client(
+    client = OAuth2Client(  # builds a URL only: nothing is sent from here
         client_id=registration,
         redirect_uri=redirect_uri,
         scope=" ".join(definition.oauth.scopes) or None,
         code_challenge_method="S256" if definition.oauth.pkce else None,
+        **egress.client_options(PROVIDER_TIMEOUT),
     )
     url, _ = client.create_authorization_url(
         definition.oauth.authorize_url,
@@ -216,6 +231,9 @@ def finish(
         external_id, external_name = tokens.read_identity(definition, token)
     except tokens.ProviderError as err:
         return _fail(db, flow, str(err))
+    except VaultError:
+        db.rollback()
+        return _fail(db, flow, "A stored secret of this sign-in could not be read. Start again.")
     try:
         outcome = _save(db, actor, flow, definition, token, external_id, external_name, vault)
     except DomainError as err:
@@ -242,11 +260,12 @@ def _exchange(
         field="pkce_verifier",
         sealed=Sealed(flow.verifier_key_version, flow.verifier_nonce, flow.verifier_ciphertext),
     )
+    db.commit()  # read what the exchange needs; no transaction stays open across it
     client = OAuth2Client(
         client_id=creds.client_id,
         client_secret=creds.client_secret,
         redirect_uri=flow.redirect_uri,
-        timeout=PROVIDER_TIMEOUT,
+        **egress.client_options(PROVIDER_TIMEOUT),
     )
     try:
         with client:
@@ -262,8 +281,9 @@ def _exchange(
             f"{definition.name} refused the code exchange ({err.error})."
         ) from None
     except httpx.HTTPError as err:
+        refused = egress.describe(err)
         raise tokens.ProviderError(
-            f"{definition.name} is unreachable ({type(err).__name__}). Try again."
+            refused or f"{definition.name} is unreachable ({type(err).__name__}). Try again."
         ) from None
 
 
@@ -302,7 +322,13 @@ def _save(
         )
     if existing is not None:
         if not tenancy.check(actor, Op.ROTATE, existing):
-            raise Forbidden("This account is already connected here by someone else.")
+            raise guard.refuse(
+                db,
+                actor,
+                "This account is already connected here by someone else.",
+                what="reconnect an account connected by someone else",
+                connection=existing,
+            )
         tokens.store_token_response(db, vault, existing, token, keep_refresh=False)
         existing.status, existing.status_reason = Status.ACTIVE, None
         existing.external_identity = external_id or existing.external_identity

@@ -28,7 +28,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from sqlmodel import Session
 
-from connections_app.core import alerts, audit, tenancy
+from connections_app.core import alerts, audit, egress, guard, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
@@ -41,11 +41,11 @@ from connections_app.core.connections.models import (
     Purpose,
     Status,
 )
-from connections_app.core.errors import DomainError, Invalid
+from connections_app.core.errors import DomainError, Invalid, NotFound
 from connections_app.core.oauth import clients
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor, Op
-from connections_app.core.vault import Sealed, Vault, masked_tail
+from connections_app.core.vault import Sealed, Vault, VaultError, masked_tail
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +98,16 @@ def read_identity(
     if spec is None:
         return None, None
     try:
-        with httpx.Client(timeout=PROVIDER_TIMEOUT) as http:
+        with httpx.Client(**egress.client_options(PROVIDER_TIMEOUT)) as http:
             response = http.get(
                 spec.url, headers={"Authorization": f"Bearer {token.get(ACCESS, '')}"}
             )
     except httpx.HTTPError as err:
+        refused = egress.describe(err)
         raise ProviderError(
-            f"{definition.name} is unreachable ({type(err).__name__}); nothing was connected."
+            refused + " Nothing was connected."
+            if refused
+            else f"{definition.name} is unreachable ({type(err).__name__}); nothing was connected."
         ) from None
     if response.status_code != 200:
         raise ProviderError(
@@ -145,7 +148,9 @@ def _token_call(
     permanent (the provider said no) and transient (it could not be reached)."""
     assert definition.oauth is not None
     client = OAuth2Client(
-        client_id=client_id, client_secret=client_secret, timeout=PROVIDER_TIMEOUT
+        client_id=client_id,
+        client_secret=client_secret,
+        **egress.client_options(PROVIDER_TIMEOUT),
     )
     try:
         with client:
@@ -155,6 +160,9 @@ def _token_call(
             f"{definition.name} refused the {what} ({err.error}).",
             permanent=err.error in PERMANENT_ERRORS,
         ) from None
+    except egress.EgressRefused as err:
+        # The installation forbids this endpoint: retrying will not help.
+        raise ProviderError(str(err), permanent=True) from None
     except (httpx.HTTPError, ValueError) as err:
         raise ProviderError(
             f"{definition.name} could not be reached for the {what} ({type(err).__name__}).",
@@ -220,8 +228,10 @@ def store_token_response(
 
 
 def _open(db: Session, vault: Vault, conn: Connection, name: str) -> str | None:
+    """One token of the connection, if it was sealed for the connection's current
+    destination (a token authorized for other endpoints is never sent to these)."""
     row = _secret_rows(db, conn).get(name)
-    if row is None:
+    if row is None or row.destination != secret_rows.current_destination(conn):
         return None
     return vault.decrypt(
         db,
@@ -235,8 +245,9 @@ def _open(db: Session, vault: Vault, conn: Connection, name: str) -> str | None:
 # --- refresh ------------------------------------------------------------------------
 
 
-def _call_refresh(db: Session, vault: Vault, definition: AppDefinition, refresh: str) -> dict:
-    creds = clients.credentials(db, vault=vault, app=definition.key)
+def _call_refresh(
+    definition: AppDefinition, creds: clients.ClientCredentials, refresh: str
+) -> dict:
     token = _token_call(
         definition,
         creds.client_id,
@@ -288,21 +299,34 @@ def refresh(
     definition = get_catalog().get(conn.app)
     try:
         if is_client_credentials(definition):
-            client_secret = _open(db, vault, conn, "client_secret") or ""
+            client_secret = _open(db, vault, conn, "client_secret")
             client_id = str(conn.config.get("client_id", ""))
             db.commit()  # no transaction stays open across the provider call
+            if not client_secret:  # fail closed: never ask for a token with an empty secret
+                raise ProviderError(
+                    f"The stored {definition.name} app credentials are missing; enter them again."
+                )
             token = fetch_client_credentials(definition, client_id, client_secret)
         else:
             refresh_token = _open(db, vault, conn, REFRESH)
-            db.commit()
             if refresh_token is None:
+                db.commit()
                 raise ProviderError(
                     f"{definition.name} gave no refresh token; the access token expired. "
                     "Reconnect to keep it working."
                 )
-            token = _call_refresh(db, vault, definition, refresh_token)
+            creds = clients.credentials(db, vault=vault, app=definition.key)
+            db.commit()  # read what the call needs; no transaction across it
+            token = _call_refresh(definition, creds, refresh_token)
     except ProviderError as err:
         return _failed(db, connection_id, owner, err)
+    except VaultError:
+        db.rollback()
+        reason = "The stored token could not be decrypted; reconnect it."
+        return _failed(db, connection_id, owner, ProviderError(reason))
+    except NotFound as err:  # the installation's client registration is gone: back off
+        db.rollback()
+        return _failed(db, connection_id, owner, ProviderError(str(err), permanent=False))
 
     def apply(row: Connection) -> None:
         store_token_response(db, vault, row, token, keep_refresh=True)
@@ -401,19 +425,23 @@ def _provider_revoke(
     if definition.oauth is None or not definition.oauth.revoke_url:
         return False
     hint = REFRESH if REFRESH in _secret_rows(db, conn) else ACCESS  # revoking it ends the grant
-    token = _open(db, vault, conn, hint)
+    try:
+        token = _open(db, vault, conn, hint)
+    except VaultError:
+        return False
     if token is None:
         return False
     try:
         creds = clients.credentials(db, vault=vault, app=definition.key)
-    except DomainError:
+    except (DomainError, VaultError):
         return False
+    db.commit()  # no transaction stays open across the provider call
     for attempt in range(3):
         try:
             with OAuth2Client(
                 client_id=creds.client_id,
                 client_secret=creds.client_secret,
-                timeout=PROVIDER_TIMEOUT,
+                **egress.client_options(PROVIDER_TIMEOUT),
             ) as client:
                 response = client.revoke_token(
                     definition.oauth.revoke_url, token=token, token_type_hint=hint
@@ -422,6 +450,8 @@ def _provider_revoke(
                 return True
             if response.status_code < 500:
                 return False
+        except egress.EgressRefused:
+            return False
         except httpx.HTTPError:
             pass
         time.sleep(0.5 * (attempt + 1))
@@ -431,7 +461,7 @@ def _provider_revoke(
 def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bool:
     """F23: tokens destroyed, status `revoked`, provider told; returns whether it confirmed."""
     conn = tenancy.get_connection(db, actor, connection_id)
-    tenancy.ensure(actor, Op.ROTATE, conn)
+    guard.authorize(db, actor, Op.REVOKE, conn)
     if conn.kind != Kind.OAUTH2:
         raise Invalid("Only OAuth 2.0 connections are revoked; delete an API key instead.")
     if conn.status == Status.REVOKED:

@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from connections_app.core import alerts, audit, tenancy
+from connections_app.core import alerts, audit, egress, guard, tenancy
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import placeholders, render
 from connections_app.core.clock import utcnow
@@ -179,7 +179,14 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
     if mode not in MODES:
         raise Invalid("Run mode must be live or test.", field="mode")
     if not tenancy.can_build(actor):
-        raise Forbidden("Your role does not allow you to run workflows.")
+        raise guard.refuse(
+            db,
+            actor,
+            "Your role does not allow you to run workflows.",
+            what="run a workflow",
+            target_type="workflow",
+            target_id=str(workflow_id)[:64],
+        )
     wf = tenancy.get_workflow(db, actor, workflow_id)
     nodes = db.exec(
         tenancy.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
@@ -273,18 +280,6 @@ def _content_type(rest: dict[str, str]) -> dict[str, str]:
     return {"Content-Type": "application/json"}
 
 
-def _answer(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        text = response.text[:RESULT_LIMIT]
-        return {"text": text} if text else {}
-    encoded = json.dumps(data, ensure_ascii=False)
-    if len(encoded) > RESULT_LIMIT:
-        return {"truncated": encoded[:RESULT_LIMIT]}
-    return data if isinstance(data, dict) else {"value": data}
-
-
 def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> Connection:
     """The node's current connection (it may have been switched while the run waited)."""
     if step.node_id:
@@ -306,7 +301,8 @@ def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> C
     if conn.status == Status.ERROR:
         raise _Park(conn, _waiting_message(conn))
     if conn.status != Status.ACTIVE:
-        raise _Fail(f"The connection “{conn.label}” is not ready ({conn.status}).")
+        reason = f": {conn.status_reason}" if conn.status_reason else f" ({conn.status})."
+        raise _Fail(f"The connection “{conn.label}” is not ready{reason}")
     if run.mode == "test" and not conn.has_test_credentials:
         raise _Skip(f"Skipped in test mode: “{conn.label}” has no test credentials.")
     return conn
@@ -326,7 +322,7 @@ def _run_step(
     request = build_request(step, conn)
     purpose = Purpose.TEST if run.mode == "test" else Purpose.LIVE
     try:
-        response = runtime.send(
+        reply = runtime.send(
             db,
             actor=actor,
             connection_id=conn.id,
@@ -346,9 +342,14 @@ def _run_step(
     except httpx.TimeoutException:
         raise _Fail(f"{_app_name(step)} did not answer in time.") from None
     except httpx.HTTPError as err:
+        refused = egress.describe(err)
+        if refused is not None:
+            raise _Fail(refused) from None
         raise _Fail(f"{_app_name(step)} is unreachable ({type(err).__name__}).") from None
-    answer = _answer(response)
-    code = response.status_code
+    # The answer arrives masked (nothing the credential put on the request comes back)
+    # and bounded; the request and its headers are never stored.
+    answer = reply.answer
+    code = reply.status_code
     if code < 400:
         step.http_status, step.result = code, answer
         return
@@ -394,7 +395,7 @@ def execute(
         db.add(run)
         db.commit()
     own_client = client is None
-    http = client or httpx.Client(timeout=STEP_TIMEOUT, follow_redirects=False)
+    http = client or egress.client(timeout=STEP_TIMEOUT)
     try:
         return _steps(db, actor, run, http, vault)
     finally:
@@ -479,7 +480,14 @@ def run_now(
 def retry(db: Session, *, actor: Actor, run_id: Any, client: httpx.Client | None = None) -> str:
     """ "Try again now" on a waiting run (e.g. after switching the node's connection)."""
     if not tenancy.can_build(actor):
-        raise Forbidden("Your role does not allow you to run workflows.")
+        raise guard.refuse(
+            db,
+            actor,
+            "Your role does not allow you to run workflows.",
+            what="retry a run",
+            target_type="run",
+            target_id=str(run_id)[:64],
+        )
     run = tenancy.get_run(db, actor, run_id)
     if run.status != RunStatus.WAITING:
         raise Invalid("Only a run that is waiting can be tried again.")

@@ -14,14 +14,14 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, select
 
-from connections_app.core import audit, tenancy
+from connections_app.core import audit, guard, tenancy
 from connections_app.core.catalog import get_catalog
 from connections_app.core.clock import utcnow
 from connections_app.core.connections import service as connections
 from connections_app.core.connections import usage
 from connections_app.core.connections.models import Connection, Status
 from connections_app.core.connections.views import Page, Usage
-from connections_app.core.errors import Conflict, Forbidden, Invalid
+from connections_app.core.errors import Conflict, Invalid
 from connections_app.core.tenancy import Actor, Op
 from connections_app.core.validation import clean_text
 from connections_app.core.workflows.models import Node, Workflow
@@ -53,9 +53,15 @@ class NodeView:
     connection_status: str | None  # None with an id: the connection is missing
 
 
-def _require_builder(actor: Actor) -> None:
+def _require_builder(db: Session, actor: Actor) -> None:
     if not tenancy.can_build(actor):
-        raise Forbidden("Your role does not allow you to change workflows.")
+        raise guard.refuse(
+            db,
+            actor,
+            "Your role does not allow you to change workflows.",
+            what="change workflows",
+            target_type="workflow",
+        )
 
 
 def _name(value: Any) -> str:
@@ -97,7 +103,7 @@ def list_workflows(db: Session, *, actor: Actor) -> list[WorkflowView]:
 
 
 def create_workflow(db: Session, *, actor: Actor, name: Any) -> WorkflowView:
-    _require_builder(actor)
+    _require_builder(db, actor)
     assert actor.workspace_id is not None
     text = _name(name)
     taken = db.exec(
@@ -120,7 +126,7 @@ def create_workflow(db: Session, *, actor: Actor, name: Any) -> WorkflowView:
 
 
 def rename_workflow(db: Session, *, actor: Actor, workflow_id: Any, name: Any) -> None:
-    _require_builder(actor)
+    _require_builder(db, actor)
     row = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
     text = _name(name)
     if text == row.name:
@@ -139,7 +145,7 @@ def rename_workflow(db: Session, *, actor: Actor, workflow_id: Any, name: Any) -
 
 
 def delete_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> None:
-    _require_builder(actor)
+    _require_builder(db, actor)
     row = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
     for node in db.exec(select(Node).where(Node.workflow_id == row.id)):
         db.delete(node)
@@ -209,7 +215,7 @@ def add_node(
     params: Any = None,
     label: Any = None,
 ) -> NodeView:
-    _require_builder(actor)
+    _require_builder(db, actor)
     wf = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
     app_def = get_catalog().get(app)
     spec = app_def.action(action)
@@ -236,7 +242,7 @@ def add_node(
 
 
 def update_node_params(db: Session, *, actor: Actor, node_id: Any, params: Any) -> NodeView:
-    _require_builder(actor)
+    _require_builder(db, actor)
     node = tenancy.get_node(db, actor, node_id, for_update=True)
     spec = get_catalog().get(node.app).action(node.action)
     node.params = spec.validate_params(params)
@@ -251,7 +257,7 @@ def update_node_params(db: Session, *, actor: Actor, node_id: Any, params: Any) 
 def move_node(db: Session, *, actor: Actor, node_id: Any, direction: Any) -> None:
     if direction not in ("up", "down"):
         raise Invalid("Move a node up or down.", field="direction")
-    _require_builder(actor)
+    _require_builder(db, actor)
     node = tenancy.get_node(db, actor, node_id, for_update=True)
     siblings = list(
         db.exec(
@@ -273,7 +279,7 @@ def move_node(db: Session, *, actor: Actor, node_id: Any, direction: Any) -> Non
 
 
 def remove_node(db: Session, *, actor: Actor, node_id: Any) -> None:
-    _require_builder(actor)
+    _require_builder(db, actor)
     node = tenancy.get_node(db, actor, node_id, for_update=True)
     workflow_id = node.workflow_id
     db.delete(node)
@@ -323,7 +329,13 @@ def picker(db: Session, *, actor: Actor, node_id: Any, search: Any = None, page:
 def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connection:
     conn = tenancy.get_connection(db, actor, connection_id)
     if not tenancy.check(actor, Op.USE, conn):
-        raise Forbidden("You may not use this connection in workflows.")
+        raise guard.refuse(
+            db,
+            actor,
+            "You may not use this connection in workflows.",
+            what="use in workflows",
+            connection=conn,
+        )
     if conn.app != app:
         raise Invalid("That connection is for another app.", field="connection")
     if conn.status == Status.REVOKED:
@@ -332,7 +344,7 @@ def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connecti
 
 
 def set_node_connection(db: Session, *, actor: Actor, node_id: Any, connection_id: Any) -> NodeView:
-    _require_builder(actor)
+    _require_builder(db, actor)
     node = tenancy.get_node(db, actor, node_id, for_update=True)
     if connection_id is None:
         node.connection_id = None
@@ -359,7 +371,7 @@ def replace_connection(
     db: Session, *, actor: Actor, from_connection_id: Any, to_connection_id: Any
 ) -> int:
     """F17: every node of this workspace that uses X now uses Y; one audited action."""
-    _require_builder(actor)
+    _require_builder(db, actor)
     source = tenancy.get_connection(db, actor, from_connection_id)
     target = _usable(db, actor, to_connection_id, source.app)
     if source.id == target.id:

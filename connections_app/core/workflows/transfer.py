@@ -25,11 +25,11 @@ from typing import Any, NamedTuple
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from connections_app.core import audit, tenancy
+from connections_app.core import audit, guard, tenancy
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import ActionSpec, AppDefinition
 from connections_app.core.connections.models import Connection, Scope, Status
-from connections_app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from connections_app.core.errors import Conflict, Invalid, NotFound
 from connections_app.core.tenancy import Actor, Op
 from connections_app.core.validation import clean_text
 from connections_app.core.workflows.models import Node, Workflow
@@ -356,7 +356,13 @@ def import_workflow(db: Session, *, actor: Actor, document: Any, name: Any = Non
     workflow, its nodes and one `workflow_created` audit event commit together.
     """
     if not tenancy.can_build(actor):
-        raise Forbidden("Your role does not allow you to import workflows.")
+        raise guard.refuse(
+            db,
+            actor,
+            "Your role does not allow you to import workflows.",
+            what="import a workflow",
+            target_type="workflow",
+        )
     assert actor.workspace_id is not None
     doc_name, planned = _parse(document)
     final_name = _choose_name(db, actor, doc_name, name)

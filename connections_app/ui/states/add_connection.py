@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
+from connections_app.core import guard
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.db import session_scope
@@ -123,6 +124,7 @@ class AddConnectionState(SessionState):
         except Unauthenticated:
             return self._sign_in_redirect()
         if not can_create(actor):
+            guard.record_refusal(actor, "open the Add connection dialog")
             return rx.toast.error("Your role does not allow adding connections here.")
         self.open, self.step, self.app_query = True, "pick", ""
         self.for_node = self.for_node_label = ""
@@ -169,6 +171,7 @@ class AddConnectionState(SessionState):
         except DomainError as err:
             return rx.toast.error(str(err))
         if not can_create(actor):
+            guard.record_refusal(actor, "connect a new account from a node")
             return rx.toast.error("Your role does not allow adding connections here.")
         self.for_node, self.for_node_label = node.id, node.label
         self.busy = ""
@@ -315,7 +318,8 @@ def _failure(err: DomainError) -> _Failure:
 
 def _test_unsaved(actor: Actor, app_key: str, kind: str, values: dict[str, Any]) -> Any:
     try:
-        return connections.test_unsaved(actor=actor, app=app_key, kind=kind, fields=values)
+        with session_scope() as db:
+            return connections.test_unsaved(db, actor=actor, app=app_key, kind=kind, fields=values)
     except DomainError as err:
         return _failure(err)
 
