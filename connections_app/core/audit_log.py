@@ -98,8 +98,10 @@ def _summary(event: AuditEvent) -> str:
         parts.append("replaced " + ", ".join(str(f) for f in detail["fields"]))
     if detail.get("destination"):
         parts.append("moved " + ", ".join(str(f) for f in detail["destination"]))
-    if detail.get("credential_cleared"):
+    if detail.get("cleared"):
         parts.append("stored credential cleared")
+    if detail.get("entered_again"):
+        parts.append("credential entered for the new destination")
     if detail.get("what"):
         parts.append(str(detail["what"]))
     if detail.get("host"):

@@ -2,7 +2,11 @@
 
 SQLite gets foreign keys, WAL and `BEGIN IMMEDIATE`: the audit hash chain reads
 its head and appends in one transaction, and only an immediate write lock keeps
-two writers in the same process from racing on that head.
+two writers in the same process from racing on that head. Read-only work
+(`read_scope`) begins a plain deferred transaction instead, under
+`PRAGMA query_only`: it takes no write lock (WAL readers never wait for a writer,
+nor a writer for them), and a write slipped into it fails loudly. On PostgreSQL a
+read scope is a READ ONLY transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from connections_app.core.settings import get_settings
+
+READ_ONLY = "connections_read_only"
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -50,7 +56,12 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("PRAGMA query_only=ON")
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("PRAGMA query_only=OFF")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -77,3 +88,26 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@lru_cache(maxsize=4)
+def _read_only(engine: Engine) -> Engine:
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return engine.execution_options(**options)
+
+
+@contextmanager
+def read_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session for work that only reads: no write lock on SQLite, READ ONLY elsewhere."""
+    with Session(_read_only(engine or get_engine()), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+def is_read_only(session: Session) -> bool:
+    bind = session.get_bind()
+    return bool(bind.get_execution_options().get(READ_ONLY))

@@ -87,6 +87,12 @@ def _split_port(entry: str) -> tuple[str, int | None]:
         inner, rest = entry[1:end], entry[end + 1 :]
         if not rest:
             return inner, None
+        if rest.startswith("/"):  # [fd00::]/8 or [fd00::]/8:443
+            length = re.fullmatch(r"/(\d{1,3})(?::(\d+))?", rest)
+            if length is None:
+                raise EgressConfigError(f"bad prefix length in {entry!r}")
+            port = _port(length.group(2), entry) if length.group(2) else None
+            return f"{inner}/{length.group(1)}", port
         if not rest.startswith(":"):
             raise EgressConfigError(f"unexpected text after “]” in {entry!r}")
         return inner, _port(rest[1:], entry)
@@ -164,9 +170,11 @@ def _category(address: IPAddress) -> str | None:
         return "a unique-local address"
     if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
         return "a shared (carrier-grade NAT) address"
+    if address.is_reserved:
+        return "a reserved address"
     if address.is_private:
         return "a private address"
-    if address.is_reserved or not address.is_global:
+    if not address.is_global:
         return "a reserved address"
     return None
 

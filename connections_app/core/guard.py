@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlmodel import Session
@@ -22,7 +23,7 @@ from sqlmodel import Session
 from connections_app.core import audit, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.connections.models import Connection
-from connections_app.core.db import session_scope
+from connections_app.core.db import is_read_only, session_scope
 from connections_app.core.errors import Forbidden
 from connections_app.core.tenancy import Actor, Op
 
@@ -125,18 +126,29 @@ def refuse(
     target_id: str | None = None,
 ) -> Forbidden:
     """Record the refusal (nothing else of the caller's transaction survives) and return
-    the Forbidden for the caller to raise."""
+    the Forbidden for the caller to raise. A read-only caller's refusal is written in a
+    short transaction of its own."""
     db.rollback()
-    if record(
-        db,
-        actor,
-        what=what,
-        connection=connection,
-        target_type=target_type,
-        target_id=target_id,
-    ):
-        db.commit()
+    with _writable(db) as writer:
+        if record(
+            writer,
+            actor,
+            what=what,
+            connection=connection,
+            target_type=target_type,
+            target_id=target_id,
+        ):
+            writer.commit()
     return Forbidden(message)
+
+
+@contextmanager
+def _writable(db: Session) -> Iterator[Session]:
+    if is_read_only(db):
+        with session_scope() as writer:
+            yield writer
+    else:
+        yield db
 
 
 def authorize(db: Session, actor: Actor, op: Op, conn: Connection) -> None:

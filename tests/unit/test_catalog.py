@@ -151,3 +151,38 @@ def test_spliced_values_are_quoted_but_a_whole_url_field_is_taken_as_is() -> Non
         "https://a%2Fb%40evil.freshdesk.com"
     )
     assert render("{base_url}", values, quote_values=True) == "http://127.0.0.1:9/api"
+
+
+@pytest.mark.parametrize(
+    ("app", "field"),
+    [("freshdesk", "subdomain"), ("custom_api_key", "base_url"), ("custom_api_key", "header_name")],
+)
+def test_a_field_that_decides_where_a_secret_goes_must_be_a_destination(
+    tmp_path: Path, app: str, field: str
+) -> None:
+    apps = _copy_catalog(tmp_path)
+    path = apps / f"{app}.json"
+    data = json.loads(path.read_text())
+    for method in data["auth_methods"]:
+        for spec in method.get("fields", []):
+            if spec["name"] == field:
+                spec["destination"] = False
+    path.write_text(json.dumps(data))
+    with pytest.raises(CatalogError, match="destination"):
+        load_catalog_from_dir(apps)
+
+
+def test_the_shipped_catalog_marks_its_destinations() -> None:
+    catalog = load_catalog()
+    marked = {
+        (app.key, m.kind): sorted(f.name for f in m.destination_fields)
+        for app in catalog.apps
+        for m in app.auth_methods
+        if m.destination_fields
+    }
+    assert marked == {
+        ("custom_api_key", "api_key"): ["base_url", "header_name"],
+        ("custom_api_key", "custom"): ["base_url"],
+        ("custom_oauth2", "oauth2"): ["api_base_url", "authorize_url", "token_url"],
+        ("freshdesk", "api_key"): ["subdomain"],
+    }

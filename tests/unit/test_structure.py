@@ -77,3 +77,37 @@ def test_core_never_imports_reflex() -> None:
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "reflex"]
     assert offenders == []
+
+
+def _is_client_options(keyword: ast.keyword) -> bool:
+    value = keyword.value
+    return (
+        keyword.arg is None
+        and isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr == "client_options"
+    )
+
+
+def test_every_outgoing_http_client_goes_through_the_egress_policy() -> None:
+    """A request made with a connection leaves only through `egress`: a client built
+    any other way would skip the destination check (and honour proxy variables)."""
+    offenders = []
+    for path in _modules(PACKAGE / "core"):
+        if path.name == "egress.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            if name in {"Client", "AsyncClient", "OAuth2Client", "AsyncOAuth2Client"} and not any(
+                _is_client_options(k) for k in node.keywords
+            ):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+            if (
+                name in {"get", "post", "request", "stream"}
+                and getattr(node.func, "value", None) is not None
+                and getattr(node.func.value, "id", None) == "httpx"
+            ):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} (httpx.{name})")
+    assert offenders == []

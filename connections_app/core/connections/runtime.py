@@ -501,7 +501,7 @@ def send(
         return reply
     except CredentialUnavailable as err:
         db.rollback()
-        credential_unavailable(db, actor=actor, connection_id=conn.id, err=err)
+        credential_unavailable(db, actor=actor, connection_id=conn.id, err=err, purpose=purpose)
         raise
     finally:
         if db.in_transaction():
@@ -527,11 +527,18 @@ def _send_once(
 
 
 def credential_unavailable(
-    db: Session, *, actor: Actor | None, connection_id: str, err: CredentialUnavailable
+    db: Session,
+    *,
+    actor: Actor | None,
+    connection_id: str,
+    err: CredentialUnavailable,
+    purpose: Purpose = Purpose.LIVE,
 ) -> None:
-    """Fail closed, visibly: the connection shows the reason, the event is audited."""
+    """Fail closed, visibly: the connection shows the reason (a broken test credential
+    leaves the live status alone), the event is audited."""
     conn = tenancy.connection_for_system(db, connection_id, for_update=True)
-    if conn.status not in (Status.REVOKED, Status.PENDING):
+    live = purpose == Purpose.LIVE
+    if live and conn.status not in (Status.REVOKED, Status.PENDING):
         conn.status, conn.status_reason = Status.ERROR, str(err)[:500]
         conn.updated_at = utcnow()
         db.add(conn)
@@ -543,10 +550,10 @@ def credential_unavailable(
         actor_label=actor.label if actor else "system",
         workspace_id=actor.workspace_id if actor else None,
         outcome="failure",
-        detail={"reason": err.reason},
+        detail={"reason": err.reason, "purpose": str(purpose)},
     )
     db.commit()
-    if conn.workspace_id and conn.kind == Kind.OAUTH2:
+    if live and conn.workspace_id and conn.kind == Kind.OAUTH2:
         alerts.publish(conn.workspace_id)  # an OAuth connection needs reconnecting: banner
 
 

@@ -42,7 +42,7 @@ from connections_app.core.connections.views import (
     TestResult,
     Usage,
 )
-from connections_app.core.errors import Conflict, Invalid
+from connections_app.core.errors import Conflict, DomainError, Invalid
 from connections_app.core.oauth import tokens
 from connections_app.core.tenancy import Actor, Op
 from connections_app.core.validation import clean_text
@@ -428,10 +428,41 @@ def update(
     connection can point it at a host of their choosing and have the stored secret
     delivered there (F5): the new destination gets a secret only when it is entered
     again (`secrets`, same form) or, for OAuth, authorized again by reconnecting.
-    Until then the connection is `pending`.
+    Until then the connection is `pending`. Bad input changes nothing.
     """
     conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
     _authorize(db, actor, Op.UPDATE, conn)
+    try:
+        return _update(
+            db,
+            actor,
+            conn,
+            label=label,
+            config=config,
+            sharing=sharing,
+            stable_key=stable_key,
+            embedded_enabled=embedded_enabled,
+            secrets=secrets,
+            vault=vault,
+        )
+    except DomainError:
+        db.rollback()  # the row object may be half-changed: nothing of it may be flushed
+        raise
+
+
+def _update(
+    db: Session,
+    actor: Actor,
+    conn: Connection,
+    *,
+    label: Any,
+    config: Mapping[str, Any] | None,
+    sharing: Any,
+    stable_key: Any,
+    embedded_enabled: Any,
+    secrets: Mapping[str, Any] | None,
+    vault: Vault | None,
+) -> ConnectionView:
     _, method = _app_and_method(conn.app, conn.kind)
     changed: list[str] = []
     if label is not None:
@@ -497,8 +528,8 @@ def update(
             detail={
                 "changed": changed,
                 "destination": moved,
-                "credential_cleared": not replaced,
-                "credential_entered": replaced,
+                "cleared": not replaced,
+                "entered_again": replaced,
             },
         )
     else:
@@ -682,7 +713,7 @@ def test(
     conn.last_test_ok = result.ok
     conn.last_test_message = result.message[:500]
     if unavailable is not None:
-        if conn.status not in (Status.PENDING, Status.REVOKED):
+        if purpose_value == Purpose.LIVE and conn.status not in (Status.PENDING, Status.REVOKED):
             conn.status, conn.status_reason = Status.ERROR, result.message[:500]
     elif purpose_value == Purpose.LIVE:
         if result.outcome == "invalid_credentials":
@@ -704,7 +735,12 @@ def test(
         detail=detail,
     )
     _commit(db)
-    if unavailable is not None and conn.kind == Kind.OAUTH2 and conn.workspace_id:
+    if (
+        unavailable is not None
+        and purpose_value == Purpose.LIVE
+        and conn.kind == Kind.OAUTH2
+        and conn.workspace_id
+    ):
         alerts.publish(conn.workspace_id)
     return result
 

@@ -407,6 +407,33 @@ def edit_dialog() -> rx.Component:
                                 width="100%",
                             ),
                             html_for="edit-" + f["name"],
+                            help_text=f["help"],
+                        ),
+                    ),
+                    rx.cond(
+                        E.destination_note != "",
+                        rx.callout(
+                            E.destination_note,
+                            icon="shield-alert",
+                            color_scheme="amber",
+                            size="1",
+                            width="100%",
+                            id="edit-destination-note",
+                        ),
+                    ),
+                    rx.foreach(
+                        E.secret_fields,
+                        lambda f: field_block(
+                            f["label"] + " for the new destination",
+                            rx.input(
+                                name=f["name"],
+                                id="edit-secret-" + f["name"],
+                                type="password",
+                                auto_complete="off",
+                                placeholder="Only if you change the destination",
+                                width="100%",
+                            ),
+                            html_for="edit-secret-" + f["name"],
                         ),
                     ),
                     field_block(

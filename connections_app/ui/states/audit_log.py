@@ -10,7 +10,7 @@ import reflex as rx
 
 from connections_app.core import audit_log
 from connections_app.core.connections import service as connections
-from connections_app.core.db import session_scope
+from connections_app.core.db import read_scope
 from connections_app.core.errors import DomainError, Invalid, Unauthenticated
 from connections_app.ui.formatting import exact, when
 from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
@@ -44,7 +44,7 @@ class AuditLogState(PagedMixin, SessionState):
     def _reload(self) -> Any:
         try:
             actor = self._actor()
-            with session_scope() as db:
+            with read_scope() as db:
                 ids: Any = self.connection_id or None
                 if ids is None and self.connection_text:
                     found = connections.list_connections(

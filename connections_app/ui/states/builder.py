@@ -17,7 +17,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from connections_app.core.catalog import get_catalog
-from connections_app.core.db import get_engine, session_scope
+from connections_app.core.db import get_engine, read_scope, session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.tenancy import Actor, can_build
 from connections_app.core.workflows import runs, transfer
@@ -160,7 +160,7 @@ class BuilderState(SessionState):
         actor = self._me()
         if actor is None:
             return
-        with session_scope() as db:
+        with read_scope() as db:
             listed = workflows.list_workflows(db, actor=actor)
             self.workflows = [
                 {"id": w.id, "name": w.name, "nodes": str(w.node_count)} for w in listed

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 from urllib.parse import urlencode
 
 import reflex as rx
 
-from connections_app.core import audit_log
+from connections_app.core import audit_log, guard
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.views import ConnectionView, TestResult
-from connections_app.core.db import session_scope
+from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import DomainError, Invalid, NotFound, Unauthenticated
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
@@ -29,6 +30,7 @@ from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.session import SessionState
 
+log = logging.getLogger(__name__)
 HISTORY_PAGE = 8
 _GONE = "That connection no longer exists or is not available to you."
 
@@ -74,6 +76,7 @@ def _secret_field_rows(view: ConnectionView) -> list[dict[str, str]]:
 
 
 def _edit_field_rows(view: ConnectionView) -> list[dict[str, str]]:
+    """Settings as the Edit form shows them; the catalog says which are destinations."""
     app = get_catalog().get(view.app)
     method = app.auth_method(view.kind)
     config = view.config or {}
@@ -83,10 +86,30 @@ def _edit_field_rows(view: ConnectionView) -> list[dict[str, str]]:
             "label": f.label,
             "value": str(config.get(f.name, "")),
             "placeholder": f.placeholder,
-            "help": f.help,
+            "help": (f.help + " " if f.help else "")
+            + ("Changing it clears the stored credential." if f.destination else ""),
+            "destination": "1" if f.destination else "",
         }
         for f in method.config_fields
     ]
+
+
+def _destination_note(view: ConnectionView) -> str:
+    method = get_catalog().get(view.app).auth_method(view.kind)
+    names = [f.label for f in method.destination_fields]
+    if not names:
+        return ""
+    fields = " or ".join(names)
+    if view.kind == "oauth2":
+        return (
+            f"Changing {fields} disconnects this connection: its tokens are never sent to "
+            "other endpoints. Reconnect afterwards."
+        )
+    secrets = " and ".join(f.label for f in method.secret_fields)
+    return (
+        f"The stored {secrets} is sent only where it was entered for. If you change "
+        f"{fields}, it is cleared: enter it again here, or later with Rotate."
+    )
 
 
 class DetailsState(SessionState):
@@ -108,7 +131,7 @@ class DetailsState(SessionState):
     error: str = ""
 
     def _load(self, actor: Actor, connection_id: str) -> None:
-        with session_scope() as db:
+        with read_scope() as db:
             view = connections.get(db, actor=actor, connection_id=connection_id)
             health = connections.health(db, actor=actor, connection_id=connection_id)
             found = connections.usages(db, actor=actor, connection_id=connection_id)
@@ -235,7 +258,11 @@ class DetailsState(SessionState):
                 return self._sign_in_redirect()
             self.testing = True
             self.test_message = ""
-        result = await asyncio.to_thread(_run_test, actor, conn_id)
+        try:
+            result = await asyncio.to_thread(_run_test, actor, conn_id)
+        except Exception as err:  # the panel must never stay "testing" whatever happened
+            log.warning("connection test failed: %s", type(err).__name__)
+            result = "The test could not be completed. Try again."
         async with self:
             self.testing = False
             if isinstance(result, str):
@@ -272,13 +299,16 @@ def _fetch_for(
         actor = state._actor()
         if conn_id is None:
             raise NotFound(_GONE)
-        with session_scope() as db:
+        with read_scope() as db:
             view = connections.get(db, actor=actor, connection_id=conn_id)
     except Unauthenticated:
         return None, state._sign_in_redirect()
     except DomainError as err:
         return None, rx.toast.error(str(err))
     if op not in view.allowed:
+        guard.record_refusal(
+            actor, f"open the {op} dialog", target_type="connection", target_id=view.id
+        )
         return None, rx.toast.error(denied)
     return view, None
 
@@ -290,6 +320,9 @@ class EditState(SessionState):
     sharing: str = "use"
     is_account: bool = False
     fields: list[dict[str, str]] = []
+    # Secret inputs offered for a new destination (uncontrolled, read once on submit).
+    secret_fields: list[dict[str, str]] = []
+    destination_note: str = ""
     error: str = ""
     error_field: str = ""
     form_key: int = 0
@@ -304,6 +337,10 @@ class EditState(SessionState):
         self.connection_id, self.label, self.sharing = view.id, view.label, view.sharing
         self.is_account = view.scope == "account"
         self.fields = _edit_field_rows(view)
+        self.destination_note = _destination_note(view)
+        self.secret_fields = (
+            _secret_field_rows(view) if self.destination_note and view.kind != "oauth2" else []
+        )
         self.error = self.error_field = ""
         self.form_key += 1
         self.open = True
@@ -320,6 +357,10 @@ class EditState(SessionState):
             return None
         names = {f["name"] for f in self.fields}
         config = {k: v for k, v in form.items() if k in names}
+        secret_names = {f["name"] for f in self.secret_fields}
+        secrets = {k: v for k, v in form.items() if k in secret_names and v not in ("", None)}
+        label, sharing = form.get("cx_label"), form.get("cx_sharing") or None
+        del form  # typed secret values live on only in `secrets`, until the service has them
         try:
             actor = self._actor()
             with session_scope() as db:
@@ -327,22 +368,36 @@ class EditState(SessionState):
                     db,
                     actor=actor,
                     connection_id=self.connection_id,
-                    label=form.get("cx_label"),
-                    sharing=form.get("cx_sharing") or None,
+                    label=label,
+                    sharing=sharing,
                     config=config or None,
+                    secrets=secrets or None,
                 )
         except Unauthenticated:
             return self._sign_in_redirect()
         except DomainError as err:
             self.error = str(err)
             self.error_field = getattr(err, "field", "") or ("label" if "named" in str(err) else "")
+            # Re-mount the form with the non-secret values as typed: the browser forgets
+            # what was typed into the secret inputs, nothing else.
+            if isinstance(label, str):
+                self.label = label[:120]
+            self.fields = [
+                {**f, "value": str(config.get(f["name"], f["value"]))[:512]} for f in self.fields
+            ]
+            if isinstance(sharing, str) and sharing in SHARING_LABELS:
+                self.sharing = sharing
+            self.form_key += 1
             return None
+        finally:
+            secrets.clear()
         self.open = False
-        return [
-            ConnectionListState.refresh,
-            DetailsState.reload,
-            rx.toast.success(f"Saved “{view.label}”."),
-        ]
+        self.form_key += 1
+        if view.status == "pending" and view.status_reason:
+            saved = rx.toast.warning(f"Saved “{view.label}”. {view.status_reason}")
+        else:
+            saved = rx.toast.success(f"Saved “{view.label}”.")
+        return [ConnectionListState.refresh, DetailsState.reload, saved]
 
 
 class RotateState(SessionState):
@@ -426,7 +481,7 @@ class DeleteState(SessionState):
         if view is None:
             return refusal
         try:
-            with session_scope() as db:
+            with read_scope() as db:
                 found = connections.usages(db, actor=self._actor(), connection_id=view.id)
         except Unauthenticated:
             return self._sign_in_redirect()

@@ -16,7 +16,7 @@ from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Kind, Status
 from connections_app.core.connections.views import ConnectionView
-from connections_app.core.db import session_scope
+from connections_app.core.db import read_scope
 from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.tenancy import can_create
 from connections_app.ui.formatting import SHARING_LABELS, expiry, when
@@ -70,7 +70,7 @@ class ConnectionListState(PagedMixin, SessionState):
     def _reload(self) -> Any:
         try:
             actor = self._actor()
-            with session_scope() as db:
+            with read_scope() as db:
                 result = connections.list_connections(
                     db,
                     actor=actor,

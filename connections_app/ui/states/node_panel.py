@@ -12,7 +12,7 @@ from typing import Any
 
 import reflex as rx
 
-from connections_app.core.db import session_scope
+from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.tenancy import can_build, can_create
 from connections_app.core.workflows import service as workflows
@@ -51,7 +51,7 @@ class NodePanelState(SessionState):
     def _load_node(self) -> bool:
         try:
             actor = self._actor()
-            with session_scope() as db:
+            with read_scope() as db:
                 node = workflows.get_node(db, actor=actor, node_id=self.node_id)
                 page = workflows.picker(
                     db, actor=actor, node_id=node.id, search=self.search or None, page=self.page
@@ -186,7 +186,7 @@ class NodePanelState(SessionState):
     def _load_switch(self) -> None:
         try:
             actor = self._actor()
-            with session_scope() as db:
+            with read_scope() as db:
                 page = workflows.picker(
                     db, actor=actor, node_id=self.node_id, search=self.switch_search or None
                 )

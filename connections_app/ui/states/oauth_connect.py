@@ -14,6 +14,7 @@ from typing import Any
 
 import reflex as rx
 
+from connections_app.core import guard
 from connections_app.core.db import session_scope
 from connections_app.core.errors import DomainError, NotFound, Unauthenticated
 from connections_app.core.oauth import flow, tokens
@@ -85,8 +86,10 @@ class OAuthConnectState(SessionState):
                 raise NotFound(_GONE)
             with session_scope() as db:
                 conn = get_connection(db, actor, conn_id)
-                allowed = check(actor, Op.ROTATE, conn)
+                allowed = check(actor, Op.REVOKE, conn)
                 label = conn.label
+                if not allowed:
+                    guard.refuse(db, actor, "", what="revoke", connection=conn)
         except Unauthenticated:
             return self._sign_in_redirect()
         except DomainError as err:
@@ -126,6 +129,7 @@ def _refresh_now(actor: Actor, conn_id: str) -> tuple[bool, str]:
         with session_scope() as db:
             conn = get_connection(db, actor, conn_id)
             if not check(actor, Op.ROTATE, conn):
+                guard.refuse(db, actor, "", what="refresh the token", connection=conn)
                 return False, "Your role does not allow you to refresh this connection."
             outcome = tokens.refresh(db, conn_id, vault=get_vault(), force=True)
     except NotFound:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from connections_app.core.connections import service as connections
-from connections_app.core.db import session_scope
+from connections_app.core.db import read_scope
 from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.settings import get_settings
 from connections_app.ui.states.session import SessionState
@@ -33,7 +33,7 @@ class ReauthBannerState(SessionState):
         """Also called out of band by the alert bridge, for each linked tab."""
         try:
             actor = self._actor()
-            with session_scope() as db:
+            with read_scope() as db:
                 views = connections.needing_reauthorization(db, actor=actor)
         except Unauthenticated:
             self.items = []

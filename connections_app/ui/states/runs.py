@@ -6,7 +6,7 @@ from typing import Any
 
 import reflex as rx
 
-from connections_app.core.db import session_scope
+from connections_app.core.db import read_scope
 from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.workflows import runs
 from connections_app.ui import formatting
@@ -30,7 +30,7 @@ class RunsState(SessionState):
         except Unauthenticated:
             return
         try:
-            with session_scope() as db:
+            with read_scope() as db:
                 page = runs.history(
                     db, actor=actor, workflow_id=self.workflow_id or None, page=self.page
                 )
