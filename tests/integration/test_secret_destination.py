@@ -260,7 +260,7 @@ def test_a_missing_or_unreadable_secret_fails_closed_and_is_audited(
     for _ in range(2):  # and again: nothing is stuck after the first failure
         result = service.test(db, actor=admin, connection_id=view.id)
         assert not result.ok and result.outcome == "credential_unavailable"
-        expected = "missing" if damage == "deleted" else "could not be decrypted"
+        expected = "No credential is stored" if damage == "deleted" else "could not be decrypted"
         assert expected in result.message
     assert standin.control("GET", "/calls").json().get("custom:me", 0) == calls_before
     after = service.get(db, actor=admin, connection_id=view.id)

@@ -102,9 +102,12 @@ _SECRET_ROWS = select(
     ConnectionSecret.purpose == bindparam("purpose"),
 )
 
-_MISSING = (
-    "The stored credential of “{label}” is missing or was entered for another destination. {fix}"
+_NONE = "No credential is stored for “{label}”. {fix}"
+_ELSEWHERE = (
+    "The stored credential of “{label}” was entered for another destination, so it is "
+    "not sent here. {fix}"
 )
+_INCOMPLETE = "The stored credential of “{label}” is incomplete. {fix}"
 _UNREADABLE = (
     "The stored credential of “{label}” could not be decrypted (it may have been "
     "tampered with). {fix}"
@@ -114,7 +117,7 @@ _UNREADABLE = (
 def _fix(conn: Connection) -> str:
     if conn.kind == Kind.OAUTH2:
         return "Reconnect it to authorize again."
-    return "Enter it again with Rotate."
+    return "Enter it with Rotate."
 
 
 def required_fields(method: AuthMethod) -> list[str]:
@@ -130,9 +133,11 @@ def _open_secrets(
     rows = db.exec(_SECRET_ROWS, params={"connection_id": conn.id, "purpose": str(purpose)}).all()
     bound = secret_rows.current_destination(conn)
     opened: dict[str, str] = {}
+    elsewhere = False
     try:
         for name, key_version, nonce, ciphertext, destination in rows:
             if destination != bound:
+                elsewhere = True
                 continue  # sealed for another destination: never sent to this one
             opened[name] = vault.decrypt(
                 db,
@@ -148,8 +153,15 @@ def _open_secrets(
         ) from None
     if any(not opened.get(name) for name in required_fields(method)):
         opened.clear()
+        template, reason = (
+            (_ELSEWHERE, "other_destination")
+            if elsewhere
+            else (_INCOMPLETE, "incomplete")
+            if rows
+            else (_NONE, "missing")
+        )
         raise CredentialUnavailable(
-            _MISSING.format(label=conn.label, fix=_fix(conn)), reason="missing"
+            template.format(label=conn.label, fix=_fix(conn)), reason=reason
         )
     return opened
 
@@ -538,6 +550,7 @@ def credential_unavailable(
     leaves the live status alone), the event is audited."""
     conn = tenancy.connection_for_system(db, connection_id, for_update=True)
     live = purpose == Purpose.LIVE
+    changed = live and conn.status not in (Status.REVOKED, Status.PENDING, Status.ERROR)
     if live and conn.status not in (Status.REVOKED, Status.PENDING):
         conn.status, conn.status_reason = Status.ERROR, str(err)[:500]
         conn.updated_at = utcnow()
@@ -553,8 +566,8 @@ def credential_unavailable(
         detail={"reason": err.reason, "purpose": str(purpose)},
     )
     db.commit()
-    if live and conn.workspace_id and conn.kind == Kind.OAUTH2:
-        alerts.publish(conn.workspace_id)  # an OAuth connection needs reconnecting: banner
+    if changed and conn.workspace_id:
+        alerts.publish(conn.workspace_id)  # the banner and every open view show it live
 
 
 def record_use(db: Session, *, actor: Actor, connection_id: str, ok: bool) -> None:

@@ -536,6 +536,8 @@ def _update(
         db.add(conn)
         _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed})
     _commit(db)
+    if moved and conn.workspace_id:
+        alerts.publish(conn.workspace_id)  # its status changed: every open view shows it
     return to_view(actor, conn)
 
 
@@ -709,6 +711,7 @@ def test(
         unavailable = err
         result = TestResult(False, "credential_unavailable", str(err))
     conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    status_before = conn.status
     conn.last_tested_at = utcnow()
     conn.last_test_ok = result.ok
     conn.last_test_message = result.message[:500]
@@ -735,13 +738,8 @@ def test(
         detail=detail,
     )
     _commit(db)
-    if (
-        unavailable is not None
-        and purpose_value == Purpose.LIVE
-        and conn.kind == Kind.OAUTH2
-        and conn.workspace_id
-    ):
-        alerts.publish(conn.workspace_id)
+    if conn.status != status_before and conn.workspace_id:
+        alerts.publish(conn.workspace_id)  # the banner and every open list show it live
     return result
 
 
