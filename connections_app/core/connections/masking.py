@@ -57,21 +57,34 @@ def spellings(value: str) -> set[str]:
 
 
 class Masker:
-    """Replaces every spelling of a request's sensitive values with a mask."""
+    """Replaces every spelling of a request's sensitive values with a mask.
+
+    Spellings are worked out on first use: the run-time path builds a masker for
+    every request, but only an answer that is kept needs them.
+    """
 
     def __init__(self, values: Iterable[str] = ()) -> None:
-        self._spellings: list[str] = []
+        self._values: list[str] = []
+        self._cached: list[str] | None = None
         for value in values:
             self.add(value)
 
     def add(self, value: str) -> None:
-        if not isinstance(value, str) or len(value) < MIN_LENGTH:
-            return
-        merged = set(self._spellings) | spellings(value)
-        self._spellings = sorted(merged, key=len, reverse=True)  # longest first
+        if isinstance(value, str) and len(value) >= MIN_LENGTH and value not in self._values:
+            self._values.append(value)
+            self._cached = None
+
+    @property
+    def _spellings(self) -> list[str]:
+        if self._cached is None:
+            merged: set[str] = set()
+            for value in self._values:
+                merged |= spellings(value)
+            self._cached = sorted(merged, key=len, reverse=True)  # longest first
+        return self._cached
 
     def __bool__(self) -> bool:
-        return bool(self._spellings)
+        return bool(self._values)
 
     def text(self, text: str) -> str:
         for spelling in self._spellings:
