@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session
 
 import connections_app.core.workflows.service  # noqa: F401  (registers the usage finder, F19)
-from connections_app.core import audit, migrations
+from connections_app.core import audit, egress, migrations
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.db import get_engine, session_scope
@@ -501,6 +501,7 @@ def main(
             # Open (and check) the vault before any command starts a transaction: on
             # SQLite a second connection could not take the write lock inside one.
             get_vault()
+            egress.policy()  # a bad CONNECTIONS_EGRESS_* entry fails here, clearly
         func(args, out, stdin)
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -511,6 +512,9 @@ def main(
     except VaultError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_KEYS
+    except egress.EgressConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT
     except (OperationalError, ProgrammingError) as err:
         if "no such table" in str(err) or "does not exist" in str(err):
             print("error: the database is not migrated; run `make migrate`.", file=sys.stderr)

@@ -283,3 +283,20 @@ def test_each_command_in_its_own_process(cli_db: str, tmp_path: Path) -> None:
     listed = admin("connection", "list", "--account", "solo", "--workspace", "one", "--json")
     assert listed.returncode == 0, listed.stderr
     assert SECRET not in listed.stdout and SECRET[-4:] in listed.stdout
+
+
+@pytest.mark.parametrize("variable", ["CONNECTIONS_EGRESS_ALLOW", "CONNECTIONS_EGRESS_DENY"])
+def test_an_unreadable_egress_entry_is_a_clear_error(
+    cli_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+) -> None:
+    from connections_app.core.settings import get_settings
+
+    monkeypatch.setenv(variable, "10.0.0.0/8 not-a-host!")
+    get_settings.cache_clear()
+    code, _ = run(["keys", "status"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{variable}: cannot read 'not-a-host!'" in err and "Traceback" not in err
