@@ -7,6 +7,7 @@ everything of our own starts with `CONNECTIONS_`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,25 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(name: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDR ranges; a typo stops start-up, loudly."""
+    raw = os.environ.get(name, "")
+    networks: list[IPNetwork] = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise SystemExit(
+                f"{name} must list IP addresses or CIDR ranges, got {part.strip()!r}"
+            ) from None
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,8 @@ class Settings:
     env: str
     refresh_lead_seconds: int = 300
     refresh_interval_seconds: int = 15
+    # Reverse proxies whose X-Forwarded-For names the real client (sign-in throttle).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -71,6 +93,7 @@ def load_settings() -> Settings:
         env=os.environ.get("CONNECTIONS_ENV", "dev"),
         refresh_lead_seconds=_int("CONNECTIONS_REFRESH_LEAD_SECONDS", 300),
         refresh_interval_seconds=_int("CONNECTIONS_REFRESH_INTERVAL_SECONDS", 15),
+        trusted_proxies=_networks("CONNECTIONS_TRUSTED_PROXIES"),
     )
 
 
