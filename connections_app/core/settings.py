@@ -7,6 +7,7 @@ everything of our own starts with `CONNECTIONS_`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,25 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(name: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDR ranges; a typo stops start-up, loudly."""
+    raw = os.environ.get(name, "")
+    networks: list[IPNetwork] = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise SystemExit(
+                f"{name} must list IP addresses or CIDR ranges, got {part.strip()!r}"
+            ) from None
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,8 @@ class Settings:
     # Egress policy for requests made with connections (see core/egress.py).
     egress_allow: str = ""
     egress_deny: str = ""
+    # Reverse proxies whose X-Forwarded-For names the real client (sign-in throttle).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -76,6 +98,7 @@ def load_settings() -> Settings:
         refresh_interval_seconds=_int("CONNECTIONS_REFRESH_INTERVAL_SECONDS", 15),
         egress_allow=os.environ.get("CONNECTIONS_EGRESS_ALLOW", ""),
         egress_deny=os.environ.get("CONNECTIONS_EGRESS_DENY", ""),
+        trusted_proxies=_networks("CONNECTIONS_TRUSTED_PROXIES"),
     )
 
 

@@ -21,8 +21,10 @@ import reflex as rx
 from sqlmodel import Session
 
 from connections_app.core import alerts
+from connections_app.core.clock import utcnow
 from connections_app.core.db import get_engine
 from connections_app.core.identity import service as identity
+from connections_app.core.identity import throttle
 from connections_app.core.oauth import flow, tokens
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import get_vault
@@ -141,11 +143,14 @@ def _start_redis_listener(stop: threading.Event) -> threading.Thread | None:
 
 
 def _housekeeping(engine: Any) -> None:
-    """Forget what has no use any more: spent OAuth flows, expired sessions."""
+    """Forget what has no use any more: spent OAuth flows, expired sessions, and
+    sign-in throttle keys that have been quiet for a while."""
     with Session(engine) as db:
         flow.purge_finished(db)
     with Session(engine) as db:
         identity.purge_expired_sessions(db)
+    with Session(engine) as db:
+        throttle.purge(db, now=utcnow())
 
 
 async def refresher() -> None:

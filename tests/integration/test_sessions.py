@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -12,9 +12,12 @@ from sqlmodel import Session, select
 from connections_app.core.clock import utcnow
 from connections_app.core.errors import Conflict, Invalid, NotFound, Unauthenticated
 from connections_app.core.identity import service as identity
+from connections_app.core.identity import throttle
 from connections_app.core.identity.models import User, UserSession
 from connections_app.core.tenancy import Role
 from tests.conftest import PASSWORD, World
+
+CLIENT = "192.0.2.10"
 
 
 def _email(world: World, name: str) -> str:
@@ -32,7 +35,9 @@ def test_passwords_are_argon2_hashed_and_never_stored(engine: Engine, world: Wor
 def test_authenticate_accepts_right_and_refuses_wrong_alike(engine: Engine, world: World) -> None:
     with Session(engine) as db:
         assert (
-            identity.authenticate(db, email=_email(world, "viewer1").upper(), password=PASSWORD).id
+            identity.authenticate(
+                db, email=_email(world, "viewer1").upper(), password=PASSWORD, client=CLIENT
+            ).id
             == world.user_ids["viewer1"]
         )
         messages = set()
@@ -45,19 +50,43 @@ def test_authenticate_accepts_right_and_refuses_wrong_alike(engine: Engine, worl
             (_email(world, "viewer1"), 123),
         ]:
             with pytest.raises(Invalid) as err:
-                identity.authenticate(db, email=email, password=password)
+                identity.authenticate(db, email=email, password=password, client=CLIENT)
             messages.add(str(err.value))
         assert messages == {"Email or password is incorrect."}
 
 
-def test_repeated_failures_lock_the_account(engine: Engine) -> None:
+def test_repeated_failures_throttle_the_guesser_not_the_owner(engine: Engine) -> None:
+    """The 15-minute lock that anyone could trigger is gone: repeated failures make the
+    guessing client wait (the right password included: it is not even checked), while
+    the owner signs in from elsewhere at once, and the guesser too once the wait is over."""
+    now = [utcnow()]
+
+    def clock() -> datetime:
+        return now[0]
+
+    guesser, owner = "203.0.113.66", "203.0.113.77"
     with Session(engine) as db:
         user = identity.create_user(db, email="lockme@example.test", name="Lock", password=PASSWORD)
-        for _ in range(identity.MAX_FAILED_LOGINS):
-            with pytest.raises(Invalid):
-                identity.authenticate(db, email=user.email, password="wrong-password-x")
-        with pytest.raises(Invalid, match="Too many"):
-            identity.authenticate(db, email=user.email, password=PASSWORD)
+        for _ in range(throttle.CLIENT.free + 1):
+            with pytest.raises(Invalid, match="incorrect"):
+                identity.authenticate(
+                    db, email=user.email, password="wrong-password-x", client=guesser, clock=clock
+                )
+        with pytest.raises(throttle.TooManyAttempts, match="Too many attempts") as err:
+            identity.authenticate(
+                db, email=user.email, password=PASSWORD, client=guesser, clock=clock
+            )
+        assert err.value.retry_after == 1
+        assert str(err.value) == "Too many attempts. Try again in 1 second."
+        signed_in = identity.authenticate(
+            db, email=user.email, password=PASSWORD, client=owner, clock=clock
+        )
+        assert signed_in.id == user.id
+        now[0] += timedelta(seconds=err.value.retry_after)
+        again = identity.authenticate(
+            db, email=user.email, password=PASSWORD, client=guesser, clock=clock
+        )
+        assert again.id == user.id
 
 
 def test_bad_registration_input(engine: Engine) -> None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from connections_app.core.clock import utcnow
@@ -50,8 +50,6 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=120)
     password_hash: str = Field(max_length=255)
     is_active: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -96,3 +94,22 @@ class UserSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per key, shared by every backend worker through the database.
+
+    `key` is the SHA-256 of the key's kind and value (a client address, a normalized
+    email, or both): an email typed at the sign-in form is never stored, whether or not
+    an account has it. See `identity/throttle.py` for what the counts mean.
+    """
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (Index("ix_sign_in_throttle_last_failure", "last_failure_at"),)
+
+    key: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=8)
+    failures: int = 0
+    last_failure_at: datetime = Field(default_factory=utcnow)
+    blocked_until: datetime | None = None
+    audited_at: datetime | None = None

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -24,6 +25,7 @@ from connections_app.core import audit
 from connections_app.core.audit import Action, AuditHead
 from connections_app.core.clock import utcnow
 from connections_app.core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from connections_app.core.identity import throttle
 from connections_app.core.identity.models import (
     Account,
     AccountAdmin,
@@ -44,8 +46,8 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$|^[a-z0-9]$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+# A flood of failed sign-ins must not flood the audit trail.
+FAILED_SIGN_IN_AUDIT_EVERY = timedelta(minutes=1)
 
 
 def _email(value: Any) -> str:
@@ -261,8 +263,23 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authenticate(db: Session, *, email: Any, password: Any) -> User:
-    """Check a password; unknown emails cost the same time as wrong passwords."""
+def authenticate(
+    db: Session,
+    *,
+    email: Any,
+    password: Any,
+    client: str,
+    clock: Callable[[], datetime] = utcnow,
+) -> User:
+    """Check a password behind the sign-in throttle (`identity/throttle.py`).
+
+    `client` is the caller's address as `throttle.client_key` names it. Raises
+    `throttle.TooManyAttempts` (no password check at all) while the client or the
+    account must wait, and one generic `Invalid` for a wrong password, an unknown
+    email or malformed input alike. Known and unknown emails cost the same: the same
+    throttle rows, one argon2 verification (a dummy hash for unknown emails). No
+    transaction is open while argon2 runs, so other sign-ins are not held up.
+    """
     generic = Invalid("Email or password is incorrect.")
     try:
         address = _email(email)
@@ -270,29 +287,53 @@ def authenticate(db: Session, *, email: Any, password: Any) -> User:
         raise generic from None
     if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD:
         raise generic
+    admission = throttle.admit(db, client=client, email=address, now=clock())
     user = db.exec(select(User).where(User.email == address)).first()
-    if user is None or not user.is_active:
-        _verify_quietly(_DUMMY_HASH, password)
+    known = user is not None and user.is_active
+    user_id = user.id if user is not None and known else None
+    password_hash = user.password_hash if user is not None and known else _DUMMY_HASH
+    db.commit()  # end the read transaction before the slow part
+    if not _verify_quietly(password_hash, password) or user_id is None:
+        _note_failure(db, admission, user_id=user_id, now=clock())
         raise generic
-    now = utcnow()
-    if user.locked_until and user.locked_until > now:
-        raise Invalid("Too many failed attempts. Try again in a few minutes.")
-    if not _verify_quietly(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-        db.add(user)
-        db.commit()
+    throttle.forgive(db, admission)
+    user = db.get(User, user_id)
+    if user is None:  # removed while we were checking
         raise generic
-    if user.failed_logins or user.locked_until:
-        user.failed_logins = 0
-        user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    db.add(user)
-    db.commit()
+        db.add(user)
+        db.commit()
     return user
+
+
+def _note_failure(
+    db: Session, admission: throttle.Admission, *, user_id: str | None, now: datetime
+) -> None:
+    """Audit a failed sign-in of a known person, at most once a minute per account.
+
+    Unknown emails claim the same slot (same work, same timing); only a known person
+    who belongs to an account gets an event, in that account's chain. The event names
+    the client address and the account's failure count, never what was typed.
+    """
+    if not throttle.claim_audit_slot(db, admission, now=now, every=FAILED_SIGN_IN_AUDIT_EVERY):
+        db.commit()
+        return
+    choices = workspaces_for(db, user_id) if user_id is not None else []
+    if choices:
+        audit.record(
+            db,
+            account_id=choices[0].account_id,
+            workspace_id=choices[0].workspace_id,
+            action=Action.SIGN_IN_FAILED,
+            target_type="user",
+            target_id=user_id,
+            actor_id=None,
+            actor_label=f"sign-in from {admission.client}",
+            outcome="failure",
+            detail={"client": admission.client, "recent_failures": admission.account_failures},
+        )
+    db.commit()
 
 
 def _verify_quietly(password_hash: str, password: str) -> bool:

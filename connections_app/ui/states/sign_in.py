@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import reflex as rx
 
+from connections_app.core.identity.throttle import retry_message
 from connections_app.ui.states.session import forget_everything
 
 _MESSAGES = {
     "invalid": "Email or password is incorrect.",
-    "locked": "Too many failed attempts. Try again in a few minutes.",
+    "form": "The sign-in form could not be read. Please try again.",
 }
+MAX_SHOWN_WAIT = 3600
+
+
+def _error_message(params: Mapping[str, str]) -> str:
+    """The message for `?error=…`; the throttle's wait comes back as `wait` seconds.
+
+    Query parameters are whatever the address bar says: an unknown code shows
+    nothing and a wait that is not a small positive number shows no number.
+    """
+    code = params.get("error", "")
+    if code == "throttled":
+        raw = params.get("wait", "")
+        seconds = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 5 else None
+        if seconds is not None and not 1 <= seconds <= MAX_SHOWN_WAIT:
+            seconds = None
+        return retry_message(seconds)
+    return _MESSAGES.get(code, "")
 
 
 class SignInState(rx.State):
@@ -22,7 +42,7 @@ class SignInState(rx.State):
         # Whoever used this tab before (same Reflex client token) leaves nothing behind.
         await forget_everything(self)
         params = self.router.url.query_parameters
-        self.error = _MESSAGES.get(params.get("error", ""), "")
+        self.error = _error_message(params)
         self.notice = "You have been signed out." if params.get("signed_out") else ""
         candidate = params.get("next", "/")
         ok = candidate.startswith("/") and not candidate.startswith("//") and len(candidate) < 300
