@@ -422,7 +422,7 @@ def edit_dialog() -> rx.Component:
                         ),
                     ),
                     rx.foreach(
-                        E.secret_fields,
+                        E.reentry_inputs,
                         lambda f: field_block(
                             f["label"] + " for the new destination",
                             rx.input(

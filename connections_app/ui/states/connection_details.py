@@ -320,8 +320,9 @@ class EditState(SessionState):
     sharing: str = "use"
     is_account: bool = False
     fields: list[dict[str, str]] = []
-    # Secret inputs offered for a new destination (uncontrolled, read once on submit).
-    secret_fields: list[dict[str, str]] = []
+    # Descriptors of the inputs that re-enter a credential for a new destination (the
+    # inputs are uncontrolled: their values are read once on submit, never stored).
+    reentry_inputs: list[dict[str, str]] = []
     destination_note: str = ""
     error: str = ""
     error_field: str = ""
@@ -338,7 +339,7 @@ class EditState(SessionState):
         self.is_account = view.scope == "account"
         self.fields = _edit_field_rows(view)
         self.destination_note = _destination_note(view)
-        self.secret_fields = (
+        self.reentry_inputs = (
             _secret_field_rows(view) if self.destination_note and view.kind != "oauth2" else []
         )
         self.error = self.error_field = ""
@@ -357,7 +358,7 @@ class EditState(SessionState):
             return None
         names = {f["name"] for f in self.fields}
         config = {k: v for k, v in form.items() if k in names}
-        secret_names = {f["name"] for f in self.secret_fields}
+        secret_names = {f["name"] for f in self.reentry_inputs}
         secrets = {k: v for k, v in form.items() if k in secret_names and v not in ("", None)}
         label, sharing = form.get("cx_label"), form.get("cx_sharing") or None
         del form  # typed secret values live on only in `secrets`, until the service has them
