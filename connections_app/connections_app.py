@@ -3,6 +3,12 @@ and the master-key check at start-up."""
 
 from __future__ import annotations
 
+from connections_app.ui.reflex_logging import install_logging
+
+# Before anything else is imported: what the imports below log or warn becomes a JSON
+# record too (in `reflex run`'s dev mode every backend worker imports this module).
+install_logging()
+
 import os
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +21,6 @@ from starlette.applications import Starlette
 import connections_app.core.workflows.service  # noqa: F401  (registers the usage finder, F19)
 from connections_app.core.db import get_engine
 from connections_app.core.identity import service as identity
-from connections_app.core.logging_setup import configure_logging
 from connections_app.core.migrations import SchemaNotCurrent, ensure_current
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import VaultError, get_vault
@@ -41,10 +46,8 @@ from connections_app.ui.pages.workspace_pages import (
     portal_page,
 )
 from connections_app.ui.reflex_logging import (
-    ReflexEventRecords,
     backend_exception_handler,
     frontend_exception_handler,
-    route_reflex_logs,
 )
 from connections_app.ui.session_guard import SessionGuard
 from connections_app.ui.states.audit_log import AuditLogState
@@ -82,12 +85,6 @@ def _preflight() -> None:
         ) from None
 
 
-configure_logging(
-    get_settings().log_level,
-    session_cookie=get_settings().session_cookie_name,
-    record_filters=[ReflexEventRecords()],
-)
-route_reflex_logs()
 _preflight()
 
 

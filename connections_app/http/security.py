@@ -87,11 +87,18 @@ def content_security_policy(*, origins: Iterable[str], script_hashes: Iterable[s
 
 
 def page_headers(policy: str, *, https: bool) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries unless the route set its own.
+
+    Referrer-Policy is `strict-origin-when-cross-origin`, not `same-origin`: under
+    `same-origin` a browser sends `Origin: null` on cross-origin POSTs, and in `make
+    run` the sign-in form (port 3000) posts to the backend (port 8000), whose CSRF
+    check needs the real Origin. Other sites still get the origin only.
+    """
     headers = [
         (b"content-security-policy", policy.encode()),
         (b"x-frame-options", b"DENY"),
         (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"same-origin"),
+        (b"referrer-policy", b"strict-origin-when-cross-origin"),
     ]
     if https:
         headers.append((b"strict-transport-security", b"max-age=31536000"))

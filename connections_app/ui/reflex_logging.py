@@ -24,7 +24,8 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
-from connections_app.core.logging_setup import forward_to_root, route_to_root
+from connections_app.core.logging_setup import configure_logging, forward_to_root, route_to_root
+from connections_app.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,20 @@ def route_reflex_logs() -> None:
     for sink in sinks:
         forward_to_root(sink)
     route_to_root()
+
+
+def install_logging() -> None:
+    """The web app's logging: JSON lines, Reflex's event records rewritten, redaction of
+    the session cookie (and its reference) by name, Reflex's and granian's output routed
+    through it. Called first thing when the app module loads, so that even warnings
+    raised by the imports after it are JSON records."""
+    settings = get_settings()
+    configure_logging(
+        settings.log_level,
+        session_cookie=settings.session_cookie_name,
+        record_filters=[ReflexEventRecords()],
+    )
+    route_reflex_logs()
 
 
 def frontend_exception_handler(exception: Exception) -> None:

@@ -173,7 +173,8 @@ def _assert_page_headers(response: httpx.Response) -> str:
     assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
     assert response.headers.get("x-frame-options") == "DENY"
     assert response.headers.get("x-content-type-options") == "nosniff"
-    assert response.headers.get("referrer-policy") in {"same-origin", "no-referrer"}
+    policies = {"strict-origin-when-cross-origin", "no-referrer"}
+    assert response.headers.get("referrer-policy") in policies
     return csp
 
 

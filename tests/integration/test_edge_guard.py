@@ -142,7 +142,7 @@ def test_every_http_response_gets_the_headers_and_a_route_may_tighten_its_policy
     for response in (page, own, missing):
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
-        assert response.headers["referrer-policy"] == "same-origin"
+        assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
     assert script_hash(inline_scripts(page.text)[0]) in POLICY
 
 
