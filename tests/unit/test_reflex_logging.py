@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from reflex.app import EventNamespace
 from reflex.state import State
 from reflex_base.event import Event
 from reflex_base.event.processor import base_state_processor, event_processor
@@ -71,6 +72,7 @@ def test_reflex_still_logs_the_shapes_we_rewrite() -> None:
     assert 'f"Error processing event queue entry for {entry.event}' in queue
     transform = inspect.getsource(base_state_processor._transform_event_payload)
     assert "Error transforming event argument '{arg}' with value '{value}'" in transform
+    assert "Event data: {data}" in inspect.getsource(EventNamespace.on_event)
 
 
 def test_an_unknown_handler_is_logged_by_name_only(captured: io.StringIO) -> None:
@@ -158,3 +160,15 @@ def test_reflex_sinks_write_nothing_of_their_own(
     assert "first" not in printed.out + printed.err and "second" not in printed.out + printed.err
     messages = [r["message"] for r in _records(captured)]
     assert messages == ["first cookie: [REDACTED]", "second"]
+
+
+def test_event_data_tails_are_dropped(captured: io.StringIO) -> None:
+    """`EventNamespace.on_event` logs the raw data for a socket without a token."""
+    data = {"name": "x", "payload": {"secret": CANARY}, "cookie": f"cx_session={TOKEN}"}
+    logging.getLogger("reflex.app").warning(
+        f"Received event from session abc with no associated token. This may indicate a "
+        f"bug. Event data: {data}"
+    )
+    (record,) = _records(captured)
+    assert CANARY not in record["message"] and TOKEN not in record["message"]
+    assert record["message"].endswith("(event data not logged)")
