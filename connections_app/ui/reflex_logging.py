@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 MAX_CLIENT_TEXT = 2_000
 MAX_NAME = 200
 _EVENT_LOGGERS = ("reflex", "engineio", "socketio")
+# The loggers of the statements that dump events or argument values. The rewrite is
+# attached to them too, so it runs before any handler whatever else is on the root
+# logger (a handler's filter may already have rendered the traceback with its message).
+DUMPING_LOGGERS = (
+    "reflex.app",
+    "reflex_base.event.processor.event_processor",
+    "reflex_base.event.processor.base_state_processor",
+)
 _QUOTED = r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
 _UNKNOWN_EVENT = re.compile(
     r"^Error processing event queue entry for Event\(name=" + _QUOTED + r".*?(\[txid=\w*\])?:?$",
@@ -129,6 +137,13 @@ def route_reflex_logs() -> None:
     route_to_root()
 
 
+def rewrite_at_the_source() -> None:
+    for name in DUMPING_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ReflexEventRecords) for f in logger.filters):
+            logger.addFilter(ReflexEventRecords())
+
+
 def install_logging() -> None:
     """The web app's logging: JSON lines, Reflex's event records rewritten, redaction of
     the session cookie (and its reference) by name, Reflex's and granian's output routed
@@ -140,6 +155,7 @@ def install_logging() -> None:
         session_cookie=settings.session_cookie_name,
         record_filters=[ReflexEventRecords()],
     )
+    rewrite_at_the_source()
     route_reflex_logs()
 
 

@@ -125,9 +125,11 @@ def test_a_gone_tabs_token_hydrates_nothing_of_the_previous_person(ui: UI) -> No
     ui.page.wait_for_timeout(1000)
 
     def reload_as_wes() -> None:
-        """Control: with Wes's cookie the token does address his stored state."""
+        """Control: with Wes's cookie the token does address his stored state. Waits for
+        the page's on_load chain to finish (Reflex then sets is_hydrated): closing the
+        socket in the middle of it can leave the tab's state lock to its expiry."""
         sock = _socket(ui.app, token, cookie)
-        sock.pump(8, until=lambda s: len(s.updates) > 1 and "Stripe (prod)" in s.text())
+        sock.pump(30, until=lambda s: "Stripe (prod)" in s.text() and _hydrated(s))
         sock.close()
         ui.page.wait_for_timeout(1000)  # let the server forget the socket before the next
         assert "new_token" not in sock.text(), "the token was free to reuse"
@@ -138,9 +140,9 @@ def test_a_gone_tabs_token_hydrates_nothing_of_the_previous_person(ui: UI) -> No
     vic = _sign_in_over_http(ui.app, "vic@northstar.test")
     for other in (None, vic):
         sock = _socket(ui.app, token, other)
-        sock.pump(4, until=lambda s: len(s.updates) > 0)
+        sock.pump(30, until=lambda s: len(s.updates) > 0)
         snapshot = json.dumps(sock.updates[0]) if sock.updates else ""
-        sock.pump(2)
+        sock.pump(10, until=_hydrated_or_sent_away)
         sock.close()
         ui.page.wait_for_timeout(1000)
         assert "new_token" not in sock.text(), "the same token, so the same stored state"
@@ -151,6 +153,14 @@ def test_a_gone_tabs_token_hydrates_nothing_of_the_previous_person(ui: UI) -> No
             for value in WES_READ_MODELS:  # nor anything the page loads afterwards
                 assert value not in sock.text()
         reload_as_wes()
+
+
+def _hydrated(sock: RawSocket) -> bool:
+    return re.search(r'"is_hydrated_rx_state_":\s*true', sock.text()) is not None
+
+
+def _hydrated_or_sent_away(sock: RawSocket) -> bool:
+    return _hydrated(sock) or "sign-in" in sock.text()
 
 
 @pytest.mark.parametrize("origin", [None, "https://evil.example", "null"])

@@ -21,10 +21,12 @@ from connections_app.core.logging_setup import JsonFormatter
 from connections_app.core.redaction import RedactingFilter
 from connections_app.ui import reflex_logging
 from connections_app.ui.reflex_logging import (
+    DUMPING_LOGGERS,
     ReflexEventRecords,
     backend_exception_handler,
     client_text,
     frontend_exception_handler,
+    rewrite_at_the_source,
     route_reflex_logs,
 )
 
@@ -34,19 +36,30 @@ CANARY = "arg-canary-4f1d2e"
 
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
-    """A root handler set up like the app's: Reflex rewrite, redaction, JSON lines."""
+    """A root handler set up like the app's (Reflex rewrite, redaction, JSON lines),
+    behind another handler that renders tracebacks first, as any other root handler
+    with a redacting filter would (the CLI's, in this test session)."""
     stream = io.StringIO()
+    earlier = logging.StreamHandler(io.StringIO())
+    earlier.addFilter(RedactingFilter())
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(ReflexEventRecords())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     previous = root.level
+    root.addHandler(earlier)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    rewrite_at_the_source()
     yield stream
+    root.removeHandler(earlier)
     root.removeHandler(handler)
     root.setLevel(previous)
+    for name in DUMPING_LOGGERS:
+        logger = logging.getLogger(name)
+        for f in [f for f in logger.filters if isinstance(f, ReflexEventRecords)]:
+            logger.removeFilter(f)
 
 
 def _records(stream: io.StringIO) -> list[dict[str, str]]:
