@@ -16,6 +16,7 @@ import json
 import re
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -85,18 +86,21 @@ def test_unknown_handlers_and_bad_arguments_log_names_only(ui: UI) -> None:
     unknown = f"{STATE}.no_such_handler_{uuid.uuid4().hex[:8]}"
 
     sock = _socket(ui.app, str(uuid.uuid4()), cookie)
-    sock.pump(5, until=lambda s: any("Stripe (prod)" in json.dumps(u) for u in s.updates))
-    assert any("Stripe (prod)" in json.dumps(u) for u in sock.updates), "signed-in socket"
+    sock.pump(20, until=lambda s: "Stripe (prod)" in s.text() and _hydrated(s))
+    assert "Stripe (prod)" in sock.text(), "a signed-in socket"
     sock.send_event(unknown, {"password": canary})
     # `set_is_hydrated(value: bool)`: form data that cannot become a dict fails coercion.
     sock.send_event(
         f"{STATE}.set_is_hydrated", {"value": {"__reflex_form_data__": [[canary, canary, 1]]}}
     )
-    sock.pump(3)
+    sock.pump(2)
     sock.close()
-    ui.page.wait_for_timeout(500)
+    for _ in range(30):  # until both records are written
+        log = ui.app.log_text()
+        if unknown in log and "could not be coerced" in log:
+            break
+        ui.page.wait_for_timeout(500)
 
-    log = ui.app.log_text()
     for value in (cookie, _ref(cookie), canary):
         for spelling in _spellings(value):
             assert spelling not in log, "a credential or argument value reached the log"
@@ -169,7 +173,7 @@ def test_websockets_from_other_origins_are_refused(live_app: LiveApp, origin: st
         RawSocket.open(live_app.url, token=str(uuid.uuid4()), origin=origin)
     assert refused.value.status == 403
     own = RawSocket.open(live_app.url, token=str(uuid.uuid4()), origin=live_app.url)
-    own.pump(3, until=lambda s: any(p.startswith("40") for p in s.received))
+    own.pump(10, until=lambda s: any(p.startswith("40") for p in s.received))
     own.close()
     assert any(p.startswith("40/_event") for p in own.received), "the app's own origin works"
 
@@ -290,17 +294,25 @@ def test_the_state_store_holds_no_session_cookie(ui: UI, live_app: LiveApp) -> N
         next(c for c in other.context.cookies() if c["name"] == "cx_session")["value"],
     ]
     other.context.close()
-    ui.page.wait_for_timeout(2500)  # the disk manager writes after a short debounce
 
-    if live_app.redis_url:
-        stored = redis_dump(live_app.redis_url)
-    else:
+    def stored_text() -> str:
+        if live_app.redis_url:
+            return redis_dump(live_app.redis_url)
+        files = [p for p in live_app.states_dir.rglob("*") if p.is_file()]
+        return "".join(p.read_bytes().decode("latin-1") for p in files)
+
+    stored = stored_text()
+    for _ in range(20):  # the disk manager writes after a short debounce
+        if all(_ref(c) in stored for c in cookies):
+            break
+        ui.page.wait_for_timeout(500)
+        stored = stored_text()
+    if not live_app.redis_url:
         files = [p for p in live_app.states_dir.rglob("*") if p.is_file()]
         assert files, f"no state files under {live_app.states_dir}"
         assert stat.S_IMODE(live_app.states_dir.stat().st_mode) == 0o700
         for path in files:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-        stored = "".join(p.read_bytes().decode("latin-1") for p in files)
     assert "Stripe (prod)" in stored, "the dump reads the stored read-models"
     for cookie in cookies:
         for spelling in _spellings(cookie):
@@ -322,7 +334,7 @@ def test_a_reference_read_from_the_store_signs_nobody_in(ui: UI, live_app: LiveA
             cookie=cookie,
             boot_event=hydrate("/integrations"),
         )
-        sock.pump(5, until=lambda s: "sign-in" in s.text())
+        sock.pump(20, until=lambda s: "sign-in" in s.text())
         sock.close()
         assert "Stripe (prod)" not in sock.text() and WES not in sock.text()
         assert "sign-in" in sock.text(), "sent to sign in"
@@ -340,13 +352,16 @@ def test_browser_reports_cannot_forge_log_lines(live_app: LiveApp) -> None:
     sock = RawSocket.open(
         live_app.url, token=str(uuid.uuid4()), origin=live_app.url, boot_event=hydrate("/")
     )
-    sock.pump(3, until=lambda s: len(s.updates) > 0)
+    sock.pump(20, until=lambda s: len(s.updates) > 0)
     sock.send_event(FRONTEND_EXCEPTION, {"info": forged, "component_stack": forged}, "/")
     sock.emit("client_error", {"error_type": "render", "message": forged})
-    sock.pump(3)
+    sock.pump(2)
     sock.close()
-
-    text = live_app.log_text()
+    for _ in range(30):  # until both reports are written
+        text = live_app.log_text()
+        if text.count(marker) >= 2:
+            break
+        time.sleep(0.5)
     assert "\x00" not in text and "\x1b" not in text
     carrying = [line for line in text.splitlines() if marker in line]
     assert len(carrying) == 2, carrying  # one line per report, nothing of its own
