@@ -41,10 +41,8 @@ DUMPING_LOGGERS = (
     "reflex_base.event.processor.base_state_processor",
 )
 _QUOTED = r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
-_UNKNOWN_EVENT = re.compile(
-    r"^Error processing event queue entry for Event\(name=" + _QUOTED + r".*?(\[txid=\w*\])?:?$",
-    re.S,
-)
+_QUEUE_ERROR = "Error processing event queue entry for "
+_EVENT_NAME = re.compile(r"Event\(name=" + _QUOTED)  # matched at the message's offset
 _COERCION = re.compile(
     r"^Error transforming event payload for handler (?P<handler>\S+): "
     r"(?:Error transforming event argument " + _QUOTED + r")?",
@@ -100,7 +98,8 @@ class ReflexEventRecords(logging.Filter):
             message = record.getMessage()
         except Exception:
             message = str(record.msg)
-        rewritten = _rewrite(message)
+        unknown = record.exc_info is not None and isinstance(record.exc_info[1], KeyError)
+        rewritten = _rewrite(message, unknown_handler=unknown)
         if rewritten is not message:
             record.msg, record.args = rewritten, None
         if record.exc_info and record.exc_info[1] is not None:
@@ -109,10 +108,13 @@ class ReflexEventRecords(logging.Filter):
         return True
 
 
-def _rewrite(message: str) -> str:
-    if match := _UNKNOWN_EVENT.match(message):
-        name = _unquote(match.group(1))
-        return f"refused an event for an unknown handler {client_text(name, MAX_NAME)}"
+def _rewrite(message: str, *, unknown_handler: bool = False) -> str:
+    if message.startswith(_QUEUE_ERROR):  # the whole event follows: keep its name only
+        match = _EVENT_NAME.match(message, len(_QUEUE_ERROR))
+        name = client_text(_unquote(match.group(1)), MAX_NAME) if match else "(unreadable)"
+        if unknown_handler:
+            return f"refused an event for an unknown handler {name}"
+        return f"could not queue the event {name}"
     if match := _COERCION.match(message):
         handler = client_text(match.group("handler"), MAX_NAME)
         argument = client_text(_unquote(match.group(2)), MAX_NAME) if match.group(2) else "?"

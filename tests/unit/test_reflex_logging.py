@@ -185,3 +185,13 @@ def test_event_data_tails_are_dropped(captured: io.StringIO) -> None:
     (record,) = _records(captured)
     assert CANARY not in record["message"] and TOKEN not in record["message"]
     assert record["message"].endswith("(event data not logged)")
+
+
+def test_a_queue_error_never_shows_the_event_even_when_its_name_is_unreadable(
+    captured: io.StringIO,
+) -> None:
+    logger = logging.getLogger("reflex_base.event.processor.event_processor")
+    logger.error(f"Error processing event queue entry for {{{CANARY}: 1}} [txid=1]:")
+    logger.error(f"Error processing event queue entry for {_event('a.b')} [txid=2]:")
+    messages = [r["message"] for r in _records(captured)]
+    assert messages == ["could not queue the event (unreadable)", 'could not queue the event "a.b"']
