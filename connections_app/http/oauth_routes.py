@@ -6,7 +6,8 @@ the popup to the provider. `/oauth/callback` finishes the flow server-side and
 answers with a small page that tells its opener the outcome with `postMessage`
 (to the app's own origin only) and closes. Neither page ever contains a token,
 code verifier or client secret; the code in the callback URL is single-use and
-the page is served with `Referrer-Policy: no-referrer` and `no-store`.
+the page is served with `Referrer-Policy: no-referrer`, `no-store` and a CSP that
+runs its one inline script (by hash) and nothing else.
 """
 
 from __future__ import annotations
