@@ -5,6 +5,7 @@ tests agree on one database."""
 import reflex as rx
 
 from connections_app.core.settings import get_settings
+from connections_app.ui.dev_headers import DevServerHeaders
 
 _settings = get_settings()
 _origins = sorted({_settings.app_url, _settings.api_url})
@@ -22,7 +23,8 @@ config = rx.Config(
     plugins=[
         rx.plugins.RadixThemesPlugin(
             theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium")
-        )
+        ),
+        DevServerHeaders(),  # `make run`'s Vite dev server; prod: http/security.py
     ],
     disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -493,7 +493,8 @@ def main(
 ) -> int:
     out = out or sys.stdout
     stdin = stdin or sys.stdin
-    configure_logging(get_settings().log_level)
+    settings = get_settings()
+    configure_logging(settings.log_level, session_cookie=settings.session_cookie_name)
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace, TextIO, TextIO], None] = args.func
     try:

@@ -1,23 +1,41 @@
-"""Builds the Reflex app: pages, HTTP routes, logging, and the master-key check at start-up."""
+"""Builds the Reflex app: pages, HTTP routes, the edge guard and session guard, logging,
+and the master-key check at start-up."""
 
 from __future__ import annotations
 
+from connections_app.ui.reflex_logging import install_logging
+
+# Before anything else is imported: what the imports below log or warn becomes a JSON
+# record too (in `reflex run`'s dev mode every backend worker imports this module).
+install_logging()
+
 import os
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import reflex as rx
+from reflex.utils import prerequisites
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
 import connections_app.core.workflows.service  # noqa: F401  (registers the usage finder, F19)
 from connections_app.core.db import get_engine
-from connections_app.core.logging_setup import configure_logging
+from connections_app.core.identity import service as identity
 from connections_app.core.migrations import SchemaNotCurrent, ensure_current
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import VaultError, get_vault
 from connections_app.http.auth_routes import routes as auth_routes
 from connections_app.http.oauth_routes import routes as oauth_routes
+from connections_app.http.origin import allowed_origins
+from connections_app.http.security import (
+    ASGIApp,
+    EdgeGuard,
+    content_security_policy,
+    inline_scripts,
+    script_hash,
+)
 from connections_app.ui.background import alert_bridge, refresher
+from connections_app.ui.page_scripts import built_html_pages, component_scripts
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
 from connections_app.ui.pages.runs import runs_page
@@ -27,6 +45,11 @@ from connections_app.ui.pages.workspace_pages import (
     llm_keys_page,
     portal_page,
 )
+from connections_app.ui.reflex_logging import (
+    backend_exception_handler,
+    frontend_exception_handler,
+)
+from connections_app.ui.session_guard import SessionGuard
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.connections_list import (
@@ -37,13 +60,14 @@ from connections_app.ui.states.connections_list import (
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
+from connections_app.ui.worker import worker_start
 
 
 def _private_state_dir() -> None:
-    """Reflex pickles session read-models and handshake headers (the Cookie header
-    included) into `.states/`: keep that directory private to the app's user."""
-    states = Path.cwd() / ".states"
-    states.mkdir(mode=0o700, exist_ok=True)
+    """Reflex pickles read-models and the handshake headers (with a session reference,
+    never the cookie: see http/security.py) into `.states/`: private to the app's user."""
+    states = prerequisites.get_states_dir().absolute()
+    states.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(states, 0o700)
 
 
@@ -61,7 +85,6 @@ def _preflight() -> None:
         ) from None
 
 
-configure_logging(get_settings().log_level)
 _preflight()
 
 
@@ -69,49 +92,64 @@ def index() -> rx.Component:
     return rx.center(rx.spinner(size="3"), height="100vh")
 
 
+_SESSION = SessionState.load_session
+# (page, route, title, on_load)
+PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
+    (index, "/", "Connections", SessionState.load_session_home),
+    (sign_in_page, "/sign-in", "Sign in · Connections", SignInState.load),
+    (
+        integrations_page,
+        "/integrations",
+        "Integrations · Connections",
+        [_SESSION, ConnectionListState.load],
+    ),
+    (audit_log_page, "/audit", "Audit log · Connections", [_SESSION, AuditLogState.load]),
+    (builder_page, "/builder", "Builder · Connections", [_SESSION, BuilderState.load]),
+    (runs_page, "/runs", "Runs · Connections", [_SESSION, RunsState.load]),
+    (llm_keys_page, "/llm-keys", "LLM Keys · Connections", [_SESSION, AccountKeysState.load]),
+    (
+        portal_page,
+        "/portal/connections",
+        "My connections · Connections",
+        [_SESSION, PortalState.load],
+    ),
+]
+
+
+def _content_security_policy() -> str:
+    """Allow exactly the inline scripts of this build and of the page components."""
+    settings = get_settings()
+    scripts = [s for page in built_html_pages() for s in inline_scripts(page.read_text())]
+    scripts += component_scripts(page for page, *_ in PAGES)
+    return content_security_policy(
+        origins=[settings.app_url, settings.api_url],
+        script_hashes=[script_hash(s) for s in scripts],
+    )
+
+
+def _edge_guard(asgi_app: ASGIApp) -> ASGIApp:
+    settings = get_settings()
+    return EdgeGuard(
+        asgi_app,
+        allowed_origins=allowed_origins(),
+        session_cookie=settings.session_cookie_name,
+        ref_cookie=identity.ref_cookie_name(settings.session_cookie_name),
+        session_ref=identity.session_ref,
+        policy=_content_security_policy,
+        https=settings.cookie_secure,
+    )
+
+
 app = rx.App(
-    api_transformer=Starlette(routes=[*auth_routes, *oauth_routes]),
+    # A list: our routes (matched before Reflex's), then the edge guard around it all.
+    api_transformer=[Starlette(routes=[*auth_routes, *oauth_routes]), _edge_guard],
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
+    frontend_exception_handler=frontend_exception_handler,
+    backend_exception_handler=backend_exception_handler,
 )
+app.add_middleware(SessionGuard(), index=0)
+app.register_lifespan_task(worker_start)
 app.register_lifespan_task(alert_bridge(app))
 app.register_lifespan_task(refresher)
-app.add_page(index, route="/", title="Connections", on_load=SessionState.load_session_home)
-app.add_page(
-    sign_in_page, route="/sign-in", title="Sign in · Connections", on_load=SignInState.load
-)
-app.add_page(
-    integrations_page,
-    route="/integrations",
-    title="Integrations · Connections",
-    on_load=[SessionState.load_session, ConnectionListState.load],
-)
-app.add_page(
-    audit_log_page,
-    route="/audit",
-    title="Audit log · Connections",
-    on_load=[SessionState.load_session, AuditLogState.load],
-)
-app.add_page(
-    builder_page,
-    route="/builder",
-    title="Builder · Connections",
-    on_load=[SessionState.load_session, BuilderState.load],
-)
-app.add_page(
-    runs_page,
-    route="/runs",
-    title="Runs · Connections",
-    on_load=[SessionState.load_session, RunsState.load],
-)
-app.add_page(
-    llm_keys_page,
-    route="/llm-keys",
-    title="LLM Keys · Connections",
-    on_load=[SessionState.load_session, AccountKeysState.load],
-)
-app.add_page(
-    portal_page,
-    route="/portal/connections",
-    title="My connections · Connections",
-    on_load=[SessionState.load_session, PortalState.load],
-)
+for _page, _route, _title, _on_load in PAGES:
+    app.add_page(_page, route=_route, title=_title, on_load=_on_load)

@@ -15,8 +15,13 @@ from tests.standin_fixtures import free_port
 
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[str | None]:
-    """Yield a redis:// URL, or None when redis-server is not installed (outside CI)."""
+    """Yield a redis:// URL, or None when redis-server is not installed (outside CI).
+
+    `TEST_WITHOUT_REDIS=1` (outside CI) runs the single-worker, disk-state setup even
+    where Redis is installed, to exercise what `make run` uses by default."""
     binary = shutil.which("redis-server")
+    if os.environ.get("TEST_WITHOUT_REDIS") == "1" and os.environ.get("CI") != "true":
+        binary = None
     if binary is None:
         if os.environ.get("CI") == "true":
             raise RuntimeError("redis-server is missing (CI requires it; .ci/run installs it)")

@@ -3,14 +3,24 @@
 The first line is that no code logs a secret. Every plaintext that passes through
 the vault is remembered here (in this process's memory only, bounded) together
 with its base64 and hex spellings, and every log record is scrubbed of them.
+
+Credentials that never pass through the vault are recognised by their shape
+instead: the values of the headers that carry them (Cookie, Set-Cookie,
+Authorization) in every spelling a log shows — an HTTP header line, a Python or
+JSON mapping, an ASGI `(b'cookie', b'...')` pair, a dataclass repr — the value of
+the session cookie and of its websocket reference wherever `name=value` appears,
+and bearer tokens. Reflex's dumps of an event (router data and handshake
+headers included) are covered by these shapes whatever else they contain.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 
 _MIN_LENGTH = 6
 _MAX_REMEMBERED = 20_000
@@ -69,7 +79,68 @@ def remember(secret: str) -> None:
                 _unindex(spelling)
 
 
+_HEADERS = r"(?:set[-_]cookie|cookie|proxy[-_]authorization|authorization)"
+# 'cookie': '...'  "cookie": "..."  (b'cookie', b'...')
+_QUOTED_PAIR = re.compile(
+    r"(?P<key>b?(?P<kq>['\"])" + _HEADERS + r"(?P=kq)\s*[:,]\s*b?)"
+    r"(?P<q>['\"])(?:\\.|(?!(?P=q)).)*(?P=q)",
+    re.IGNORECASE | re.DOTALL,
+)
+# cookie='...'  (dataclass and keyword reprs)
+_QUOTED_ASSIGNMENT = re.compile(
+    r"(?P<key>\b" + _HEADERS + r"\s*=\s*)(?P<q>['\"])(?:\\.|(?!(?P=q)).)*(?P=q)",
+    re.IGNORECASE | re.DOTALL,
+)
+# Cookie: a=b; c=d   (to the end of the line)
+_HEADER_LINE = re.compile(r"(?P<key>\b" + _HEADERS + r"[ \t]*:[ \t]*)(?=[^\s'\"])[^\r\n]+", re.I)
+_BEARER = re.compile(r"(?P<key>\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
+_DEFAULT_COOKIE_NAMES = ("cx_session", "cx_session_ref")
+_cookie_names: tuple[str, ...] = _DEFAULT_COOKIE_NAMES
+_cookie_pattern: re.Pattern[str] | None = None
+
+
+def _named_cookie_pattern() -> re.Pattern[str]:
+    global _cookie_pattern
+    if _cookie_pattern is None:
+        names = "|".join(re.escape(n) for n in sorted(set(_cookie_names), key=len, reverse=True))
+        _cookie_pattern = re.compile(r"(?P<key>\b(?:" + names + r")=)[^;,\s'\"\\&]+")
+    return _cookie_pattern
+
+
+def protect_cookie_names(names: Iterable[str]) -> None:
+    """Cookies whose value is blanked wherever `name=value` shows up in a log (the session
+    cookie and its reference; the defaults cover the default cookie name)."""
+    global _cookie_names, _cookie_pattern
+    _cookie_names = tuple({*_DEFAULT_COOKIE_NAMES, *(n for n in names if isinstance(n, str) and n)})
+    _cookie_pattern = None
+
+
+def _blank_quoted(match: re.Match[str]) -> str:
+    quote = match.group("q")
+    return f"{match.group('key')}{quote}{REDACTED}{quote}"
+
+
+def _blank(match: re.Match[str]) -> str:
+    return f"{match.group('key')}{REDACTED}"
+
+
+def scrub_credentials(text: str) -> str:
+    """Blank credentials recognised by their shape (see the module docstring)."""
+    if not text:
+        return text
+    text = _QUOTED_PAIR.sub(_blank_quoted, text)
+    text = _QUOTED_ASSIGNMENT.sub(_blank_quoted, text)
+    text = _HEADER_LINE.sub(_blank, text)
+    text = _named_cookie_pattern().sub(_blank, text)
+    return _BEARER.sub(_blank, text)
+
+
 def scrub(text: str) -> str:
+    """Blank every remembered secret (any spelling) and every credential-shaped value."""
+    return scrub_credentials(_scrub_known(text))
+
+
+def _scrub_known(text: str) -> str:
     if not text or not _by_prefix:
         return text
     with _lock:

@@ -6,7 +6,8 @@ the popup to the provider. `/oauth/callback` finishes the flow server-side and
 answers with a small page that tells its opener the outcome with `postMessage`
 (to the app's own origin only) and closes. Neither page ever contains a token,
 code verifier or client secret; the code in the callback URL is single-use and
-the page is served with `Referrer-Policy: no-referrer` and `no-store`.
+the page is served with `Referrer-Policy: no-referrer`, `no-store` and a CSP that
+runs its one inline script (by hash) and nothing else.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from connections_app.core.identity import service as identity
 from connections_app.core.oauth import flow
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import get_vault
+from connections_app.http.security import script_hash
 
 log = logging.getLogger(__name__)
 MESSAGE_TYPE = "connections:oauth"
@@ -33,7 +35,17 @@ _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
 }
+
+
+def _page_policy(script: str) -> str:
+    """Tighter than the app's policy: this page runs its one inline script and loads
+    nothing, posts nothing and may not be framed."""
+    return (
+        f"default-src 'none'; script-src {script_hash(script)}; style-src 'unsafe-inline'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 def callback_url() -> str:
@@ -50,16 +62,12 @@ def result_page(ok: bool, message: str, status: int = 200) -> HTMLResponse:
     payload = json.dumps({"type": MESSAGE_TYPE, "ok": ok})
     origin = json.dumps(_app_origin())
     title = "Connected" if ok else "Not connected"
-    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;
-color:#1c2024}}p.msg{{padding:.8rem 1rem;border-radius:8px;background:{
-        "#e6f6eb" if ok else "#feebec"
-    }}}button{{font-size:1rem;padding:.4rem 1rem}}</style></head>
-<body><h1>{title}</h1><p class="msg" role="status">{html.escape(message)}</p>
-<p><button type="button" onclick="window.close()">Close this window</button></p>
-<script>
+    # No inline event handlers (the CSP allows this one script by hash, nothing else);
+    # the script's text depends only on `ok` and the configured origin.
+    script = f"""
 (function () {{
+  var close = document.getElementById('close');
+  if (close) close.addEventListener('click', function () {{ window.close(); }});
   try {{
     if (window.opener && !window.opener.closed) {{
       window.opener.postMessage({payload}, {origin});
@@ -67,8 +75,18 @@ color:#1c2024}}p.msg{{padding:.8rem 1rem;border-radius:8px;background:{
     }}
   }} catch (e) {{}}
 }})();
-</script></body></html>"""
-    return HTMLResponse(body, status_code=status, headers=_HEADERS)
+"""
+    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;
+color:#1c2024}}p.msg{{padding:.8rem 1rem;border-radius:8px;background:{
+        "#e6f6eb" if ok else "#feebec"
+    }}}button{{font-size:1rem;padding:.4rem 1rem}}</style></head>
+<body><h1>{title}</h1><p class="msg" role="status">{html.escape(message)}</p>
+<p><button type="button" id="close">Close this window</button></p>
+<script>{script}</script></body></html>"""
+    headers = {**_HEADERS, "Content-Security-Policy": _page_policy(script)}
+    return HTMLResponse(body, status_code=status, headers=headers)
 
 
 def _session_token(request: Request) -> str | None:

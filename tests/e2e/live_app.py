@@ -45,6 +45,11 @@ class LiveApp:
             timeout=120,
         )
 
+    @property
+    def states_dir(self) -> Path:
+        """Where Reflex's disk state manager keeps this app's states (no Redis)."""
+        return Path(self.env["REFLEX_STATES_WORKDIR"])
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -61,6 +66,7 @@ def build_env(port: int, data_dir: Path, standin_env: dict[str, str]) -> dict[st
         "REFLEX_API_URL": url,
         "REFLEX_USE_SYSTEM_BUN": "1",
         "REFLEX_TELEMETRY_ENABLED": "false",
+        "REFLEX_STATES_WORKDIR": str(data_dir / "states"),
         "PATH": f"{BUN_DIR}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
         + os.environ.get("PATH", ""),
     }

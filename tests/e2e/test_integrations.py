@@ -12,7 +12,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ROOT, UI
+from tests.e2e.conftest import UI
 from tests.integration.dbdump import leaks
 from tests.redis_server import dump as redis_dump
 from tests.standin_fixtures import StandIn
@@ -32,7 +32,7 @@ def assert_nowhere(ui: UI, *values: str) -> None:
     received = ui.seen.text()
     log = ui.app.log_text()
     states = "".join(
-        p.read_bytes().decode("latin-1") for p in (ROOT / ".states").glob("*") if p.is_file()
+        p.read_bytes().decode("latin-1") for p in ui.app.states_dir.rglob("*") if p.is_file()
     )
     if ui.app.redis_url:  # with Redis, Reflex keeps the states there
         states += redis_dump(ui.app.redis_url)

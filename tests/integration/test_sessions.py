@@ -160,3 +160,49 @@ def test_client_users_act_as_clients_of_their_workspace(engine: Engine, world: W
         token = identity.start_session(db, user=client, ttl_hours=1)
         actor = identity.actor_for_token(db, token)
         assert actor.role == Role.CLIENT and actor.workspace_id == world.ws1
+
+
+def test_the_websocket_reference_names_a_session_but_is_not_its_token(
+    engine: Engine, world: World
+) -> None:
+    """The edge guard gives Reflex SHA-256(token) instead of the cookie: it finds the
+    session (the row's key), and presented as a token it finds nothing."""
+    with Session(engine) as db:
+        user = db.get(User, world.user_ids["builder1"])
+        token = identity.start_session(db, user=user, ttl_hours=1)
+        ref = identity.session_ref(token)
+        assert ref == hashlib.sha256(token.encode()).hexdigest()
+        assert identity.actor_for_ref(db, ref).user_id == user.id
+        assert identity.session_view_for_ref(db, ref).email == user.email
+        assert identity.session_user_for_ref(db, ref) == user.id
+        with pytest.raises(Unauthenticated):
+            identity.actor_for_token(db, ref)  # a reference is no credential
+        identity.switch_workspace_for_ref(db, ref=ref, workspace_id=world.ws1)
+        with pytest.raises(NotFound):
+            identity.switch_workspace_for_ref(db, ref=ref, workspace_id=world.ws2)
+        identity.end_session(db, token)
+        assert identity.session_user_for_ref(db, ref) is None
+        with pytest.raises(Unauthenticated):
+            identity.actor_for_ref(db, ref)
+
+
+@pytest.mark.parametrize(
+    "ref", [None, "", "x", "A" * 64, "g" * 64, "a" * 63, "a" * 65, 42, ["a" * 64], "0" * 64]
+)
+def test_garbage_references_are_unauthenticated(engine: Engine, ref: object) -> None:
+    with Session(engine) as db:
+        assert identity.session_user_for_ref(db, ref) is None
+        with pytest.raises(Unauthenticated):
+            identity.actor_for_ref(db, ref)
+
+
+def test_a_deactivated_person_has_no_reference_owner(engine: Engine) -> None:
+    with Session(engine, expire_on_commit=False) as db:
+        user = identity.create_user(
+            db, email="gone-ref@example.test", name="Gone", password=PASSWORD
+        )
+        token = identity.start_session(db, user=user, ttl_hours=1)
+        user.is_active = False
+        db.add(user)
+        db.commit()
+        assert identity.session_user_for_ref(db, identity.session_ref(token)) is None

@@ -35,9 +35,13 @@ class Cookie:
 def as_browser(
     monkeypatch: pytest.MonkeyPatch, db_url: str, engine: Engine, vault: Vault
 ) -> Iterator[type[Cookie]]:
+    """Handlers see what the edge guard hands the websocket: the session's reference,
+    never the token (`tests/integration/test_edge_guard.py` drives the guard itself)."""
     use_database(monkeypatch, db_url)
     Cookie.value = None
-    monkeypatch.setattr(SessionState, "_session_token", lambda self: Cookie.value)
+    monkeypatch.setattr(
+        SessionState, "_session_ref", lambda self: identity.session_ref(Cookie.value)
+    )
     yield Cookie
     Cookie.value = None
 

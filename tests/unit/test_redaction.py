@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 
 from connections_app.core import redaction
@@ -73,3 +74,64 @@ def test_registry_is_bounded_and_forgets_the_oldest(monkeypatch) -> None:  # typ
     assert redaction.scrub("secret-value-0") == "secret-value-0"
     assert redaction.scrub("secret-value-4") == redaction.REDACTED
     assert len(redaction._known) == 3
+
+
+TOKEN = "Zq8sX2mN4pR7tV1wY5bC9dF3gH6jK0lM2nP4qS7uW9x"
+REF = "9f2c" * 16
+
+
+def test_credential_headers_are_blanked_in_every_spelling_a_log_shows() -> None:
+    """Reflex dumps events as Python reprs with the handshake headers; HTTP libraries
+    log header lines; ASGI scopes hold byte pairs; JSON dumps use double quotes."""
+    spellings = [
+        f"Event(name='x', router_data={{'headers': {{'cookie': 'cx_session={TOKEN}; a=b'}}}})",
+        f'{{"headers": {{"Cookie": "theme=dark; cx_session={TOKEN}"}}}}',
+        f"[(b'host', b'h'), (b'cookie', b'cx_session={TOKEN}'), (b'x', b'y')]",
+        f"HeaderData(host='h', cookie='cx_session_ref={REF}', origin='o')",
+        f"GET / HTTP/1.1\r\nCookie: cx_session={TOKEN}\r\nHost: h",
+        f"Set-Cookie: cx_session={TOKEN}; HttpOnly; Path=/",
+        f"{{'authorization': 'Basic {TOKEN}'}}",
+        f"Authorization: Bearer {TOKEN}",
+        f"retrying with bearer {TOKEN}",
+        f"the cookie was cx_session={TOKEN} and the reference cx_session_ref={REF}",
+    ]
+    for text in spellings:
+        scrubbed = redaction.scrub(text)
+        assert TOKEN not in scrubbed and REF not in scrubbed, scrubbed
+        assert redaction.REDACTED in scrubbed
+    # What surrounds a credential stays readable.
+    assert redaction.scrub(spellings[0]).startswith("Event(name='x', router_data={'headers'")
+    assert redaction.scrub(spellings[4]).endswith("Host: h")
+
+
+def test_a_renamed_session_cookie_is_protected_too() -> None:
+    redaction.protect_cookie_names(["acme_sid", "acme_sid_ref"])
+    try:
+        assert TOKEN not in redaction.scrub(f"ws handshake: acme_sid={TOKEN}&x=1")
+        assert REF not in redaction.scrub(f"acme_sid_ref={REF}")
+        assert TOKEN not in redaction.scrub(f"cx_session={TOKEN}")  # the default stays
+    finally:
+        redaction.protect_cookie_names([])
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    text = "Token refreshed. cookie jar empty; session_ref missing; Basic plan"
+    assert redaction.scrub(text) == text
+
+
+def test_json_lines_stay_one_line_whatever_the_message() -> None:
+    stream = io.StringIO()
+    log = _logger(stream)
+    hostile = 'a\nb\r\n{"level": "ERROR"}\x00\x1b[31m\u2028\u2029\x85' + "z" * 40_000
+    log.error("client said %s", hostile)
+    try:
+        raise ValueError(hostile)
+    except ValueError:
+        log.exception("failed")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        record = json.loads(line)
+        assert "\x00" not in line and "\x1b" not in line
+        assert len(record["message"]) < 17_000  # bounded
+    assert json.loads(lines[0])["message"].startswith('client said a\nb\r\n{"level"')

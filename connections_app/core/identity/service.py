@@ -435,10 +435,8 @@ class SessionView:
     workspaces: list[WorkspaceChoice]
 
 
-def _load_session(db: Session, token: Any) -> UserSession:
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        raise Unauthenticated("Please sign in.")
-    row = db.get(UserSession, _token_hash(token))
+def _load_session_row(db: Session, token_hash: str) -> UserSession:
+    row = db.get(UserSession, token_hash)
     if row is None:
         raise Unauthenticated("Please sign in.")
     if row.expires_at <= utcnow():
@@ -450,7 +448,10 @@ def _load_session(db: Session, token: Any) -> UserSession:
 
 def session_view(db: Session, token: Any) -> SessionView:
     """Who holds this cookie, and as whom they act in their current workspace."""
-    row = _load_session(db, token)
+    return session_view_for_ref(db, session_ref(token))
+
+
+def _view(db: Session, row: UserSession) -> SessionView:
     user = db.get(User, row.user_id)
     if user is None or not user.is_active:
         raise Unauthenticated("Please sign in.")
@@ -504,14 +505,72 @@ def actor_for_member(db: Session, *, user_id: str, workspace_id: str) -> Actor:
 
 def switch_workspace(db: Session, *, token: Any, workspace_id: Any) -> Actor:
     """Move the session to another workspace the person belongs to; others are not found."""
-    row = _load_session(db, token)
+    return switch_workspace_for_ref(db, ref=session_ref(token), workspace_id=workspace_id)
+
+
+# --- session references: what the Reflex websocket gets instead of the cookie --------
+#
+# Reflex stores the websocket handshake headers in its state (on disk or in Redis) and
+# logs them in some error paths. The app's ASGI guard therefore replaces the session
+# cookie on the websocket with a *reference*: SHA-256(token), which is also the
+# session row's primary key. A reference is not a credential: HTTP routes accept
+# only the raw cookie, and the guard drops any reference a client sends itself, so
+# a reference read from a log, a state file or Redis signs nobody in.
+
+_REF = re.compile(r"^[0-9a-f]{64}$")
+
+
+def ref_cookie_name(session_cookie: str) -> str:
+    """The cookie name under which the websocket handshake carries the reference."""
+    return f"{session_cookie}_ref"
+
+
+def session_ref(token: Any) -> str | None:
+    """The reference for a raw session token (None for anything that is not one)."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return None
+    return _token_hash(token)
+
+
+def _load_session_by_ref(db: Session, ref: Any) -> UserSession:
+    if not isinstance(ref, str) or not _REF.match(ref):
+        raise Unauthenticated("Please sign in.")
+    return _load_session_row(db, ref)
+
+
+def session_view_for_ref(db: Session, ref: Any) -> SessionView:
+    """`session_view` for the websocket, which knows the session by reference only."""
+    return _view(db, _load_session_by_ref(db, ref))
+
+
+def actor_for_ref(db: Session, ref: Any) -> Actor:
+    view = session_view_for_ref(db, ref)
+    if view.actor is None:
+        raise Unauthenticated("You are not a member of any workspace yet.")
+    return view.actor
+
+
+def switch_workspace_for_ref(db: Session, *, ref: Any, workspace_id: Any) -> Actor:
+    """`switch_workspace` for the websocket: the session is named by its reference."""
+    row = _load_session_by_ref(db, ref)
     choices = workspaces_for(db, row.user_id)
     if not isinstance(workspace_id, str) or workspace_id not in {c.workspace_id for c in choices}:
         raise NotFound("Workspace not found.")
     row.workspace_id = workspace_id
     db.add(row)
     db.commit()
-    return actor_for_token(db, token)
+    return actor_for_ref(db, ref)
+
+
+def session_user_for_ref(db: Session, ref: Any) -> str | None:
+    """The id of the active person a reference belongs to, or None: the cheap check run
+    before every websocket event (one primary-key read, one user read)."""
+    try:
+        row = _load_session_by_ref(db, ref)
+    except Unauthenticated:
+        return None
+    user = db.get(User, row.user_id)
+    return user.id if user is not None and user.is_active else None
 
 
 def purge_expired_sessions(db: Session) -> int:

@@ -418,10 +418,21 @@ def latest_outcome(db: Session, *, session_token: str | None) -> FlowOutcome | N
     """What the newest finished flow of this session said (the opener asks after the popup)."""
     if not session_token:
         return None
+    return latest_outcome_for_ref(db, session_ref=_hash(session_token))
+
+
+def latest_outcome_for_ref(db: Session, *, session_ref: str | None) -> FlowOutcome | None:
+    """`latest_outcome` for the websocket, which knows its session only by reference.
+
+    A flow stores SHA-256 of the initiating session token, which is exactly the
+    session reference (see `identity.session_ref`), so no token is needed here.
+    """
+    if not isinstance(session_ref, str) or len(session_ref) != 64:
+        return None
     row = db.exec(
         select(OAuthFlow)
         .where(
-            OAuthFlow.session_hash == _hash(session_token),
+            OAuthFlow.session_hash == session_ref,
             OAuthFlow.outcome.is_not(None),  # type: ignore[union-attr]
         )
         .order_by(OAuthFlow.used_at.desc())  # type: ignore[union-attr]

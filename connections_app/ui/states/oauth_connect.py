@@ -2,7 +2,7 @@
 
 The popup reports back with `postMessage`; a listener in the page shell then
 clicks a hidden button wired to `finished`, which asks the core what the newest
-flow of *this session* said (the session cookie decides, no argument does).
+flow of *this session* said (the session reference decides, no argument does).
 Refresh now and Revoke take the connection id as hostile input like every other
 handler; the core checks visibility and the sharing level.
 """
@@ -41,7 +41,7 @@ class OAuthConnectState(SessionState):
     @rx.event
     async def finished(self) -> Any:
         with session_scope() as db:
-            outcome = flow.latest_outcome(db, session_token=self._session_token())
+            outcome = flow.latest_outcome_for_ref(db, session_ref=self._session_ref())
         if outcome is None:
             return None
         if not outcome.ok:

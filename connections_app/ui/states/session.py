@@ -1,8 +1,12 @@
-"""The one base state: who is signed in, re-derived from the session cookie on every event.
+"""The one base state: who is signed in, re-derived from the session on every event.
 
-Only non-secret read-models live here. The cookie is read from the websocket
-handshake headers (`router.headers.cookie`, which Reflex keeps server-side) and
-never copied into a field. Handler arguments are hostile input.
+Only non-secret read-models live here. Reflex keeps the websocket handshake
+headers in its state store and logs them in some error paths, so the session
+cookie never reaches it: the app's edge guard (`http/security.py`) replaces it
+on the websocket with a *reference* (`<cookie>_ref=SHA-256(token)`), which no
+HTTP route accepts and which a client cannot send itself. Every handler
+re-derives the actor from that reference (`router.headers.cookie`) and never
+copies it into a field. Handler arguments are hostile input.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ class SessionState(rx.State):
 
     # --- server-side only helpers (underscore: not callable as events) -------------
 
-    def _session_token(self) -> str | None:
+    def _session_ref(self) -> str | None:
+        """This socket's session reference, as the edge guard set it at the handshake."""
         header = self.router.headers.cookie
         if not header:
             return None
@@ -66,13 +71,13 @@ class SessionState(rx.State):
             jar.load(header)
         except CookieError:
             return None
-        morsel = jar.get(get_settings().session_cookie_name)
+        morsel = jar.get(identity.ref_cookie_name(get_settings().session_cookie_name))
         return morsel.value if morsel else None
 
     def _actor(self) -> Actor:
-        """The caller as the session cookie says; raises Unauthenticated otherwise."""
+        """The caller as the session says; raises Unauthenticated otherwise."""
         with session_scope() as db:
-            return identity.actor_for_token(db, self._session_token())
+            return identity.actor_for_ref(db, self._session_ref())
 
     def _clear(self) -> None:
         self.user_name = self.user_email = self.workspace_id = ""
@@ -83,7 +88,7 @@ class SessionState(rx.State):
 
     def _refresh(self) -> Actor | None:
         with session_scope() as db:
-            view = identity.session_view(db, self._session_token())
+            view = identity.session_view_for_ref(db, self._session_ref())
         self.owner_id = view.user_id
         self.user_name, self.user_email = view.name, view.email
         self.workspaces = [
@@ -176,8 +181,8 @@ class SessionState(rx.State):
             return rx.toast.error("Choose a workspace.")
         try:
             with session_scope() as db:
-                identity.switch_workspace(
-                    db, token=self._session_token(), workspace_id=workspace_id
+                identity.switch_workspace_for_ref(
+                    db, ref=self._session_ref(), workspace_id=workspace_id
                 )
         except Unauthenticated:
             return self._sign_in_redirect()
