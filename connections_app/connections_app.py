@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
 import connections_app.core.workflows.service  # noqa: F401  (registers the usage finder, F19)
+from connections_app.core import egress
 from connections_app.core.db import get_engine
 from connections_app.core.identity import service as identity
 from connections_app.core.migrations import SchemaNotCurrent, ensure_current
@@ -77,7 +78,8 @@ def _preflight() -> None:
     try:
         ensure_current(get_engine())
         get_vault()
-    except (SchemaNotCurrent, VaultError) as err:
+        egress.policy()  # an unreadable CONNECTIONS_EGRESS_* entry stops the start
+    except (SchemaNotCurrent, VaultError, egress.EgressConfigError) as err:
         raise SystemExit(f"connections: refusing to start: {err}") from None
     except OperationalError as err:
         raise SystemExit(

@@ -113,7 +113,10 @@ def parse_rules(text: str | None, *, source: str) -> tuple[Rule, ...]:
     for entry in re.split(r"[\s,]+", (text or "").strip()):
         if not entry:
             continue
-        target, port = _split_port(entry)
+        try:
+            target, port = _split_port(entry)
+        except EgressConfigError as err:
+            raise EgressConfigError(f"{source}: {err}") from None
         try:
             network = ipaddress.ip_network(target, strict=False)
         except ValueError:

@@ -135,6 +135,10 @@ def configure_logging(
     if session_cookie:
         protect_cookie_names([session_cookie, f"{session_cookie}_ref"])
     root.setLevel(level)
+    # httpx logs every request's full URL at INFO: a credential applied as a query
+    # parameter would be in it. Its warnings and errors still come through.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     for handler in root.handlers:
         for extra in record_filters:
             if not any(type(f) is type(extra) for f in handler.filters):

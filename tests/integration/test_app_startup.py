@@ -16,13 +16,16 @@ from tests.integration.dbdump import dump
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _import_app(tmp_path: Path, db_url: str, master_key: str) -> subprocess.CompletedProcess:
+def _import_app(
+    tmp_path: Path, db_url: str, master_key: str, **extra: str
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "REFLEX_DB_URL": db_url,
         "CONNECTIONS_DATA_DIR": str(tmp_path / "data"),
         "CONNECTIONS_MASTER_KEY": master_key,
         "REFLEX_TELEMETRY_ENABLED": "false",
+        **extra,
     }
     return subprocess.run(
         [sys.executable, "-c", "import connections_app.connections_app"],
@@ -70,3 +73,14 @@ def test_migrated_database_starts_and_wrong_key_refuses(tmp_path: Path) -> None:
     assert wrong not in refused.stderr and right not in refused.stderr
     # Nothing was written: the sealed database is untouched by the refused start.
     assert _dump(url) == before
+
+
+def test_an_unreadable_egress_entry_refuses_start(tmp_path: Path) -> None:
+    url = _sqlite(tmp_path)
+    migrations.upgrade(url)
+    refused = _import_app(
+        tmp_path, url, generate_master_key(), CONNECTIONS_EGRESS_DENY="10.0.0.0/8 :nope"
+    )
+    assert refused.returncode != 0
+    assert "refusing to start" in refused.stderr and "CONNECTIONS_EGRESS_DENY" in refused.stderr
+    assert "Traceback" not in refused.stderr

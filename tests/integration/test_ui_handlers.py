@@ -10,13 +10,24 @@ from collections.abc import Iterator
 import pytest
 import reflex as rx
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from connections_app.core.audit import Action, AuditEvent
 from connections_app.core.identity import service as identity
 from connections_app.core.identity.models import User
 from connections_app.core.vault import Vault
-from connections_app.ui.states.connection_details import DetailsState
+from connections_app.ui.states.add_connection import AddConnectionState
+from connections_app.ui.states.audit_log import AuditLogState
+from connections_app.ui.states.builder import BuilderState
+from connections_app.ui.states.connection_details import (
+    DeleteState,
+    DetailsState,
+    EditState,
+    RotateState,
+    _run_test,
+)
 from connections_app.ui.states.connections_list import ConnectionListState, PortalState
+from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.session import SessionState
 from tests.conftest import World
 from tests.integration.cli_env import use_database
@@ -197,3 +208,48 @@ async def test_the_browser_gets_one_page_of_rows_at_most(
     assert state.app_filter == "all"
     state.filter_changed("kind", "api_key")
     assert state.total == 30 and state.page == 1
+
+
+def _refusals(engine: Engine, user_id: str) -> list[AuditEvent]:
+    with Session(engine) as db:
+        return list(
+            db.exec(
+                select(AuditEvent).where(
+                    AuditEvent.action == Action.ACCESS_DENIED, AuditEvent.actor_id == user_id
+                )
+            ).all()
+        )
+
+
+async def test_every_refused_handler_call_leaves_an_access_denied_event(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    """The review found one `access_denied` event for a viewer's 119 refused calls."""
+    with Session(engine, expire_on_commit=False) as db:
+        conn = make_stripe(db, world.actors["admin1"], label="Viewer sees it")
+    viewer = world.user_ids["viewer1"]
+    as_browser.value = _sign_in(engine, viewer)
+    before = len(_refusals(engine, viewer))
+    add = await _state(AddConnectionState)
+    edit = await _state(EditState)
+    rotate = await _state(RotateState)
+    delete = await _state(DeleteState)
+    revoke = await _state(OAuthConnectState)
+    builder = await _state(BuilderState)
+    log = await _state(AuditLogState)
+    refused = [
+        lambda: add.open_dialog(),
+        lambda: edit.show(conn.id),
+        lambda: rotate.show(conn.id),
+        lambda: delete.show(conn.id),
+        lambda: revoke.ask_revoke(conn.id),
+        lambda: builder.create({"name": "Not for viewers"}),
+        lambda: log.load(),
+        lambda: _run_test(world.actors["viewer1"], conn.id),
+    ]
+    for call in refused:
+        call()
+    events = _refusals(engine, viewer)[before:]
+    assert len(events) == len(refused), [e.detail.get("what") for e in events]
+    assert all(e.outcome == "denied" and e.workspace_id == world.ws1 for e in events)
+    assert add.open is False and edit.open is False and rotate.open is False

@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from connections_app.core import audit
 from connections_app.core.audit import Action, AuditHead
 from connections_app.core.clock import utcnow
+from connections_app.core.db import is_read_only
 from connections_app.core.errors import Conflict, Invalid, NotFound, Unauthenticated
 from connections_app.core.identity import throttle
 from connections_app.core.identity.models import (
@@ -440,8 +441,9 @@ def _load_session_row(db: Session, token_hash: str) -> UserSession:
     if row is None:
         raise Unauthenticated("Please sign in.")
     if row.expires_at <= utcnow():
-        db.delete(row)
-        db.commit()
+        if not is_read_only(db):  # readers leave the row to the hourly purge
+            db.delete(row)
+            db.commit()
         raise Unauthenticated("Your session has expired. Please sign in again.")
     return row
 
@@ -459,9 +461,10 @@ def _view(db: Session, row: UserSession) -> SessionView:
     current = next((c for c in choices if c.workspace_id == row.workspace_id), None)
     if current is None and choices:
         current = choices[0]
-        row.workspace_id = current.workspace_id
-        db.add(row)
-        db.commit()
+        if not is_read_only(db):  # a reader uses the first workspace without saving it
+            row.workspace_id = current.workspace_id
+            db.add(row)
+            db.commit()
     actor = None
     if current is not None:
         is_admin = db.get(AccountAdmin, (current.account_id, user.id)) is not None

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import reflex as rx
 from reflex.utils.exceptions import ReflexRuntimeError
 
-from connections_app.core.db import session_scope
+from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import NotFound, Unauthenticated
 from connections_app.core.identity import service as identity
 from connections_app.core.settings import get_settings
@@ -75,8 +75,11 @@ class SessionState(rx.State):
         return morsel.value if morsel else None
 
     def _actor(self) -> Actor:
-        """The caller as the session says; raises Unauthenticated otherwise."""
-        with session_scope() as db:
+        """The caller as the session says; raises Unauthenticated otherwise.
+
+        A read-only transaction: every event asks, and on SQLite asking must never
+        wait for (or hold up) a writer."""
+        with read_scope() as db:
             return identity.actor_for_ref(db, self._session_ref())
 
     def _clear(self) -> None:
@@ -87,7 +90,7 @@ class SessionState(rx.State):
         self.session_loaded = False
 
     def _refresh(self) -> Actor | None:
-        with session_scope() as db:
+        with read_scope() as db:
             view = identity.session_view_for_ref(db, self._session_ref())
         self.owner_id = view.user_id
         self.user_name, self.user_email = view.name, view.email
