@@ -314,14 +314,21 @@ class _Refused(httpcore.ConnectError):
         self.by_policy = by_policy
 
 
+@lru_cache(maxsize=1)
+def _ssl_context() -> Any:
+    """One verifying TLS context for every guarded client (building one loads the CA
+    bundle: too slow to repeat for every Test and run)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over the guarded network backend; proxies from the
     environment are ignored (a proxy would make the policy judge the proxy)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(trust_env=False, **kwargs)
+        super().__init__(verify=_ssl_context(), trust_env=False, **kwargs)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_ssl_context(),
             max_connections=10,
             max_keepalive_connections=5,
             keepalive_expiry=5.0,

@@ -197,6 +197,9 @@ def test_no_verifier_token_or_client_secret_reaches_logs_or_urls(
     from tests.integration.dbdump import leaks
 
     caplog.set_level(logging.DEBUG)
+    # The app keeps httpx at WARNING; open it up here so its request lines are checked too.
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    caplog.set_level(logging.DEBUG, logger="httpcore")
     with Session(engine) as db:
         actor = identity.actor_for_token(db, admin_token)
         url = flow.start(
