@@ -265,3 +265,38 @@ def test_a_slow_provider_does_not_hold_up_anyone_elses_sign_in(ui: UI, standin: 
     standin.set_mode("custom", "ok")
     delay = statistics.median(during) - baseline
     assert delay < 0.2, f"sign-in took {delay * 1000:.0f} ms longer during a slow Test"
+
+
+def test_a_builder_with_manage_cannot_move_an_admins_secret(
+    ui: UI, other: UI, standin: StandIn
+) -> None:
+    key = canary()
+    standin.control("PUT", "/credentials/custom", {"header": "X-Api-Key", "value": key})
+    label = unique("Wes's shared API")
+    wes = ui.page
+    ui.sign_in("wes@northstar.test")
+    expect(table(wes)).to_be_visible()
+    _add_custom(
+        wes, label=label, base_url=custom_base_url(standin.url), key=key, sharing="Team · manage"
+    )
+    wes.locator("#add-save").click()
+    expect(table(wes).get_by_role("row").filter(has_text=label)).to_contain_text("Active")
+
+    # Bea may manage it: she changes how the key is sent (its header) and presses Test.
+    bea = other.page
+    other.sign_in("bea@northstar.test")
+    open_menu(bea, label)
+    bea.get_by_role("menuitem", name="Edit").click()
+    bea.locator("#edit-header_name").fill("X-Echo-Me")
+    bea.locator("#edit-base_url").fill(standin.url + "/echo/bea")
+    bea.locator("#edit-save").click()
+    expect(bea.get_by_text("The destination was changed by bea@northstar.test")).to_be_visible()
+    table(bea).get_by_role("link", name=label).click()
+    panel = bea.locator("#details-panel")
+    panel.locator("#details-test").click()
+    expect(panel.locator("#details-test-result")).to_contain_text("No credential is stored")
+    assert standin.control("GET", "/captured").json() == []
+    expect(table(wes).get_by_role("row").filter(has_text=label)).to_contain_text(
+        "Pending", timeout=5_000
+    )
+    _nowhere(key, ui, other)
