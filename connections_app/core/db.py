@@ -56,12 +56,12 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            if conn.get_execution_options().get(READ_ONLY):
-                conn.exec_driver_sql("PRAGMA query_only=ON")
-                conn.exec_driver_sql("BEGIN")
-            else:
-                conn.exec_driver_sql("PRAGMA query_only=OFF")
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = bool(conn.get_execution_options().get(READ_ONLY))
+            # query_only belongs to the pooled connection: switch it only when it changes.
+            if conn.info.get(READ_ONLY, False) != read_only:
+                conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+                conn.info[READ_ONLY] = read_only
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

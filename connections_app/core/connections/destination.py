@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from connections_app.core.catalog.models import AuthMethod
@@ -25,7 +26,14 @@ def destination_values(method: AuthMethod, config: Mapping[str, Any]) -> dict[st
 
 def fingerprint(app: str, method: AuthMethod, config: Mapping[str, Any]) -> str:
     """SHA-256 over the app, the auth kind and the destination fields' values."""
-    body = [FINGERPRINT_VERSION, app, method.kind, destination_values(method, config)]
+    names = tuple(f.name for f in method.destination_fields)
+    return _fingerprint(app, method.kind, names, tuple(str(config.get(n, "")) for n in names))
+
+
+@lru_cache(maxsize=4096)
+def _fingerprint(app: str, kind: str, names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    # Cached: every request made with a connection checks its secret rows against this.
+    body = [FINGERPRINT_VERSION, app, kind, dict(zip(names, values, strict=True))]
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

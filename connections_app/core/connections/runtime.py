@@ -29,7 +29,9 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import bindparam
@@ -166,16 +168,26 @@ def _open_secrets(
     return opened
 
 
-def origin_of(url: httpx.URL | str) -> tuple[str, str, int | None]:
-    parsed = httpx.URL(str(url))
-    default = {"http": 80, "https": 443}.get(parsed.scheme)
-    return parsed.scheme, parsed.host, parsed.port or default
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@lru_cache(maxsize=4096)
+def _origin_of_text(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return ("", "", None)
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
 
 
 def _check_destination(app: AppDefinition, conn: Connection, request: httpx.Request) -> None:
     """A credential goes only to its connection's own origin (scheme, host and port)."""
-    expected = origin_of(app.resolve_base_url(conn.config) or "invalid:")
-    if origin_of(request.url) != expected:
+    expected = _origin_of_text(app.resolve_base_url(conn.config))
+    url = request.url
+    actual = (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
+    if not expected[1] or actual != expected:
         raise DomainError(
             f"This request would leave “{conn.label}”'s own service; nothing was sent."
         )

@@ -30,7 +30,7 @@ def tenant_kind(conn: Connection) -> str:
 def current_destination(conn: Connection) -> str:
     """The fingerprint a secret of this connection must carry to be opened now."""
     method = get_catalog().get(conn.app).auth_method(conn.kind)
-    return destination.fingerprint(conn.app, method, conn.config)
+    return destination.fingerprint(conn.app, method, conn.config)  # cached per destination
 
 
 def rows(db: Session, conn: Connection, purpose: Purpose) -> dict[str, ConnectionSecret]:
