@@ -98,6 +98,8 @@ def record(
         facts["suppressed"] = held
     if connection is not None:
         facts = {"label": connection.label, "app": connection.app, **facts}
+    else:  # what the audit log shows as the target: words, not an id
+        facts = {"label": "this workspace" if target_type == "workspace" else target_type, **facts}
     audit.record(
         db,
         account_id=connection.account_id if connection is not None else actor.account_id,
