@@ -267,3 +267,26 @@ def test_an_outage_breaks_nothing_and_everything_refreshes_after_recovery(
     rows = [_row(engine, i) for i in ids]
     assert {r.status for r in rows} == {"active"}
     assert all(r.refresh_failures == 0 for r in rows)
+
+
+def test_refresh_now_is_allowed_to_whoever_may_rotate_and_audited_as_them(
+    engine: Engine, vault: Vault, world: World, standin: StandIn, token: str
+) -> None:
+    from connections_app.core.errors import Forbidden
+
+    conn_id = _new(engine, vault, token)
+    with Session(engine, expire_on_commit=False) as db:
+        admin = identity.actor_for_token(db, token)
+        outcome = tokens.refresh_now(db, actor=admin, connection_id=conn_id, vault=vault)
+        assert outcome.result == "refreshed"
+        with pytest.raises(Forbidden):
+            tokens.refresh_now(
+                db, actor=world.actors["viewer1"], connection_id=conn_id, vault=vault
+            )
+        events = db.exec(
+            select(AuditEvent).where(AuditEvent.connection_id == conn_id).order_by(AuditEvent.seq)  # type: ignore[arg-type]
+        ).all()
+    refreshed = [e for e in events if e.action == "refreshed"]
+    assert refreshed[-1].actor_id == admin.user_id and refreshed[-1].actor_label == admin.label
+    denied = [e for e in events if e.action == "access_denied"]
+    assert denied and denied[-1].actor_id == world.actors["viewer1"].user_id

@@ -273,9 +273,24 @@ def _release(db: Session, conn_id: str, owner: str, apply: Callable[[Connection]
     return True
 
 
-def _audit(db: Session, conn: Connection, action: Action, outcome: str, detail: dict) -> None:
+def _audit(
+    db: Session,
+    conn: Connection,
+    action: Action,
+    outcome: str,
+    detail: dict,
+    actor: Actor | None = None,
+) -> None:
+    """Credited to the person who asked (Refresh now), else to the refresher."""
     audit.record_for_connection(
-        db, conn, action, actor_id=None, actor_label="refresher", outcome=outcome, detail=detail
+        db,
+        conn,
+        action,
+        actor_id=actor.user_id if actor else None,
+        actor_label=actor.label if actor else "refresher",
+        workspace_id=actor.workspace_id if actor else None,
+        outcome=outcome,
+        detail=detail,
     )
 
 
@@ -286,8 +301,11 @@ def refresh(
     vault: Vault,
     owner: str | None = None,
     force: bool = False,
+    actor: Actor | None = None,
 ) -> RefreshOutcome:
-    """Refresh one connection if it is due (or `force`) and nobody else is at it."""
+    """Refresh one connection if it is due (or `force`) and nobody else is at it.
+
+    `actor`: the person who asked (already authorised by `refresh_now`), for the audit."""
     owner = owner or secrets.token_hex(8)
     now = utcnow()
     version = tenancy.claim_refresh_lease(
@@ -319,19 +337,19 @@ def refresh(
             db.commit()  # read what the call needs; no transaction across it
             token = _call_refresh(definition, creds, refresh_token)
     except ProviderError as err:
-        return _failed(db, connection_id, owner, err)
+        return _failed(db, connection_id, owner, err, actor)
     except VaultError:
         db.rollback()
         reason = "The stored token could not be decrypted; reconnect it."
-        return _failed(db, connection_id, owner, ProviderError(reason))
+        return _failed(db, connection_id, owner, ProviderError(reason), actor)
     except NotFound as err:  # the installation's client registration is gone: back off
         db.rollback()
-        return _failed(db, connection_id, owner, ProviderError(str(err), permanent=False))
+        return _failed(db, connection_id, owner, ProviderError(str(err), permanent=False), actor)
 
     def apply(row: Connection) -> None:
         store_token_response(db, vault, row, token, keep_refresh=True)
         row.refresh_failures = 0
-        _audit(db, row, Action.REFRESHED, "success", {"version": row.token_version})
+        _audit(db, row, Action.REFRESHED, "success", {"version": row.token_version}, actor)
 
     try:
         written = _release(db, connection_id, owner, apply)
@@ -345,7 +363,13 @@ def refresh(
     return RefreshOutcome("refreshed")
 
 
-def _failed(db: Session, connection_id: str, owner: str, err: ProviderError) -> RefreshOutcome:
+def _failed(
+    db: Session,
+    connection_id: str,
+    owner: str,
+    err: ProviderError,
+    actor: Actor | None = None,
+) -> RefreshOutcome:
     now = utcnow()
     became_error = False
 
@@ -365,6 +389,7 @@ def _failed(db: Session, connection_id: str, owner: str, err: ProviderError) -> 
             Action.REFRESH_FAILED,
             "failure",
             {"permanent": err.permanent, "reason": str(err)[:200]},
+            actor,
         )
 
     if _release(db, connection_id, owner, apply):
@@ -392,6 +417,19 @@ def refresh_due(
                 outcome = RefreshOutcome("error")
         counts[outcome.result] = counts.get(outcome.result, 0) + 1
     return counts
+
+
+def refresh_now(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> RefreshOutcome:
+    """ "Refresh now" from a details panel: allowed to whoever may rotate the connection,
+    and audited as that person (not as the background refresher)."""
+    conn = tenancy.get_connection(db, actor, connection_id)
+    guard.authorize(db, actor, Op.ROTATE, conn)
+    if conn.kind != Kind.OAUTH2:
+        raise Invalid("Only OAuth 2.0 connections have tokens to refresh.")
+    if conn.status != Status.ACTIVE:
+        raise Invalid("This connection needs to be reconnected first.")
+    db.commit()
+    return refresh(db, conn.id, vault=vault, force=True, actor=actor)
 
 
 def ensure_fresh(

@@ -127,11 +127,7 @@ class OAuthConnectState(SessionState):
 def _refresh_now(actor: Actor, conn_id: str) -> tuple[bool, str]:
     try:
         with session_scope() as db:
-            conn = get_connection(db, actor, conn_id)
-            if not check(actor, Op.ROTATE, conn):
-                guard.refuse(db, actor, "", what="refresh the token", connection=conn)
-                return False, "Your role does not allow you to refresh this connection."
-            outcome = tokens.refresh(db, conn_id, vault=get_vault(), force=True)
+            outcome = tokens.refresh_now(db, actor=actor, connection_id=conn_id, vault=get_vault())
     except NotFound:
         return False, _GONE
     except DomainError as err:
