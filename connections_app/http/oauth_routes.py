@@ -12,6 +12,7 @@ runs its one inline script (by hash) and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -93,24 +94,29 @@ def _session_token(request: Request) -> str | None:
     return request.cookies.get(get_settings().session_cookie_name)
 
 
+def _start(token: str | None, app: str | None, target: str, node: str | None) -> str:
+    with session_scope() as db:
+        actor = identity.actor_for_token(db, token)
+        return flow.start(
+            db,
+            actor=actor,
+            session_token=token or "",
+            app=app,
+            redirect_uri=callback_url(),
+            vault=get_vault(),
+            target=target,
+            node=node,
+        )
+
+
 async def start(request: Request) -> Response:
     token = _session_token(request)
     app = request.query_params.get("app")
     target = request.query_params.get("target") or "new"
     node = request.query_params.get("node") or None
     try:
-        with session_scope() as db:
-            actor = identity.actor_for_token(db, token)
-            url = flow.start(
-                db,
-                actor=actor,
-                session_token=token or "",
-                app=app,
-                redirect_uri=callback_url(),
-                vault=get_vault(),
-                target=target,
-                node=node,
-            )
+        # Database work in a worker thread: the event loop serves every websocket.
+        url = await asyncio.to_thread(_start, token, app, target, node)
     except Unauthenticated:
         return result_page(False, "Your session ended. Sign in again, then connect.", 401)
     except DomainError as err:
@@ -118,13 +124,17 @@ async def start(request: Request) -> Response:
     return RedirectResponse(url, status_code=302, headers=_HEADERS)
 
 
+def _finish(token: str | None, params: dict[str, str]) -> flow.FlowOutcome:
+    with session_scope() as db:
+        return flow.finish(db, session_token=token, params=params, vault=get_vault())
+
+
 async def callback(request: Request) -> Response:
     params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
     try:
-        with session_scope() as db:
-            outcome = flow.finish(
-                db, session_token=_session_token(request), params=params, vault=get_vault()
-            )
+        # The code exchange and the identity call wait on the provider: never on the
+        # event loop, where they would stall every websocket of this worker.
+        outcome = await asyncio.to_thread(_finish, _session_token(request), params)
     except DomainError as err:
         return result_page(False, str(err), 400)
     if not outcome.ok:
