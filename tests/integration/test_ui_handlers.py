@@ -253,3 +253,15 @@ async def test_every_refused_handler_call_leaves_an_access_denied_event(
     assert len(events) == len(refused), [e.detail.get("what") for e in events]
     assert all(e.outcome == "denied" and e.workspace_id == world.ws1 for e in events)
     assert add.open is False and edit.open is False and rotate.open is False
+
+
+async def test_an_account_admin_is_labelled_as_one(
+    as_browser: type[Cookie], engine: Engine, world: World
+) -> None:
+    as_browser.value = _sign_in(engine, world.user_ids["acct_admin"])
+    session = await _state(SessionState)
+    await session.load_session()
+    assert session.is_account_admin and session.role_label == "Account admin"
+    as_browser.value = _sign_in(engine, world.user_ids["admin1"])
+    await session.load_session()
+    assert session.role_label == "Workspace admin"

@@ -196,6 +196,9 @@ class SessionState(rx.State):
 
     @rx.var
     def role_label(self) -> str:
+        # An account admin acts as admin in every workspace; say what she is.
+        if self.is_account_admin:
+            return "Account admin"
         return ROLE_LABELS.get(self.role, self.role)
 
     @rx.var
