@@ -1,10 +1,13 @@
-"""Reauthorization alerts (F21): "something in workspace W changed its broken-connection set".
+"""Workspace signals: "something in workspace W changed" (the banner, F21, and every
+open view of the workspace).
 
-Publishers (the refresher, the callback, revoke) call `publish(workspace_id)`
-after their commit; the message carries no data, only the workspace id, and
-subscribers re-read the list through tenancy for whoever is looking. In one
-process subscribers are plain callbacks; with `REFLEX_REDIS_URL` set the
-message also goes over Redis pub/sub so every backend worker hears it.
+Every mutation writes one audit event in its transaction (invariant 7), so the
+audit module is the one place that knows a workspace changed: `changed_in` notes
+the workspace on the session, and when that transaction commits the workspace is
+published once (a rollback forgets it). The message carries no data, only the
+workspace id; subscribers re-read through tenancy for whoever is looking. In one
+process subscribers are plain callbacks; with `REFLEX_REDIS_URL` set the message
+goes over Redis pub/sub so every backend worker (and the CLI's changes) reach all.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 CHANNEL = "connections:alerts"
@@ -64,3 +71,26 @@ def _redis_url() -> str | None:
     from connections_app.core.settings import get_settings
 
     return get_settings().redis_url
+
+
+_PENDING = "connections_changed_workspaces"
+
+
+def changed_in(db: Session, workspace_id: str | None) -> None:
+    """Publish `workspace_id` when `db`'s transaction commits (once per transaction)."""
+    if workspace_id:
+        db.info.setdefault(_PENDING, set()).add(workspace_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_committed(session: Any) -> None:
+    for workspace_id in sorted(session.info.pop(_PENDING, set())):
+        try:
+            publish(workspace_id)
+        except Exception as err:  # a signal lost must never undo a committed change
+            log.warning("workspace signal failed: %s", type(err).__name__)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Any, _previous: Any) -> None:
+    session.info.pop(_PENDING, None)

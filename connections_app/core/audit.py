@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
-from connections_app.core import redaction
+from connections_app.core import alerts, redaction
 from connections_app.core.clock import utcnow
 
 GENESIS = "0" * 64
@@ -58,6 +58,20 @@ class Action(StrEnum):
     RUN_WAITING = "run_waiting"
     RUN_RESUMED = "run_resumed"
     RUN_FINISHED = "run_finished"
+
+
+# Events that change nothing a screen shows (or would flood every tab with reloads:
+# refusals, sign-ins, each use by a run step, whose run signals when it ends).
+_NOT_A_CHANGE = frozenset(
+    {
+        Action.ACCESS_DENIED,
+        Action.SIGNED_IN,
+        Action.SIGN_IN_FAILED,
+        Action.SIGNED_OUT,
+        Action.USED,
+        Action.UNSAVED_TESTED,
+    }
+)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -168,6 +182,8 @@ def record(
     db.add(event)
     db.add(head)
     db.flush()
+    if str(action) not in _NOT_A_CHANGE:
+        alerts.changed_in(db, workspace_id)  # every open view of it re-reads after commit
     return event
 
 

@@ -29,10 +29,7 @@ from connections_app.core.oauth import flow, tokens
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import get_vault
 from connections_app.core.workflows import runs
-from connections_app.ui.states.builder import BuilderState
-from connections_app.ui.states.connections_list import ConnectionListState
-from connections_app.ui.states.reauth_banner import ReauthBannerState
-from connections_app.ui.states.runs import RunsState
+from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
 
 log = logging.getLogger(__name__)
@@ -54,22 +51,29 @@ async def _bump(app: rx.App, workspace_id: str) -> None:
         )
         signal.version += 1
         tabs = set(signal._linked_from)
+    live = live_state_classes()
     for client_token in tabs:
         if not await _connected(app, client_token):
             continue
-        tab = rx.BaseStateToken(ident=client_token, cls=ReauthBannerState)
+        tab = rx.BaseStateToken(ident=client_token, cls=live[0])
         async with app.modify_state(tab) as root:
-            banner = await root.get_state(ReauthBannerState)
-            banner._reload()
-            listing = await root.get_state(ConnectionListState)
-            if listing.list_loaded:  # the Integrations list shows the new status too
-                listing._reload()
-            builder = await root.get_state(BuilderState)
-            if builder.loaded:  # node statuses and the latest run, live
-                builder._reload()
-            history = await root.get_state(RunsState)
-            if history.loaded:
-                history._reload()
+            for cls in live:
+                (await root.get_state(cls))._on_workspace_change()
+
+
+def live_state_classes() -> list[type[SessionState]]:
+    """The page states that follow workspace changes (they override the hook).
+
+    Found through Python's own subclass links: Reflex's substate registry needs its
+    registration context, which a lifespan task does not have."""
+    found: list[type[SessionState]] = []
+    pending = list(SessionState.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls._on_workspace_change is not SessionState._on_workspace_change:
+            found.append(cls)
+    return sorted(set(found), key=lambda cls: cls.__qualname__)
 
 
 async def _connected(app: rx.App, client_token: str) -> bool:

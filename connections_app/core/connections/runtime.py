@@ -37,7 +37,7 @@ import httpx
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from connections_app.core import alerts, audit, egress, guard, tenancy
+from connections_app.core import audit, egress, guard, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.catalog.apply import apply_credential, build_test_request
@@ -562,7 +562,6 @@ def credential_unavailable(
     leaves the live status alone), the event is audited."""
     conn = tenancy.connection_for_system(db, connection_id, for_update=True)
     live = purpose == Purpose.LIVE
-    changed = live and conn.status not in (Status.REVOKED, Status.PENDING, Status.ERROR)
     if live and conn.status not in (Status.REVOKED, Status.PENDING):
         conn.status, conn.status_reason = Status.ERROR, str(err)[:500]
         conn.updated_at = utcnow()
@@ -578,8 +577,6 @@ def credential_unavailable(
         detail={"reason": err.reason, "purpose": str(purpose)},
     )
     db.commit()
-    if changed and conn.workspace_id:
-        alerts.publish(conn.workspace_id)  # the banner and every open view show it live
 
 
 def record_use(db: Session, *, actor: Actor, connection_id: str, ok: bool) -> None:

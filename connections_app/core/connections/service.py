@@ -19,7 +19,7 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from connections_app.core import alerts, audit, audit_log, guard, tenancy
+from connections_app.core import audit, audit_log, guard, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.clock import utcnow
@@ -536,8 +536,6 @@ def _update(
         db.add(conn)
         _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed})
     _commit(db)
-    if moved and conn.workspace_id:
-        alerts.publish(conn.workspace_id)  # its status changed: every open view shows it
     return to_view(actor, conn)
 
 
@@ -711,7 +709,6 @@ def test(
         unavailable = err
         result = TestResult(False, "credential_unavailable", str(err))
     conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
-    status_before = conn.status
     conn.last_tested_at = utcnow()
     conn.last_test_ok = result.ok
     conn.last_test_message = result.message[:500]
@@ -738,8 +735,6 @@ def test(
         detail=detail,
     )
     _commit(db)
-    if conn.status != status_before and conn.workspace_id:
-        alerts.publish(conn.workspace_id)  # the banner and every open list show it live
     return result
 
 

@@ -24,7 +24,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
-from connections_app.core import alerts, audit, egress, guard, tenancy
+from connections_app.core import audit, egress, guard, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
@@ -344,8 +344,7 @@ def _save(
             actor_label=actor.label,
             detail=_select_on_node(db, actor, flow, existing),
         )
-        db.commit()
-        alerts.publish(flow.workspace_id)  # the banner may clear in every open tab
+        db.commit()  # its audit event signals every open tab (the banner may clear)
         return FlowOutcome(
             True,
             f"Reconnected “{existing.label}”. Runs waiting for it continue.",

@@ -28,7 +28,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from sqlmodel import Session
 
-from connections_app.core import alerts, audit, egress, guard, tenancy
+from connections_app.core import audit, egress, guard, tenancy
 from connections_app.core.audit import Action
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
@@ -393,11 +393,7 @@ def _failed(
         )
 
     if _release(db, connection_id, owner, apply):
-        db.commit()
-    if became_error:
-        conn = tenancy.connection_for_system(db, connection_id)
-        if conn.workspace_id:
-            alerts.publish(conn.workspace_id)
+        db.commit()  # the audit event signals the workspace (banner) on commit
     return RefreshOutcome("permanent" if err.permanent else "transient", str(err))
 
 
@@ -525,8 +521,6 @@ def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bo
         detail={"provider_confirmed": confirmed},
     )
     db.commit()
-    if conn.workspace_id:
-        alerts.publish(conn.workspace_id)
     return confirmed
 
 
@@ -541,5 +535,3 @@ def mark_needs_reauthorization(db: Session, connection_id: str, reason: str) -> 
     db.add(conn)
     _audit(db, conn, Action.REFRESH_FAILED, "failure", {"permanent": True, "reason": reason[:200]})
     db.commit()
-    if conn.workspace_id:
-        alerts.publish(conn.workspace_id)

@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from connections_app.core import alerts, audit, egress, guard, tenancy
+from connections_app.core import audit, egress, guard, tenancy
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import placeholders, render
 from connections_app.core.clock import utcnow
@@ -228,7 +228,6 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
         db, run, audit.Action.RUN_STARTED, actor=actor, detail={"mode": mode, "nodes": len(nodes)}
     )
     db.commit()
-    alerts.publish(run.workspace_id)
     return run.id
 
 
@@ -422,7 +421,6 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
             db.add_all([step, run])
             _audit(db, run, audit.Action.RUN_WAITING, actor=None, detail={"step": step.position})
             db.commit()
-            alerts.publish(run.workspace_id)
             return run.status
         except _Skip as skip:
             step.status, step.message = StepStatus.SKIPPED, str(skip)
@@ -458,7 +456,6 @@ def _finish(db: Session, run: Run, actor: Actor | None, status: str, message: st
     db.add(run)
     _audit(db, run, audit.Action.RUN_FINISHED, actor=None, detail={"status": status})
     db.commit()
-    alerts.publish(run.workspace_id)
 
 
 def run_now(

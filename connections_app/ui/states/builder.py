@@ -155,6 +155,10 @@ class BuilderState(SessionState):
         except Unauthenticated:
             return None
 
+    def _on_workspace_change(self) -> None:
+        if self.loaded:  # node statuses and the latest run, live
+            self._reload()
+
     def _reload(self) -> None:
         """Re-read everything for whoever this tab's session is (alerts call it too)."""
         actor = self._me()

@@ -218,6 +218,17 @@ class DetailsState(SessionState):
         self.open = True
         return None
 
+    def _on_workspace_change(self) -> None:
+        """An open panel follows changes made elsewhere; a deleted connection closes it."""
+        if not (self.open and self.connection_id):
+            return
+        try:
+            self._load(self._actor(), self.connection_id)
+        except (NotFound, Unauthenticated):
+            self.open = False
+        except DomainError:
+            pass
+
     @rx.event
     def show(self, connection_id: Any) -> Any:
         self.history_page = 1

@@ -60,6 +60,9 @@ class ConnectionListState(PagedMixin, SessionState):
     error: str = ""
     can_add: bool = False
     list_loaded: bool = False
+    # Which list state last loaded the rows: its subclasses (LLM keys, the portal)
+    # share these fields with it (Reflex substates read their parent's vars).
+    list_kind: str = ""
 
     def _account_scope(self) -> bool:
         return False
@@ -97,8 +100,12 @@ class ConnectionListState(PagedMixin, SessionState):
         self.rows = [row_for_ui(v) for v in result.items]
         self.total = result.total
         self.can_add = can_create(actor) and not self._authorized_by_me()
-        self.list_loaded = True
+        self.list_loaded, self.list_kind = True, type(self).__name__
         return None
+
+    def _on_workspace_change(self) -> None:
+        if self.list_loaded and self.list_kind == type(self).__name__:
+            self._reload()
 
     @rx.event
     def load(self) -> Any:

@@ -48,6 +48,10 @@ class NodePanelState(SessionState):
     switch_search: str = ""
     switch_options: list[dict[str, str]] = []
 
+    def _on_workspace_change(self) -> None:
+        if self.open and self.node_id:  # the node's connection and the picker, live
+            self._load_node()
+
     def _load_node(self) -> bool:
         try:
             actor = self._actor()

@@ -60,6 +60,9 @@ class ReauthBannerState(SessionState):
             self.expanded = False
         return None
 
+    def _on_workspace_change(self) -> None:
+        self._reload()
+
     @rx.event
     def toggle(self) -> None:
         self.expanded = not self.expanded

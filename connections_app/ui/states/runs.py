@@ -24,6 +24,10 @@ class RunsState(SessionState):
     rows: list[dict[str, str]] = []
     steps: dict[str, list[dict[str, str]]] = {}
 
+    def _on_workspace_change(self) -> None:
+        if self.loaded:
+            self._reload()
+
     def _reload(self) -> None:
         try:
             actor = self._actor()

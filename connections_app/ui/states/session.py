@@ -121,6 +121,14 @@ class SessionState(rx.State):
         path = self.router.url.path or "/"
         return rx.redirect(f"/sign-in?next={quote(path, safe='/')}", replace=True)
 
+    def _on_workspace_change(self) -> None:
+        """Re-read what this page state shows after a change anywhere in the workspace.
+
+        The alert bridge calls it, for every tab linked to the workspace, on each
+        page state that overrides it (with that tab's own session): page states that
+        show workspace data override it; nothing else needs to know they exist.
+        """
+
     # --- events ---------------------------------------------------------------------
 
     async def _forget_page_states(self) -> None:
