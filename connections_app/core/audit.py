@@ -74,6 +74,20 @@ _NOT_A_CHANGE = frozenset(
 )
 
 
+def _signals(action: str, actor_id: str | None, detail: dict[str, Any]) -> bool:
+    """Does this event change what an open screen shows enough to reload every tab?
+
+    The background refresher's routine work (a token renewed, a transient failure
+    backed off) changes no status: signalling it would reload every tab of a large
+    workspace every few seconds. A person's refresh, a permanent failure, and every
+    other change do signal."""
+    if action in _NOT_A_CHANGE:
+        return False
+    if action == Action.REFRESHED and actor_id is None:
+        return False
+    return not (action == Action.REFRESH_FAILED and detail.get("permanent") is False)
+
+
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
     __table_args__ = (
@@ -182,7 +196,7 @@ def record(
     db.add(event)
     db.add(head)
     db.flush()
-    if str(action) not in _NOT_A_CHANGE:
+    if _signals(str(action), actor_id, event.detail):
         alerts.changed_in(db, workspace_id)  # every open view of it re-reads after commit
     return event
 

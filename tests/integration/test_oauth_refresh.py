@@ -143,6 +143,7 @@ def test_transient_failures_back_off_without_breaking(
     engine: Engine, vault: Vault, standin: StandIn, token: str, published: list[str]
 ) -> None:
     conn_id = _new(engine, vault, token)
+    published.clear()  # connecting it signalled its workspace; the failure must not
     _settings(standin, token_mode="error")
     outcome = _refresh(engine, vault, conn_id, force=True)
     assert outcome.result == "transient"
@@ -237,6 +238,7 @@ def test_an_outage_breaks_nothing_and_everything_refreshes_after_recovery(
     engine: Engine, vault: Vault, standin: StandIn, token: str, published: list[str]
 ) -> None:
     ids = [_new(engine, vault, token) for _ in range(10)]
+    published.clear()  # connecting them signalled; an outage must not (nor the recovery)
 
     def make_due() -> None:
         with Session(engine) as db:
