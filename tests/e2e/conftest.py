@@ -166,3 +166,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def other(browser: Browser, ui: UI) -> Iterator[UI]:
+    """A second person's browser on the same app, recorded like the first."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    seen = Recorder()
+    _record(page, seen)
+    yield UI(page=page, app=ui.app, seen=seen)
+    context.close()

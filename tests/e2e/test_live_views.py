@@ -5,26 +5,12 @@ details panel within 2 s."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from playwright.sync_api import expect
 
-import pytest
-from playwright.sync_api import Browser, expect
-
-from tests.e2e.conftest import UI, Recorder, _record
+from tests.e2e.conftest import UI
 from tests.e2e.test_integrations import add_via_cli, open_menu, stripe_key, table, unique
 
 LIVE = 2_000  # ms
-
-
-@pytest.fixture
-def other(browser: Browser, ui: UI) -> Iterator[UI]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    seen = Recorder()
-    _record(page, seen)
-    yield UI(page=page, app=ui.app, seen=seen)
-    context.close()
 
 
 def test_changes_by_one_person_or_the_cli_reach_another_persons_open_views(

@@ -19,15 +19,13 @@ import secrets
 import statistics
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine
 
 from connections_app.standin.overrides import custom_base_url
-from tests.e2e.conftest import UI, Recorder, _record
+from tests.e2e.conftest import UI
 from tests.e2e.test_integrations import assert_nowhere, open_menu, table, unique
 from tests.integration.dbdump import dump, leaks
 from tests.standin_fixtures import StandIn, free_port
@@ -35,18 +33,6 @@ from tests.standin_fixtures import StandIn, free_port
 
 def canary() -> str:
     return f"cx-e2e-canary-{secrets.token_hex(10)}"
-
-
-@pytest.fixture
-def other(browser: Browser, ui: UI) -> Iterator[UI]:
-    """A second person's browser, recorded like the first."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    seen = Recorder()
-    _record(page, seen)
-    yield UI(page=page, app=ui.app, seen=seen)
-    context.close()
 
 
 def _nowhere(value: str, *people: UI) -> None:

@@ -41,3 +41,37 @@ def allow_egress(monkeypatch: pytest.MonkeyPatch, *entries: str) -> None:
     current = os.environ.get("CONNECTIONS_EGRESS_ALLOW", "")
     monkeypatch.setenv("CONNECTIONS_EGRESS_ALLOW", " ".join([current, *entries]).strip())
     get_settings.cache_clear()
+
+
+def make_custom(
+    db: Session,
+    actor: Actor,
+    standin_url: str,
+    key: str,
+    *,
+    base_url: str | None = None,
+    sharing: str = "use",
+    test_path: str = "/me",
+) -> ConnectionView:
+    """A "Custom API key" connection (header X-Api-Key) whose key the stand-in accepts."""
+    import httpx
+
+    httpx.put(
+        f"{standin_url}/_standin/credentials/custom",
+        json={"header": "X-Api-Key", "value": key},
+        timeout=5,
+    ).raise_for_status()
+    return service.create(
+        db,
+        actor=actor,
+        app="custom_api_key",
+        kind="api_key",
+        label=f"Custom {next(_counter)}",
+        sharing=sharing,
+        fields={
+            "base_url": base_url or standin_url.rstrip("/") + "/custom",
+            "header_name": "X-Api-Key",
+            "test_path": test_path,
+            "api_key": key,
+        },
+    )

@@ -27,6 +27,7 @@ from connections_app.core.workflows import service as workflows
 from connections_app.core.workflows.models import RunStep
 from connections_app.standin.overrides import custom_base_url
 from tests.conftest import World
+from tests.integration.helpers import make_custom
 from tests.standin_fixtures import StandIn
 
 KEY = "cx-egress-canary-0123456789"
@@ -68,23 +69,6 @@ def listener() -> Iterator[Listener]:
     found.close()
 
 
-def _custom(db: Session, actor, standin: StandIn, base_url: str, test_path: str = "/me"):  # type: ignore[no-untyped-def]
-    standin.control("PUT", "/credentials/custom", {"header": "X-Api-Key", "value": KEY})
-    return service.create(
-        db,
-        actor=actor,
-        app="custom_api_key",
-        kind="api_key",
-        label=f"Egress {secrets.token_hex(3)}",
-        fields={
-            "base_url": base_url,
-            "header_name": "X-Api-Key",
-            "test_path": test_path,
-            "api_key": KEY,
-        },
-    )
-
-
 def _targets(port: int, standin_port: int) -> dict[str, str]:
     return {
         "another port": f"http://127.0.0.1:{port}",
@@ -102,7 +86,7 @@ def test_loopback_destinations_other_than_the_stand_in_are_refused(
     admin = world.actors["admin1"]
     port = httpx.URL(standin.url).port or 0
     target = _targets(listener.port, port)[which]
-    view = _custom(db, admin, standin, target)
+    view = make_custom(db, admin, standin.url, KEY, base_url=target)
     result = service.test(db, actor=admin, connection_id=view.id)
     assert not result.ok and result.outcome == "refused_destination", result.message
     assert "loopback" in result.message and egress.ALLOW_VAR in result.message
@@ -119,7 +103,9 @@ def test_loopback_destinations_other_than_the_stand_in_are_refused(
 
 
 def test_the_allowed_stand_in_is_reached(db: Session, world: World, standin: StandIn) -> None:
-    view = _custom(db, world.actors["admin1"], standin, custom_base_url(standin.url))
+    view = make_custom(
+        db, world.actors["admin1"], standin.url, KEY, base_url=custom_base_url(standin.url)
+    )
     assert service.test(db, actor=world.actors["admin1"], connection_id=view.id).ok
 
 
@@ -128,7 +114,9 @@ def test_a_redirect_to_a_refused_address_is_not_followed(
 ) -> None:
     admin = world.actors["admin1"]
     hop = f"/x?to=http://127.0.0.1:{listener.port}/steal"
-    view = _custom(db, admin, standin, standin.url + "/redirect", test_path=hop)
+    view = make_custom(
+        db, admin, standin.url, KEY, base_url=standin.url + "/redirect", test_path=hop
+    )
     result = service.test(db, actor=admin, connection_id=view.id)
     assert result.outcome == "refused_destination" and "loopback" in result.message
     assert listener.accepted == 0
@@ -142,7 +130,9 @@ def test_a_redirect_to_another_allowed_host_is_not_followed_with_the_credential(
     port = httpx.URL(standin.url).port
     # localhost resolves to the allowed 127.0.0.1:port, but it is another origin.
     hop = f"/x?to=http://localhost:{port}/echo/landed"
-    view = _custom(db, admin, standin, standin.url + "/redirect", test_path=hop)
+    view = make_custom(
+        db, admin, standin.url, KEY, base_url=standin.url + "/redirect", test_path=hop
+    )
     result = service.test(db, actor=admin, connection_id=view.id)
     assert result.outcome == "refused_destination" and "another host" in result.message
     assert standin.control("GET", "/captured").json() == []
@@ -150,7 +140,14 @@ def test_a_redirect_to_another_allowed_host_is_not_followed_with_the_credential(
 
 def test_a_same_origin_redirect_is_followed(db: Session, world: World, standin: StandIn) -> None:
     admin = world.actors["admin1"]
-    view = _custom(db, admin, standin, standin.url + "/redirect", test_path="/x?to=/custom/me")
+    view = make_custom(
+        db,
+        admin,
+        standin.url,
+        KEY,
+        base_url=standin.url + "/redirect",
+        test_path="/x?to=/custom/me",
+    )
     result = service.test(db, actor=admin, connection_id=view.id)
     assert result.ok, result.message
 
@@ -159,7 +156,7 @@ def test_a_run_step_to_a_refused_address_fails_with_the_message(
     db: Session, engine: Engine, world: World, standin: StandIn, listener: Listener
 ) -> None:
     admin = world.actors["admin1"]
-    view = _custom(db, admin, standin, f"http://127.0.0.2:{listener.port}")
+    view = make_custom(db, admin, standin.url, KEY, base_url=f"http://127.0.0.2:{listener.port}")
     wf = workflows.create_workflow(db, actor=admin, name=f"Egress {secrets.token_hex(3)}")
     node = workflows.add_node(
         db,
@@ -214,7 +211,9 @@ def test_unsaved_tests_are_audited_without_values(
 
 
 def test_requests_need_a_guarded_client(db: Session, world: World, standin: StandIn) -> None:
-    view = _custom(db, world.actors["admin1"], standin, custom_base_url(standin.url))
+    view = make_custom(
+        db, world.actors["admin1"], standin.url, KEY, base_url=custom_base_url(standin.url)
+    )
     with pytest.raises(TypeError), httpx.Client() as plain:
         runtime.send(
             db,

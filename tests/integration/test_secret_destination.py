@@ -30,31 +30,12 @@ from connections_app.core.workflows.models import RunStep
 from connections_app.standin.overrides import custom_base_url
 from tests.conftest import World
 from tests.integration.dbdump import dump, leaks
+from tests.integration.helpers import make_custom
 from tests.standin_fixtures import StandIn
 
 
 def _key() -> str:
     return f"cx-canary-{secrets.token_hex(12)}"
-
-
-def _custom(
-    db: Session, actor, standin: StandIn, key: str, *, sharing: str = "personal", path: str = "/me"
-):  # type: ignore[no-untyped-def]
-    standin.control("PUT", "/credentials/custom", {"header": "X-Api-Key", "value": key})
-    return service.create(
-        db,
-        actor=actor,
-        app="custom_api_key",
-        kind="api_key",
-        label=f"Custom {secrets.token_hex(3)}",
-        sharing=sharing,
-        fields={
-            "base_url": custom_base_url(standin.url),
-            "header_name": "X-Api-Key",
-            "test_path": path,
-            "api_key": key,
-        },
-    )
 
 
 def _captured(standin: StandIn) -> list[dict]:
@@ -99,7 +80,7 @@ def test_moving_the_destination_clears_the_secret_and_sends_nothing(
     field: str,
 ) -> None:
     key = _key()
-    view = _custom(db, world.actors[owner], standin, key, sharing=sharing)
+    view = make_custom(db, world.actors[owner], standin.url, key, sharing=sharing)
     assert service.test(db, actor=world.actors[owner], connection_id=view.id).ok
     moved = (
         {"base_url": standin.url + "/echo/attacker"}
@@ -128,7 +109,7 @@ def test_a_new_destination_works_once_its_secret_is_entered_in_the_same_form(
     db: Session, world: World, standin: StandIn
 ) -> None:
     admin = world.actors["admin1"]
-    view = _custom(db, admin, standin, _key(), sharing="use")
+    view = make_custom(db, admin, standin.url, _key(), sharing="use")
     new_key = _key()
     with pytest.raises(Invalid, match="Rotate"):  # a secret without a destination change
         service.update(db, actor=admin, connection_id=view.id, secrets={"api_key": new_key})
@@ -163,7 +144,7 @@ def test_settings_that_are_not_destinations_keep_the_secret(
     db: Session, world: World, standin: StandIn
 ) -> None:
     admin = world.actors["admin1"]
-    view = _custom(db, admin, standin, _key(), sharing="use")
+    view = make_custom(db, admin, standin.url, _key(), sharing="use")
     after = service.update(
         db, actor=admin, connection_id=view.id, label="Renamed", config={"test_path": "/me"}
     )
@@ -197,7 +178,7 @@ def test_a_secret_is_never_opened_for_a_destination_it_was_not_sealed_for(
     """Defence in depth: even a write that bypasses the service cannot redirect it."""
     admin = world.actors["admin1"]
     key = _key()
-    view = _custom(db, admin, standin, key, sharing="use")
+    view = make_custom(db, admin, standin.url, key, sharing="use")
     db.rollback()
     row = db.get(Connection, view.id)
     assert row is not None
@@ -244,7 +225,7 @@ def test_a_missing_or_unreadable_secret_fails_closed_and_is_audited(
     db: Session, engine: Engine, world: World, standin: StandIn, damage: str
 ) -> None:
     admin = world.actors["admin1"]
-    view = _custom(db, admin, standin, _key(), sharing="use", path="/me")
+    view = make_custom(db, admin, standin.url, _key(), sharing="use", test_path="/me")
     db.rollback()
     with engine.begin() as conn:
         if damage == "deleted":
@@ -274,7 +255,7 @@ def test_a_missing_secret_stops_a_run_step_before_anything_is_sent(
     db: Session, engine: Engine, world: World, standin: StandIn
 ) -> None:
     admin = world.actors["admin1"]
-    view = _custom(db, admin, standin, _key(), sharing="use")
+    view = make_custom(db, admin, standin.url, _key(), sharing="use")
     db.rollback()
     with engine.begin() as conn:
         conn.execute(

@@ -480,10 +480,7 @@ def _view(db: Session, row: UserSession) -> SessionView:
 
 
 def actor_for_token(db: Session, token: Any) -> Actor:
-    view = session_view(db, token)
-    if view.actor is None:
-        raise Unauthenticated("You are not a member of any workspace yet.")
-    return view.actor
+    return actor_for_ref(db, session_ref(token))
 
 
 def actor_for_member(db: Session, *, user_id: str, workspace_id: str) -> Actor:
