@@ -42,7 +42,7 @@ from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.catalog.apply import apply_credential, build_test_request
 from connections_app.core.clock import utcnow
-from connections_app.core.connections import secret_rows
+from connections_app.core.connections import destination
 from connections_app.core.connections.masking import Masker
 from connections_app.core.connections.models import (
     Connection,
@@ -133,12 +133,12 @@ def _open_secrets(
 ) -> dict[str, str]:
     """Decrypt the rows this request needs, or refuse without sending anything."""
     rows = db.exec(_SECRET_ROWS, params={"connection_id": conn.id, "purpose": str(purpose)}).all()
-    bound = secret_rows.current_destination(conn)
+    bound = destination.fingerprint(conn.app, method, conn.config)  # method: in hand
     opened: dict[str, str] = {}
     elsewhere = False
     try:
-        for name, key_version, nonce, ciphertext, destination in rows:
-            if destination != bound:
+        for name, key_version, nonce, ciphertext, sealed_for in rows:
+            if sealed_for != bound:
                 elsewhere = True
                 continue  # sealed for another destination: never sent to this one
             opened[name] = vault.decrypt(
