@@ -17,7 +17,7 @@ from sqlmodel import Session
 from connections_app.core import migrations
 from connections_app.core.db import build_engine
 from connections_app.core.identity import service as identity
-from connections_app.core.tenancy import Actor, Role
+from connections_app.core.tenancy.actor import Actor, Role
 from connections_app.core.vault import LocalMasterKey, Vault, set_vault
 
 PASSWORD = "bench-password-1"

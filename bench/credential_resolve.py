@@ -45,11 +45,13 @@ from sqlalchemy import bindparam
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-from connections_app.core import tenancy
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import runtime, service
 from connections_app.core.connections.models import ConnectionSecret, Purpose
-from connections_app.core.tenancy import Actor, Op
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import policy
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
 from connections_app.core.vault import Vault, secret_aad
 
 GOAL_RATIO = 3.0
@@ -92,8 +94,8 @@ def seed(db: Session, vault: Vault, count: int) -> tuple[Actor, dict[str, str]]:
 
 def resolve(db: Session, vault: Vault, actor: Actor, connection_id: str) -> httpx.Request:
     """The run-time path of `runtime.send` up to, not including, `client.send`."""
-    conn = tenancy.get_connection(db, actor, connection_id)
-    tenancy.ensure(actor, Op.USE, conn)
+    conn = connection_scope.get_connection(db, actor, connection_id)
+    policy.ensure(actor, Op.USE, conn)
     method = get_catalog().get(conn.app).auth_method(conn.kind)
     request = httpx.Request("POST", URL)
     runtime.authorize(
@@ -121,9 +123,9 @@ def time_resolve(db: Session, vault: Vault, actor: Actor, connection_id: str) ->
     the usage record whatever the resolve costs.
     """
     t0 = time.perf_counter_ns()
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     t1 = time.perf_counter_ns()
-    tenancy.ensure(actor, Op.USE, conn)
+    policy.ensure(actor, Op.USE, conn)
     method = get_catalog().get(conn.app).auth_method(conn.kind)
     t2 = time.perf_counter_ns()
     request = httpx.Request("POST", URL)
@@ -330,7 +332,7 @@ def main() -> int:
         goal_label = next(iter(floors))
         floor_p50 = figures(floored[goal_label])[0]
         print(
-            "resolve = tenancy.get_connection + ensure(USE) + auth method + httpx.Request"
+            "resolve = connection_scope.get_connection + ensure(USE) + auth method + httpx.Request"
             " + runtime.authorize:"
         )
         resolved = show("resolve, fresh transaction each", [r[0] for r in resolves], floor_p50)

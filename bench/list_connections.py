@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from connections_app.core.connections import service
 from connections_app.core.connections.views import Page
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import Vault
 
 BUDGET_MS = 100.0

@@ -41,7 +41,7 @@ from connections_app.core.connections import service
 from connections_app.core.connections.models import Connection, Scope, Sharing, Status
 from connections_app.core.connections.views import Page
 from connections_app.core.identity.models import new_id
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import Vault
 from connections_app.core.workflows import service as workflows
 

@@ -17,7 +17,6 @@ from typing import Any, TextIO
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session
 
-import connections_app.core.workflows.service  # noqa: F401  (registers the usage finder, F19)
 from connections_app.core import audit, egress, migrations
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
@@ -26,7 +25,7 @@ from connections_app.core.errors import DomainError, Invalid
 from connections_app.core.identity import service as identity
 from connections_app.core.logging_setup import configure_logging
 from connections_app.core.settings import get_settings
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import VaultError, get_vault
 
 EXIT_INPUT = 2
@@ -286,8 +285,8 @@ def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
     import secrets as _secrets
     import time
 
+    from connections_app.core.connections import tokens
     from connections_app.core.db import get_engine
-    from connections_app.core.oauth import tokens
     from connections_app.core.workflows import runs
 
     owner = f"cli-{_secrets.token_hex(4)}"
@@ -312,7 +311,7 @@ def _workflow_actor(db: Session, args: argparse.Namespace) -> Actor:
     if not args.user:
         return _actor(db, args.account, args.workspace)
     from connections_app.core.identity.models import AccountAdmin
-    from connections_app.core.tenancy import Role
+    from connections_app.core.tenancy.actor import Role
 
     account = identity.find_account(db, args.account)
     ws = identity.find_workspace(db, account_id=account.id, slug=args.workspace)

@@ -18,7 +18,6 @@ from reflex.utils import prerequisites
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
-import connections_app.core.workflows.service  # noqa: F401  (registers the usage finder, F19)
 from connections_app.core import egress
 from connections_app.core.db import get_engine
 from connections_app.core.identity import service as identity

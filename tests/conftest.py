@@ -16,7 +16,7 @@ from sqlmodel import Session
 from connections_app.core import migrations, redaction
 from connections_app.core.db import build_engine
 from connections_app.core.identity import service as identity
-from connections_app.core.tenancy import Actor, Role
+from connections_app.core.tenancy.actor import Actor, Role
 from connections_app.core.vault import LocalMasterKey, Vault, set_vault
 
 pytest_plugins = ["tests.conftest_postgres", "tests.standin_fixtures"]
@@ -54,7 +54,8 @@ def vault(engine: Engine, master_key_bytes: bytes) -> Iterator[Vault]:
     with Session(engine) as session:
         if v.verify(session):
             v.install_check(session)
-            session.commit()
+        identity.ensure_data_keys(session, vault=v)  # the installation's key (OAuth clients)
+        session.commit()
     set_vault(v)
     yield v
     set_vault(None)

@@ -14,11 +14,13 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from connections_app.core import guard, tenancy
+from connections_app.core import guard
 from connections_app.core.audit import Action, AuditEvent
 from connections_app.core.clock import utcnow
 from connections_app.core.errors import Invalid
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy import audit as audit_scope
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.validation import clean_text
 
 MAX_PAGE_SIZE = 100
@@ -184,7 +186,7 @@ def workspace_log(
             target_id=actor.workspace_id,
         )
     page, page_size = _paging(page, page_size)
-    stmt = tenancy.audit_query(actor)
+    stmt = audit_scope.audit_query(actor)
     if actor.workspace_id is not None:
         stmt = stmt.where(AuditEvent.workspace_id == actor.workspace_id)
     if connection_id not in (None, ""):
@@ -218,16 +220,16 @@ def connection_history(
 ) -> AuditPage:
     """One connection's history, for those allowed to see it (manage level and admins)."""
     page, page_size = _paging(page, page_size)
-    conn = tenancy.get_connection(db, actor, connection_id)
-    stmt = tenancy.connection_audit_query(actor, conn)
+    conn = connection_scope.get_connection(db, actor, connection_id)
+    stmt = audit_scope.connection_audit_query(actor, conn)
     return _run(db, stmt, page, page_size)
 
 
 def failures_since(db: Session, *, actor: Actor, connection_id: str, hours: int = 24) -> int:
     """Failed uses, tests and refreshes of a connection the actor can see, in a window."""
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     cutoff = utcnow() - timedelta(hours=hours)
-    events = tenancy.connection_health_query(actor, conn).where(
+    events = audit_scope.connection_health_query(actor, conn).where(
         AuditEvent.created_at >= cutoff,
         AuditEvent.outcome == "failure",
         AuditEvent.action.in_(  # type: ignore[attr-defined]

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from connections_app.core import tenancy
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Connection
 from connections_app.core.errors import NotFound
 from connections_app.core.identity import service as identity
 from connections_app.core.identity.models import Account, User, Workspace
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import Vault
 from connections_app.core.workflows import service as workflows
 
@@ -152,7 +152,7 @@ def _ensure_workflow(
             db, actor=actor, workflow_id=made.id, app=app, action=action, params=params
         )
         conn = db.exec(
-            tenancy.connections_query(actor).where(Connection.label == conn_label)
+            connection_scope.connections_query(actor).where(Connection.label == conn_label)
         ).first()
         if conn is not None:
             workflows.set_node_connection(db, actor=actor, node_id=node.id, connection_id=conn.id)
@@ -173,7 +173,7 @@ def seed_demo(db: Session, *, vault: Vault) -> str:
     created = 0
     for ws_slug, app, label, config, secrets, sharing in CONNECTIONS:
         ws = spaces[ws_slug]
-        if tenancy.owner_has(db, tenant_id=ws.id, column=Connection.label, value=label):
+        if connection_scope.owner_has(db, tenant_id=ws.id, column=Connection.label, value=label):
             continue
         actor = Actor.operator(account_id=account.id, workspace_id=ws.id, label=BY)
         connections.create(

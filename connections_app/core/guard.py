@@ -20,12 +20,14 @@ from typing import Any
 
 from sqlmodel import Session
 
-from connections_app.core import audit, tenancy
+from connections_app.core import audit
 from connections_app.core.audit import Action
 from connections_app.core.connections.models import Connection
 from connections_app.core.db import is_read_only, session_scope
 from connections_app.core.errors import Forbidden
-from connections_app.core.tenancy import Actor, Op
+from connections_app.core.tenancy import policy
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
 
 WINDOW_SECONDS = 60.0
 PER_KEY = 20  # events per key per window
@@ -155,9 +157,9 @@ def _writable(db: Session) -> Iterator[Session]:
 
 def authorize(db: Session, actor: Actor, op: Op, conn: Connection) -> None:
     """Allow `op` on a connection the actor can see, or record the refusal and raise."""
-    if tenancy.check(actor, op, conn):
+    if policy.check(actor, op, conn):
         return
-    raise refuse(db, actor, tenancy.refusal_message(op), what=str(op), connection=conn)
+    raise refuse(db, actor, policy.refusal_message(op), what=str(op), connection=conn)
 
 
 def record_refusal(

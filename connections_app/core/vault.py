@@ -160,10 +160,49 @@ def _dek_aad(tenant_id: str, version: int) -> bytes:
 
 
 def secret_aad(tenant_id: str, connection_id: str, field: str, key_version: int) -> bytes:
-    """Associated data binding a ciphertext to its place (invariant 5)."""
+    """Associated data binding a ciphertext to its place (invariant 5).
+
+    The second element is named `connection_id` for history: it is the owner part of
+    a `SealedPlace` (a connection id, `oauth-flow:…` or `oauth-client:…`)."""
     return json.dumps(
         ["secret-v1", tenant_id, connection_id, field, key_version], separators=(",", ":")
     ).encode()
+
+
+INSTALLATION_TENANT = "installation"
+TENANT_KINDS = ("workspace", "account", "installation")
+
+
+@dataclass(frozen=True)
+class SealedPlace:
+    """Where a sealed secret lives: the tenant whose data key seals it, its owner and its
+    field. It is the ciphertext's associated data, so a value copied to any other place
+    fails to open. Build it only with the constructors below: each purpose has one
+    spelling, and the bytes of `aad` must never change (existing rows must still open)."""
+
+    tenant_id: str
+    owner: str
+    field: str
+
+    @classmethod
+    def connection_secret(
+        cls, tenant_id: str, connection_id: str, purpose: str, name: str
+    ) -> SealedPlace:
+        """A connection's secret field of one purpose (`live`/`test`)."""
+        return cls(tenant_id, connection_id, f"{purpose}:{name}")
+
+    @classmethod
+    def oauth_flow(cls, workspace_id: str, flow_id: str) -> SealedPlace:
+        """The PKCE verifier of a pending connect flow, under its workspace's key."""
+        return cls(workspace_id, f"oauth-flow:{flow_id}", "pkce_verifier")
+
+    @classmethod
+    def oauth_client(cls, app: str) -> SealedPlace:
+        """The installation's client secret for an OAuth app."""
+        return cls(INSTALLATION_TENANT, f"oauth-client:{app}", "client_secret")
+
+    def aad(self, key_version: int) -> bytes:
+        return secret_aad(self.tenant_id, self.owner, self.field, key_version)
 
 
 def masked_tail(secret: str) -> str:
@@ -236,13 +275,31 @@ class Vault:
             self._deks[(tenant_id, version)] = AESGCM(dek)
         return row
 
-    def _active_key(self, db: Session, tenant_id: str, tenant_kind: str) -> DataKey:
+    def _active_key(self, db: Session, tenant_id: str) -> DataKey:
+        """The tenant's current key. Keys are made with their tenant (account, workspace,
+        installation) and by `ensure_tenant_keys`; sealing never creates one on the side."""
         row = db.exec(
             select(DataKey).where(DataKey.tenant_id == tenant_id, DataKey.state == "active")
         ).first()
         if row is None:
-            row = self.create_data_key(db, tenant_id=tenant_id, tenant_kind=tenant_kind)
+            raise VaultError("This workspace has no active data key; nothing was stored.")
         return row
+
+    def ensure_tenant_keys(self, db: Session, tenants: list[tuple[str, str]]) -> int:
+        """Give every (tenant id, kind) without an active data key one; returns how many.
+
+        For databases from before keys were made with their tenant: run once at start-up
+        and by `connections-admin db upgrade` (caller commits). A tenant whose keys were
+        destroyed (crypto-shredded) gets none back: its old secrets stay unreadable, and
+        new ones are refused until an operator decides.
+        """
+        have = set(db.exec(select(DataKey.tenant_id).distinct()).all())
+        created = 0
+        for tenant_id, kind in tenants:
+            if tenant_id not in have:
+                self.create_data_key(db, tenant_id=tenant_id, tenant_kind=kind)
+                created += 1
+        return created
 
     def _unwrap(self, row: DataKey) -> AESGCM:
         cache_key = (row.tenant_id, row.version)
@@ -274,29 +331,19 @@ class Vault:
 
     # --- secrets ---------------------------------------------------------------------
 
-    def encrypt(
-        self,
-        db: Session,
-        *,
-        tenant_id: str,
-        tenant_kind: str,
-        connection_id: str,
-        field: str,
-        plaintext: str,
-    ) -> Sealed:
+    def encrypt(self, db: Session, *, place: SealedPlace, plaintext: str) -> Sealed:
+        """Seal under the tenant's active data key, bound to `place` (reads, never writes)."""
         redaction.remember(plaintext)
-        row = self._active_key(db, tenant_id, tenant_kind)
+        row = self._active_key(db, place.tenant_id)
         aead = self._unwrap(row)
         nonce = os.urandom(NONCE_BYTES)
-        aad = secret_aad(tenant_id, connection_id, field, row.version)
+        aad = place.aad(row.version)
         return Sealed(row.version, nonce, aead.encrypt(nonce, plaintext.encode(), aad))
 
-    def decrypt(
-        self, db: Session, *, tenant_id: str, connection_id: str, field: str, sealed: Sealed
-    ) -> str:
+    def decrypt(self, db: Session, *, place: SealedPlace, sealed: Sealed) -> str:
         """Only the run-time apply path may call this (a test enforces it)."""
-        aead = self._key_for(db, tenant_id, sealed.key_version)
-        aad = secret_aad(tenant_id, connection_id, field, sealed.key_version)
+        aead = self._key_for(db, place.tenant_id, sealed.key_version)
+        aad = place.aad(sealed.key_version)
         try:
             plaintext = aead.decrypt(sealed.nonce, sealed.ciphertext, aad).decode()
         except InvalidTag:
@@ -405,6 +452,7 @@ def open_vault(db: Session, settings: Settings) -> Vault:
     vault = Vault(load_master_key(settings, allow_create=not sealed))
     if vault.verify(db):
         vault.install_check(db)
+        vault.ensure_tenant_keys(db, [(INSTALLATION_TENANT, "installation")])
         db.commit()
     return vault
 
@@ -419,10 +467,14 @@ def get_vault() -> Vault:
     with _current_lock:
         if _current is None:
             from connections_app.core.db import session_scope
+            from connections_app.core.identity.service import ensure_data_keys
             from connections_app.core.settings import get_settings
 
             with session_scope() as db:
-                _current = open_vault(db, get_settings())
+                vault = open_vault(db, get_settings())
+                if ensure_data_keys(db, vault=vault):  # once, for databases from before
+                    db.commit()
+                _current = vault
         return _current
 
 

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from connections_app.core.connections import oauth_lifecycle
 from connections_app.core.db import session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.identity import service as identity
@@ -97,7 +98,7 @@ def _session_token(request: Request) -> str | None:
 def _start(token: str | None, app: str | None, target: str, node: str | None) -> str:
     with session_scope() as db:
         actor = identity.actor_for_token(db, token)
-        return flow.start(
+        return oauth_lifecycle.start(
             db,
             actor=actor,
             session_token=token or "",
@@ -126,7 +127,7 @@ async def start(request: Request) -> Response:
 
 def _finish(token: str | None, params: dict[str, str]) -> flow.FlowOutcome:
     with session_scope() as db:
-        return flow.finish(db, session_token=token, params=params, vault=get_vault())
+        return oauth_lifecycle.finish(db, session_token=token, params=params, vault=get_vault())
 
 
 async def callback(request: Request) -> Response:

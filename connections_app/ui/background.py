@@ -22,10 +22,11 @@ from sqlmodel import Session
 
 from connections_app.core import alerts
 from connections_app.core.clock import utcnow
+from connections_app.core.connections import tokens
 from connections_app.core.db import get_engine
 from connections_app.core.identity import service as identity
 from connections_app.core.identity import throttle
-from connections_app.core.oauth import flow, tokens
+from connections_app.core.oauth import flow
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import get_vault
 from connections_app.core.workflows import runs

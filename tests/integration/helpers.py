@@ -11,7 +11,7 @@ from sqlmodel import Session
 from connections_app.core.connections import service
 from connections_app.core.connections.views import ConnectionView
 from connections_app.core.settings import get_settings
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy.actor import Actor
 
 STRIPE_KEY = "sk_test_DemoStripeKey4242424242"
 _counter = itertools.count()

@@ -8,6 +8,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from connections_app.core.connections import oauth_lifecycle
 from connections_app.core.identity import service as identity
 from connections_app.core.identity.models import User
 from connections_app.core.oauth import clients, flow
@@ -58,7 +59,7 @@ def connect(
 ) -> flow.FlowOutcome:
     with Session(engine, expire_on_commit=False) as db:
         actor = identity.actor_for_token(db, token)
-        url = flow.start(
+        url = oauth_lifecycle.start(
             db,
             actor=actor,
             session_token=token,
@@ -70,4 +71,4 @@ def connect(
         )
     params = consent(url, decision=decision, account=account)
     with Session(engine, expire_on_commit=False) as db:
-        return flow.finish(db, session_token=token, params=params, vault=vault)
+        return oauth_lifecycle.finish(db, session_token=token, params=params, vault=vault)

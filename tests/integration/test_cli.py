@@ -97,7 +97,8 @@ def test_round_trip_shows_only_the_masked_tail(
     assert SECRET not in out + capsys.readouterr().err
     assert run(["audit", "verify"])[0] == 0
     code, out = run(["keys", "status"])
-    assert code == 0 and "2 tenants" in out
+    # the account, its workspace and the installation (OAuth clients): each made with its key
+    assert code == 0 and "3 tenants" in out
 
 
 def test_multi_secret_apps_take_json_on_stdin(cli_db: str) -> None:

@@ -21,7 +21,7 @@ from connections_app.core.connections import runtime, service
 from connections_app.core.connections.models import Connection, ConnectionSecret
 from connections_app.core.errors import Conflict, Invalid
 from connections_app.core.identity.models import Account, Workspace
-from connections_app.core.tenancy import Actor, Role
+from connections_app.core.tenancy.actor import Actor, Role
 from connections_app.core.vault import Vault
 from connections_app.standin.overrides import custom_base_url
 from tests.conftest import World
@@ -331,7 +331,7 @@ def test_demo_seed_is_idempotent_and_every_seeded_connection_works(
 def test_client_credentials_app_fetches_and_renews_its_own_token(
     db: Session, admin: Actor, standin: StandIn, vault: Vault
 ) -> None:
-    from connections_app.core.oauth import tokens
+    from connections_app.core.connections import tokens
     from connections_app.standin.oauth import client_id_for, client_secret_for
 
     fields = {"client_id": client_id_for("paypal"), "client_secret": client_secret_for("paypal")}

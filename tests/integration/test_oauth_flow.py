@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from connections_app.core.clock import utcnow
+from connections_app.core.connections import oauth_lifecycle
 from connections_app.core.connections.models import Connection, ConnectionSecret
 from connections_app.core.identity import service as identity
 from connections_app.core.oauth import flow
@@ -95,7 +96,7 @@ def test_deny_creates_nothing_and_says_so(
 def _started(engine: Engine, vault: Vault, token: str, account: str = "frank") -> dict:
     with Session(engine) as db:
         actor = identity.actor_for_token(db, token)
-        url = flow.start(
+        url = oauth_lifecycle.start(
             db, actor=actor, session_token=token, app="slack", redirect_uri=REDIRECT, vault=vault
         )
     return consent(url, account=account)
@@ -106,9 +107,9 @@ def test_state_is_single_use(
 ) -> None:
     params = _started(engine, vault, admin_token)
     with Session(engine) as db:
-        assert flow.finish(db, session_token=admin_token, params=params, vault=vault).ok
+        assert oauth_lifecycle.finish(db, session_token=admin_token, params=params, vault=vault).ok
     with Session(engine) as db:
-        replay = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+        replay = oauth_lifecycle.finish(db, session_token=admin_token, params=params, vault=vault)
     assert not replay.ok and "already used" in replay.message
 
 
@@ -118,10 +119,10 @@ def test_state_from_another_session_is_refused_and_burned(
     params = _started(engine, vault, admin_token, account="grace")
     intruder = session_for(engine, world.user_ids["admin1"])  # same person, other browser
     with Session(engine) as db:
-        foreign = flow.finish(db, session_token=intruder, params=params, vault=vault)
+        foreign = oauth_lifecycle.finish(db, session_token=intruder, params=params, vault=vault)
     assert not foreign.ok and "another session" in foreign.message
     with Session(engine) as db:
-        late = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+        late = oauth_lifecycle.finish(db, session_token=admin_token, params=params, vault=vault)
     assert not late.ok, "a state shown to another session is spent"
     identities = {c.external_identity for c in _oauth_rows(engine, world.ws1, "slack")}
     assert "T-grace" not in identities
@@ -137,7 +138,7 @@ def test_expired_state_is_refused(
             db.add(row)
         db.commit()
     with Session(engine) as db:
-        outcome = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+        outcome = oauth_lifecycle.finish(db, session_token=admin_token, params=params, vault=vault)
     assert not outcome.ok and "expired" in outcome.message
 
 
@@ -146,7 +147,7 @@ def test_garbage_callbacks_are_refused(
     engine: Engine, vault: Vault, admin_token: str, params: dict
 ) -> None:
     with Session(engine) as db:
-        outcome = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+        outcome = oauth_lifecycle.finish(db, session_token=admin_token, params=params, vault=vault)
     assert not outcome.ok and "Start again" in outcome.message
 
 
@@ -157,7 +158,7 @@ def test_roles_that_cannot_create_cannot_start(
     with Session(engine) as db:
         actor = identity.actor_for_token(db, token)
         with pytest.raises(Exception, match="role"):
-            flow.start(
+            oauth_lifecycle.start(
                 db,
                 actor=actor,
                 session_token=token,
@@ -171,7 +172,7 @@ def test_unregistered_app_is_a_clear_error(engine: Engine, vault: Vault, admin_t
     with Session(engine) as db:
         actor = identity.actor_for_token(db, admin_token)
         with pytest.raises(Exception, match="not set up"):
-            flow.start(
+            oauth_lifecycle.start(
                 db,
                 actor=actor,
                 session_token=admin_token,
@@ -192,7 +193,7 @@ def test_no_verifier_token_or_client_secret_reaches_logs_or_urls(
     import logging
 
     from connections_app.core.connections.models import Purpose
-    from connections_app.core.vault import Sealed
+    from connections_app.core.vault import Sealed, SealedPlace
     from connections_app.standin.oauth import client_secret_for
     from tests.integration.dbdump import leaks
 
@@ -202,7 +203,7 @@ def test_no_verifier_token_or_client_secret_reaches_logs_or_urls(
     caplog.set_level(logging.DEBUG, logger="httpcore")
     with Session(engine) as db:
         actor = identity.actor_for_token(db, admin_token)
-        url = flow.start(
+        url = oauth_lifecycle.start(
             db,
             actor=actor,
             session_token=admin_token,
@@ -212,7 +213,7 @@ def test_no_verifier_token_or_client_secret_reaches_logs_or_urls(
         )
     params = consent(url, account="heidi")
     with Session(engine) as db:
-        outcome = flow.finish(db, session_token=admin_token, params=params, vault=vault)
+        outcome = oauth_lifecycle.finish(db, session_token=admin_token, params=params, vault=vault)
     assert outcome.ok, outcome.message
     secrets_seen: list[str] = [client_secret_for("slack")]
     with Session(engine) as db:
@@ -222,9 +223,7 @@ def test_no_verifier_token_or_client_secret_reaches_logs_or_urls(
             secrets_seen.append(
                 vault.decrypt(
                     db,
-                    tenant_id=row.workspace_id,
-                    connection_id=f"oauth-flow:{row.id}",
-                    field="pkce_verifier",
+                    place=SealedPlace.oauth_flow(row.workspace_id, row.id),
                     sealed=Sealed(
                         row.verifier_key_version, row.verifier_nonce, row.verifier_ciphertext
                     ),
@@ -236,9 +235,12 @@ def test_no_verifier_token_or_client_secret_reaches_logs_or_urls(
             secrets_seen.append(
                 vault.decrypt(
                     db,
-                    tenant_id=secret_row.tenant_id,
-                    connection_id=secret_row.connection_id,
-                    field=f"{Purpose.LIVE}:{secret_row.field}",
+                    place=SealedPlace.connection_secret(
+                        secret_row.tenant_id,
+                        secret_row.connection_id,
+                        Purpose.LIVE,
+                        secret_row.field,
+                    ),
                     sealed=Sealed(secret_row.key_version, secret_row.nonce, secret_row.ciphertext),
                 )
             )

@@ -14,10 +14,9 @@ from sqlmodel import Session, select
 from connections_app.core import alerts, egress
 from connections_app.core.audit import AuditEvent
 from connections_app.core.clock import utcnow
-from connections_app.core.connections import runtime
+from connections_app.core.connections import runtime, tokens
 from connections_app.core.connections.models import Connection, ConnectionSecret
 from connections_app.core.identity import service as identity
-from connections_app.core.oauth import tokens
 from connections_app.core.vault import Vault
 from tests.conftest import World
 from tests.integration.oauth_helpers import connect, register_clients, session_for
@@ -129,9 +128,9 @@ def test_invalid_grant_marks_error_and_raises_an_alert(
     assert world.ws1 in published
     with Session(engine) as db:
         actor = identity.actor_for_token(db, token)
-        from connections_app.core import tenancy
+        from connections_app.core.tenancy import connections as connection_scope
 
-        broken = tenancy.oauth_needing_reauthorization(db, actor)
+        broken = connection_scope.oauth_needing_reauthorization(db, actor)
     assert conn_id in {c.id for c in broken}
     _settings(standin, token_mode="ok")
     reconnected = connect(engine, vault, token, account=row.external_identity[2:])  # type: ignore[index]

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from connections_app.core import egress
 from connections_app.core.connections import runtime, service
 from connections_app.core.errors import Forbidden, NotFound
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy.actor import Actor
 from tests.conftest import World
 from tests.integration.helpers import make_stripe
 from tests.standin_fixtures import StandIn

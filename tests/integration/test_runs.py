@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 
 from connections_app.core.audit import AuditEvent
 from connections_app.core.connections import service as connections
+from connections_app.core.connections import tokens
 from connections_app.core.connections.models import Connection
 from connections_app.core.errors import Forbidden, Invalid, NotFound
-from connections_app.core.oauth import tokens
 from connections_app.core.vault import Vault
 from connections_app.core.workflows import runs
 from connections_app.core.workflows import service as workflows

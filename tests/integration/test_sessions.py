@@ -14,7 +14,7 @@ from connections_app.core.errors import Conflict, Invalid, NotFound, Unauthentic
 from connections_app.core.identity import service as identity
 from connections_app.core.identity import throttle
 from connections_app.core.identity.models import User, UserSession
-from connections_app.core.tenancy import Role
+from connections_app.core.tenancy.actor import Role
 from tests.conftest import PASSWORD, World
 
 CLIENT = "192.0.2.10"

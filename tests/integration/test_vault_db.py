@@ -18,8 +18,10 @@ from connections_app.core.vault import (
     LocalMasterKey,
     MasterKeyMissing,
     Sealed,
+    SealedPlace,
     Vault,
     VaultCheck,
+    VaultError,
     WrongMasterKey,
     generate_master_key,
     open_vault,
@@ -30,14 +32,8 @@ from tests.integration.dbdump import dump
 
 
 def _seal(vault: Vault, db: Session, tenant: str, conn: str, field: str, text: str) -> Sealed:
-    sealed = vault.encrypt(
-        db,
-        tenant_id=tenant,
-        tenant_kind="workspace",
-        connection_id=conn,
-        field=field,
-        plaintext=text,
-    )
+    vault.ensure_tenant_keys(db, [(tenant, "workspace")])  # the tenant's key, made with it
+    sealed = vault.encrypt(db, place=SealedPlace(tenant, conn, field), plaintext=text)
     db.commit()
     return sealed
 
@@ -48,19 +44,17 @@ def test_round_trip_and_binding(engine: Engine, vault: Vault) -> None:
         sealed = _seal(vault, db, tenant, "c1", "live:api_key", "sk_test_binding_123456")
         _seal(vault, db, other_tenant, "c9", "live:api_key", "another-secret-value")
         assert (
-            vault.decrypt(
-                db, tenant_id=tenant, connection_id="c1", field="live:api_key", sealed=sealed
-            )
+            vault.decrypt(db, place=SealedPlace(tenant, "c1", "live:api_key"), sealed=sealed)
             == "sk_test_binding_123456"
         )
         wrong_places = [
-            dict(tenant_id=tenant, connection_id="c2", field="live:api_key"),
-            dict(tenant_id=tenant, connection_id="c1", field="live:password"),
-            dict(tenant_id=other_tenant, connection_id="c1", field="live:api_key"),
+            SealedPlace(tenant, "c2", "live:api_key"),
+            SealedPlace(tenant, "c1", "live:password"),
+            SealedPlace(other_tenant, "c1", "live:api_key"),
         ]
         for place in wrong_places:
             with pytest.raises(DecryptionFailed):
-                vault.decrypt(db, sealed=sealed, **place)
+                vault.decrypt(db, place=place, sealed=sealed)
 
 
 def test_any_flipped_bit_fails(engine: Engine, vault: Vault) -> None:
@@ -73,17 +67,13 @@ def test_any_flipped_bit_fails(engine: Engine, vault: Vault) -> None:
                 data[index] ^= 1 << bit
                 bad = Sealed(sealed.key_version, sealed.nonce, bytes(data))
                 with pytest.raises(DecryptionFailed):
-                    vault.decrypt(
-                        db, tenant_id=tenant, connection_id="c1", field="live:api_key", sealed=bad
-                    )
+                    vault.decrypt(db, place=SealedPlace(tenant, "c1", "live:api_key"), sealed=bad)
         nonce = bytearray(sealed.nonce)
         nonce[0] ^= 1
         with pytest.raises(DecryptionFailed):
             vault.decrypt(
                 db,
-                tenant_id=tenant,
-                connection_id="c1",
-                field="live:api_key",
+                place=SealedPlace(tenant, "c1", "live:api_key"),
                 sealed=Sealed(sealed.key_version, bytes(nonce), sealed.ciphertext),
             )
 
@@ -98,9 +88,7 @@ def test_a_fresh_vault_process_unwraps_from_the_database(
     with Session(engine) as db:
         assert not restarted.verify(db)
         assert (
-            restarted.decrypt(
-                db, tenant_id=tenant, connection_id="c1", field="live:api_key", sealed=sealed
-            )
+            restarted.decrypt(db, place=SealedPlace(tenant, "c1", "live:api_key"), sealed=sealed)
             == "survives-a-restart-42"
         )
 
@@ -117,7 +105,7 @@ def test_destroyed_tenant_keys_make_ciphertext_noise(
         assert row.wrapped_key is None and row.state == "destroyed"
     for v in (vault, Vault(LocalMasterKey(master_key_bytes))):
         with Session(engine) as db, pytest.raises(DecryptionFailed):
-            v.decrypt(db, tenant_id=tenant, connection_id="c1", field="live:api_key", sealed=sealed)
+            v.decrypt(db, place=SealedPlace(tenant, "c1", "live:api_key"), sealed=sealed)
 
 
 def _settings(tmp_path: Path, *, key: str | None = None, key_file: Path | None = None):
@@ -157,12 +145,10 @@ def test_wrong_master_key_refuses_to_start_and_changes_nothing(
     right = generate_master_key()
     with Session(fresh_db) as db:
         vault = open_vault(db, _settings(tmp_path, key=right))
+        vault.ensure_tenant_keys(db, [("t", "workspace")])
         vault.encrypt(
             db,
-            tenant_id="t",
-            tenant_kind="workspace",
-            connection_id="c",
-            field="live:api_key",
+            place=SealedPlace.connection_secret("t", "c", "live", "api_key"),
             plaintext="keep-me-safe-please",
         )
         db.commit()
@@ -199,30 +185,73 @@ def test_master_key_rotation_rewraps_and_resumes(fresh_db: Engine, tmp_path: Pat
     old_text, new_text = generate_master_key(), generate_master_key()
     with Session(fresh_db) as db:
         vault = open_vault(db, _settings(tmp_path, key=old_text))
+        vault.ensure_tenant_keys(db, [(f"t{i}", "workspace") for i in range(3)])
         sealed = [
             vault.encrypt(
                 db,
-                tenant_id=f"t{i}",
-                tenant_kind="workspace",
-                connection_id="c",
-                field="live:api_key",
+                place=SealedPlace.connection_secret(f"t{i}", "c", "live", "api_key"),
                 plaintext=f"secret-number-{i}-xyz",
             )
             for i in range(3)
         ]
         db.commit()
         new_master = LocalMasterKey(parse_master_key(new_text))
-        assert vault.rewrap_all(db, new_master) == 3
+        assert vault.rewrap_all(db, new_master) == 4  # three workspaces and the installation
         db.commit()
         assert vault.rewrap_all(db, new_master) == 0  # a re-run after a crash has nothing left
     with Session(fresh_db) as db:
         rotated = open_vault(db, _settings(tmp_path, key=new_text))
         for i, s in enumerate(sealed):
             assert (
-                rotated.decrypt(
-                    db, tenant_id=f"t{i}", connection_id="c", field="live:api_key", sealed=s
-                )
+                rotated.decrypt(db, place=SealedPlace(f"t{i}", "c", "live:api_key"), sealed=s)
                 == f"secret-number-{i}-xyz"
             )
         with pytest.raises(WrongMasterKey):
             open_vault(db, _settings(tmp_path, key=old_text))
+
+
+def test_sealing_never_creates_a_data_key_on_the_side(engine: Engine, vault: Vault) -> None:
+    """Keys are made with their tenant; a tenant without one is refused, and the refusal
+    writes nothing (no hidden key row in the caller's transaction)."""
+    tenant = os.urandom(8).hex()
+    place = SealedPlace.connection_secret(tenant, "c1", "live", "api_key")
+    with Session(engine) as db:
+        with pytest.raises(VaultError):
+            vault.encrypt(db, place=place, plaintext="no-key-no-seal-1234")
+        db.commit()
+        assert db.exec(select(DataKey).where(DataKey.tenant_id == tenant)).first() is None
+
+
+def test_tenants_get_their_data_key_when_created_and_old_databases_once(
+    fresh_db: Engine, tmp_path: Path
+) -> None:
+    from connections_app.core.identity import service as identity
+    from connections_app.core.identity.models import Account, Workspace
+
+    with Session(fresh_db) as db:
+        vault = open_vault(db, _settings(tmp_path, key=generate_master_key()))
+        # a new installation has the installation's key (OAuth client secrets)
+        assert vault.encrypt(db, place=SealedPlace.oauth_client("github"), plaintext="s" * 20)
+        account = identity.create_account(db, vault=vault, name="Acme", slug="acme", by="t")
+        ws = identity.create_workspace(
+            db, vault=vault, account_id=account.id, name="Ops", slug="ops", by="t"
+        )
+        keyed = set(db.exec(select(DataKey.tenant_id)).all())
+        assert {account.id, ws.id, "installation"} <= keyed
+        # a database from before: tenants without keys, one of them shredded
+        old_account = Account(name="Old", slug="old")
+        db.add(old_account)
+        db.flush()
+        old_ws = Workspace(account_id=old_account.id, name="Old ws", slug="old-ws")
+        shredded = Workspace(account_id=old_account.id, name="Gone", slug="gone")
+        db.add_all([old_ws, shredded])
+        db.flush()
+        vault.create_data_key(db, tenant_id=shredded.id, tenant_kind="workspace")
+        vault.destroy_tenant_keys(db, tenant_id=shredded.id)
+        db.commit()
+        assert identity.ensure_data_keys(db, vault=vault) == 2
+        db.commit()
+        assert identity.ensure_data_keys(db, vault=vault) == 0  # once
+        active = set(db.exec(select(DataKey.tenant_id).where(DataKey.state == "active")).all())
+        assert {old_account.id, old_ws.id} <= active
+        assert shredded.id not in active  # crypto-shredding is not undone

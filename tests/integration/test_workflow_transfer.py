@@ -26,7 +26,7 @@ from connections_app.core.connections.models import Connection, Grant, Status
 from connections_app.core.connections.views import ConnectionView
 from connections_app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from connections_app.core.identity.models import Account
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.workflows import service as workflows
 from connections_app.core.workflows import transfer
 from connections_app.core.workflows.models import Node, Workflow

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -23,7 +28,7 @@ def db(engine: Engine):  # type: ignore[no-untyped-def]
         yield session
 
 
-def _slack(db: Session, actor, label: str, sharing: str = "use"):  # type: ignore[no-untyped-def]
+def _slack(db: Session, actor, label: str, sharing: str = "use", node=None):  # type: ignore[no-untyped-def]
     return connections.create(
         db,
         actor=actor,
@@ -32,18 +37,19 @@ def _slack(db: Session, actor, label: str, sharing: str = "use"):  # type: ignor
         label=label,
         fields={"bot_token": SLACK_TOKEN},
         sharing=sharing,
+        node=node,
     )
 
 
-def _slack_node(db: Session, actor, workflow_id: str):  # type: ignore[no-untyped-def]
-    return workflows.add_node(
-        db,
-        actor=actor,
-        workflow_id=workflow_id,
-        app="slack",
-        action="post_message",
-        params={"channel": "#general", "text": "hello"},
-    )
+def _slack_node(db: Session, actor, workflow_id: str, **other):  # type: ignore[no-untyped-def]
+    """A Slack node, or (with `app`, `action`, `params`) another app's."""
+    node = {
+        "app": "slack",
+        "action": "post_message",
+        "params": {"channel": "#general", "text": "hello"},
+        **other,
+    }
+    return workflows.add_node(db, actor=actor, workflow_id=workflow_id, **node)
 
 
 def test_build_a_workflow_and_its_nodes(db: Session, world: World) -> None:
@@ -211,3 +217,79 @@ def test_reuse_switch_all_and_delete_shows_what_breaks(db: Session, world: World
     assert {u.node_id for u in result.broken_usages} == {n.id for n in nodes}
     after = workflows.list_nodes(db, actor=builder1, workflow_id=wf1.id)
     assert all(n.connection_id == y.id and n.connection_status is None for n in after)
+
+
+_FRESH_ENTRY_POINT = """
+import json, sys
+from sqlmodel import Session
+from connections_app.core.connections import service
+from connections_app.core.db import build_engine
+from connections_app.core.tenancy.actor import Actor, Role
+
+args = json.loads(sys.argv[1])
+loaded = "connections_app.core.workflows.service" in sys.modules
+actor = Actor(**{**args["actor"], "role": Role(args["actor"]["role"])})
+with Session(build_engine(args["url"])) as db:
+    listed = service.usages(db, actor=actor, connection_id=args["conn"])
+    result = service.delete(db, actor=actor, connection_id=args["conn"])
+print(json.dumps({"loaded": loaded, "listed": len(listed),
+                  "broken": sorted(u.node_id for u in result.broken_usages)}))
+"""
+
+
+def test_delete_finds_usages_from_a_fresh_entry_point(
+    db: Session, world: World, db_url: str
+) -> None:
+    """F19: a process that imports only the connection service (no workflows module,
+    no side-effect import) still lists what a delete will break."""
+    admin1, builder1 = world.actors["admin1"], world.actors["builder1"]
+    x = _slack(db, admin1, "Slack fresh")
+    wf = workflows.create_workflow(db, actor=builder1, name="Fresh entry")
+    node = _slack_node(db, builder1, wf.id)
+    workflows.set_node_connection(db, actor=builder1, node_id=node.id, connection_id=x.id)
+    db.commit()  # end this session's transaction: the other process writes
+    args = {
+        "url": db_url,
+        "conn": x.id,
+        "actor": {**dataclasses.asdict(admin1), "role": str(admin1.role)},
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _FRESH_ENTRY_POINT, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer == {"loaded": False, "listed": 1, "broken": [node.id]}
+
+
+def test_add_from_a_node_saves_and_selects_in_one_transaction(db: Session, world: World) -> None:
+    """F16 for forms: the new connection is selected on the node it was added from in the
+    transaction that creates it; a node that cannot take it saves nothing at all."""
+    builder1 = world.actors["builder1"]
+    wf = workflows.create_workflow(db, actor=builder1, name="Add from node")
+    node = _slack_node(db, builder1, wf.id)
+    created = _slack(db, builder1, "Slack from node", node=node.id)
+    after = workflows.list_nodes(db, actor=builder1, workflow_id=wf.id)
+    assert [n.connection_id for n in after] == [created.id]
+    event = db.exec(
+        select(AuditEvent).where(
+            AuditEvent.connection_id == created.id, AuditEvent.action == "created"
+        )
+    ).one()
+    assert event.detail["node"] == node.id
+    other_app = _slack_node(
+        db, builder1, wf.id, app="stripe", action="create_customer", params={"email": "a@b.co"}
+    )
+    for actor, node_id, error in [
+        (builder1, "no-such-node", NotFound),
+        (builder1, other_app.id, Invalid),
+        (world.actors["builder2"], node.id, NotFound),  # another workspace's node
+    ]:
+        with pytest.raises(error):
+            _slack(db, actor, "Never saved", node=node_id)
+        db.rollback()
+    visible = connections.list_connections(db, actor=builder1, search="Never saved")
+    assert visible.total == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from connections_app.core.connections.models import Connection, Scope, Sharing
-from connections_app.core.tenancy import ALL_CONNECTION_OPS, Actor, Op, Role, allowed_ops
+from connections_app.core.tenancy.actor import Actor, Role
+from connections_app.core.tenancy.policy import ALL_CONNECTION_OPS, Op, allowed_ops
 
 A, W1, W2 = "acct", "ws1", "ws2"
 

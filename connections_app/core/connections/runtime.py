@@ -34,28 +34,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import bindparam
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from connections_app.core import audit, egress, guard, tenancy
+from connections_app.core import audit, egress, guard
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.catalog.apply import apply_credential, build_test_request
 from connections_app.core.clock import utcnow
-from connections_app.core.connections import destination
+from connections_app.core.connections import destination, lifecycle, tokens
 from connections_app.core.connections.masking import Masker
 from connections_app.core.connections.models import (
     Connection,
-    ConnectionSecret,
     Kind,
     Purpose,
     Status,
 )
 from connections_app.core.connections.views import TestResult
 from connections_app.core.errors import DomainError
-from connections_app.core.oauth import tokens
-from connections_app.core.tenancy import Actor, Op
-from connections_app.core.vault import Sealed, Vault, VaultError, get_vault
+from connections_app.core.oauth import provider
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
+from connections_app.core.vault import Sealed, SealedPlace, Vault, VaultError, get_vault
 
 TEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_ANSWER_BYTES = 64 * 1024  # read at most this much of any answer
@@ -92,18 +92,6 @@ class Reply:
         return self.status_code < 400
 
 
-# Built once: plain columns, not ORM rows (this runs before every outgoing call).
-_SECRET_ROWS = select(
-    ConnectionSecret.field,
-    ConnectionSecret.key_version,
-    ConnectionSecret.nonce,
-    ConnectionSecret.ciphertext,
-    ConnectionSecret.destination,
-).where(
-    ConnectionSecret.connection_id == bindparam("connection_id"),
-    ConnectionSecret.purpose == bindparam("purpose"),
-)
-
 _NONE = "No credential is stored for “{label}”. {fix}"
 _ELSEWHERE = (
     "The stored credential of “{label}” was entered for another destination, so it is "
@@ -124,7 +112,7 @@ def _fix(conn: Connection) -> str:
 
 def required_fields(method: AuthMethod) -> list[str]:
     if method.kind == Kind.OAUTH2:
-        return [tokens.ACCESS]
+        return [provider.ACCESS]
     return [f.name for f in method.secret_fields if f.required]
 
 
@@ -132,7 +120,7 @@ def _open_secrets(
     db: Session, vault: Vault, conn: Connection, method: AuthMethod, purpose: Purpose
 ) -> dict[str, str]:
     """Decrypt the rows this request needs, or refuse without sending anything."""
-    rows = db.exec(_SECRET_ROWS, params={"connection_id": conn.id, "purpose": str(purpose)}).all()
+    rows = connection_scope.sealed_fields(db, conn, purpose)
     bound = destination.fingerprint(conn.app, method, conn.config)  # method: in hand
     opened: dict[str, str] = {}
     elsewhere = False
@@ -143,9 +131,7 @@ def _open_secrets(
                 continue  # sealed for another destination: never sent to this one
             opened[name] = vault.decrypt(
                 db,
-                tenant_id=conn.tenant_id,
-                connection_id=conn.id,
-                field=f"{purpose}:{name}",
+                place=SealedPlace.connection_secret(conn.tenant_id, conn.id, str(purpose), name),
                 sealed=Sealed(key_version, nonce, ciphertext),
             )
     except VaultError:
@@ -482,7 +468,7 @@ def send(
     The answer comes back masked and bounded. No transaction is open while the
     provider is called; the use is recorded afterwards in its own.
     """
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     guard.authorize(db, actor, Op.USE, conn)
     if conn.status != Status.ACTIVE:
         raise ConnectionUnavailable(
@@ -514,7 +500,7 @@ def send(
                 # Expiry unknown (no expires_in): refresh once on 401, then give up loudly.
                 outcome = tokens.refresh(db, conn.id, vault=vault, force=True)
                 if outcome.result == "refreshed":
-                    conn = tenancy.connection_for_system(db, conn.id)
+                    conn = connection_scope.connection_for_system(db, conn.id)
                     db.refresh(conn)
                     reply = _send_once(db, vault, conn, method, purpose, request, http)
                 if reply.status_code == 401:
@@ -560,10 +546,10 @@ def credential_unavailable(
 ) -> None:
     """Fail closed, visibly: the connection shows the reason (a broken test credential
     leaves the live status alone), the event is audited."""
-    conn = tenancy.connection_for_system(db, connection_id, for_update=True)
+    conn = connection_scope.connection_for_system(db, connection_id, for_update=True)
     live = purpose == Purpose.LIVE
     if live and conn.status not in (Status.REVOKED, Status.PENDING):
-        conn.status, conn.status_reason = Status.ERROR, str(err)[:500]
+        lifecycle.mark_error(conn, str(err))
         conn.updated_at = utcnow()
         db.add(conn)
     audit.record_for_connection(
@@ -581,7 +567,7 @@ def credential_unavailable(
 
 def record_use(db: Session, *, actor: Actor, connection_id: str, ok: bool) -> None:
     """Last used, use count and one `used` audit event, in one short transaction."""
-    conn = tenancy.connection_for_system(db, connection_id, for_update=True)
+    conn = connection_scope.connection_for_system(db, connection_id, for_update=True)
     now = utcnow()
     conn.last_used_at = now
     conn.use_count += 1

@@ -2,14 +2,15 @@
 
 Shared by the connection service (create, rotate) and the OAuth token store, so
 that there is one way to turn a plaintext field into a row bound to its place.
-Opening rows stays with the callers allowed to decrypt (runtime, oauth).
+Opening a row (`open_row`) is for the token store only; the apply path (runtime)
+opens its own columns. Every row's place is `place_of`: one spelling of its AAD.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from connections_app.core.catalog import get_catalog
 from connections_app.core.clock import utcnow
@@ -18,13 +19,9 @@ from connections_app.core.connections.models import (
     Connection,
     ConnectionSecret,
     Purpose,
-    Scope,
 )
-from connections_app.core.vault import Vault
-
-
-def tenant_kind(conn: Connection) -> str:
-    return "account" if conn.scope == Scope.ACCOUNT else "workspace"
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.vault import Sealed, SealedPlace, Vault
 
 
 def current_destination(conn: Connection) -> str:
@@ -33,15 +30,22 @@ def current_destination(conn: Connection) -> str:
     return destination.fingerprint(conn.app, method, conn.config)  # cached per destination
 
 
+def place_of(conn: Connection, purpose: str, name: str) -> SealedPlace:
+    """Where a secret field of this connection is sealed (its associated data)."""
+    return SealedPlace.connection_secret(conn.tenant_id, conn.id, str(purpose), name)
+
+
+def open_row(db: Session, vault: Vault, conn: Connection, row: ConnectionSecret) -> str:
+    """Open one row of this connection (callers allowed to decrypt: the token store)."""
+    return vault.decrypt(
+        db,
+        place=place_of(conn, row.purpose, row.field),
+        sealed=Sealed(row.key_version, row.nonce, row.ciphertext),
+    )
+
+
 def rows(db: Session, conn: Connection, purpose: Purpose) -> dict[str, ConnectionSecret]:
-    return {
-        row.field: row
-        for row in db.exec(
-            select(ConnectionSecret).where(
-                ConnectionSecret.connection_id == conn.id, ConnectionSecret.purpose == purpose
-            )
-        )
-    }
+    return {row.field: row for row in connection_scope.secret_rows(db, conn, purpose)}
 
 
 def store(
@@ -60,10 +64,7 @@ def store(
     for name, value in secrets.items():
         sealed = vault.encrypt(
             db,
-            tenant_id=conn.tenant_id,
-            tenant_kind=tenant_kind(conn),
-            connection_id=conn.id,
-            field=f"{purpose}:{name}",
+            place=place_of(conn, purpose, name),
             plaintext=value,
         )
         row = existing.get(name) or ConnectionSecret(

@@ -19,15 +19,13 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from connections_app.core import audit, audit_log, guard, tenancy
+from connections_app.core import audit, audit_log, guard
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.clock import utcnow
-from connections_app.core.connections import destination, runtime, secret_rows, usage
+from connections_app.core.connections import destination, lifecycle, runtime, secret_rows, tokens
 from connections_app.core.connections.models import (
     Connection,
-    ConnectionSecret,
-    Grant,
     Kind,
     Purpose,
     Scope,
@@ -43,8 +41,12 @@ from connections_app.core.connections.views import (
     Usage,
 )
 from connections_app.core.errors import Conflict, DomainError, Invalid
-from connections_app.core.oauth import tokens
-from connections_app.core.tenancy import Actor, Op
+from connections_app.core.oauth import provider
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import policy
+from connections_app.core.tenancy import workflows as workflow_scope
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
 from connections_app.core.validation import clean_text
 from connections_app.core.vault import Vault, get_vault, masked_tail
 
@@ -97,7 +99,7 @@ def _owner(actor: Actor, scope: Scope) -> tuple[str | None, str]:
 
 
 def _taken(db: Session, tenant_id: str, column: Any, value: str, exclude: str | None) -> bool:
-    return tenancy.owner_has(
+    return connection_scope.owner_has(
         db, tenant_id=tenant_id, column=column, value=value, exclude_id=exclude
     )
 
@@ -166,7 +168,7 @@ def _commit(db: Session) -> None:
 
 
 def to_view(actor: Actor, conn: Connection) -> ConnectionView:
-    allowed = tenancy.allowed_ops(actor, conn)
+    allowed = policy.allowed_ops(actor, conn)
     try:
         app = get_catalog().get(conn.app)
         app_name, app_icon = app.name, app.icon
@@ -227,10 +229,15 @@ def create(
     scope: Any = Scope.WORKSPACE,
     test_fields: Mapping[str, Any] | None = None,
     vault: Vault | None = None,
+    node: Any = None,
 ) -> ConnectionView:
-    """Create a connection from a form's values; secrets are sealed before the flush."""
+    """Create a connection from a form's values; secrets are sealed before the flush.
+
+    With `node` (Add opened from a node's panel), the new connection is selected on
+    that node in the same transaction (F16): both happen, or neither.
+    """
     scope_value = _choice(scope, Scope, field="scope", label="Scope")
-    if not tenancy.can_create(actor, scope=scope_value):
+    if not policy.can_create(actor, scope=scope_value):
         raise guard.refuse(
             db,
             actor,
@@ -242,7 +249,10 @@ def create(
     if kind in (None, ""):
         kind = _first_form_kind(app)
     app_def, method = _app_and_method(app, kind)
-    machine = method.kind == Kind.OAUTH2 and tokens.is_client_credentials(app_def)
+    machine = method.kind == Kind.OAUTH2 and provider.is_client_credentials(app_def)
+    target_node = lifecycle.node_to_select(
+        db, actor, node, app=app_def.key, kind=method.kind, what="create a connection for a node"
+    )
     if method.kind == Kind.OAUTH2 and not machine:
         raise Invalid("OAuth 2.0 connections are created through the Connect flow.", field="kind")
     if not isinstance(fields, Mapping):
@@ -252,10 +262,10 @@ def create(
     if machine:
         # Client credentials: fetch the first token now; refused credentials save nothing.
         try:
-            token = tokens.fetch_client_credentials(
+            token = provider.fetch_client_credentials(
                 app_def, config.get("client_id", ""), secrets.get("client_secret", "")
             )
-        except tokens.ProviderError as err:
+        except provider.ProviderError as err:
             raise Invalid(str(err)) from None
     test_secrets: dict[str, str] = {}
     if test_fields:
@@ -301,7 +311,14 @@ def create(
     if machine:
         tokens.store_token_response(db, vault, conn, token, keep_refresh=False)
         token.clear()
-    _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "scope": conn.scope})
+    selected = lifecycle.select_on_node(db, actor, target_node, conn)
+    _audit(
+        db,
+        actor,
+        conn,
+        Action.CREATED,
+        detail={"kind": conn.kind, "scope": conn.scope, **selected},
+    )
     try:
         db.commit()
     except IntegrityError:
@@ -340,7 +357,7 @@ def list_connections(
         or not (1 <= page_size <= MAX_PAGE_SIZE)
     ):
         raise Invalid(f"Page size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
-    stmt = tenancy.connections_query(actor, account_scope=account_scope)
+    stmt = connection_scope.connections_query(actor, account_scope=account_scope)
     if authorized_by_me:
         stmt = stmt.where(Connection.authorized_by == actor.user_id)
     if search not in (None, ""):
@@ -372,13 +389,13 @@ def list_connections(
 
 
 def get(db: Session, *, actor: Actor, connection_id: Any) -> ConnectionView:
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.VIEW, conn)
     return to_view(actor, conn)
 
 
 def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.VIEW, conn)
     return Health(
         status=conn.status,
@@ -395,13 +412,24 @@ def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
 
 def needing_reauthorization(db: Session, *, actor: Actor) -> list[ConnectionView]:
     """F21: the broken OAuth connections this person can see in the current workspace."""
-    return [to_view(actor, row) for row in tenancy.oauth_needing_reauthorization(db, actor)]
+    return [
+        to_view(actor, row) for row in connection_scope.oauth_needing_reauthorization(db, actor)
+    ]
 
 
 def usages(db: Session, *, actor: Actor, connection_id: Any) -> list[Usage]:
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.VIEW, conn)
-    return usage.find(db, actor, conn.id)
+    return _usages(db, conn)
+
+
+def _usages(db: Session, conn: Connection) -> list[Usage]:
+    """F19: the nodes that reference this connection (a tenancy query, so every entry
+    point gets the same answer without loading anything first)."""
+    return [
+        Usage(wf.id, wf.name, node.id, node.label)
+        for node, wf in workflow_scope.nodes_using(db, conn)
+    ]
 
 
 # --- change -------------------------------------------------------------------------
@@ -430,7 +458,7 @@ def update(
     again (`secrets`, same form) or, for OAuth, authorized again by reconnecting.
     Until then the connection is `pending`. Bad input changes nothing.
     """
-    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
     _authorize(db, actor, Op.UPDATE, conn)
     try:
         return _update(
@@ -576,7 +604,7 @@ def _rebind(
                 "credential or none.",
                 field=missing[0].name,
             )
-    for row in db.exec(select(ConnectionSecret).where(ConnectionSecret.connection_id == conn.id)):
+    for row in connection_scope.secret_rows(db, conn):
         db.delete(row)
     db.flush()
     conn.has_test_credentials = False
@@ -588,14 +616,17 @@ def _rebind(
     if entered and conn.kind != Kind.OAUTH2:
         secret_rows.store(db, vault, conn, entered, Purpose.LIVE)
         conn.masked_tail = tail_of(method, entered) or ""
-        conn.status, conn.status_reason = Status.ACTIVE, None
+        lifecycle.mark_active(conn)
         return True
     conn.masked_tail = ""
-    conn.status = Status.PENDING
-    conn.status_reason = f"The destination was changed by {actor.label}: " + (
-        "reconnect to authorize the new endpoints."
-        if conn.kind == Kind.OAUTH2
-        else "enter the credential again (Rotate)."
+    lifecycle.mark_pending(
+        conn,
+        f"The destination was changed by {actor.label}: "
+        + (
+            "reconnect to authorize the new endpoints."
+            if conn.kind == Kind.OAUTH2
+            else "enter the credential again (Rotate)."
+        ),
     )
     return False
 
@@ -611,7 +642,7 @@ def rotate(
 ) -> ConnectionView:
     """Replace secret fields in place (F6): the next request anywhere uses the new value."""
     purpose_value = _choice(purpose, Purpose, field="purpose", label="Credential set")
-    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
     _authorize(db, actor, Op.ROTATE, conn)
     if conn.status == Status.REVOKED:
         raise Invalid("This connection was revoked. Create or reconnect a new one.")
@@ -640,7 +671,7 @@ def rotate(
         conn.masked_tail = tail_of(method, new_secrets) or conn.masked_tail
         conn.secret_version += 1
         if conn.status in (Status.ERROR, Status.PENDING):
-            conn.status, conn.status_reason = Status.ACTIVE, None
+            lifecycle.mark_active(conn)
     else:
         conn.has_test_credentials = True
     conn.updated_at = utcnow()
@@ -658,12 +689,12 @@ def rotate(
 
 def delete(db: Session, *, actor: Actor, connection_id: Any) -> DeleteResult:
     """Delete for good (F19): secrets and grants go with it; referencing nodes break."""
-    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
     _authorize(db, actor, Op.DELETE, conn)
-    broken = usage.find(db, actor, conn.id)
-    for row in db.exec(select(ConnectionSecret).where(ConnectionSecret.connection_id == conn.id)):
+    broken = _usages(db, conn)
+    for row in connection_scope.secret_rows(db, conn):
         db.delete(row)
-    for grant in db.exec(select(Grant).where(Grant.connection_id == conn.id)):
+    for grant in connection_scope.grants_of(db, conn):
         db.delete(grant)
     _audit(db, actor, conn, Action.DELETED, detail={"broken_usages": len(broken)})
     db.delete(conn)
@@ -691,7 +722,7 @@ def test(
     never sent: the test fails closed, says why, and the event is audited.
     """
     purpose_value = _choice(purpose, Purpose, field="purpose", label="Credential set")
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.TEST, conn)
     if conn.status == Status.REVOKED:
         db.rollback()
@@ -708,20 +739,20 @@ def test(
         db.rollback()
         unavailable = err
         result = TestResult(False, "credential_unavailable", str(err))
-    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
     conn.last_tested_at = utcnow()
     conn.last_test_ok = result.ok
     conn.last_test_message = result.message[:500]
     if unavailable is not None:
         if purpose_value == Purpose.LIVE and conn.status not in (Status.PENDING, Status.REVOKED):
-            conn.status, conn.status_reason = Status.ERROR, result.message[:500]
+            lifecycle.mark_error(conn, result.message)
     elif purpose_value == Purpose.LIVE:
         if result.outcome == "invalid_credentials":
-            conn.status, conn.status_reason = Status.ERROR, result.message[:500]
+            lifecycle.mark_error(conn, result.message)
         elif (
             result.ok and conn.status in (Status.ERROR, Status.PENDING) and conn.kind != Kind.OAUTH2
         ):
-            conn.status, conn.status_reason = Status.ACTIVE, None
+            lifecycle.mark_active(conn)
     db.add(conn)
     detail: dict[str, Any] = {"result": result.outcome, "http_status": result.http_status}
     if unavailable is not None:
@@ -749,7 +780,7 @@ def test_unsaved(
 ) -> TestResult:
     """Test credentials typed into the Add form before saving; nothing is stored but the
     audit event of the probe (app, host, result — never a value)."""
-    if not tenancy.can_create(actor):
+    if not policy.can_create(actor):
         raise guard.refuse(
             db,
             actor,
@@ -794,13 +825,13 @@ def _probe(
         return TestResult(False, "invalid_input", str(err))
     try:
         if method.kind == Kind.OAUTH2:
-            if not tokens.is_client_credentials(app_def):
+            if not provider.is_client_credentials(app_def):
                 return TestResult(False, "invalid_input", "Use Connect to sign in to this app.")
             try:
-                token = tokens.fetch_client_credentials(
+                token = provider.fetch_client_credentials(
                     app_def, config.get("client_id", ""), secrets.get("client_secret", "")
                 )
-            except tokens.ProviderError as err:
+            except provider.ProviderError as err:
                 outcome = "unreachable" if not err.permanent else "invalid_credentials"
                 return TestResult(False, outcome, str(err))
             secrets.clear()

@@ -37,9 +37,9 @@ from connections_app.core.identity.models import (
     WorkspaceMember,
     WorkspaceRole,
 )
-from connections_app.core.tenancy import Actor, Role
+from connections_app.core.tenancy.actor import Actor, Role
 from connections_app.core.validation import clean_text
-from connections_app.core.vault import Vault
+from connections_app.core.vault import INSTALLATION_TENANT, Vault
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-but-costs-the-same")
@@ -102,6 +102,16 @@ def create_account(db: Session, *, vault: Vault, name: Any, slug: Any, by: str) 
     )
     _commit(db, "That account already exists.")
     return account
+
+
+def ensure_data_keys(db: Session, *, vault: Vault) -> int:
+    """One data key per tenant for databases from before keys were made with their tenant
+    (the installation's included). Run at start-up through `vault.get_vault` and by every
+    CLI command (`connections-admin db upgrade` among them); a no-op once done."""
+    tenants = [(INSTALLATION_TENANT, "installation")]
+    tenants += [(a, "account") for a in db.exec(select(Account.id)).all()]
+    tenants += [(w, "workspace") for w in db.exec(select(Workspace.id)).all()]
+    return vault.ensure_tenant_keys(db, tenants)
 
 
 def create_workspace(

@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 from connections_app.core.catalog import get_catalog
 from connections_app.core.clock import utcnow
 from connections_app.core.errors import Invalid, NotFound
-from connections_app.core.oauth.models import INSTALLATION_TENANT, OAuthClientRegistration
+from connections_app.core.oauth.models import OAuthClientRegistration
 from connections_app.core.validation import clean_text
-from connections_app.core.vault import Sealed, Vault
+from connections_app.core.vault import Sealed, SealedPlace, Vault
 
 _NOT_SET_UP = (
     "This app's OAuth sign-in is not set up on this installation. "
@@ -33,10 +33,6 @@ class ClientCredentials:
         return f"ClientCredentials(client_id={self.client_id!r}, client_secret=<sealed>)"
 
 
-def _aad_name(app: str) -> str:
-    return f"oauth-client:{app}"
-
-
 def set_client(
     db: Session, *, vault: Vault, app: object, client_id: object, client_secret: object
 ) -> None:
@@ -49,10 +45,7 @@ def set_client(
         raise Invalid("Enter the client secret.", field="client_secret")
     sealed = vault.encrypt(
         db,
-        tenant_id=INSTALLATION_TENANT,
-        tenant_kind="installation",
-        connection_id=_aad_name(definition.key),
-        field="client_secret",
+        place=SealedPlace.oauth_client(definition.key),
         plaintext=client_secret,
     )
     row = db.get(OAuthClientRegistration, definition.key) or OAuthClientRegistration(
@@ -90,9 +83,7 @@ def credentials(db: Session, *, vault: Vault, app: str) -> ClientCredentials:
         raise NotFound(_NOT_SET_UP)
     secret = vault.decrypt(
         db,
-        tenant_id=INSTALLATION_TENANT,
-        connection_id=_aad_name(app),
-        field="client_secret",
+        place=SealedPlace.oauth_client(app),
         sealed=Sealed(row.secret_key_version, row.secret_nonce, row.secret_ciphertext),
     )
     return ClientCredentials(row.client_id, secret)

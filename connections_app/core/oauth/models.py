@@ -16,8 +16,6 @@ from sqlmodel import Field, SQLModel
 
 from connections_app.core.clock import utcnow
 
-INSTALLATION_TENANT = "installation"
-
 
 class OAuthFlow(SQLModel, table=True):
     __tablename__ = "oauth_flows"

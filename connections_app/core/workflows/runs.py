@@ -4,7 +4,7 @@ connections and resuming when they are reconnected (F22), live or test mode (F28
 A run acts as the person who started it, with the role they hold when each step
 executes, in the run's own workspace: every connection goes through tenancy and
 the sharing rules exactly as in the builder. Steps are a snapshot of the nodes at
-start. Execution is claimed per run (`tenancy.claim_run`), so several workers and
+start. Execution is claimed per run (`leases.claim_run`), so several workers and
 the CLI can all try to resume a run and only one does. A step result holds what
 the app answered (trimmed), never the request, so never a credential.
 """
@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from connections_app.core import audit, egress, guard, tenancy
+from connections_app.core import audit, egress, guard
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import placeholders, render
 from connections_app.core.clock import utcnow
@@ -30,7 +30,11 @@ from connections_app.core.connections import runtime
 from connections_app.core.connections.models import Connection, Purpose, Status
 from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import leases, policy
+from connections_app.core.tenancy import runs as run_scope
+from connections_app.core.tenancy import workflows as workflow_scope
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import Vault, get_vault
 from connections_app.core.workflows.models import Node, Run, RunStatus, RunStep, StepStatus
 
@@ -119,21 +123,21 @@ def _view(db: Session, run: Run) -> RunView:
         started_by=run.started_by_label,
         created_at=run.created_at,
         finished_at=run.finished_at,
-        steps=[_step_view(s) for s in tenancy.run_steps(db, run)],
+        steps=[_step_view(s) for s in run_scope.run_steps(db, run)],
     )
 
 
 def get(db: Session, *, actor: Actor, run_id: Any) -> RunView:
-    return _view(db, tenancy.get_run(db, actor, run_id))
+    return _view(db, run_scope.get_run(db, actor, run_id))
 
 
 def history(db: Session, *, actor: Actor, workflow_id: Any = None, page: Any = 1) -> RunPage:
     """Newest first; one workflow's runs when `workflow_id` is given."""
     if not isinstance(page, int) or isinstance(page, bool) or page < 1:
         raise Invalid("Page must be a positive whole number.", field="page")
-    stmt = tenancy.runs_query(actor)
+    stmt = run_scope.runs_query(actor)
     if workflow_id not in (None, ""):
-        wf = tenancy.get_workflow(db, actor, workflow_id)
+        wf = workflow_scope.get_workflow(db, actor, workflow_id)
         stmt = stmt.where(Run.workflow_id == wf.id)
     total = db.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = db.exec(
@@ -146,9 +150,9 @@ def history(db: Session, *, actor: Actor, workflow_id: Any = None, page: Any = 1
 
 def latest(db: Session, *, actor: Actor, workflow_id: Any) -> RunView | None:
     """The newest run of one workflow (the builder shows it live under the nodes)."""
-    wf = tenancy.get_workflow(db, actor, workflow_id)
+    wf = workflow_scope.get_workflow(db, actor, workflow_id)
     run = db.exec(
-        tenancy.runs_query(actor)
+        run_scope.runs_query(actor)
         .where(Run.workflow_id == wf.id)
         .order_by(Run.created_at.desc(), Run.id)  # type: ignore[attr-defined]
         .limit(1)
@@ -178,7 +182,7 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
     """Queue a run of this workflow (builders and admins); returns its id."""
     if mode not in MODES:
         raise Invalid("Run mode must be live or test.", field="mode")
-    if not tenancy.can_build(actor):
+    if not policy.can_build(actor):
         raise guard.refuse(
             db,
             actor,
@@ -187,9 +191,9 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
             target_type="workflow",
             target_id=str(workflow_id)[:64],
         )
-    wf = tenancy.get_workflow(db, actor, workflow_id)
+    wf = workflow_scope.get_workflow(db, actor, workflow_id)
     nodes = db.exec(
-        tenancy.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
+        workflow_scope.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
     ).all()
     if not nodes:
         raise Invalid("This workflow has no nodes yet. Add one, then run it.")
@@ -208,7 +212,7 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
         label = None
         if node.connection_id:
             conn = db.exec(
-                tenancy.connections_query(actor).where(Connection.id == node.connection_id)
+                connection_scope.connections_query(actor).where(Connection.id == node.connection_id)
             ).first()
             label = conn.label if conn else None
         db.add(
@@ -282,13 +286,13 @@ def _content_type(rest: dict[str, str]) -> dict[str, str]:
 def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> Connection:
     """The node's current connection (it may have been switched while the run waited)."""
     if step.node_id:
-        node = db.exec(tenancy.nodes_query(actor).where(Node.id == step.node_id)).first()
+        node = db.exec(workflow_scope.nodes_query(actor).where(Node.id == step.node_id)).first()
         if node is not None and node.connection_id != step.connection_id:
             step.connection_id = node.connection_id
     if not step.connection_id:
         raise _Fail("No connection is picked for this node. Pick one in its panel.")
     try:
-        conn = tenancy.get_connection(db, actor, step.connection_id)
+        conn = connection_scope.get_connection(db, actor, step.connection_id)
     except NotFound:
         raise _Fail(
             "Connection missing: it was deleted or is not available in this workspace. "
@@ -331,7 +335,7 @@ def _run_step(
             vault=vault,
         )
     except runtime.ConnectionUnavailable as err:
-        current = tenancy.connection_for_system(db, conn.id)
+        current = connection_scope.connection_for_system(db, conn.id)
         db.refresh(current)
         if current.status == Status.ERROR:
             raise _Park(current, _waiting_message(current)) from None
@@ -353,7 +357,7 @@ def _run_step(
         step.http_status, step.result = code, answer
         return
     if code in (401, 403):
-        current = tenancy.connection_for_system(db, conn.id)
+        current = connection_scope.connection_for_system(db, conn.id)
         db.refresh(current)
         if current.status == Status.ERROR:
             raise _Park(current, _waiting_message(current))
@@ -378,9 +382,9 @@ def execute(
     when another worker holds it. Safe to call from any process."""
     now = utcnow()
     wanted = (RunStatus.WAITING,) if resuming else (RunStatus.QUEUED, RunStatus.WAITING)
-    if not tenancy.claim_run(db, run_id, from_statuses=wanted, until=now + RUN_LEASE, now=now):
+    if not leases.claim_run(db, run_id, from_statuses=wanted, until=now + RUN_LEASE, now=now):
         return None
-    run = tenancy.run_for_system(db, run_id)
+    run = run_scope.run_for_system(db, run_id)
     db.refresh(run)
     vault = vault or get_vault()
     try:
@@ -403,7 +407,7 @@ def execute(
 
 
 def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vault) -> str:
-    steps = tenancy.run_steps(db, run)
+    steps = run_scope.run_steps(db, run)
     for index, step in enumerate(steps):
         if step.status in _FINAL:
             continue
@@ -476,7 +480,7 @@ def run_now(
 
 def retry(db: Session, *, actor: Actor, run_id: Any, client: httpx.Client | None = None) -> str:
     """ "Try again now" on a waiting run (e.g. after switching the node's connection)."""
-    if not tenancy.can_build(actor):
+    if not policy.can_build(actor):
         raise guard.refuse(
             db,
             actor,
@@ -485,7 +489,7 @@ def retry(db: Session, *, actor: Actor, run_id: Any, client: httpx.Client | None
             target_type="run",
             target_id=str(run_id)[:64],
         )
-    run = tenancy.get_run(db, actor, run_id)
+    run = run_scope.get_run(db, actor, run_id)
     if run.status != RunStatus.WAITING:
         raise Invalid("Only a run that is waiting can be tried again.")
     status = execute(db, run.id, client=client, resuming=True)
@@ -506,7 +510,7 @@ def resume_ready(
     the claim lets exactly one of them execute each run.
     """
     with session_factory() as db:
-        ids = tenancy.resumable_runs(db, now=utcnow(), workspace_id=workspace_id)
+        ids = run_scope.resumable_runs(db, now=utcnow(), workspace_id=workspace_id)
     resumed = 0
     for run_id in ids:
         try:

@@ -11,20 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from connections_app.core import audit, guard, tenancy
+from connections_app.core import audit, guard
 from connections_app.core.catalog import get_catalog
 from connections_app.core.clock import utcnow
 from connections_app.core.connections import service as connections
-from connections_app.core.connections import usage
 from connections_app.core.connections.models import Connection, Status
-from connections_app.core.connections.views import Page, Usage
+from connections_app.core.connections.views import Page
 from connections_app.core.errors import Conflict, Invalid
-from connections_app.core.tenancy import Actor, Op
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import policy
+from connections_app.core.tenancy import workflows as workflow_scope
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
 from connections_app.core.validation import clean_text
 from connections_app.core.workflows.models import Node, Workflow
+from connections_app.core.workflows.picker import picker_page
 
 PICKER_PAGE = 20
 PICKER_COUNT_CAP = 1000  # beyond it the picker says "1,000+" (search narrows it down)
@@ -54,7 +57,7 @@ class NodeView:
 
 
 def _require_builder(db: Session, actor: Actor) -> None:
-    if not tenancy.can_build(actor):
+    if not policy.can_build(actor):
         raise guard.refuse(
             db,
             actor,
@@ -84,21 +87,15 @@ def _audit(db: Session, actor: Actor, action: str, target: str, detail: dict) ->
 
 
 def _touch(db: Session, workflow_id: str) -> None:
-    db.execute(update(Workflow).where(Workflow.id == workflow_id).values(updated_at=utcnow()))
+    workflow_scope.touch_workflow(db, workflow_id, now=utcnow())
 
 
 # --- workflows ----------------------------------------------------------------------
 
 
 def list_workflows(db: Session, *, actor: Actor) -> list[WorkflowView]:
-    rows = db.exec(tenancy.workflows_query(actor).order_by(Workflow.name_key)).all()
-    counts = dict(
-        db.exec(
-            select(Node.workflow_id, func.count())
-            .where(Node.workflow_id.in_([w.id for w in rows]))  # type: ignore[attr-defined]
-            .group_by(Node.workflow_id)
-        ).all()
-    )
+    rows = db.exec(workflow_scope.workflows_query(actor).order_by(Workflow.name_key)).all()
+    counts = workflow_scope.node_counts(db, [w.id for w in rows])
     return [WorkflowView(w.id, w.name, counts.get(w.id, 0), w.updated_at) for w in rows]
 
 
@@ -107,7 +104,7 @@ def create_workflow(db: Session, *, actor: Actor, name: Any) -> WorkflowView:
     assert actor.workspace_id is not None
     text = _name(name)
     taken = db.exec(
-        tenancy.workflows_query(actor).where(Workflow.name_key == text.casefold())
+        workflow_scope.workflows_query(actor).where(Workflow.name_key == text.casefold())
     ).first()
     if taken is not None:
         raise Conflict(f"A workflow named “{text}” already exists here.")
@@ -127,12 +124,12 @@ def create_workflow(db: Session, *, actor: Actor, name: Any) -> WorkflowView:
 
 def rename_workflow(db: Session, *, actor: Actor, workflow_id: Any, name: Any) -> None:
     _require_builder(db, actor)
-    row = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
+    row = workflow_scope.get_workflow(db, actor, workflow_id, for_update=True)
     text = _name(name)
     if text == row.name:
         return
     clash = db.exec(
-        tenancy.workflows_query(actor).where(
+        workflow_scope.workflows_query(actor).where(
             Workflow.name_key == text.casefold(), Workflow.id != row.id
         )
     ).first()
@@ -146,8 +143,8 @@ def rename_workflow(db: Session, *, actor: Actor, workflow_id: Any, name: Any) -
 
 def delete_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> None:
     _require_builder(db, actor)
-    row = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
-    for node in db.exec(select(Node).where(Node.workflow_id == row.id)):
+    row = workflow_scope.get_workflow(db, actor, workflow_id, for_update=True)
+    for node in workflow_scope.nodes_of(db, row.id):
         db.delete(node)
     _audit(db, actor, audit.Action.WORKFLOW_DELETED, row.id, {"name": row.name})
     db.delete(row)
@@ -165,7 +162,7 @@ def _node_views(db: Session, actor: Actor, nodes: list[Node]) -> list[NodeView]:
         {
             c.id: c
             for c in db.exec(
-                tenancy.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
+                connection_scope.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
             )
         }
         if wanted
@@ -194,13 +191,13 @@ def _node_view(node: Node, conn: Connection | None) -> NodeView:
 
 
 def get_node(db: Session, *, actor: Actor, node_id: Any) -> NodeView:
-    return _node_views(db, actor, [tenancy.get_node(db, actor, node_id)])[0]
+    return _node_views(db, actor, [workflow_scope.get_node(db, actor, node_id)])[0]
 
 
 def list_nodes(db: Session, *, actor: Actor, workflow_id: Any) -> list[NodeView]:
-    wf = tenancy.get_workflow(db, actor, workflow_id)
+    wf = workflow_scope.get_workflow(db, actor, workflow_id)
     rows = db.exec(
-        tenancy.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
+        workflow_scope.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
     ).all()
     return _node_views(db, actor, list(rows))
 
@@ -216,12 +213,12 @@ def add_node(
     label: Any = None,
 ) -> NodeView:
     _require_builder(db, actor)
-    wf = tenancy.get_workflow(db, actor, workflow_id, for_update=True)
+    wf = workflow_scope.get_workflow(db, actor, workflow_id, for_update=True)
     app_def = get_catalog().get(app)
     spec = app_def.action(action)
     cleaned = spec.validate_params(params or {})
     text = _name(label) if label not in (None, "") else spec.name
-    last = db.exec(select(func.max(Node.position)).where(Node.workflow_id == wf.id)).one()
+    last = workflow_scope.last_position(db, wf.id)
     node = Node(
         workflow_id=wf.id,
         workspace_id=wf.workspace_id,
@@ -243,7 +240,7 @@ def add_node(
 
 def update_node_params(db: Session, *, actor: Actor, node_id: Any, params: Any) -> NodeView:
     _require_builder(db, actor)
-    node = tenancy.get_node(db, actor, node_id, for_update=True)
+    node = workflow_scope.get_node(db, actor, node_id, for_update=True)
     spec = get_catalog().get(node.app).action(node.action)
     node.params = spec.validate_params(params)
     node.updated_at = utcnow()
@@ -258,12 +255,8 @@ def move_node(db: Session, *, actor: Actor, node_id: Any, direction: Any) -> Non
     if direction not in ("up", "down"):
         raise Invalid("Move a node up or down.", field="direction")
     _require_builder(db, actor)
-    node = tenancy.get_node(db, actor, node_id, for_update=True)
-    siblings = list(
-        db.exec(
-            select(Node).where(Node.workflow_id == node.workflow_id).order_by(Node.position)
-        ).all()
-    )
+    node = workflow_scope.get_node(db, actor, node_id, for_update=True)
+    siblings = workflow_scope.nodes_of(db, node.workflow_id)
     index = next(i for i, n in enumerate(siblings) if n.id == node.id)
     other = index - 1 if direction == "up" else index + 1
     if not 0 <= other < len(siblings):
@@ -280,12 +273,12 @@ def move_node(db: Session, *, actor: Actor, node_id: Any, direction: Any) -> Non
 
 def remove_node(db: Session, *, actor: Actor, node_id: Any) -> None:
     _require_builder(db, actor)
-    node = tenancy.get_node(db, actor, node_id, for_update=True)
+    node = workflow_scope.get_node(db, actor, node_id, for_update=True)
     workflow_id = node.workflow_id
     db.delete(node)
     db.flush()
     for position, row in enumerate(
-        db.exec(select(Node).where(Node.workflow_id == workflow_id).order_by(Node.position)),
+        workflow_scope.nodes_of(db, workflow_id),
         start=1,
     ):
         row.position = position
@@ -300,7 +293,7 @@ def remove_node(db: Session, *, actor: Actor, node_id: Any) -> None:
 
 def picker(db: Session, *, actor: Actor, node_id: Any, search: Any = None, page: Any = 1) -> Page:
     """One page of the connections this node may use; searched in the database."""
-    node = tenancy.get_node(db, actor, node_id)
+    node = workflow_scope.get_node(db, actor, node_id)
     if not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= 10_000:
         raise Invalid("Page must be a whole number from 1 to 10,000.", field="page")
     filters = []
@@ -311,7 +304,7 @@ def picker(db: Session, *, actor: Actor, node_id: Any, search: Any = None, page:
         escaped = connections.label_key(text).replace("\\", "\\\\")
         escaped = escaped.replace("%", "\\%").replace("_", "\\_")
         filters.append(Connection.label_key.like(f"%{escaped}%", escape="\\"))  # type: ignore[attr-defined]
-    total, rows, following = tenancy.picker_page(
+    total, rows, following = picker_page(
         db,
         actor,
         app=node.app,
@@ -327,8 +320,8 @@ def picker(db: Session, *, actor: Actor, node_id: Any, search: Any = None, page:
 
 
 def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connection:
-    conn = tenancy.get_connection(db, actor, connection_id)
-    if not tenancy.check(actor, Op.USE, conn):
+    conn = connection_scope.get_connection(db, actor, connection_id)
+    if not policy.check(actor, Op.USE, conn):
         raise guard.refuse(
             db,
             actor,
@@ -345,7 +338,7 @@ def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connecti
 
 def set_node_connection(db: Session, *, actor: Actor, node_id: Any, connection_id: Any) -> NodeView:
     _require_builder(db, actor)
-    node = tenancy.get_node(db, actor, node_id, for_update=True)
+    node = workflow_scope.get_node(db, actor, node_id, for_update=True)
     if connection_id is None:
         node.connection_id = None
     else:
@@ -372,12 +365,12 @@ def replace_connection(
 ) -> int:
     """F17: every node of this workspace that uses X now uses Y; one audited action."""
     _require_builder(db, actor)
-    source = tenancy.get_connection(db, actor, from_connection_id)
+    source = connection_scope.get_connection(db, actor, from_connection_id)
     target = _usable(db, actor, to_connection_id, source.app)
     if source.id == target.id:
         raise Invalid("Pick a different connection to switch to.")
     nodes = db.exec(
-        tenancy.nodes_query(actor).where(Node.connection_id == source.id).with_for_update()
+        workflow_scope.nodes_query(actor).where(Node.connection_id == source.id).with_for_update()
     ).all()
     for node in nodes:
         node.connection_id = target.id
@@ -398,24 +391,3 @@ def replace_connection(
     )
     db.commit()
     return len(nodes)
-
-
-# --- usage (F19) ---------------------------------------------------------------------
-
-
-def _usages(db: Session, actor: Actor, connection_id: str) -> list[Usage]:
-    rows = db.exec(
-        select(Node, Workflow)
-        .join(Workflow, Workflow.id == Node.workflow_id)  # type: ignore[arg-type]
-        .where(
-            Node.connection_id == connection_id,
-            Node.workspace_id.in_(  # type: ignore[attr-defined]
-                select(Workflow.workspace_id).where(Workflow.account_id == actor.account_id)
-            ),
-        )
-        .order_by(Workflow.name_key, Node.position)
-    ).all()
-    return [Usage(wf.id, wf.name, node.id, node.label) for node, wf in rows]
-
-
-usage.register(_usages)

@@ -25,12 +25,16 @@ from typing import Any, NamedTuple
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from connections_app.core import audit, guard, tenancy
+from connections_app.core import audit, guard
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import ActionSpec, AppDefinition
 from connections_app.core.connections.models import Connection, Scope, Status
 from connections_app.core.errors import Conflict, Invalid, NotFound
-from connections_app.core.tenancy import Actor, Op
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import policy
+from connections_app.core.tenancy import workflows as workflow_scope
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
 from connections_app.core.validation import clean_text
 from connections_app.core.workflows.models import Node, Workflow
 
@@ -103,15 +107,15 @@ def export_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> dict[str,
     A node whose connection is missing or not visible to the actor exports
     `"connection": null`, exactly like a node that never had one.
     """
-    wf = tenancy.get_workflow(db, actor, workflow_id)
+    wf = workflow_scope.get_workflow(db, actor, workflow_id)
     nodes = db.exec(
-        tenancy.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)  # type: ignore[arg-type]
+        workflow_scope.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)  # type: ignore[arg-type]
     ).all()
     wanted = {n.connection_id for n in nodes if n.connection_id}
     keys: dict[str, str] = {}
     if wanted:
         rows = db.exec(
-            tenancy.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[union-attr]
+            connection_scope.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[union-attr]
         ).all()
         keys = {c.id: c.stable_key for c in rows}
     return {
@@ -136,7 +140,7 @@ def find_workflow_id(db: Session, *, actor: Actor, name: Any) -> str:
     """The id of the actor's workflow with this name (case-insensitive): for the CLI."""
     text = clean_text(name, field="workflow", label="Workflow name", max_length=NAME_MAX)
     row = db.exec(
-        tenancy.workflows_query(actor).where(Workflow.name_key == text.casefold())
+        workflow_scope.workflows_query(actor).where(Workflow.name_key == text.casefold())
     ).first()
     if row is None:
         raise NotFound(f"No workflow named “{_shown(text)}” here.")
@@ -298,7 +302,9 @@ def _bind(db: Session, actor: Actor, app: str, key: str, auth_kind: str | None) 
     """
     candidates = list(
         db.exec(
-            tenancy.usable_connections_query(actor, app=app).where(Connection.stable_key == key)
+            connection_scope.usable_connections_query(actor, app=app).where(
+                Connection.stable_key == key
+            )
         ).all()
     )
     # A workspace's own connection and a granted account one may share a key:
@@ -306,7 +312,7 @@ def _bind(db: Session, actor: Actor, app: str, key: str, auth_kind: str | None) 
     candidates.sort(key=lambda c: (c.scope != Scope.WORKSPACE, c.id))
     reasons: list[str] = []
     for conn in candidates:
-        if not tenancy.check(actor, Op.USE, conn):
+        if not policy.check(actor, Op.USE, conn):
             reasons.append(NOT_ALLOWED)
         elif conn.status == Status.REVOKED:
             reasons.append(REVOKED)
@@ -316,14 +322,16 @@ def _bind(db: Session, actor: Actor, app: str, key: str, auth_kind: str | None) 
             return conn
     if reasons:
         return reasons[0]
-    visible = db.exec(tenancy.connections_query(actor).where(Connection.stable_key == key)).first()
+    visible = db.exec(
+        connection_scope.connections_query(actor).where(Connection.stable_key == key)
+    ).first()
     if visible is None:
         return NOT_HERE
     return OTHER_APP if visible.app != app else NOT_ALLOWED
 
 
 def _taken(db: Session, actor: Actor, name: str) -> bool:
-    stmt = tenancy.workflows_query(actor).where(Workflow.name_key == name.casefold())
+    stmt = workflow_scope.workflows_query(actor).where(Workflow.name_key == name.casefold())
     return db.exec(stmt).first() is not None
 
 
@@ -355,7 +363,7 @@ def import_workflow(db: Session, *, actor: Actor, document: Any, name: Any = Non
     admins only. Nothing is written unless the whole document is valid; the
     workflow, its nodes and one `workflow_created` audit event commit together.
     """
-    if not tenancy.can_build(actor):
+    if not policy.can_build(actor):
         raise guard.refuse(
             db,
             actor,

@@ -22,7 +22,8 @@ from connections_app.core.db import session_scope
 from connections_app.core.errors import Conflict, DomainError, Invalid, Unauthenticated
 from connections_app.core.oauth import clients
 from connections_app.core.settings import get_settings
-from connections_app.core.tenancy import Actor, can_create
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import can_create
 from connections_app.core.workflows import service as workflows
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.session import SessionState

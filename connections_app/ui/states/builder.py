@@ -19,7 +19,8 @@ from sqlmodel import Session
 from connections_app.core.catalog import get_catalog
 from connections_app.core.db import get_engine, read_scope, session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
-from connections_app.core.tenancy import Actor, can_build
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import can_build
 from connections_app.core.workflows import runs, transfer
 from connections_app.core.workflows import service as workflows
 from connections_app.ui import formatting

@@ -25,7 +25,7 @@ from connections_app.core.connections.views import ConnectionView, TestResult
 from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import DomainError, Invalid, NotFound, Unauthenticated
 from connections_app.core.settings import get_settings
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy.actor import Actor
 from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.session import SessionState

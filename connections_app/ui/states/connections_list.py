@@ -18,7 +18,7 @@ from connections_app.core.connections.models import Kind, Status
 from connections_app.core.connections.views import ConnectionView
 from connections_app.core.db import read_scope
 from connections_app.core.errors import DomainError, Unauthenticated
-from connections_app.core.tenancy import can_create
+from connections_app.core.tenancy.policy import can_create
 from connections_app.ui.formatting import SHARING_LABELS, expiry, when
 from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
 from connections_app.ui.states.session import SessionState

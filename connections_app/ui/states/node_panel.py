@@ -14,7 +14,7 @@ import reflex as rx
 
 from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
-from connections_app.core.tenancy import can_build, can_create
+from connections_app.core.tenancy.policy import can_build, can_create
 from connections_app.core.workflows import service as workflows
 from connections_app.ui import formatting
 from connections_app.ui.states.add_connection import AddConnectionState

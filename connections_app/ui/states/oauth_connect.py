@@ -15,10 +15,13 @@ from typing import Any
 import reflex as rx
 
 from connections_app.core import guard
+from connections_app.core.connections import tokens
 from connections_app.core.db import session_scope
 from connections_app.core.errors import DomainError, NotFound, Unauthenticated
-from connections_app.core.oauth import flow, tokens
-from connections_app.core.tenancy import Actor, Op, check, get_connection
+from connections_app.core.oauth import flow
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.connections import get_connection
+from connections_app.core.tenancy.policy import Op, check
 from connections_app.core.vault import get_vault
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.connection_details import DetailsState

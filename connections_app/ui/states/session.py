@@ -24,7 +24,7 @@ from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import NotFound, Unauthenticated
 from connections_app.core.identity import service as identity
 from connections_app.core.settings import get_settings
-from connections_app.core.tenancy import Actor
+from connections_app.core.tenancy.actor import Actor
 from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,6 @@
-"""OAuth tokens after the connect flow: storing, refreshing once per expiry, revoking.
+"""An OAuth connection's tokens: storing them on the row, refreshing once per expiry,
+revoking. The provider calls themselves are `oauth.provider`'s; this module owns what
+they do to the connection (its sealed rows, its status, its audit events).
 
 Refresh is single-flight across processes (invariant 6). A refresher first
 claims a lease on the row with one conditional UPDATE (only one process can win
@@ -23,17 +25,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
 from sqlmodel import Session
 
-from connections_app.core import audit, egress, guard, tenancy
+from connections_app.core import audit, guard
 from connections_app.core.audit import Action
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
 from connections_app.core.clock import utcnow
-from connections_app.core.connections import secret_rows
+from connections_app.core.connections import lifecycle, secret_rows
 from connections_app.core.connections.models import (
     Connection,
     ConnectionSecret,
@@ -42,32 +41,19 @@ from connections_app.core.connections.models import (
     Status,
 )
 from connections_app.core.errors import DomainError, Invalid, NotFound
-from connections_app.core.oauth import clients
+from connections_app.core.oauth import clients, provider
+from connections_app.core.oauth.provider import ACCESS, REFRESH, ProviderError
 from connections_app.core.settings import get_settings
-from connections_app.core.tenancy import Actor, Op
-from connections_app.core.vault import Sealed, Vault, VaultError, masked_tail
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import leases
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
+from connections_app.core.vault import Vault, VaultError, masked_tail
 
 log = logging.getLogger(__name__)
 
-PROVIDER_TIMEOUT = 10.0
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=10)
-PERMANENT_ERRORS = {
-    "invalid_grant",
-    "invalid_client",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-}
-ACCESS, REFRESH = "access_token", "refresh_token"
-
-
-class ProviderError(DomainError):
-    """A provider answered no, or could not be reached; the message is for people."""
-
-    def __init__(self, message: str, *, permanent: bool = True) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -79,108 +65,12 @@ class RefreshOutcome:
 # --- identity and storage -----------------------------------------------------------
 
 
-def _dig(document: Any, path: str) -> str | None:
-    value = document
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        return str(value)[:255]
-    return None
-
-
-def read_identity(
-    definition: AppDefinition, token: dict[str, Any]
-) -> tuple[str | None, str | None]:
-    """The external account behind a token, as the catalog says to read it (F18)."""
-    spec = definition.oauth.identity if definition.oauth else None
-    if spec is None:
-        return None, None
-    try:
-        with httpx.Client(**egress.client_options(PROVIDER_TIMEOUT)) as http:
-            response = http.get(
-                spec.url, headers={"Authorization": f"Bearer {token.get(ACCESS, '')}"}
-            )
-    except httpx.HTTPError as err:
-        refused = egress.describe(err)
-        raise ProviderError(
-            refused + " Nothing was connected."
-            if refused
-            else f"{definition.name} is unreachable ({type(err).__name__}); nothing was connected."
-        ) from None
-    if response.status_code != 200:
-        raise ProviderError(
-            f"{definition.name} did not tell which account signed in "
-            f"(HTTP {response.status_code}); nothing was connected."
-        )
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
-    external_id = _dig(document, spec.id_path)
-    if external_id is None:
-        raise ProviderError(f"{definition.name} sent no account id; nothing was connected.")
-    name = _dig(document, spec.name_path) if spec.name_path else None
-    return external_id, name
-
-
 def _secret_rows(db: Session, conn: Connection) -> dict[str, ConnectionSecret]:
     return secret_rows.rows(db, conn, Purpose.LIVE)
 
 
 def lead_time() -> timedelta:
     return timedelta(seconds=get_settings().refresh_lead_seconds)
-
-
-def is_client_credentials(definition: AppDefinition) -> bool:
-    return bool(definition.oauth and definition.oauth.grant_type == "client_credentials")
-
-
-def _token_call(
-    definition: AppDefinition,
-    client_id: str,
-    client_secret: str,
-    what: str,
-    call: Callable[[OAuth2Client, str], Any],
-) -> dict[str, Any]:
-    """One call to the provider's token endpoint, its failures sorted into
-    permanent (the provider said no) and transient (it could not be reached)."""
-    assert definition.oauth is not None
-    client = OAuth2Client(
-        client_id=client_id,
-        client_secret=client_secret,
-        **egress.client_options(PROVIDER_TIMEOUT),
-    )
-    try:
-        with client:
-            return dict(call(client, definition.oauth.token_url))
-    except OAuthError as err:
-        raise ProviderError(
-            f"{definition.name} refused the {what} ({err.error}).",
-            permanent=err.error in PERMANENT_ERRORS,
-        ) from None
-    except egress.EgressRefused as err:
-        # The installation forbids this endpoint: retrying will not help.
-        raise ProviderError(str(err), permanent=True) from None
-    except (httpx.HTTPError, ValueError) as err:
-        raise ProviderError(
-            f"{definition.name} could not be reached for the {what} ({type(err).__name__}).",
-            permanent=False,
-        ) from None
-
-
-def fetch_client_credentials(
-    definition: AppDefinition, client_id: str, client_secret: str
-) -> dict[str, Any]:
-    """A token for a server-to-server app: no person, no consent, no refresh token."""
-    return _token_call(
-        definition,
-        client_id,
-        client_secret,
-        "app credentials",
-        lambda client, url: client.fetch_token(url, grant_type="client_credentials"),
-    )
 
 
 def store_token_response(
@@ -195,7 +85,7 @@ def store_token_response(
     access = token.get(ACCESS)
     if not isinstance(access, str) or not access:
         raise ProviderError("The provider's answer held no access token.")
-    machine = is_client_credentials(get_catalog().get(conn.app))
+    machine = provider.is_client_credentials(get_catalog().get(conn.app))
     refresh = token.get(REFRESH)
     new_refresh = isinstance(refresh, str) and bool(refresh)
     rows = _secret_rows(db, conn)
@@ -233,36 +123,15 @@ def _open(db: Session, vault: Vault, conn: Connection, name: str) -> str | None:
     row = _secret_rows(db, conn).get(name)
     if row is None or row.destination != secret_rows.current_destination(conn):
         return None
-    return vault.decrypt(
-        db,
-        tenant_id=conn.tenant_id,
-        connection_id=conn.id,
-        field=f"{Purpose.LIVE}:{name}",
-        sealed=Sealed(row.key_version, row.nonce, row.ciphertext),
-    )
+    return secret_rows.open_row(db, vault, conn, row)
 
 
 # --- refresh ------------------------------------------------------------------------
 
 
-def _call_refresh(
-    definition: AppDefinition, creds: clients.ClientCredentials, refresh: str
-) -> dict:
-    token = _token_call(
-        definition,
-        creds.client_id,
-        creds.client_secret,
-        "refresh",
-        lambda client, url: client.refresh_token(url, refresh_token=refresh),
-    )
-    if token.get(REFRESH) == refresh:
-        token.pop(REFRESH)  # authlib copies the old one in when the answer had none
-    return token
-
-
 def _release(db: Session, conn_id: str, owner: str, apply: Callable[[Connection], None]) -> bool:
     """Fenced write: only the lease holder may touch the row it claimed."""
-    conn = tenancy.connection_for_system(db, conn_id, for_update=True)
+    conn = connection_scope.connection_for_system(db, conn_id, for_update=True)
     if conn.refresh_lease_owner != owner:
         db.rollback()
         return False
@@ -308,15 +177,15 @@ def refresh(
     `actor`: the person who asked (already authorised by `refresh_now`), for the audit."""
     owner = owner or secrets.token_hex(8)
     now = utcnow()
-    version = tenancy.claim_refresh_lease(
+    version = leases.claim_refresh_lease(
         db, connection_id, owner=owner, now=now, until=now + LEASE, force=force
     )
     if version is None:
         return RefreshOutcome("skipped", "Not due, or another refresher holds it.")
-    conn = tenancy.connection_for_system(db, connection_id)
+    conn = connection_scope.connection_for_system(db, connection_id)
     definition = get_catalog().get(conn.app)
     try:
-        if is_client_credentials(definition):
+        if provider.is_client_credentials(definition):
             client_secret = _open(db, vault, conn, "client_secret")
             client_id = str(conn.config.get("client_id", ""))
             db.commit()  # no transaction stays open across the provider call
@@ -324,7 +193,7 @@ def refresh(
                 raise ProviderError(
                     f"The stored {definition.name} app credentials are missing; enter them again."
                 )
-            token = fetch_client_credentials(definition, client_id, client_secret)
+            token = provider.fetch_client_credentials(definition, client_id, client_secret)
         else:
             refresh_token = _open(db, vault, conn, REFRESH)
             if refresh_token is None:
@@ -335,7 +204,12 @@ def refresh(
                 )
             creds = clients.credentials(db, vault=vault, app=definition.key)
             db.commit()  # read what the call needs; no transaction across it
-            token = _call_refresh(definition, creds, refresh_token)
+            token = provider.refresh_tokens(
+                definition,
+                client_id=creds.client_id,
+                client_secret=creds.client_secret,
+                refresh=refresh_token,
+            )
     except ProviderError as err:
         return _failed(db, connection_id, owner, err, actor)
     except VaultError:
@@ -377,8 +251,7 @@ def _failed(
         nonlocal became_error
         row.refresh_failures += 1
         if err.permanent:
-            row.status, row.status_reason = Status.ERROR, str(err)[:500]
-            row.next_refresh_at = None
+            lifecycle.mark_error(row, str(err), stop_refresh=True)
             became_error = True
         else:
             backoff = min(timedelta(seconds=5 * 2 ** min(row.refresh_failures, 10)), MAX_BACKOFF)
@@ -403,7 +276,7 @@ def refresh_due(
     """One pass of the background refresher: every due connection, each in its own session."""
     counts: dict[str, int] = {}
     with session_factory() as db:
-        due = tenancy.oauth_due_for_refresh(db, now=utcnow(), limit=limit)
+        due = connection_scope.oauth_due_for_refresh(db, now=utcnow(), limit=limit)
     for connection_id in due:
         with session_factory() as db:
             try:
@@ -418,7 +291,7 @@ def refresh_due(
 def refresh_now(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> RefreshOutcome:
     """ "Refresh now" from a details panel: allowed to whoever may rotate the connection,
     and audited as that person (not as the background refresher)."""
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     guard.authorize(db, actor, Op.ROTATE, conn)
     if conn.kind != Kind.OAUTH2:
         raise Invalid("Only OAuth 2.0 connections have tokens to refresh.")
@@ -440,7 +313,7 @@ def ensure_fresh(
     deadline = time.monotonic() + wait_seconds
     while True:
         outcome = refresh(db, conn.id, vault=vault, force=True)
-        current = tenancy.connection_for_system(db, conn.id)
+        current = connection_scope.connection_for_system(db, conn.id)
         db.refresh(current)
         if outcome.result != "skipped" or current.token_version != start_version:
             return current
@@ -455,7 +328,7 @@ def ensure_fresh(
 def _provider_revoke(
     db: Session, vault: Vault, conn: Connection, definition: AppDefinition
 ) -> bool:
-    """RFC 7009, best effort: three attempts; the local revoke happens regardless."""
+    """Tell the provider (best effort); the local revoke happens regardless."""
     if definition.oauth is None or not definition.oauth.revoke_url:
         return False
     hint = REFRESH if REFRESH in _secret_rows(db, conn) else ACCESS  # revoking it ends the grant
@@ -470,31 +343,18 @@ def _provider_revoke(
     except (DomainError, VaultError):
         return False
     db.commit()  # no transaction stays open across the provider call
-    for attempt in range(3):
-        try:
-            with OAuth2Client(
-                client_id=creds.client_id,
-                client_secret=creds.client_secret,
-                **egress.client_options(PROVIDER_TIMEOUT),
-            ) as client:
-                response = client.revoke_token(
-                    definition.oauth.revoke_url, token=token, token_type_hint=hint
-                )
-            if response.status_code == 200:
-                return True
-            if response.status_code < 500:
-                return False
-        except egress.EgressRefused:
-            return False
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5 * (attempt + 1))
-    return False
+    return provider.revoke_token(
+        definition,
+        client_id=creds.client_id,
+        client_secret=creds.client_secret,
+        token=token,
+        hint=hint,
+    )
 
 
 def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bool:
     """F23: tokens destroyed, status `revoked`, provider told; returns whether it confirmed."""
-    conn = tenancy.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection(db, actor, connection_id)
     guard.authorize(db, actor, Op.REVOKE, conn)
     if conn.kind != Kind.OAUTH2:
         raise Invalid("Only OAuth 2.0 connections are revoked; delete an API key instead.")
@@ -503,13 +363,10 @@ def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bo
     definition = get_catalog().get(conn.app)
     confirmed = _provider_revoke(db, vault, conn, definition)
     db.commit()
-    conn = tenancy.get_connection(db, actor, connection_id, for_update=True)
+    conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
     for row in _secret_rows(db, conn).values():
         db.delete(row)
-    conn.status, conn.status_reason = Status.REVOKED, "Revoked by " + actor.label
-    conn.next_refresh_at = None
-    conn.token_expires_at = None
-    conn.updated_at = utcnow()
+    lifecycle.mark_revoked(conn, by=actor.label)
     db.add(conn)
     audit.record_for_connection(
         db,
@@ -526,12 +383,11 @@ def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bo
 
 def mark_needs_reauthorization(db: Session, connection_id: str, reason: str) -> None:
     """The provider keeps rejecting the token: status `error`, audited, alert raised."""
-    conn = tenancy.connection_for_system(db, connection_id, for_update=True)
+    conn = connection_scope.connection_for_system(db, connection_id, for_update=True)
     if conn.status != Status.ACTIVE:
         db.rollback()
         return
-    conn.status, conn.status_reason = Status.ERROR, reason[:500]
-    conn.next_refresh_at = None
+    lifecycle.mark_error(conn, reason, stop_refresh=True)
     db.add(conn)
     _audit(db, conn, Action.REFRESH_FAILED, "failure", {"permanent": True, "reason": reason[:200]})
     db.commit()

@@ -1,0 +1,231 @@
+"""Connections made by signing in (F16, F18, F20): the orchestration between the
+connect flow (`oauth.flow`, `oauth.provider`) and the connection rows, which only
+this package writes.
+
+`start` checks what the person may connect (a new account, a reconnect of a
+connection, a node to select it on) and has the flow recorded. `finish` lets the
+flow check the callback and exchange the code, then creates the connection from
+the tokens — or, for the same app + identity + workspace, reauthorizes the
+existing one in place — and selects it on the node in the same transaction.
+Nothing is created unless the whole exchange succeeded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from connections_app.core import audit, guard
+from connections_app.core.audit import Action
+from connections_app.core.clock import utcnow
+from connections_app.core.connections import lifecycle, tokens
+from connections_app.core.connections import service as connections
+from connections_app.core.connections.models import Connection, Kind, Scope, Sharing, Status
+from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFound
+from connections_app.core.oauth import flow
+from connections_app.core.oauth.flow import Authorized, FlowOutcome
+from connections_app.core.oauth.models import OAuthFlow
+from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import policy
+from connections_app.core.tenancy import workflows as workflow_scope
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
+from connections_app.core.vault import Vault
+from connections_app.core.workflows.models import Node
+
+
+def start(
+    db: Session,
+    *,
+    actor: Actor,
+    session_token: str,
+    app: Any,
+    redirect_uri: str,
+    vault: Vault,
+    target: Any = "new",
+    node: Any = None,
+) -> str:
+    """Record a pending flow and return the provider URL the popup goes to.
+
+    With `node`, the flow is also bound to that node of this workspace: when it
+    finishes, the connection is selected on the node (F16).
+    """
+    definition = flow.oauth_app(app)
+    if actor.workspace_id is None or actor.user_id is None:
+        raise Forbidden("Choose a workspace first.")
+    if target == "new":
+        if not policy.can_create(actor):
+            raise guard.refuse(
+                db,
+                actor,
+                "Your role does not allow you to connect accounts here.",
+                what="connect an account",
+                target_type="workspace",
+                target_id=actor.workspace_id,
+            )
+    else:
+        existing = connection_scope.get_connection(db, actor, target)
+        guard.authorize(db, actor, Op.ROTATE, existing)
+        if existing.app != definition.key or existing.kind != Kind.OAUTH2:
+            raise Invalid("That connection cannot be reconnected with this app.")
+        if existing.scope != Scope.WORKSPACE:
+            raise Invalid("Account connections are reconnected by an account admin.")
+    bound = lifecycle.node_to_select(
+        db, actor, node, app=definition.key, kind=None, what="connect an account for a node"
+    )
+    return flow.begin(
+        db,
+        actor=actor,
+        session_token=session_token,
+        definition=definition,
+        redirect_uri=redirect_uri,
+        vault=vault,
+        target=target if target != "new" else "new",
+        node_id=bound.id if bound else None,
+    )
+
+
+def finish(
+    db: Session,
+    *,
+    session_token: str | None,
+    params: dict[str, str],
+    vault: Vault,
+) -> FlowOutcome:
+    """Complete a flow from the callback's query parameters."""
+    done = flow.complete(db, session_token=session_token, params=params, vault=vault)
+    if isinstance(done, FlowOutcome):
+        return done
+    try:
+        outcome = _save(db, done, vault)
+    except DomainError as err:
+        db.rollback()
+        return flow.fail(db, done.flow, str(err))
+    finally:
+        done.token.clear()
+    return flow.record(db, done.flow, outcome)
+
+
+def _unique_label(db: Session, tenant_id: str, base: str) -> str:
+    candidate, n = base[:120], 1
+    while connection_scope.owner_has(
+        db, tenant_id=tenant_id, column=Connection.label_key, value=connections.label_key(candidate)
+    ):
+        n += 1
+        suffix = f" ({n})"
+        candidate = base[: 120 - len(suffix)] + suffix
+    return candidate
+
+
+def _flow_node(db: Session, actor: Actor, bound: OAuthFlow) -> Node | None:
+    """The node the popup was opened from, if it is still there (locked for the update)."""
+    if not bound.node_id:
+        return None
+    try:
+        return workflow_scope.get_node(db, actor, bound.node_id, for_update=True)
+    except NotFound:
+        return None
+
+
+def _save(db: Session, done: Authorized, vault: Vault) -> FlowOutcome:
+    actor, bound, definition = done.actor, done.flow, done.definition
+    existing: Connection | None = None
+    if bound.target != "new":
+        existing = connection_scope.get_connection(db, actor, bound.target, for_update=True)
+        if (
+            existing.external_identity
+            and done.external_id
+            and existing.external_identity != done.external_id
+        ):
+            raise Invalid(
+                f"You signed in to a different {definition.name} account than this "
+                "connection uses. Sign in with the same account, or connect a new one."
+            )
+    elif done.external_id:
+        existing = connection_scope.find_by_external_identity(
+            db, workspace_id=bound.workspace_id, app=definition.key, identity=done.external_id
+        )
+    if existing is not None:
+        return _reauthorize(db, done, existing, vault)
+    return _create_from_tokens(db, done, vault)
+
+
+def _reauthorize(db: Session, done: Authorized, existing: Connection, vault: Vault) -> FlowOutcome:
+    """The same external account signed in again: new tokens on the same row (F18, F20)."""
+    actor = done.actor
+    if not policy.check(actor, Op.ROTATE, existing):
+        raise guard.refuse(
+            db,
+            actor,
+            "This account is already connected here by someone else.",
+            what="reconnect an account connected by someone else",
+            connection=existing,
+        )
+    tokens.store_token_response(db, vault, existing, done.token, keep_refresh=False)
+    lifecycle.mark_active(existing)
+    existing.external_identity = done.external_id or existing.external_identity
+    existing.external_name = done.external_name or existing.external_name
+    existing.authorized_by = actor.user_id
+    existing.refresh_failures = 0
+    db.add(existing)
+    audit.record_for_connection(
+        db,
+        existing,
+        Action.REAUTHORIZED,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        detail=lifecycle.select_on_node(db, actor, _flow_node(db, actor, done.flow), existing),
+    )
+    db.commit()  # its audit event signals every open tab (the banner may clear)
+    return FlowOutcome(
+        True,
+        f"Reconnected “{existing.label}”. Runs waiting for it continue.",
+        "reauthorized",
+        existing.id,
+    )
+
+
+def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutcome:
+    actor, bound, definition = done.actor, done.flow, done.definition
+    who = done.external_name or done.external_id
+    label = _unique_label(
+        db, bound.workspace_id, f"{definition.name} ({who})" if who else definition.name
+    )
+    now = utcnow()
+    conn = Connection(
+        account_id=actor.account_id,
+        workspace_id=bound.workspace_id,
+        tenant_id=bound.workspace_id,
+        scope=Scope.WORKSPACE,
+        app=definition.key,
+        label=label,
+        label_key=connections.label_key(label),
+        stable_key=connections.unique_stable_key(
+            db, bound.workspace_id, connections.suggest_stable_key(label)
+        ),
+        kind=Kind.OAUTH2,
+        status=Status.ACTIVE,
+        sharing=Sharing.USE,
+        config={},
+        external_identity=done.external_id,
+        external_name=done.external_name,
+        created_by=actor.user_id,
+        authorized_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(conn)
+    db.flush()
+    tokens.store_token_response(db, vault, conn, done.token, keep_refresh=False)
+    node = _flow_node(db, actor, bound)
+    audit.record_for_connection(
+        db,
+        conn,
+        Action.CREATED,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        detail={"kind": "oauth2", **lifecycle.select_on_node(db, actor, node, conn)},
+    )
+    db.commit()
+    return FlowOutcome(True, f"Connected “{conn.label}”.", "connected", conn.id)

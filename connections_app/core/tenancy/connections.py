@@ -1,0 +1,284 @@
+"""Scoped queries of connections and their children (secret rows, grants).
+
+Every read of `connections` is built here from an `Actor`; a row the actor cannot
+see is `NotFound`, exactly like a row that does not exist. The system queries at
+the end act for the installation (the OAuth callback, the refresher, the run-time
+path after its own check); each is bounded to the one tenant or row it needs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, true
+from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from connections_app.core.connections.models import (
+    Connection,
+    ConnectionSecret,
+    Grant,
+    Scope,
+    Sharing,
+)
+from connections_app.core.errors import NotFound
+from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op, check
+
+
+def _granted_here(actor: Actor) -> ColumnElement[bool]:
+    granted = select(Grant.connection_id).where(
+        Grant.workspace_id == actor.workspace_id, Grant.account_id == actor.account_id
+    )
+    return Connection.id.in_(granted)  # type: ignore[union-attr]
+
+
+def workspace_connections_predicate(actor: Actor) -> ColumnElement[bool]:
+    """What the Integrations list and the picker may show in the actor's workspace."""
+    if actor.workspace_id is None or actor.role is None:
+        return false()
+    if actor.is_client:
+        return and_(
+            Connection.workspace_id == actor.workspace_id,
+            Connection.authorized_by == actor.user_id,
+        )
+    own = and_(
+        Connection.scope == Scope.WORKSPACE,
+        Connection.workspace_id == actor.workspace_id,
+        true()
+        if actor.is_workspace_admin
+        else or_(Connection.sharing != Sharing.PERSONAL, Connection.created_by == actor.user_id),
+    )
+    granted = and_(
+        Connection.scope == Scope.ACCOUNT,
+        Connection.account_id == actor.account_id,
+        _granted_here(actor),
+    )
+    return or_(own, granted)
+
+
+def account_connections_predicate(actor: Actor) -> ColumnElement[bool]:
+    """Account-scoped connections: the LLM Keys page, account admins only."""
+    if not actor.is_account_admin:
+        return false()
+    return and_(Connection.scope == Scope.ACCOUNT, Connection.account_id == actor.account_id)
+
+
+def connections_query(actor: Actor, *, account_scope: bool = False) -> SelectOfScalar[Connection]:
+    predicate = (
+        account_connections_predicate(actor)
+        if account_scope
+        else workspace_connections_predicate(actor)
+    )
+    return select(Connection).where(predicate)
+
+
+def get_connection(
+    db: Session, actor: Actor, connection_id: Any, *, for_update: bool = False
+) -> Connection:
+    """The one way to load a connection by id: invisible ≡ absent."""
+    if not isinstance(connection_id, str) or not 0 < len(connection_id) <= 64:
+        raise NotFound("Connection not found.")
+    row = db.exec(
+        _connection_by_id(actor, for_update), params={"connection_id": connection_id}
+    ).first()
+    if row is None:
+        raise NotFound("Connection not found.")
+    return row
+
+
+@lru_cache(maxsize=4096)
+def _connection_by_id(actor: Actor, for_update: bool) -> SelectOfScalar[Connection]:
+    """Built once per actor: the run-time path resolves a connection per step, and
+    building this predicate (and its cache key) cost more than running it."""
+    stmt = select(Connection).where(
+        Connection.id == bindparam("connection_id"),
+        or_(workspace_connections_predicate(actor), account_connections_predicate(actor)),
+    )
+    return stmt.with_for_update() if for_update else stmt
+
+
+def owner_has(
+    db: Session, *, tenant_id: str, column: Any, value: str, exclude_id: str | None = None
+) -> bool:
+    """Is `value` taken in the owner's namespace (labels and stable keys are unique per owner)?
+
+    Checks every connection of the owner, including personal ones the actor cannot
+    see: uniqueness must hold for the whole workspace, and the answer leaks no data.
+    """
+    stmt = select(Connection.id).where(Connection.tenant_id == tenant_id, column == value)
+    if exclude_id:
+        stmt = stmt.where(Connection.id != exclude_id)
+    return db.exec(stmt).first() is not None
+
+
+def oauth_needing_reauthorization(db: Session, actor: Actor) -> list[Connection]:
+    """F21: the OAuth connections of the actor's workspace that are broken."""
+    stmt = connections_query(actor).where(Connection.kind == "oauth2", Connection.status == "error")
+    return list(db.exec(stmt.order_by(Connection.label_key)).all())
+
+
+# --- children of a connection already resolved through `get_connection` ------------
+
+
+def secret_rows(
+    db: Session, conn: Connection, purpose: str | None = None
+) -> list[ConnectionSecret]:
+    """The sealed rows of a connection the caller resolved (and checked) already."""
+    stmt = select(ConnectionSecret).where(ConnectionSecret.connection_id == conn.id)
+    if purpose is not None:
+        stmt = stmt.where(ConnectionSecret.purpose == purpose)
+    return list(db.exec(stmt))
+
+
+# Built once: plain columns, not ORM rows (the apply path runs this before every call).
+_SEALED_FIELDS = select(
+    ConnectionSecret.field,
+    ConnectionSecret.key_version,
+    ConnectionSecret.nonce,
+    ConnectionSecret.ciphertext,
+    ConnectionSecret.destination,
+).where(
+    ConnectionSecret.connection_id == bindparam("connection_id"),
+    ConnectionSecret.purpose == bindparam("purpose"),
+)
+
+
+def sealed_fields(db: Session, conn: Connection, purpose: str) -> list[Any]:
+    """(field, key_version, nonce, ciphertext, destination) of a resolved connection's
+    secrets of one purpose: what the run-time apply path opens."""
+    return list(
+        db.exec(_SEALED_FIELDS, params={"connection_id": conn.id, "purpose": str(purpose)}).all()
+    )
+
+
+def grants_of(db: Session, conn: Connection) -> list[Grant]:
+    """The grants of a connection the caller resolved (and checked) already."""
+    return list(db.exec(select(Grant).where(Grant.connection_id == conn.id)))
+
+
+# --- the node picker's sources (F15) ------------------------------------------------
+
+
+def usable_connection_sources(actor: Actor, *, app: str) -> list[ColumnElement[bool]]:
+    """The picker's rows as two disjoint predicates: this workspace's own connections and
+    the account connections granted to it, each usable by the actor.
+
+    `usable_connections_query` is their union; apart, each can
+    be answered from its own index (the own part from `ix_connections_picker`, which
+    covers the whole predicate), so a workspace with 10,000 connections of one app
+    is paged without reading its rows. `tenant_id` is the owning workspace for
+    workspace-scoped rows (the data key's owner), so it pins the own part to it.
+    """
+    if actor.workspace_id is None or actor.role is None or actor.is_client:
+        return []
+    usable = or_(Connection.sharing != Sharing.PERSONAL, Connection.created_by == actor.user_id)
+    own = and_(
+        Connection.tenant_id == actor.workspace_id,
+        Connection.workspace_id == actor.workspace_id,
+        Connection.app == app,
+        usable,
+    )
+    granted = and_(
+        Connection.scope == Scope.ACCOUNT,
+        Connection.account_id == actor.account_id,
+        Connection.app == app,
+        _granted_here(actor),
+        usable,
+    )
+    return [own, granted]
+
+
+def usable_connections_query(actor: Actor, *, app: str) -> SelectOfScalar[Connection]:
+    """F15: what a node's picker may offer: this app, visible here, usable by the actor."""
+    return select(Connection).where(or_(false(), *usable_connection_sources(actor, app=app)))
+
+
+def count_source(db: Session, source: ColumnElement[bool], *, cap: int) -> int:
+    """Rows of one picker source, counted up to just past `cap` (on its own index)."""
+    return db.exec(
+        select(func.count()).select_from(
+            select(Connection.id).where(source).limit(cap + 1).subquery()
+        )
+    ).one()
+
+
+def source_keys(db: Session, source: ColumnElement[bool], *, limit: int) -> list[tuple[str, str]]:
+    """The first `limit` (label key, id) pairs of one picker source, in order."""
+    return list(
+        db.exec(
+            select(Connection.label_key, Connection.id)
+            .where(source)
+            .order_by(Connection.label_key, Connection.id)  # type: ignore[arg-type]
+            .limit(limit)
+        ).all()
+    )
+
+
+def usable_by_ids(db: Session, actor: Actor, ids: list[str], *, app: str) -> list[Connection]:
+    """The rows of ids taken from a picker source, in the order given, each checked again."""
+    if not ids:
+        return []
+    found = {c.id: c for c in db.exec(select(Connection).where(Connection.id.in_(ids)))}  # type: ignore[attr-defined]
+    rows = [found[i] for i in ids if i in found]
+    return [c for c in rows if c.app == app and check(actor, Op.VIEW, c)]
+
+
+# --- system queries (no person behind them) -----------------------------------------
+#
+# The OAuth callback and the refresher act for the installation, not for a person.
+# Their queries live here too, so every read of `connections` stays in this package;
+# each is bounded to the one tenant or the one row it needs.
+
+
+def find_by_external_identity(
+    db: Session, *, workspace_id: str, app: str, identity: str
+) -> Connection | None:
+    """F18: the workspace's existing connection to this external account, if any."""
+    stmt = select(Connection).where(
+        Connection.tenant_id == workspace_id,
+        Connection.workspace_id == workspace_id,
+        Connection.app == app,
+        Connection.kind == "oauth2",
+        Connection.external_identity == identity,
+    )
+    return db.exec(stmt.with_for_update()).first()
+
+
+def connection_for_system(
+    db: Session, connection_id: str, *, for_update: bool = False
+) -> Connection:
+    """One connection by id for the refresher and the run-time path (which checked access)."""
+    stmt = select(Connection).where(Connection.id == connection_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = db.exec(stmt).first()
+    if row is None:
+        raise NotFound("Connection not found.")
+    return row
+
+
+def token_version_of(db: Session, connection_id: str) -> int:
+    """The fencing version of a row whose refresh lease the caller just took."""
+    return db.exec(select(Connection.token_version).where(Connection.id == connection_id)).one()
+
+
+def oauth_due_for_refresh(db: Session, *, now: datetime, limit: int) -> list[str]:
+    """Ids of active OAuth connections whose refresh time has come and whose lease is free."""
+    stmt = (
+        select(Connection.id)
+        .where(
+            Connection.kind == "oauth2",
+            Connection.status == "active",
+            Connection.next_refresh_at <= now,  # type: ignore[operator]
+            or_(
+                Connection.refresh_lease_until.is_(None),  # type: ignore[union-attr]
+                Connection.refresh_lease_until < now,  # type: ignore[operator]
+            ),
+        )
+        .order_by(Connection.next_refresh_at)
+        .limit(limit)
+    )
+    return list(db.exec(stmt).all())
