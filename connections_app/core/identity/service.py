@@ -106,8 +106,8 @@ def create_account(db: Session, *, vault: Vault, name: Any, slug: Any, by: str) 
 
 def ensure_data_keys(db: Session, *, vault: Vault) -> int:
     """One data key per tenant for databases from before keys were made with their tenant
-    (the installation's included). Run at start-up through `vault.get_vault` and by every
-    CLI command (`connections-admin db upgrade` among them); a no-op once done."""
+    (the installation's included). Run when the process opens its vault (`vault.get_vault`:
+    app start-up, and every CLI command but `db …`); a no-op once done."""
     tenants = [(INSTALLATION_TENANT, "installation")]
     tenants += [(a, "account") for a in db.exec(select(Account.id)).all()]
     tenants += [(w, "workspace") for w in db.exec(select(Workspace.id)).all()]
