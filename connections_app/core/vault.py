@@ -29,6 +29,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, func, select
 
 from connections_app.core import redaction
@@ -472,8 +473,11 @@ def get_vault() -> Vault:
 
             with session_scope() as db:
                 vault = open_vault(db, get_settings())
-                if ensure_data_keys(db, vault=vault):  # once, for databases from before
-                    db.commit()
+                try:
+                    if ensure_data_keys(db, vault=vault):  # once, for databases from before
+                        db.commit()
+                except IntegrityError:  # another process made them at the same moment
+                    db.rollback()
                 _current = vault
         return _current
 
