@@ -23,6 +23,7 @@ from connections_app.ui.states import builder as builder_state
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.node_panel import NodePanelState
+from connections_app.ui.states.rows import RunRow, param_rows
 from connections_app.ui.states.session import SessionState
 from tests.conftest import World
 from tests.integration.test_ui_handlers import Cookie, _sign_in, _state, as_browser  # noqa: F401
@@ -93,7 +94,7 @@ async def test_builder_handlers_with_foreign_ids_change_nothing(
     before = _snapshot(engine)
     builder.select(foreign["wf"])
     assert (builder.selected_id != foreign["wf"] and builder.nodes == []) or all(
-        n["id"] != foreign["node"] for n in builder.nodes
+        n.id != foreign["node"] for n in builder.nodes
     )
     builder.move(foreign["node"], "up")
     builder.ask_remove(foreign["node"])
@@ -107,7 +108,7 @@ async def test_builder_handlers_with_foreign_ids_change_nothing(
     assert "not found" in builder.form_error.lower()
     builder.selected_id = foreign["wf"]
     builder.add_choice = "stripe:create_customer"
-    builder.add_fields = builder_state.param_rows("stripe", "create_customer", {})
+    builder.add_fields = param_rows("stripe", "create_customer", {})
     builder.add_node({"email": "x@example.test"})
     assert "not found" in builder.form_error.lower()
     builder.selected_id = foreign["wf"]
@@ -120,7 +121,7 @@ async def test_builder_handlers_with_foreign_ids_change_nothing(
     assert _snapshot(engine) == before
     # Its runs are not listed, and its run cannot be read.
     builder.select(own.id)
-    assert builder.last_run == {}
+    assert builder.last_run == RunRow()
 
 
 async def test_node_panel_handlers_with_foreign_ids_change_nothing(
@@ -154,7 +155,7 @@ async def test_node_panel_handlers_with_foreign_ids_change_nothing(
     assert panel.open is False and panel.options == []
     panel.open_panel(node.id)
     assert panel.open is True
-    offered = {o["id"] for o in panel.options}
+    offered = {o.id for o in panel.options}
     assert mine.id in offered and foreign["conn"] not in offered
     before = _snapshot(engine)
     panel.pick(foreign["conn"])

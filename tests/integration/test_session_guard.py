@@ -171,7 +171,7 @@ def test_handlers_work_from_the_reference_and_the_store_holds_no_cookie(
         await session.load_session()  # the actor, re-derived from the reference
         listing.load()
         assert session.workspace_id == world.ws1
-        assert any(r["label"].startswith("Stored Stripe") for r in listing.rows)
+        assert any(r.label.startswith("Stored Stripe") for r in listing.rows)
         manager = StateManagerDisk(_write_debounce_seconds=0)
         await manager.set_state(BaseStateToken(ident="tab", cls=rx.State), root)
         await manager.close()

@@ -100,7 +100,7 @@ async def test_rows_are_masked_and_the_pickle_holds_no_secret(
     await session.load_session()
     state.load()
     assert session.workspace_id == world.ws1
-    assert any(r["label"] == "Canary Stripe" for r in state.rows)
+    assert any(r.label == "Canary Stripe" for r in state.rows)
     stored = _everything(state)
     assert CANARY.encode() not in stored
     assert CANARY[-4:] in str(state.rows)  # the masked tail only
@@ -165,7 +165,7 @@ async def test_client_portal_lists_only_what_the_client_authorized(
     as_browser.value = _sign_in(engine, world.user_ids["client1"])
     state = await _state(PortalState)
     state.load()
-    assert all(r["label"] != "Admin made this" for r in state.rows)
+    assert all(r.label != "Admin made this" for r in state.rows)
 
 
 async def test_the_next_person_in_the_same_tab_inherits_no_read_models(

@@ -11,6 +11,7 @@ from connections_app.ui.components.connection_table import app_icon
 from connections_app.ui.components.form_parts import confirm_dialog, dialog_actions, field_block
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
 from connections_app.ui.components.run_parts import run_badge, step_line
+from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.builder import BuilderState as B
 from connections_app.ui.states.node_panel import NodePanelState as P
 
@@ -177,7 +178,7 @@ def _node_card(node: rx.Var) -> rx.Component:
 
 def _last_run() -> rx.Component:
     return rx.cond(
-        B.last_run.contains("id"),
+        B.last_run["id"] != "",
         rx.vstack(
             rx.hstack(
                 rx.text("Latest run", size="2", weight="bold"),
@@ -191,7 +192,7 @@ def _last_run() -> rx.Component:
                 ),
                 rx.spacer(),
                 rx.cond(
-                    (B.last_run["status"] == "waiting") & B.can_edit,
+                    B.last_run["waiting"] & B.can_edit,
                     rx.button(
                         "Try again now",
                         size="1",
@@ -345,9 +346,9 @@ def _param_input(field: rx.Var, prefix: str) -> rx.Component:
         rx.input(
             name=field["name"],
             id=field_id,
-            default_value=field["value"],
+            default_value=field["default"],
             placeholder=field["placeholder"],
-            required=field["required"] == "1",
+            required=field["required"],
             max_length=2000,
             width="100%",
         ),
@@ -401,7 +402,7 @@ def _add_node_dialog() -> rx.Component:
                         spacing="3",
                         width="100%",
                     ),
-                    on_submit=B.add_node,
+                    on_submit=[B.add_node, P.open_added],
                     reset_on_submit=False,
                     key=B.add_form_key,
                     width="100%",
@@ -484,7 +485,7 @@ def _import_dialog() -> rx.Component:
 
 
 def _option(option: rx.Var) -> rx.Component:
-    chosen = option["selected"] == "1"
+    chosen = option["selected"]
     return rx.el.button(
         rx.hstack(
             rx.icon(rx.cond(chosen, "circle-check", "circle"), size=16),
@@ -538,7 +539,7 @@ def _auth_section() -> rx.Component:
                     rx.icon("plus", size=14),
                     "Connect New Account",
                     size="1",
-                    on_click=P.connect_new,
+                    on_click=AddConnectionState.open_for_node(P.node_id),
                     id="connect-new-account",
                 ),
             ),

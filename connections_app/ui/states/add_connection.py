@@ -16,58 +16,18 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from connections_app.core import guard
-from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
+from connections_app.core.catalog import AppDefinition, get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.db import session_scope
-from connections_app.core.errors import Conflict, DomainError, Invalid, Unauthenticated
+from connections_app.core.errors import DomainError, Invalid, Unauthenticated
 from connections_app.core.oauth import clients
 from connections_app.core.settings import get_settings
-from connections_app.core.tenancy import Actor, can_create
+from connections_app.core.tenancy import Actor
 from connections_app.core.workflows import service as workflows
-from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.states.rows import AppCard, FieldRow, app_cards, field_rows
 from connections_app.ui.states.session import SessionState
 
-FORM_KINDS = ("api_key", "basic", "dsn", "custom")
 SHARING_CHOICES = ("use", "view", "manage", "personal")
-
-
-def _form_methods(app: AppDefinition) -> list[AuthMethod]:
-    """Methods a form can create: keys, basic, DSN, custom — and server-to-server OAuth
-    (client credentials), whose token the core fetches itself."""
-    machine = bool(app.oauth and app.oauth.grant_type == "client_credentials")
-    return [m for m in app.auth_methods if m.kind in FORM_KINDS or (m.kind == "oauth2" and machine)]
-
-
-def app_cards() -> list[dict[str, str]]:
-    """The catalog as the picker shows it (static per process)."""
-    return [
-        {
-            "key": a.key,
-            "name": a.name,
-            "icon": a.icon,
-            "category": a.category,
-            "description": a.description,
-            "oauth_only": "1" if not _form_methods(a) else "",
-            "search": f"{a.name} {a.key} {a.category}".casefold(),
-        }
-        for a in get_catalog().apps
-    ]
-
-
-def field_rows(method: AuthMethod) -> list[dict[str, str]]:
-    return [
-        {
-            "name": f.name,
-            "label": f.label,
-            "masked": "1" if f.secret else "",
-            "required": "1" if f.required else "",
-            "placeholder": f.placeholder,
-            "help": f.help,
-            "default": f.default or "",
-            "max_length": str(f.limit),
-        }
-        for f in method.fields
-    ]
 
 
 class AddConnectionState(SessionState):
@@ -86,7 +46,7 @@ class AddConnectionState(SessionState):
     oauth_url: str = ""
     kind: str = ""
     kinds: list[dict[str, str]] = []
-    fields: list[dict[str, str]] = []
+    fields: list[FieldRow] = []
     label: str = ""
     stable_key: str = ""
     key_edited: bool = False
@@ -106,7 +66,7 @@ class AddConnectionState(SessionState):
         self.test_ok, self.test_message, self.test_outcome = False, "", ""
 
     def _choose(self, app: AppDefinition, kind: str | None = None) -> None:
-        methods = _form_methods(app)
+        methods = app.form_methods
         method = next((m for m in methods if m.kind == kind), methods[0] if methods else None)
         self.app_key, self.app_name, self.app_icon = app.key, app.name, app.icon
         self.app_description = app.description
@@ -120,11 +80,11 @@ class AddConnectionState(SessionState):
     @rx.event
     def open_dialog(self) -> Any:
         try:
-            actor = self._actor()
+            me = self._abilities()
         except Unauthenticated:
             return self._sign_in_redirect()
-        if not can_create(actor):
-            guard.record_refusal(actor, "open the Add connection dialog")
+        if not me.may_add_connection:
+            guard.record_refusal(me.actor, "open the Add connection dialog")
             return rx.toast.error("Your role does not allow adding connections here.")
         self.open, self.step, self.app_query = True, "pick", ""
         self.for_node = self.for_node_label = ""
@@ -147,9 +107,7 @@ class AddConnectionState(SessionState):
             self.app_query = value[:60]
 
     def _offer_oauth(self, app: AppDefinition) -> None:
-        has_oauth = any(m.kind == "oauth2" for m in app.auth_methods) and bool(
-            app.oauth and app.oauth.grant_type == "authorization_code" and app.oauth.authorize_url
-        )
+        has_oauth = app.offers_sign_in
         with session_scope() as db:
             registered = app.key in clients.registered_apps(db)
         self.oauth_ready = has_oauth and registered
@@ -163,15 +121,15 @@ class AddConnectionState(SessionState):
     def open_for_node(self, node_id: Any) -> Any:
         """ "Connect New Account" in a node's panel: this node's app, straight to its form."""
         try:
-            actor = self._actor()
+            me = self._abilities()
             with session_scope() as db:
-                node = workflows.get_node(db, actor=actor, node_id=node_id)
+                node = workflows.get_node(db, actor=me.actor, node_id=node_id)
         except Unauthenticated:
             return self._sign_in_redirect()
         except DomainError as err:
             return rx.toast.error(str(err))
-        if not can_create(actor):
-            guard.record_refusal(actor, "connect a new account from a node")
+        if not me.may_add_connection:
+            guard.record_refusal(me.actor, "connect a new account from a node")
             return rx.toast.error("Your role does not allow adding connections here.")
         self.for_node, self.for_node_label = node.id, node.label
         self.busy = ""
@@ -238,16 +196,16 @@ class AddConnectionState(SessionState):
             self.key_edited = True
 
     @rx.var
-    def visible_apps(self) -> list[dict[str, str]]:
+    def visible_apps(self) -> list[AppCard]:
         needle = self.app_query.strip().casefold()
         cards = _CARDS
-        return [c for c in cards if needle in c["search"]] if needle else cards
+        return [c for c in cards if needle in c.search] if needle else cards
 
     # --- submit: the only place the secret values pass through ----------------------
 
     def _values(self, form: Mapping[str, Any]) -> dict[str, Any]:
         """Only the catalog's field names, so nothing else rides along into the service."""
-        names = {f["name"] for f in self.fields}
+        names = {f.name for f in self.fields}
         return {k: v for k, v in form.items() if k in names}
 
     @rx.event(background=True)
@@ -285,17 +243,10 @@ class AddConnectionState(SessionState):
             self.open = False
             self.form_key += 1
             label = result.label
+        # Open lists, panels and nodes re-read through the workspace hook.
         if node:
-            from connections_app.ui.states.node_panel import NodePanelState
-
-            return [
-                NodePanelState.reload,
-                rx.toast.success(f"“{label}” added and selected on this node."),
-            ]
-        return [
-            ConnectionListState.refresh,
-            rx.toast.success(f"“{label}” added. Test it any time from its details."),
-        ]
+            return rx.toast.success(f"“{label}” added and selected on this node.")
+        return rx.toast.success(f"“{label}” added. Test it any time from its details.")
 
     @rx.var
     def sharing_choices(self) -> list[str]:
@@ -310,10 +261,7 @@ class _Failure:
 
 
 def _failure(err: DomainError) -> _Failure:
-    field = getattr(err, "field", "") or ""
-    if isinstance(err, Conflict):
-        field = "stable_key" if "stable key" in str(err).lower() else "label"
-    return _Failure(str(err), field)
+    return _Failure(str(err), getattr(err, "field", None) or "")
 
 
 def _test_unsaved(actor: Actor, app_key: str, kind: str, values: dict[str, Any]) -> Any:
@@ -357,4 +305,4 @@ def _create(
     return created
 
 
-_CARDS: list[dict[str, str]] = app_cards()
+_CARDS: list[AppCard] = app_cards()

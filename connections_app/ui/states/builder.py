@@ -16,108 +16,24 @@ from typing import Any
 import reflex as rx
 from sqlmodel import Session
 
-from connections_app.core.catalog import get_catalog
 from connections_app.core.db import get_engine, read_scope, session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
-from connections_app.core.tenancy import Actor, can_build
+from connections_app.core.tenancy import Actor
 from connections_app.core.workflows import runs, transfer
 from connections_app.core.workflows import service as workflows
-from connections_app.ui import formatting
+from connections_app.ui.states.rows import (
+    ActionChoice,
+    FieldRow,
+    NodeRow,
+    RunRow,
+    StepRow,
+    action_choices,
+    node_row,
+    param_rows,
+    run_row,
+    step_rows,
+)
 from connections_app.ui.states.session import SessionState
-
-STEP_ICONS = {
-    "pending": "circle-dashed",
-    "running": "loader",
-    "waiting": "pause",
-    "succeeded": "circle-check",
-    "failed": "circle-x",
-    "skipped": "circle-minus",
-}
-
-
-def action_choices() -> list[dict[str, str]]:
-    """Every (app, action) pair a node can be, for the Add node dialog (static)."""
-    return [
-        {
-            "value": f"{app.key}:{action.key}",
-            "label": f"{app.name} · {action.name}",
-            "icon": app.icon,
-        }
-        for app in get_catalog().apps
-        for action in app.actions
-    ]
-
-
-def param_rows(app_key: str, action_key: str, values: dict[str, str]) -> list[dict[str, str]]:
-    spec = get_catalog().get(app_key).action(action_key)
-    return [
-        {
-            "name": p.name,
-            "label": p.label,
-            "placeholder": p.placeholder,
-            "required": "1" if p.required else "",
-            "value": values.get(p.name, ""),
-            "max_length": str(p.max_length),
-        }
-        for p in spec.params
-    ]
-
-
-def _node_row(view: workflows.NodeView) -> dict[str, str]:
-    app = get_catalog().get(view.app)
-    if view.connection_id is None:
-        conn_state = "none"
-    elif view.connection_status is None:
-        conn_state = "missing"
-    else:
-        conn_state = view.connection_status
-    return {
-        "id": view.id,
-        "position": str(view.position),
-        "label": view.label,
-        "app": view.app,
-        "app_name": view.app_name,
-        "icon": app.icon,
-        "action_name": view.action_name,
-        "summary": ", ".join(f"{k}: {v}" for k, v in view.params.items())[:120],
-        "connection_label": view.connection_label or "",
-        "conn_state": conn_state,
-    }
-
-
-def run_row(view: runs.RunView) -> dict[str, str]:
-    done = sum(1 for s in view.steps if s.status in ("succeeded", "skipped"))
-    return {
-        "id": view.id,
-        "workflow": view.workflow_name,
-        "workflow_id": view.workflow_id or "",
-        "mode": view.mode,
-        "status": view.status,
-        "message": view.message or "",
-        "started_by": view.started_by,
-        "when": formatting.when(view.created_at),
-        "progress": f"{done} of {len(view.steps)} steps",
-    }
-
-
-def step_rows(view: runs.RunView) -> list[dict[str, str]]:
-    return [
-        {
-            "key": f"{view.id}-{s.position}",
-            "position": str(s.position),
-            "label": s.label,
-            "app_name": s.app_name,
-            "action_name": s.action_name,
-            "connection": s.connection_label or "",
-            "status": s.status,
-            "icon": STEP_ICONS.get(s.status, "circle"),
-            "message": s.message or "",
-            "http_status": str(s.http_status or ""),
-            "result": s.result[:400],
-            "attempts": str(s.attempts),
-        }
-        for s in view.steps
-    ]
 
 
 class BuilderState(SessionState):
@@ -127,10 +43,10 @@ class BuilderState(SessionState):
     workflows: list[dict[str, str]] = []
     selected_id: str = ""
     selected_name: str = ""
-    nodes: list[dict[str, str]] = []
+    nodes: list[NodeRow] = []
     # The newest run of the selected workflow, shown live under the nodes.
-    last_run: dict[str, str] = {}
-    last_steps: list[dict[str, str]] = []
+    last_run: RunRow = RunRow()
+    last_steps: list[StepRow] = []
     busy: str = ""
     # dialogs
     create_open: bool = False
@@ -138,7 +54,8 @@ class BuilderState(SessionState):
     delete_open: bool = False
     add_open: bool = False
     add_choice: str = ""
-    add_fields: list[dict[str, str]] = []
+    add_fields: list[FieldRow] = []
+    added_node_id: str = ""
     add_form_key: int = 0
     remove_open: bool = False
     remove_id: str = ""
@@ -177,12 +94,12 @@ class BuilderState(SessionState):
             if self.selected_id:
                 nodes = workflows.list_nodes(db, actor=actor, workflow_id=self.selected_id)
                 newest = runs.latest(db, actor=actor, workflow_id=self.selected_id)
-            self.nodes = [_node_row(n) for n in nodes]
-        self.can_edit = can_build(actor)
+            self.nodes = [node_row(n) for n in nodes]
+        self.can_edit = self._abilities().may_build
         if newest is not None:
             self.last_run, self.last_steps = run_row(newest), step_rows(newest)
         else:
-            self.last_run, self.last_steps = {}, []
+            self.last_run, self.last_steps = RunRow(), []
         self.loaded = True
 
     def _guarded(self, work: Callable[[Session, Actor], Any], success: str = "") -> Any:
@@ -225,11 +142,6 @@ class BuilderState(SessionState):
         self.error = ""
         self._reload()
         return None
-
-    @rx.event
-    def refresh_view(self) -> None:
-        if self.loaded:
-            self._reload()
 
     @rx.event
     def select(self, workflow_id: Any) -> None:
@@ -336,7 +248,7 @@ class BuilderState(SessionState):
             self.form_error = "Choose what the node does."
             return None
         app_key, _, action_key = self.add_choice.partition(":")
-        names = {f["name"] for f in self.add_fields}
+        names = {f.name for f in self.add_fields}
         params = {k: v for k, v in form.items() if k in names and v != ""}
         label, target = form.get("cx_node_label") or None, self.selected_id
         ok, made = self._form_call(
@@ -353,13 +265,9 @@ class BuilderState(SessionState):
         if not ok:
             return made
         self.add_open = False
+        self.added_node_id = made.id  # the node panel opens it next (`open_added`)
         self._reload()
-        from connections_app.ui.states.node_panel import NodePanelState
-
-        return [
-            NodePanelState.open_panel(made.id),
-            rx.toast.success(f"“{made.label}” added. Pick the connection it uses."),
-        ]
+        return rx.toast.success(f"“{made.label}” added. Pick the connection it uses.")
 
     @rx.event
     def move(self, node_id: Any, direction: Any) -> Any:
@@ -371,9 +279,9 @@ class BuilderState(SessionState):
 
     @rx.event
     def ask_remove(self, node_id: Any) -> None:
-        row = next((n for n in self.nodes if n["id"] == node_id), None)
+        row = next((n for n in self.nodes if n.id == node_id), None)
         if row is not None:
-            self.remove_id, self.remove_label, self.remove_open = row["id"], row["label"], True
+            self.remove_id, self.remove_label, self.remove_open = row.id, row.label, True
 
     @rx.event
     def remove_open_changed(self, value: Any) -> None:
@@ -417,14 +325,14 @@ class BuilderState(SessionState):
         async with self:
             self.busy = ""
             self._reload()
-            status = self.last_run.get("status", "")
+            last = self.last_run
         if failure:
             return rx.toast.error(failure)
-        if status == "waiting":
+        if last.waiting:
             return rx.toast.warning(
                 "The run is waiting for a connection to be reconnected; it continues by itself."
             )
-        if status == "failed":
+        if last.failed:
             return rx.toast.error("The run failed. See the steps below.")
         return rx.toast.success("Run finished.")
 
@@ -494,7 +402,7 @@ class BuilderState(SessionState):
         )
 
     @rx.var
-    def action_choices(self) -> list[dict[str, str]]:
+    def action_choices(self) -> list[ActionChoice]:
         return _ACTIONS
 
 

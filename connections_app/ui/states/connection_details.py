@@ -21,13 +21,12 @@ import reflex as rx
 from connections_app.core import audit_log, guard
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
-from connections_app.core.connections.views import ConnectionView, TestResult
+from connections_app.core.connections.views import ConnectionActions, ConnectionView, TestResult
 from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import DomainError, Invalid, NotFound, Unauthenticated
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
 from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
-from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.session import SessionState
 
 log = logging.getLogger(__name__)
@@ -100,7 +99,7 @@ def _destination_note(view: ConnectionView) -> str:
     if not names:
         return ""
     fields = " or ".join(names)
-    if view.kind == "oauth2":
+    if view.via_sign_in:
         return (
             f"Changing {fields} disconnects this connection: its tokens are never sent to "
             "other endpoints. Reconnect afterwards."
@@ -124,7 +123,8 @@ class DetailsState(SessionState):
     history_total: int = 0
     history_page: int = 1
     history_hidden: bool = False
-    allowed: str = ""
+    # What this person may do with it now: the core decides (role × sharing × kind × status).
+    actions: ConnectionActions = ConnectionActions()
     testing: bool = False
     test_message: str = ""
     test_ok: bool = False
@@ -146,7 +146,7 @@ class DetailsState(SessionState):
             except DomainError:
                 history = None
         self.connection_id = view.id
-        self.allowed = " ".join(sorted(view.allowed))
+        self.actions = view.actions
         self.summary = {
             "label": view.label,
             "app_name": view.app_name,
@@ -165,7 +165,7 @@ class DetailsState(SessionState):
             "reconnect_url": (
                 f"{get_settings().api_url}/oauth/start?"
                 + urlencode({"app": view.app, "target": view.id})
-                if view.kind == "oauth2" and view.scope == "workspace"
+                if view.actions.reconnect
                 else ""
             ),
         }
@@ -211,7 +211,7 @@ class DetailsState(SessionState):
             return self._sign_in_redirect()
         except NotFound:
             self.open = False
-            return [ConnectionListState.refresh, rx.toast.error(_GONE)]
+            return rx.toast.error(_GONE)
         except DomainError as err:
             self.open = False
             return rx.toast.error(str(err))
@@ -239,12 +239,6 @@ class DetailsState(SessionState):
     def open_changed(self, value: Any) -> None:
         if value is False:
             self.open = False
-
-    @rx.event
-    def reload(self) -> Any:
-        if self.open and self.connection_id:
-            return self._open_or_fail(self.connection_id)
-        return None
 
     @rx.event
     def history_next(self) -> Any:
@@ -284,7 +278,7 @@ class DetailsState(SessionState):
                 with contextlib.suppress(DomainError):
                     self._load(actor, conn_id)
         toast = rx.toast.success if result.ok else rx.toast.error
-        return [ConnectionListState.refresh, toast(result.message)]
+        return toast(result.message)
 
 
 def _run_test(actor: Actor, connection_id: str) -> TestResult | str:
@@ -298,12 +292,12 @@ def _run_test(actor: Actor, connection_id: str) -> TestResult | str:
 
 
 def _fetch_for(
-    state: SessionState, connection_id: Any, op: str, denied: str
+    state: SessionState, connection_id: Any, action: str, denied: str
 ) -> tuple[ConnectionView | None, Any]:
     """Load a connection a dialog is about to act on, or the event that says why not.
 
-    The op check here only decides whether to open the dialog; the service checks
-    again when the dialog is submitted.
+    `action` names the view's `ConnectionActions` that open it (`a|b`: either); it only
+    decides whether to open the dialog: the service checks again on submit.
     """
     conn_id = _id(connection_id)
     try:
@@ -316,9 +310,12 @@ def _fetch_for(
         return None, state._sign_in_redirect()
     except DomainError as err:
         return None, rx.toast.error(str(err))
-    if op not in view.allowed:
+    if not any(getattr(view.actions, name) for name in action.split("|")):
         guard.record_refusal(
-            actor, f"open the {op} dialog", target_type="connection", target_id=view.id
+            actor,
+            f"open the {action.split('|')[0]} dialog",
+            target_type="connection",
+            target_id=view.id,
         )
         return None, rx.toast.error(denied)
     return view, None
@@ -342,7 +339,7 @@ class EditState(SessionState):
     @rx.event
     def show(self, connection_id: Any) -> Any:
         view, refusal = _fetch_for(
-            self, connection_id, "update", "Your role does not allow you to edit this connection."
+            self, connection_id, "edit", "Your role does not allow you to edit this connection."
         )
         if view is None:
             return refusal
@@ -351,7 +348,7 @@ class EditState(SessionState):
         self.fields = _edit_field_rows(view)
         self.destination_note = _destination_note(view)
         self.reentry_inputs = (
-            _secret_field_rows(view) if self.destination_note and view.kind != "oauth2" else []
+            _secret_field_rows(view) if self.destination_note and not view.via_sign_in else []
         )
         self.error = self.error_field = ""
         self.form_key += 1
@@ -389,7 +386,7 @@ class EditState(SessionState):
             return self._sign_in_redirect()
         except DomainError as err:
             self.error = str(err)
-            self.error_field = getattr(err, "field", "") or ("label" if "named" in str(err) else "")
+            self.error_field = getattr(err, "field", None) or ""
             # Re-mount the form with the non-secret values as typed: the browser forgets
             # what was typed into the secret inputs, nothing else.
             if isinstance(label, str):
@@ -405,11 +402,11 @@ class EditState(SessionState):
             secrets.clear()
         self.open = False
         self.form_key += 1
-        if view.status == "pending" and view.status_reason:
+        if view.awaits_setup:
             saved = rx.toast.warning(f"Saved “{view.label}”. {view.status_reason}")
         else:
             saved = rx.toast.success(f"Saved “{view.label}”.")
-        return [ConnectionListState.refresh, DetailsState.reload, saved]
+        return saved
 
 
 class RotateState(SessionState):
@@ -426,13 +423,16 @@ class RotateState(SessionState):
     @rx.event
     def show(self, connection_id: Any) -> Any:
         view, refusal = _fetch_for(
-            self, connection_id, "rotate", "Your role does not allow you to rotate this credential."
+            self,
+            connection_id,
+            "rotate|reconnect",
+            "Your role does not allow you to rotate this credential.",
         )
         if view is None:
             return refusal
         self.connection_id, self.label = view.id, view.label
         self.masked_tail = f"••••{view.masked_tail}" if view.masked_tail else "••••"
-        self.oauth = view.kind == "oauth2"
+        self.oauth = view.via_sign_in
         self.fields = [] if self.oauth else _secret_field_rows(view)
         self.error = ""
         self.busy = False
@@ -468,14 +468,10 @@ class RotateState(SessionState):
             del secrets
         self.open = False
         self.form_key += 1
-        return [
-            ConnectionListState.refresh,
-            DetailsState.reload,
-            rx.toast.success(
-                f"Credential of “{view.label}” replaced. The old one is gone; "
-                "every node uses the new one from its next request."
-            ),
-        ]
+        return rx.toast.success(
+            f"Credential of “{view.label}” replaced. The old one is gone; "
+            "every node uses the new one from its next request."
+        )
 
 
 class DeleteState(SessionState):
@@ -522,7 +518,7 @@ class DeleteState(SessionState):
             return self._sign_in_redirect()
         except NotFound:
             self.open = False
-            return [ConnectionListState.refresh, rx.toast.error(_GONE)]
+            return rx.toast.error(_GONE)
         except DomainError as err:
             self.error = str(err)
             return None
@@ -530,8 +526,5 @@ class DeleteState(SessionState):
         self.connection_id = ""
         broken = len(result.broken_usages)
         suffix = f" {broken} node(s) now show a missing connection." if broken else ""
-        return [
-            ConnectionListState.refresh,
-            DetailsState.open_changed(False),
-            rx.toast.success(f"Deleted “{result.label}”.{suffix}"),
-        ]
+        # The open list and the details panel (which closes) follow the workspace hook.
+        return rx.toast.success(f"Deleted “{result.label}”.{suffix}")

@@ -1,7 +1,8 @@
 """Read-models of connection lists for the Integrations, LLM Keys and portal pages.
 
-Rows are flat string dicts built from `ConnectionView`: label, app, status and a
-masked tail, never configuration values the actor may not see, never a secret.
+Rows are typed `ConnectionRow`s built from `ConnectionView` (ui/states/rows.py):
+label, app, status and a masked tail, never configuration values the actor may not
+see, never a secret.
 One page at a time, filtered in the database: the browser never receives the
 whole list.
 """
@@ -15,12 +16,10 @@ import reflex as rx
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Kind, Status
-from connections_app.core.connections.views import ConnectionView
 from connections_app.core.db import read_scope
 from connections_app.core.errors import DomainError, Unauthenticated
-from connections_app.core.tenancy import can_create
-from connections_app.ui.formatting import SHARING_LABELS, expiry, when
 from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
+from connections_app.ui.states.rows import ConnectionRow, connection_row
 from connections_app.ui.states.session import SessionState
 
 ALL = "all"
@@ -30,29 +29,8 @@ _FILTER_CHOICES: dict[str, set[str]] = {
 }
 
 
-def row_for_ui(view: ConnectionView) -> dict[str, str]:
-    return {
-        "id": view.id,
-        "label": view.label,
-        "app": view.app,
-        "app_name": view.app_name,
-        "app_icon": view.app_icon,
-        "kind": view.kind,
-        "status": view.status,
-        "status_reason": view.status_reason or "",
-        "sharing": view.sharing,
-        "sharing_label": SHARING_LABELS.get(view.sharing, view.sharing),
-        "masked_tail": f"••••{view.masked_tail}" if view.masked_tail else "••••",
-        "last_used": when(view.last_used_at),
-        "use_count": str(view.use_count),
-        "expires": expiry(view.token_expires_at),
-        "scope": "Granted" if view.granted else "Workspace",
-        "allowed": " ".join(sorted(view.allowed)),
-    }
-
-
 class ConnectionListState(PagedMixin, SessionState):
-    rows: list[dict[str, str]] = []
+    rows: list[ConnectionRow] = []
     search: str = ""
     app_filter: str = ALL
     kind_filter: str = ALL
@@ -72,7 +50,8 @@ class ConnectionListState(PagedMixin, SessionState):
 
     def _reload(self) -> Any:
         try:
-            actor = self._actor()
+            me = self._abilities()
+            actor = me.actor
             with read_scope() as db:
                 result = connections.list_connections(
                     db,
@@ -97,9 +76,9 @@ class ConnectionListState(PagedMixin, SessionState):
             self.page = max(1, -(-result.total // PAGE_SIZE))
             return self._reload()
         self.error = ""
-        self.rows = [row_for_ui(v) for v in result.items]
+        self.rows = [connection_row(v) for v in result.items]
         self.total = result.total
-        self.can_add = can_create(actor) and not self._authorized_by_me()
+        self.can_add = me.may_add_connection and not self._authorized_by_me()
         self.list_loaded, self.list_kind = True, type(self).__name__
         return None
 
@@ -110,11 +89,6 @@ class ConnectionListState(PagedMixin, SessionState):
     @rx.event
     def load(self) -> Any:
         self.page = 1
-        return self._reload()
-
-    @rx.event
-    def refresh(self) -> Any:
-        """Re-read the current page (after an add, edit or delete elsewhere)."""
         return self._reload()
 
     @rx.event

@@ -14,11 +14,9 @@ import reflex as rx
 
 from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import DomainError, Unauthenticated
-from connections_app.core.tenancy import can_build, can_create
 from connections_app.core.workflows import service as workflows
-from connections_app.ui import formatting
-from connections_app.ui.states.add_connection import AddConnectionState
-from connections_app.ui.states.builder import BuilderState, param_rows
+from connections_app.ui.states.builder import BuilderState
+from connections_app.ui.states.rows import FieldRow, PickerOption, param_rows, picker_options
 from connections_app.ui.states.session import SessionState
 
 
@@ -29,7 +27,7 @@ class NodePanelState(SessionState):
     app: str = ""
     app_name: str = ""
     action_name: str = ""
-    params: list[dict[str, str]] = []
+    params: list[FieldRow] = []
     form_key: int = 0
     connection_id: str = ""
     connection_label: str = ""
@@ -42,7 +40,7 @@ class NodePanelState(SessionState):
     pages: int = 1
     has_next: bool = False
     total_label: str = ""
-    options: list[dict[str, str]] = []
+    options: list[PickerOption] = []
     error: str = ""
     switch_open: bool = False
     switch_search: str = ""
@@ -54,7 +52,8 @@ class NodePanelState(SessionState):
 
     def _load_node(self) -> bool:
         try:
-            actor = self._actor()
+            me = self._abilities()
+            actor = me.actor
             with read_scope() as db:
                 node = workflows.get_node(db, actor=actor, node_id=self.node_id)
                 page = workflows.picker(
@@ -72,21 +71,10 @@ class NodePanelState(SessionState):
             self.conn_state = "none"
         else:
             self.conn_state = node.connection_status or "missing"
-        self.can_edit, self.can_connect = can_build(actor), can_create(actor)
+        self.can_edit, self.can_connect = me.may_build, me.may_add_connection
         self.total, self.pages, self.has_next = page.total, page.pages, page.has_next
         self.total_label = f"{page.total:,}+" if page.more else f"{page.total:,}"
-        self.options = [
-            {
-                "id": v.id,
-                "label": v.label,
-                "status": v.status,
-                "tail": f"••••{v.masked_tail}" if v.masked_tail else "",
-                "who": v.external_name or "",
-                "used": formatting.when(v.last_used_at),
-                "selected": "1" if v.id == self.connection_id else "",
-            }
-            for v in page.items
-        ]
+        self.options = picker_options(page.items, self.connection_id)
         return True
 
     @rx.event
@@ -106,10 +94,14 @@ class NodePanelState(SessionState):
             self.open, self.switch_open = False, False
 
     @rx.event
-    def reload(self) -> Any:
-        if self.node_id:
-            self._load_node()
-        return BuilderState.refresh_view
+    async def open_added(self, _form: Any = None) -> Any:
+        """Chained after the Add node dialog's submit: open the node it just added.
+
+        (The builder names the node; this state follows it, so the builder never
+        needs to know the panel exists.)"""
+        builder = await self.get_state(BuilderState)
+        node_id, builder.added_node_id = builder.added_node_id, ""
+        return self.open_panel(node_id) if node_id else None
 
     @rx.event
     def search_changed(self, value: Any) -> None:
@@ -143,7 +135,7 @@ class NodePanelState(SessionState):
         self.error = ""
         self._load_node()
         message = success(result) if callable(success) else success
-        return [BuilderState.refresh_view, rx.toast.success(message)]
+        return rx.toast.success(message)  # the builder's node list follows the hook
 
     @rx.event
     def pick(self, connection_id: Any) -> Any:
@@ -171,7 +163,7 @@ class NodePanelState(SessionState):
     def save_params(self, form: dict) -> Any:
         if not isinstance(form, dict):
             return None
-        names = {p["name"] for p in self.params}
+        names = {p.name for p in self.params}
         values = {k: v for k, v in form.items() if k in names and v != ""}
         node_id = self.node_id
         return self._change(
@@ -180,10 +172,6 @@ class NodePanelState(SessionState):
             ),
             "Node saved.",
         )
-
-    @rx.event
-    def connect_new(self) -> Any:
-        return AddConnectionState.open_for_node(self.node_id)
 
     # --- switch every node of this workspace from X to Y (F17) --------------------------
 

@@ -14,15 +14,13 @@ from typing import Any
 
 import reflex as rx
 
-from connections_app.core import guard
 from connections_app.core.db import session_scope
 from connections_app.core.errors import DomainError, NotFound, Unauthenticated
 from connections_app.core.oauth import flow, tokens
-from connections_app.core.tenancy import Actor, Op, check, get_connection
+from connections_app.core.tenancy import Actor
 from connections_app.core.vault import get_vault
 from connections_app.ui.states.add_connection import AddConnectionState
-from connections_app.ui.states.connection_details import DetailsState
-from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.states.connection_details import _fetch_for
 from connections_app.ui.states.session import SessionState
 
 _GONE = "That connection no longer exists or is not available to you."
@@ -47,18 +45,10 @@ class OAuthConnectState(SessionState):
         if not outcome.ok:
             return rx.toast.error(outcome.message, duration=8000)
         add = await self.get_state(AddConnectionState)
-        from_node = add.for_node != ""
         add.open, add.for_node = False, ""
         add.form_key += 1
-        if from_node:
-            from connections_app.ui.states.node_panel import NodePanelState
-
-            return [NodePanelState.reload, rx.toast.success(outcome.message)]
-        return [
-            ConnectionListState.refresh,
-            DetailsState.reload,
-            rx.toast.success(outcome.message),
-        ]
+        # The list, the details panel and the node follow through the workspace hook.
+        return rx.toast.success(outcome.message)
 
     @rx.event(background=True)
     async def refresh_now(self, connection_id: Any) -> Any:
@@ -75,28 +65,16 @@ class OAuthConnectState(SessionState):
         async with self:
             self.busy = False
         toast = rx.toast.success if result[0] else rx.toast.error
-        return [ConnectionListState.refresh, DetailsState.reload, toast(result[1])]
+        return toast(result[1])
 
     @rx.event
     def ask_revoke(self, connection_id: Any) -> Any:
-        conn_id = _valid_id(connection_id)
-        try:
-            actor = self._actor()
-            if conn_id is None:
-                raise NotFound(_GONE)
-            with session_scope() as db:
-                conn = get_connection(db, actor, conn_id)
-                allowed = check(actor, Op.REVOKE, conn)
-                label = conn.label
-                if not allowed:
-                    guard.refuse(db, actor, "", what="revoke", connection=conn)
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except DomainError as err:
-            return rx.toast.error(str(err))
-        if not allowed:
-            return rx.toast.error("Your role does not allow you to revoke this connection.")
-        self.revoke_id, self.revoke_label, self.revoke_open = conn_id, label, True
+        view, refusal = _fetch_for(
+            self, connection_id, "revoke", "Your role does not allow you to revoke this connection."
+        )
+        if view is None:
+            return refusal
+        self.revoke_id, self.revoke_label, self.revoke_open = view.id, view.label, True
         return None
 
     @rx.event
@@ -121,7 +99,7 @@ class OAuthConnectState(SessionState):
             self.revoke_open = False
             self.revoke_id = ""
         toast = rx.toast.success if ok else rx.toast.error
-        return [ConnectionListState.refresh, DetailsState.reload, toast(message)]
+        return toast(message)
 
 
 def _refresh_now(actor: Actor, conn_id: str) -> tuple[bool, str]:

@@ -50,7 +50,7 @@ class ReauthBannerState(SessionState):
                 "reason": v.status_reason or "",
                 "reconnect_url": (
                     f"{api}/oauth/start?" + urlencode({"app": v.app, "target": v.id})
-                    if "rotate" in v.allowed and v.scope == "workspace"
+                    if v.actions.reconnect
                     else ""
                 ),
             }

@@ -10,7 +10,7 @@ from connections_app.core.db import read_scope
 from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.workflows import runs
 from connections_app.ui import formatting
-from connections_app.ui.states.builder import run_row, step_rows
+from connections_app.ui.states.rows import RunRow, StepRow, run_row, step_rows
 from connections_app.ui.states.session import SessionState
 
 
@@ -21,8 +21,8 @@ class RunsState(SessionState):
     workflow_name: str = ""
     page: int = 1
     total: int = 0
-    rows: list[dict[str, str]] = []
-    steps: dict[str, list[dict[str, str]]] = {}
+    rows: list[RunRow] = []
+    steps: dict[str, list[StepRow]] = {}
 
     def _on_workspace_change(self) -> None:
         if self.loaded:

@@ -29,12 +29,6 @@ from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_t
 
 log = logging.getLogger(__name__)
 PORTAL_PATH = "/portal/connections"
-ROLE_LABELS = {
-    "admin": "Workspace admin",
-    "builder": "Builder",
-    "viewer": "Viewer",
-    "client": "Client",
-}
 
 
 def full_page_load(path: str) -> Any:
@@ -53,6 +47,11 @@ class SessionState(rx.State):
     account_name: str = ""
     role: str = ""
     is_account_admin: bool = False
+    # The core's answers about this person (identity.SessionView), never re-derived here.
+    role_label: str = ""
+    is_workspace_admin: bool = False
+    may_build: bool = False
+    may_add_connection: bool = False
     workspaces: list[dict[str, str]] = []
     session_loaded: bool = False
     # Whose read-models this browser tab holds. When another person signs in in the
@@ -82,10 +81,21 @@ class SessionState(rx.State):
         with read_scope() as db:
             return identity.actor_for_ref(db, self._session_ref())
 
+    def _abilities(self) -> identity.SessionView:
+        """The session view with the core's answers about this person (may build, may
+        add a connection, …), fresh for this event; raises Unauthenticated like `_actor`."""
+        with read_scope() as db:
+            view = identity.session_view_for_ref(db, self._session_ref())
+        if view.actor is None:
+            raise Unauthenticated("You are not a member of any workspace yet.")
+        return view
+
     def _clear(self) -> None:
         self.user_name = self.user_email = self.workspace_id = ""
         self.workspace_name = self.account_name = self.role = ""
-        self.is_account_admin = False
+        self.is_account_admin = self.is_workspace_admin = False
+        self.may_build = self.may_add_connection = False
+        self.role_label = ""
         self.workspaces = []
         self.session_loaded = False
 
@@ -98,7 +108,7 @@ class SessionState(rx.State):
             {
                 "id": c.workspace_id,
                 "label": c.name,
-                "role": ROLE_LABELS.get(c.role, c.role),
+                "role": c.role_label,
             }
             for c in view.workspaces
         ]
@@ -113,6 +123,9 @@ class SessionState(rx.State):
             self.account_name = current.account_name
             self.role = str(actor.role)
             self.is_account_admin = actor.is_account_admin
+        self.role_label = view.role_label
+        self.is_workspace_admin = view.is_workspace_admin
+        self.may_build, self.may_add_connection = view.may_build, view.may_add_connection
         self.session_loaded = True
         return actor
 
@@ -201,17 +214,6 @@ class SessionState(rx.State):
             return rx.toast.error("That workspace is not available to you.")
         # A full load: every page state re-reads its data for the new workspace.
         return full_page_load(self.router.url.path or "/")
-
-    @rx.var
-    def role_label(self) -> str:
-        # An account admin acts as admin in every workspace; say what she is.
-        if self.is_account_admin:
-            return "Account admin"
-        return ROLE_LABELS.get(self.role, self.role)
-
-    @rx.var
-    def is_workspace_admin(self) -> bool:
-        return self.role == "admin" or self.is_account_admin
 
     @rx.var
     def initials(self) -> str:
