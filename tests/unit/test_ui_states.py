@@ -123,7 +123,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "switch_search_changed",
         "switch_all",
     },
-    RunsState: SESSION | {"load", "refresh", "next_page", "previous_page"},
+    RunsState: SESSION | {"load", "next_page", "previous_page"},
 }
 
 

@@ -403,7 +403,7 @@ def edit_dialog() -> rx.Component:
                             rx.input(
                                 name=f["name"],
                                 id="edit-" + f["name"],
-                                default_value=f["value"],
+                                default_value=f["default"],
                                 placeholder=f["placeholder"],
                                 width="100%",
                             ),

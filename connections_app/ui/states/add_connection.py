@@ -8,22 +8,23 @@ after a save or an app change so the browser forgets what was typed too.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import reflex as rx
+from sqlmodel import Session
 
 from connections_app.core import guard
 from connections_app.core.catalog import AppDefinition, get_catalog
 from connections_app.core.connections import service as connections
-from connections_app.core.db import session_scope
-from connections_app.core.errors import DomainError, Invalid, Unauthenticated
+from connections_app.core.connections.views import ConnectionView
+from connections_app.core.errors import Invalid
 from connections_app.core.oauth import clients
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
 from connections_app.core.workflows import service as workflows
+from connections_app.ui.states.core_call import myself
 from connections_app.ui.states.rows import AppCard, FieldRow, app_cards, field_rows
 from connections_app.ui.states.session import SessionState
 
@@ -78,11 +79,11 @@ class AddConnectionState(SessionState):
         self._reset_result()
 
     @rx.event
-    def open_dialog(self) -> Any:
-        try:
-            me = self._abilities()
-        except Unauthenticated:
-            return self._sign_in_redirect()
+    async def open_dialog(self) -> Any:
+        answer = await self._as_actor(myself, write=False)
+        me = answer.me
+        if me is None or me.actor is None:
+            return self._failed(answer)
         if not me.may_add_connection:
             guard.record_refusal(me.actor, "open the Add connection dialog")
             return rx.toast.error("Your role does not allow adding connections here.")
@@ -106,10 +107,12 @@ class AddConnectionState(SessionState):
         if isinstance(value, str):
             self.app_query = value[:60]
 
-    def _offer_oauth(self, app: AppDefinition) -> None:
+    async def _offer_oauth(self, app: AppDefinition) -> None:
         has_oauth = app.offers_sign_in
-        with session_scope() as db:
-            registered = app.key in clients.registered_apps(db)
+        answer = await self._as_actor(
+            lambda db, actor: app.key in clients.registered_apps(db), write=False
+        )
+        registered = bool(answer.value)
         self.oauth_ready = has_oauth and registered
         self.oauth_missing = has_oauth and not registered
         query = {"app": app.key, **({"node": self.for_node} if self.for_node else {})}
@@ -118,35 +121,33 @@ class AddConnectionState(SessionState):
         )
 
     @rx.event
-    def open_for_node(self, node_id: Any) -> Any:
+    async def open_for_node(self, node_id: Any) -> Any:
         """ "Connect New Account" in a node's panel: this node's app, straight to its form."""
-        try:
-            me = self._abilities()
-            with session_scope() as db:
-                node = workflows.get_node(db, actor=me.actor, node_id=node_id)
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except DomainError as err:
-            return rx.toast.error(str(err))
+        answer = await self._as_actor(
+            lambda db, actor: workflows.get_node(db, actor=actor, node_id=node_id), write=False
+        )
+        node, me = answer.value, answer.me
+        if node is None or me is None or me.actor is None:
+            return self._failed(answer)
         if not me.may_add_connection:
             guard.record_refusal(me.actor, "connect a new account from a node")
             return rx.toast.error("Your role does not allow adding connections here.")
         self.for_node, self.for_node_label = node.id, node.label
         self.busy = ""
-        self.pick_app(node.app)
+        await self.pick_app(node.app)
         self.open = True
         return None
 
     @rx.event
-    def pick_app(self, app_key: Any) -> None:
+    async def pick_app(self, app_key: Any) -> None:
         try:
             app = get_catalog().get(app_key)
         except Invalid:
             return
         self._choose(app)
-        self._offer_oauth(app)
+        await self._offer_oauth(app)
         self.label = app.name
-        self.stable_key = self._suggest_key()
+        self.stable_key = await self._suggest_key()
         self.key_edited = False
         self.step = "form"
 
@@ -167,25 +168,26 @@ class AddConnectionState(SessionState):
             return
         self._choose(app, kind)
 
-    def _suggest_key(self) -> str:
+    async def _suggest_key(self) -> str:
         """A slug of the label that is still free in this workspace (F3)."""
         base = connections.suggest_stable_key(self.label)
-        try:
-            actor = self._actor()
-        except Unauthenticated:
-            return base
-        if actor.workspace_id is None:
-            return base
-        with session_scope() as db:
-            return connections.unique_stable_key(db, actor.workspace_id, base)
+        answer = await self._as_actor(
+            lambda db, actor: (
+                connections.unique_stable_key(db, actor.workspace_id, base)
+                if actor.workspace_id
+                else base
+            ),
+            write=False,
+        )
+        return answer.value or base
 
     @rx.event
-    def label_changed(self, value: Any) -> None:
+    async def label_changed(self, value: Any) -> None:
         if not isinstance(value, str):
             return
         self.label = value[:120]
         if not self.key_edited:
-            self.stable_key = self._suggest_key()
+            self.stable_key = await self._suggest_key()
         if self.error_field == "label":
             self.error = self.error_field = ""
 
@@ -217,28 +219,49 @@ class AddConnectionState(SessionState):
         async with self:
             if self.busy or self.step != "form" or self.oauth_only:
                 return None
-            try:
-                actor = self._actor()
-            except Unauthenticated:
-                return self._sign_in_redirect()
             self.busy = intent
             self._reset_result()
             app_key, kind, node = self.app_key, self.kind, self.for_node
             values = self._values(form)
+            ref = self._session_ref()
         del form  # the secret values live on only in `values`, until this handler ends
-        if intent == "test":
-            result = await asyncio.to_thread(_test_unsaved, actor, app_key, kind, values)
-        else:
-            result = await asyncio.to_thread(_create, actor, app_key, kind, values, meta, node)
-        del values
+        try:
+            if intent == "test":
+                answer = await self._as_actor(
+                    lambda db, actor: connections.test_unsaved(
+                        db, actor=actor, app=app_key, kind=kind, fields=values
+                    ),
+                    ref=ref,
+                )
+            else:
+                answer = await self._as_actor(
+                    lambda db, actor: _create(db, actor, app_key, kind, values, meta), ref=ref
+                )
+        finally:
+            values.clear()
+        selected = None
+        if intent == "save" and node and answer.value is not None:
+            conn_id = answer.value.id
+            selected = await self._as_actor(
+                lambda db, actor: workflows.set_node_connection(
+                    db, actor=actor, node_id=node, connection_id=conn_id
+                ),
+                ref=ref,
+            )
         async with self:
             self.busy = ""
-            if isinstance(result, _Failure):
-                self.error, self.error_field = result.message, result.field
+            result = answer.value
+            if result is None:
+                if answer.signed_out:
+                    return self._sign_in_redirect()
+                self.error, self.error_field = answer.message, answer.field
                 return None
             if intent == "test":
                 self.test_ok, self.test_message = result.ok, result.message
                 self.test_outcome = result.outcome
+                return None
+            if selected is not None and not selected.ok:  # saved, but the node refused it
+                self.error = f"“{result.label}” was saved, but not selected: {selected.message}"
                 return None
             self.open = False
             self.form_key += 1
@@ -253,56 +276,24 @@ class AddConnectionState(SessionState):
         return list(SHARING_CHOICES)
 
 
-class _Failure:
-    """A user-facing reason (never a secret: services don't echo secret values)."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        self.message, self.field = message, field
-
-
-def _failure(err: DomainError) -> _Failure:
-    return _Failure(str(err), getattr(err, "field", None) or "")
-
-
-def _test_unsaved(actor: Actor, app_key: str, kind: str, values: dict[str, Any]) -> Any:
-    try:
-        with session_scope() as db:
-            return connections.test_unsaved(db, actor=actor, app=app_key, kind=kind, fields=values)
-    except DomainError as err:
-        return _failure(err)
-
-
 def _create(
+    db: Session,
     actor: Actor,
     app_key: str,
     kind: str,
     values: dict[str, Any],
     meta: dict[str, Any],
-    node_id: str = "",
-) -> Any:
-    try:
-        with session_scope() as db:
-            created = connections.create(
-                db,
-                actor=actor,
-                app=app_key,
-                kind=kind,
-                label=meta.get("cx_label"),
-                stable_key=meta.get("cx_stable_key") or None,
-                sharing=meta.get("cx_sharing") or "use",
-                fields=values,
-            )
-    except DomainError as err:
-        return _failure(err)
-    if node_id:
-        try:
-            with session_scope() as db:
-                workflows.set_node_connection(
-                    db, actor=actor, node_id=node_id, connection_id=created.id
-                )
-        except DomainError as err:  # saved, but the node could not take it: say so
-            return _Failure(f"“{created.label}” was saved, but not selected: {err}")
-    return created
+) -> ConnectionView:
+    return connections.create(
+        db,
+        actor=actor,
+        app=app_key,
+        kind=kind,
+        label=meta.get("cx_label"),
+        stable_key=meta.get("cx_stable_key") or None,
+        sharing=meta.get("cx_sharing") or "use",
+        fields=values,
+    )
 
 
 _CARDS: list[AppCard] = app_cards()

@@ -16,8 +16,6 @@ import reflex as rx
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Kind, Status
-from connections_app.core.db import read_scope
-from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
 from connections_app.ui.states.rows import ConnectionRow, connection_row
 from connections_app.ui.states.session import SessionState
@@ -48,33 +46,32 @@ class ConnectionListState(PagedMixin, SessionState):
     def _authorized_by_me(self) -> bool:
         return False
 
-    def _reload(self) -> Any:
-        try:
-            me = self._abilities()
-            actor = me.actor
-            with read_scope() as db:
-                result = connections.list_connections(
-                    db,
-                    actor=actor,
-                    search=self.search or None,
-                    app=None if self.app_filter == ALL else self.app_filter,
-                    kind=None if self.kind_filter == ALL else self.kind_filter,
-                    status=None if self.status_filter == ALL else self.status_filter,
-                    page=self.page,
-                    page_size=PAGE_SIZE,
-                    account_scope=self._account_scope(),
-                    authorized_by_me=self._authorized_by_me(),
-                )
-        except Unauthenticated:
+    async def _reload(self) -> Any:
+        query = {
+            "search": self.search or None,
+            "app": None if self.app_filter == ALL else self.app_filter,
+            "kind": None if self.kind_filter == ALL else self.kind_filter,
+            "status": None if self.status_filter == ALL else self.status_filter,
+            "page": self.page,
+            "page_size": PAGE_SIZE,
+            "account_scope": self._account_scope(),
+            "authorized_by_me": self._authorized_by_me(),
+        }
+        answer = await self._as_actor(
+            lambda db, actor: connections.list_connections(db, actor=actor, **query),
+            write=False,
+        )
+        result, me = answer.value, answer.me
+        if answer.signed_out:
             return self._sign_in_redirect()
-        except DomainError as err:
-            self.error = str(err)
+        if result is None or me is None:
+            self.error = answer.message
             self.rows, self.total = [], 0
             return None
         if result.items == [] and result.total and self.page > 1:
             # The page emptied under us (deletes elsewhere): show the last one.
             self.page = max(1, -(-result.total // PAGE_SIZE))
-            return self._reload()
+            return await self._reload()
         self.error = ""
         self.rows = [connection_row(v) for v in result.items]
         self.total = result.total
@@ -82,25 +79,25 @@ class ConnectionListState(PagedMixin, SessionState):
         self.list_loaded, self.list_kind = True, type(self).__name__
         return None
 
-    def _on_workspace_change(self) -> None:
+    async def _on_workspace_change(self) -> None:
         if self.list_loaded and self.list_kind == type(self).__name__:
-            self._reload()
+            await self._reload()
 
     @rx.event
-    def load(self) -> Any:
+    async def load(self) -> Any:
         self.page = 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def search_changed(self, value: Any) -> Any:
+    async def search_changed(self, value: Any) -> Any:
         if not isinstance(value, str):
             return None
         self.search = value[:100]
         self.page = 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def filter_changed(self, name: Any, value: Any) -> Any:
+    async def filter_changed(self, name: Any, value: Any) -> Any:
         if name not in ("app", "kind", "status") or not isinstance(value, str):
             return None
         if value != ALL:
@@ -109,13 +106,13 @@ class ConnectionListState(PagedMixin, SessionState):
                 return None
         setattr(self, f"{name}_filter", value)
         self.page = 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def clear_filters(self) -> Any:
+    async def clear_filters(self) -> Any:
         self.search, self.page = "", 1
         self.app_filter = self.kind_filter = self.status_filter = ALL
-        return self._reload()
+        return await self._reload()
 
     @rx.var
     def filtering(self) -> bool:

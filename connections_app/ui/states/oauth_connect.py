@@ -15,12 +15,11 @@ from typing import Any
 import reflex as rx
 
 from connections_app.core.db import session_scope
-from connections_app.core.errors import DomainError, NotFound, Unauthenticated
 from connections_app.core.oauth import flow, tokens
-from connections_app.core.tenancy import Actor
 from connections_app.core.vault import get_vault
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.connection_details import _fetch_for
+from connections_app.ui.states.core_call import Answer
 from connections_app.ui.states.session import SessionState
 
 _GONE = "That connection no longer exists or is not available to you."
@@ -38,8 +37,7 @@ class OAuthConnectState(SessionState):
 
     @rx.event
     async def finished(self) -> Any:
-        with session_scope() as db:
-            outcome = flow.latest_outcome_for_ref(db, session_ref=self._session_ref())
+        outcome = await asyncio.to_thread(_latest_outcome, self._session_ref())
         if outcome is None:
             return None
         if not outcome.ok:
@@ -52,24 +50,30 @@ class OAuthConnectState(SessionState):
 
     @rx.event(background=True)
     async def refresh_now(self, connection_id: Any) -> Any:
+        """The core checks and audits the person (`tokens.refresh_now`); nothing here
+        decides whether they may."""
         conn_id = _valid_id(connection_id)
         async with self:
             if self.busy or conn_id is None:
                 return None
-            try:
-                actor = self._actor()
-            except Unauthenticated:
-                return self._sign_in_redirect()
             self.busy = True
-        result = await asyncio.to_thread(_refresh_now, actor, conn_id)
+            ref = self._session_ref()
+        answer = await self._as_actor(
+            lambda db, actor: tokens.refresh_now(
+                db, actor=actor, connection_id=conn_id, vault=get_vault()
+            ),
+            ref=ref,
+        )
         async with self:
             self.busy = False
-        toast = rx.toast.success if result[0] else rx.toast.error
-        return toast(result[1])
+            if answer.signed_out:
+                return self._sign_in_redirect()
+        ok, message = _refresh_message(answer)
+        return rx.toast.success(message) if ok else rx.toast.error(message)
 
     @rx.event
-    def ask_revoke(self, connection_id: Any) -> Any:
-        view, refusal = _fetch_for(
+    async def ask_revoke(self, connection_id: Any) -> Any:
+        view, refusal = await _fetch_for(
             self, connection_id, "revoke", "Your role does not allow you to revoke this connection."
         )
         if view is None:
@@ -87,29 +91,39 @@ class OAuthConnectState(SessionState):
         async with self:
             if self.busy or not self.revoke_id:
                 return None
-            try:
-                actor = self._actor()
-            except Unauthenticated:
-                return self._sign_in_redirect()
             self.busy = True
             conn_id = self.revoke_id
-        ok, message = await asyncio.to_thread(_revoke, actor, conn_id)
+            ref = self._session_ref()
+        answer = await self._as_actor(
+            lambda db, actor: tokens.revoke(
+                db, actor=actor, connection_id=conn_id, vault=get_vault()
+            ),
+            ref=ref,
+        )
         async with self:
             self.busy = False
             self.revoke_open = False
             self.revoke_id = ""
-        toast = rx.toast.success if ok else rx.toast.error
-        return toast(message)
+            if answer.signed_out:
+                return self._sign_in_redirect()
+        if not answer.ok:
+            return rx.toast.error(_GONE if answer.gone else answer.message)
+        if answer.value:
+            return rx.toast.success("Revoked. The provider confirmed; the tokens are destroyed.")
+        return rx.toast.success(
+            "Revoked here and the tokens are destroyed (the provider did not confirm)."
+        )
 
 
-def _refresh_now(actor: Actor, conn_id: str) -> tuple[bool, str]:
-    try:
-        with session_scope() as db:
-            outcome = tokens.refresh_now(db, actor=actor, connection_id=conn_id, vault=get_vault())
-    except NotFound:
-        return False, _GONE
-    except DomainError as err:
-        return False, str(err)
+def _latest_outcome(ref: str | None) -> flow.FlowOutcome | None:
+    with session_scope() as db:
+        return flow.latest_outcome_for_ref(db, session_ref=ref)
+
+
+def _refresh_message(answer: Answer[tokens.RefreshOutcome]) -> tuple[bool, str]:
+    outcome = answer.value
+    if outcome is None:
+        return False, _GONE if answer.gone else answer.message
     if outcome.result == "refreshed":
         return True, "Token refreshed."
     if outcome.result == "permanent":
@@ -117,16 +131,3 @@ def _refresh_now(actor: Actor, conn_id: str) -> tuple[bool, str]:
     if outcome.result == "skipped":
         return False, "A refresh is already running, or the connection needs reconnecting."
     return False, outcome.message or "The refresh did not complete. Try again shortly."
-
-
-def _revoke(actor: Actor, conn_id: str) -> tuple[bool, str]:
-    try:
-        with session_scope() as db:
-            confirmed = tokens.revoke(db, actor=actor, connection_id=conn_id, vault=get_vault())
-    except NotFound:
-        return False, _GONE
-    except DomainError as err:
-        return False, str(err)
-    if confirmed:
-        return True, "Revoked. The provider confirmed; the tokens are destroyed."
-    return True, "Revoked here and the tokens are destroyed (the provider did not confirm)."

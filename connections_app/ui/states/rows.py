@@ -10,19 +10,35 @@ index them like dicts); what a person may do travels as the core's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
+from connections_app.core.audit_log import AuditPage
 from connections_app.core.catalog import AuthMethod, get_catalog
-from connections_app.core.connections.views import ConnectionActions, ConnectionView
+from connections_app.core.connections.views import (
+    ConnectionActions,
+    ConnectionView,
+    Health,
+    Usage,
+)
+from connections_app.core.errors import Invalid
 from connections_app.core.workflows.runs import RunView
 from connections_app.core.workflows.service import NodeView
-from connections_app.ui.formatting import SHARING_LABELS, expiry, when
+from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
 
 
 @dataclass(frozen=True)
-class ConnectionRow:
+class Labelled:
+    """Most rows name a thing by id and show its label."""
+
     id: str = ""
     label: str = ""
-    app: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectionHead:
+    """What every line about a connection shows (list row, details panel head)."""
+
+    label: str = ""
     app_name: str = ""
     app_icon: str = ""
     kind: str = ""
@@ -31,6 +47,26 @@ class ConnectionRow:
     sharing: str = ""
     sharing_label: str = ""
     masked_tail: str = ""
+
+
+def masked(view: ConnectionView) -> str:
+    return f"••••{view.masked_tail}" if view.masked_tail else "••••"
+
+
+def _head(view: ConnectionView) -> dict[str, str]:
+    copied = ("label", "app_name", "app_icon", "kind", "status", "sharing")
+    return {
+        **{name: getattr(view, name) for name in copied},
+        "status_reason": view.status_reason or "",
+        "sharing_label": SHARING_LABELS.get(view.sharing, view.sharing),
+        "masked_tail": masked(view),
+    }
+
+
+@dataclass(frozen=True)
+class ConnectionRow(ConnectionHead):
+    id: str = ""
+    app: str = ""
     last_used: str = ""
     use_count: str = ""
     expires: str = ""
@@ -38,23 +74,11 @@ class ConnectionRow:
     actions: ConnectionActions = field(default_factory=ConnectionActions)
 
 
-def masked(view: ConnectionView) -> str:
-    return f"••••{view.masked_tail}" if view.masked_tail else "••••"
-
-
 def connection_row(view: ConnectionView) -> ConnectionRow:
     return ConnectionRow(
+        **_head(view),
         id=view.id,
-        label=view.label,
         app=view.app,
-        app_name=view.app_name,
-        app_icon=view.app_icon,
-        kind=view.kind,
-        status=view.status,
-        status_reason=view.status_reason or "",
-        sharing=view.sharing,
-        sharing_label=SHARING_LABELS.get(view.sharing, view.sharing),
-        masked_tail=masked(view),
         last_used=when(view.last_used_at),
         use_count=str(view.use_count),
         expires=expiry(view.token_expires_at),
@@ -139,11 +163,9 @@ def param_rows(app_key: str, action_key: str, values: dict[str, str]) -> list[Fi
 
 
 @dataclass(frozen=True)
-class PickerOption:
+class PickerOption(Labelled):
     """A connection a node may use, as the node panel's picker lists it."""
 
-    id: str = ""
-    label: str = ""
     status: str = ""
     tail: str = ""
     who: str = ""
@@ -186,10 +208,8 @@ def action_choices() -> list[ActionChoice]:
 
 
 @dataclass(frozen=True)
-class NodeRow:
-    id: str = ""
+class NodeRow(Labelled):
     position: int = 0
-    label: str = ""
     app: str = ""
     app_name: str = ""
     icon: str = ""
@@ -294,4 +314,155 @@ def step_rows(view: RunView) -> list[StepRow]:
             attempts=s.attempts,
         )
         for s in view.steps
+    ]
+
+
+# --- one connection: the details panel and its dialogs --------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionSummary(ConnectionHead):
+    """The head of the details panel."""
+
+    stable_key: str = ""
+    scope: str = ""
+    created: str = ""
+    updated: str = ""
+    external: str = ""
+    reconnect_url: str = ""
+
+
+def connection_summary(view: ConnectionView, api_url: str) -> ConnectionSummary:
+    reconnect = urlencode({"app": view.app, "target": view.id})
+    return ConnectionSummary(
+        **_head(view),
+        stable_key=view.stable_key,
+        scope="Granted by the account" if view.granted else "This workspace",
+        created=exact(view.created_at),
+        updated=exact(view.updated_at),
+        external=view.external_name or view.external_identity or "",
+        reconnect_url=f"{api_url}/oauth/start?{reconnect}" if view.actions.reconnect else "",
+    )
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A label and its value (settings, health figures)."""
+
+    label: str = ""
+    value: str = ""
+
+
+def config_pairs(view: ConnectionView) -> list[Pair]:
+    if view.config is None:
+        return []
+    labels: dict[str, str] = {}
+    try:
+        method = get_catalog().get(view.app).auth_method(view.kind)
+        labels = {f.name: f.label for f in method.config_fields}
+    except (Invalid, KeyError, ValueError):
+        pass
+    return [Pair(labels.get(k, k), str(v)) for k, v in sorted(view.config.items())]
+
+
+def health_pairs(view: ConnectionView, health: Health) -> list[Pair]:
+    if health.last_tested_at is None:
+        last_test = "Never tested"
+    else:
+        outcome = "passed" if health.last_test_ok else "failed"
+        last_test = f"{when(health.last_tested_at)} · {outcome}"
+    return [
+        Pair("Status", view.status.capitalize()),
+        Pair("Last successful use", when(health.last_success_at)),
+        Pair("Last used", when(health.last_used_at)),
+        Pair("Uses", str(view.use_count)),
+        Pair("Last test", last_test),
+        Pair("Last test result", health.last_test_message or "—"),
+        Pair("Token expiry", expiry(health.token_expires_at) or "Does not expire"),
+        Pair("Failures in the last 24 h", str(health.failures_24h)),
+    ]
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    workflow: str = ""
+    node: str = ""
+    workflow_id: str = ""
+
+
+def usage_rows(found: list[Usage]) -> list[UsageRow]:
+    return [UsageRow(u.workflow_name, u.node_label, u.workflow_id) for u in found]
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit line (the workspace log, a connection's history)."""
+
+    when: str = ""
+    exact: str = ""
+    actor: str = ""
+    action: str = ""
+    outcome: str = ""
+    target: str = ""
+    summary: str = ""
+
+
+def audit_rows(page: AuditPage) -> list[AuditRow]:
+    return [
+        AuditRow(when(e.at), exact(e.at), e.actor, e.action_label, e.outcome, e.target, e.summary)
+        for e in page.items
+    ]
+
+
+def secret_inputs(view: ConnectionView) -> list[FieldRow]:
+    """The inputs that take a new credential (Rotate, or Edit after a destination change)."""
+    method = get_catalog().get(view.app).auth_method(view.kind)
+    return [
+        FieldRow(name=f.name, label=f.label, masked=True, placeholder=f.placeholder, help=f.help)
+        for f in method.secret_fields
+    ]
+
+
+def settings_inputs(view: ConnectionView) -> list[FieldRow]:
+    """Settings as the Edit form shows them; the catalog says which are destinations."""
+    method = get_catalog().get(view.app).auth_method(view.kind)
+    config = view.config or {}
+    return [
+        FieldRow(
+            name=f.name,
+            label=f.label,
+            default=str(config.get(f.name, "")),
+            placeholder=f.placeholder,
+            help=(f.help + " " if f.help else "")
+            + ("Changing it clears the stored credential." if f.destination else ""),
+        )
+        for f in method.config_fields
+    ]
+
+
+@dataclass(frozen=True)
+class ReauthRow(Labelled):
+    """One line of the "needs to be reauthorized" banner (F21)."""
+
+    app_name: str = ""
+    app_icon: str = ""
+    reason: str = ""
+    reconnect_url: str = ""  # empty: this person cannot reconnect it (asks an admin)
+
+
+def reauth_rows(views: list[ConnectionView], api_url: str) -> list[ReauthRow]:
+    return [
+        ReauthRow(
+            id=v.id,
+            label=v.label,
+            app_name=v.app_name,
+            app_icon=v.app_icon,
+            reason=v.status_reason or "",
+            reconnect_url=(
+                f"{api_url}/oauth/start?" + urlencode({"app": v.app, "target": v.id})
+                if v.actions.reconnect
+                else ""
+            ),
+        )
+        for v in views
     ]

@@ -11,10 +11,11 @@ copies it into a field. Handler arguments are hostile input.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
@@ -25,9 +26,11 @@ from connections_app.core.errors import NotFound, Unauthenticated
 from connections_app.core.identity import service as identity
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
+from connections_app.ui.states.core_call import Answer, Work, call_as
 from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PORTAL_PATH = "/portal/connections"
 
 
@@ -73,22 +76,20 @@ class SessionState(rx.State):
         morsel = jar.get(identity.ref_cookie_name(get_settings().session_cookie_name))
         return morsel.value if morsel else None
 
-    def _actor(self) -> Actor:
-        """The caller as the session says; raises Unauthenticated otherwise.
+    async def _as_actor(
+        self, work: Work[T], *, write: bool = True, ref: str | None = None
+    ) -> Answer[T]:
+        """Run one core call as the signed-in person, in a worker thread (`core_call`).
 
-        A read-only transaction: every event asks, and on SQLite asking must never
-        wait for (or hold up) a writer."""
-        with read_scope() as db:
-            return identity.actor_for_ref(db, self._session_ref())
+        Background handlers pass the `ref` they read under `async with self`."""
+        ref = ref if ref is not None else self._session_ref()
+        return await asyncio.to_thread(call_as, ref, work, write=write)
 
-    def _abilities(self) -> identity.SessionView:
-        """The session view with the core's answers about this person (may build, may
-        add a connection, …), fresh for this event; raises Unauthenticated like `_actor`."""
-        with read_scope() as db:
-            view = identity.session_view_for_ref(db, self._session_ref())
-        if view.actor is None:
-            raise Unauthenticated("You are not a member of any workspace yet.")
-        return view
+    def _failed(self, answer: Answer[Any]) -> Any:
+        """The event that tells the person why a core call did not happen."""
+        if answer.signed_out:
+            return self._sign_in_redirect()
+        return rx.toast.error(answer.message)
 
     def _clear(self) -> None:
         self.user_name = self.user_email = self.workspace_id = ""
@@ -99,9 +100,10 @@ class SessionState(rx.State):
         self.workspaces = []
         self.session_loaded = False
 
-    def _refresh(self) -> Actor | None:
-        with read_scope() as db:
-            view = identity.session_view_for_ref(db, self._session_ref())
+    async def _refresh(self) -> Actor | None:
+        """Re-read who this tab's session names (raises Unauthenticated): in a worker
+        thread and a read-only transaction, like every core call."""
+        view = await asyncio.to_thread(_session_view, self._session_ref())
         self.owner_id = view.user_id
         self.user_name, self.user_email = view.name, view.email
         self.workspaces = [
@@ -134,8 +136,11 @@ class SessionState(rx.State):
         path = self.router.url.path or "/"
         return rx.redirect(f"/sign-in?next={quote(path, safe='/')}", replace=True)
 
-    def _on_workspace_change(self) -> None:
+    def _on_workspace_change(self) -> Any:
         """Re-read what this page state shows after a change anywhere in the workspace.
+
+        May be a coroutine (the alert bridge awaits it): page states read through
+        `_as_actor`, in a worker thread.
 
         The alert bridge calls it, for every tab linked to the workspace, on each
         page state that overrides it (with that tab's own session): page states that
@@ -155,7 +160,7 @@ class SessionState(rx.State):
         """on_load guard of every signed-in page (UX only: services check again)."""
         previous = self.owner_id
         try:
-            actor = self._refresh()
+            actor = await self._refresh()
         except Unauthenticated:
             await self._forget_page_states()
             return self._sign_in_redirect()
@@ -189,7 +194,7 @@ class SessionState(rx.State):
         """`/`: send each person to their home page."""
         previous = self.owner_id
         try:
-            actor = self._refresh()
+            actor = await self._refresh()
         except Unauthenticated:
             await self._forget_page_states()
             return self._sign_in_redirect()
@@ -200,14 +205,11 @@ class SessionState(rx.State):
         return rx.redirect("/integrations")
 
     @rx.event
-    def switch_workspace(self, workspace_id: Any) -> Any:
+    async def switch_workspace(self, workspace_id: Any) -> Any:
         if not isinstance(workspace_id, str) or not workspace_id:
             return rx.toast.error("Choose a workspace.")
         try:
-            with session_scope() as db:
-                identity.switch_workspace_for_ref(
-                    db, ref=self._session_ref(), workspace_id=workspace_id
-                )
+            await asyncio.to_thread(_switch_workspace, self._session_ref(), workspace_id)
         except Unauthenticated:
             return self._sign_in_redirect()
         except NotFound:
@@ -219,6 +221,16 @@ class SessionState(rx.State):
     def initials(self) -> str:
         parts = [p for p in self.user_name.split() if p]
         return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+def _session_view(ref: str | None) -> identity.SessionView:
+    with read_scope() as db:
+        return identity.session_view_for_ref(db, ref)
+
+
+def _switch_workspace(ref: str | None, workspace_id: str) -> None:
+    with session_scope() as db:
+        identity.switch_workspace_for_ref(db, ref=ref, workspace_id=workspace_id)
 
 
 def page_state_classes() -> list[type[SessionState]]:
