@@ -252,7 +252,7 @@ def _form_step() -> rx.Component:
                         rx.segmented_control.root(
                             rx.foreach(
                                 S.kinds,
-                                lambda k: rx.segmented_control.item(k["label"], value=k["kind"]),
+                                lambda k: rx.segmented_control.item(k["label"], value=k["value"]),
                             ),
                             value=S.kind,
                             on_change=S.choose_kind,

@@ -141,10 +141,8 @@ def _import_dialog() -> rx.Component:
                                 B.import_report,
                                 lambda r: rx.hstack(
                                     rx.badge(
-                                        r["outcome"],
-                                        color_scheme=rx.cond(
-                                            r["outcome"] == "bound", "green", "amber"
-                                        ),
+                                        rx.cond(r["bound"], "bound", "unbound"),
+                                        color_scheme=rx.cond(r["bound"], "green", "amber"),
                                     ),
                                     rx.text(r["node"], size="2", weight="medium"),
                                     rx.text(r["detail"], size="2", color_scheme="gray"),

@@ -17,7 +17,9 @@ def _workflow_item(wf: rx.Var) -> rx.Component:
     return rx.el.button(
         rx.hstack(
             rx.icon("workflow", size=16),
-            rx.text(wf["name"], size="2", weight=rx.cond(selected, "bold", "regular"), trim="both"),
+            rx.text(
+                wf["label"], size="2", weight=rx.cond(selected, "bold", "regular"), trim="both"
+            ),
             rx.spacer(),
             rx.badge(wf["nodes"], variant="soft", color_scheme="gray", radius="full"),
             width="100%",

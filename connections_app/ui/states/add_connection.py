@@ -25,7 +25,7 @@ from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
 from connections_app.core.workflows import service as workflows
 from connections_app.ui.states.core_call import myself
-from connections_app.ui.states.rows import AppCard, FieldRow, app_cards, field_rows
+from connections_app.ui.states.rows import AppCard, Choice, FieldRow, app_cards, field_rows
 from connections_app.ui.states.session import SessionState
 
 SHARING_CHOICES = ("use", "view", "manage", "personal")
@@ -46,7 +46,7 @@ class AddConnectionState(SessionState):
     oauth_missing: bool = False
     oauth_url: str = ""
     kind: str = ""
-    kinds: list[dict[str, str]] = []
+    kinds: list[Choice] = []
     fields: list[FieldRow] = []
     label: str = ""
     stable_key: str = ""
@@ -72,7 +72,7 @@ class AddConnectionState(SessionState):
         self.app_key, self.app_name, self.app_icon = app.key, app.name, app.icon
         self.app_description = app.description
         self.oauth_only = method is None
-        self.kinds = [{"kind": m.kind, "label": m.label} for m in methods]
+        self.kinds = [Choice(m.kind, m.label) for m in methods]
         self.kind = method.kind if method else ""
         self.fields = field_rows(method) if method else []
         self.form_key += 1
@@ -160,7 +160,7 @@ class AddConnectionState(SessionState):
 
     @rx.event
     def choose_kind(self, kind: Any) -> None:
-        if not isinstance(kind, str) or kind not in {k["kind"] for k in self.kinds}:
+        if not isinstance(kind, str) or kind not in {k.value for k in self.kinds}:
             return
         try:
             app = get_catalog().get(self.app_key)

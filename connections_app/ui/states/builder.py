@@ -26,9 +26,11 @@ from connections_app.ui.states.core_call import myself
 from connections_app.ui.states.rows import (
     ActionChoice,
     FieldRow,
+    ImportLine,
     NodeRow,
     RunRow,
     StepRow,
+    WorkflowItem,
     action_choices,
     node_row,
     param_rows,
@@ -42,7 +44,7 @@ class BuilderState(SessionState):
     loaded: bool = False
     error: str = ""
     can_edit: bool = False
-    workflows: list[dict[str, str]] = []
+    workflows: list[WorkflowItem] = []
     selected_id: str = ""
     selected_name: str = ""
     nodes: list[NodeRow] = []
@@ -63,7 +65,7 @@ class BuilderState(SessionState):
     remove_id: str = ""
     remove_label: str = ""
     import_open: bool = False
-    import_report: list[dict[str, str]] = []
+    import_report: list[ImportLine] = []
     form_error: str = ""
 
     # --- helpers -----------------------------------------------------------------------
@@ -380,8 +382,8 @@ class BuilderState(SessionState):
         self.form_error = ""
         self.selected_id = result.workflow_id
         self.import_report = [
-            {"node": node, "outcome": "bound", "detail": f"→ {conn}"} for node, conn in result.bound
-        ] + [{"node": u[0], "outcome": "unbound", "detail": u[-1]} for u in result.unbound]
+            ImportLine(node, True, f"→ {conn}") for node, conn in result.bound
+        ] + [ImportLine(u[0], False, u[-1]) for u in result.unbound]
         await self._reload()
         return rx.toast.success(
             f"Imported “{result.name}”: {len(result.bound)} node(s) bound, "
@@ -397,7 +399,7 @@ class BuilderState(SessionState):
 class _Board:
     """What the builder shows, read in one worker-thread call."""
 
-    workflows: list[dict[str, str]]
+    workflows: list[WorkflowItem]
     selected_id: str
     selected_name: str
     nodes: list[workflows.NodeView]
@@ -413,7 +415,7 @@ def _read_board(db: Session, actor: Actor, wanted: str) -> _Board:
         nodes = workflows.list_nodes(db, actor=actor, workflow_id=selected)
         newest = runs.latest(db, actor=actor, workflow_id=selected)
     return _Board(
-        workflows=[{"id": w.id, "name": w.name, "nodes": str(w.node_count)} for w in listed],
+        workflows=[WorkflowItem(w.id, w.name, w.node_count) for w in listed],
         selected_id=selected,
         selected_name=next((w.name for w in listed if w.id == selected), ""),
         nodes=nodes,

@@ -466,3 +466,31 @@ def reauth_rows(views: list[ConnectionView], api_url: str) -> list[ReauthRow]:
         )
         for v in views
     ]
+
+
+# --- small choices -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A value and what the person reads for it (auth kinds, workspaces)."""
+
+    value: str = ""
+    label: str = ""
+    note: str = ""  # e.g. the person's role in that workspace
+
+
+@dataclass(frozen=True)
+class WorkflowItem(Labelled):
+    """A workflow in the builder's list (`label` is its name)."""
+
+    nodes: int = 0
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    """How one imported node was bound (F29)."""
+
+    node: str = ""
+    bound: bool = False
+    detail: str = ""

@@ -27,6 +27,7 @@ from connections_app.core.identity import service as identity
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import Actor
 from connections_app.ui.states.core_call import Answer, Work, call_as
+from connections_app.ui.states.rows import Choice
 from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class SessionState(rx.State):
     is_workspace_admin: bool = False
     may_build: bool = False
     may_add_connection: bool = False
-    workspaces: list[dict[str, str]] = []
+    workspaces: list[Choice] = []
     session_loaded: bool = False
     # Whose read-models this browser tab holds. When another person signs in in the
     # same tab (same Reflex client token), every page state is wiped before use.
@@ -106,14 +107,7 @@ class SessionState(rx.State):
         view = await asyncio.to_thread(_session_view, self._session_ref())
         self.owner_id = view.user_id
         self.user_name, self.user_email = view.name, view.email
-        self.workspaces = [
-            {
-                "id": c.workspace_id,
-                "label": c.name,
-                "role": c.role_label,
-            }
-            for c in view.workspaces
-        ]
+        self.workspaces = [Choice(c.workspace_id, c.name, c.role_label) for c in view.workspaces]
         actor = view.actor
         if actor is None:
             self.workspace_id = self.workspace_name = self.account_name = self.role = ""
