@@ -51,7 +51,7 @@ from connections_app.ui.states.session import SessionState
 
 log = logging.getLogger(__name__)
 HISTORY_PAGE = 8
-_GONE = "That connection no longer exists or is not available to you."
+GONE = "That connection no longer exists or is not available to you."
 
 
 def _id(value: Any) -> str | None:
@@ -141,11 +141,11 @@ class DetailsState(SessionState):
         conn_id = _id(connection_id)
         if conn_id is None:
             self.open = False
-            return rx.toast.error(_GONE)
+            return rx.toast.error(GONE)
         answer = await self._read(conn_id)
         if answer.value is None:
             self.open = False
-            return self._failed(answer) if not answer.gone else rx.toast.error(_GONE)
+            return self._failed(answer) if not answer.gone else rx.toast.error(GONE)
         self._show(answer.value)
         self.open = True
         return None
@@ -206,7 +206,7 @@ class DetailsState(SessionState):
             if result is None:
                 if answer.signed_out:
                     return self._sign_in_redirect()
-                self.test_ok, self.test_message = False, _GONE if answer.gone else answer.message
+                self.test_ok, self.test_message = False, GONE if answer.gone else answer.message
                 return rx.toast.error(self.test_message)
             self.test_ok, self.test_message = result.ok, result.message
             if panel is not None and panel.value and self.open and self.connection_id == conn_id:
@@ -225,7 +225,7 @@ async def _fetch_for(
     """
     conn_id = _id(connection_id)
     if conn_id is None:
-        return None, rx.toast.error(_GONE)
+        return None, rx.toast.error(GONE)
     answer = await state._as_actor(
         lambda db, actor: connections.get(db, actor=actor, connection_id=conn_id), write=False
     )
@@ -451,7 +451,7 @@ class DeleteState(SessionState):
                 return self._sign_in_redirect()
             if answer.gone:
                 self.open = False
-                return rx.toast.error(_GONE)
+                return rx.toast.error(GONE)
             self.error = answer.message
             return None
         self.open = False

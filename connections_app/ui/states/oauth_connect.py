@@ -18,11 +18,9 @@ from connections_app.core.db import session_scope
 from connections_app.core.oauth import flow, tokens
 from connections_app.core.vault import get_vault
 from connections_app.ui.states.add_connection import AddConnectionState
-from connections_app.ui.states.connection_details import _fetch_for
+from connections_app.ui.states.connection_details import GONE, _fetch_for
 from connections_app.ui.states.core_call import Answer
 from connections_app.ui.states.session import SessionState
-
-_GONE = "That connection no longer exists or is not available to you."
 
 
 def _valid_id(value: Any) -> str | None:
@@ -107,7 +105,7 @@ class OAuthConnectState(SessionState):
             if answer.signed_out:
                 return self._sign_in_redirect()
         if not answer.ok:
-            return rx.toast.error(_GONE if answer.gone else answer.message)
+            return rx.toast.error(GONE if answer.gone else answer.message)
         if answer.value:
             return rx.toast.success("Revoked. The provider confirmed; the tokens are destroyed.")
         return rx.toast.success(
@@ -123,7 +121,7 @@ def _latest_outcome(ref: str | None) -> flow.FlowOutcome | None:
 def _refresh_message(answer: Answer[tokens.RefreshOutcome]) -> tuple[bool, str]:
     outcome = answer.value
     if outcome is None:
-        return False, _GONE if answer.gone else answer.message
+        return False, GONE if answer.gone else answer.message
     if outcome.result == "refreshed":
         return True, "Token refreshed."
     if outcome.result == "permanent":
