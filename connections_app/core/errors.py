@@ -33,7 +33,14 @@ class Invalid(DomainError):
 
 
 class Conflict(DomainError):
-    """The change clashes with existing data (duplicate label, stable key, email)."""
+    """The change clashes with existing data (duplicate label, stable key, email).
+
+    `field` names the form field that clashes, so forms mark it without reading the
+    message (None when the clash is not one field's, e.g. a concurrent change)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Unauthenticated(DomainError):

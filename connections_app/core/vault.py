@@ -468,13 +468,15 @@ def get_vault() -> Vault:
     with _current_lock:
         if _current is None:
             from connections_app.core.db import session_scope
-            from connections_app.core.identity.service import ensure_data_keys
+            from connections_app.core.identity.tenants import all_tenants
             from connections_app.core.settings import get_settings
 
             with session_scope() as db:
                 vault = open_vault(db, get_settings())
                 try:
-                    if ensure_data_keys(db, vault=vault):  # once, for databases from before
+                    if vault.ensure_tenant_keys(
+                        db, all_tenants(db)
+                    ):  # once, for databases from before
                         db.commit()
                 except IntegrityError:  # another process made them at the same moment
                     db.rollback()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import secrets
 import threading
@@ -59,7 +60,9 @@ async def _bump(app: rx.App, workspace_id: str) -> None:
         tab = rx.BaseStateToken(ident=client_token, cls=live[0])
         async with app.modify_state(tab) as root:
             for cls in live:
-                (await root.get_state(cls))._on_workspace_change()
+                reloaded = (await root.get_state(cls))._on_workspace_change()
+                if inspect.isawaitable(reloaded):  # page states read through a worker thread
+                    await reloaded
 
 
 def live_state_classes() -> list[type[SessionState]]:

@@ -15,14 +15,16 @@ from sqlmodel import Session, select
 
 from connections_app.core.audit import AuditEvent
 from connections_app.core.connections import service as connections
+from connections_app.core.identity import service as identity
 from connections_app.core.workflows import runs
 from connections_app.core.workflows import service as workflows
 from connections_app.core.workflows.models import Node, Run, Workflow
 from connections_app.standin.app import DEMO_CREDENTIALS
-from connections_app.ui.states import builder as builder_state
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.builder import BuilderState
+from connections_app.ui.states.core_call import call_as
 from connections_app.ui.states.node_panel import NodePanelState
+from connections_app.ui.states.rows import RunRow, param_rows
 from connections_app.ui.states.session import SessionState
 from tests.conftest import World
 from tests.integration.test_ui_handlers import Cookie, _sign_in, _state, as_browser  # noqa: F401
@@ -89,38 +91,42 @@ async def test_builder_handlers_with_foreign_ids_change_nothing(
     builder = await _signed_in(engine, world, as_browser, BuilderState)
     with Session(engine, expire_on_commit=False) as db:
         own = workflows.create_workflow(db, actor=world.actors["admin1"], name=f"Own {next(_n)}")
-    builder.load()
+    await builder.load()
     before = _snapshot(engine)
-    builder.select(foreign["wf"])
+    await builder.select(foreign["wf"])
     assert (builder.selected_id != foreign["wf"] and builder.nodes == []) or all(
-        n["id"] != foreign["node"] for n in builder.nodes
+        n.id != foreign["node"] for n in builder.nodes
     )
-    builder.move(foreign["node"], "up")
+    await builder.move(foreign["node"], "up")
     builder.ask_remove(foreign["node"])
     assert builder.remove_open is False
     builder.remove_id = foreign["node"]  # even if the browser forged the dialog's target
-    builder.confirm_remove()
+    await builder.confirm_remove()
     builder.selected_id = foreign["wf"]
-    builder.confirm_delete()
+    await builder.confirm_delete()
     builder.selected_id = foreign["wf"]
-    builder.rename({"name": "Hijacked"})
+    await builder.rename({"name": "Hijacked"})
     assert "not found" in builder.form_error.lower()
     builder.selected_id = foreign["wf"]
     builder.add_choice = "stripe:create_customer"
-    builder.add_fields = builder_state.param_rows("stripe", "create_customer", {})
-    builder.add_node({"email": "x@example.test"})
+    builder.add_fields = param_rows("stripe", "create_customer", {})
+    await builder.add_node({"email": "x@example.test"})
     assert "not found" in builder.form_error.lower()
     builder.selected_id = foreign["wf"]
-    assert builder.export() is not None  # a toast, not a download of their workflow
-    assert builder_state._retry(world.actors["admin1"], foreign["run"]).endswith("not found.")
+    assert await builder.export() is not None  # a toast, not a download of their workflow
+    retried = call_as(
+        identity.session_ref(as_browser.value),
+        lambda db, actor: runs.retry(db, actor=actor, run_id=foreign["run"]),
+    )
+    assert retried.gone and retried.message.endswith("not found.")
     for hostile in (None, 7, ["x"], {"id": 1}, "x" * 5000):
-        builder.select(hostile)
-        builder.move(hostile, "up")
-        builder.move(own.id, hostile)
+        await builder.select(hostile)
+        await builder.move(hostile, "up")
+        await builder.move(own.id, hostile)
     assert _snapshot(engine) == before
     # Its runs are not listed, and its run cannot be read.
-    builder.select(own.id)
-    assert builder.last_run == {}
+    await builder.select(own.id)
+    assert builder.last_run == RunRow()
 
 
 async def test_node_panel_handlers_with_foreign_ids_change_nothing(
@@ -150,30 +156,30 @@ async def test_node_panel_handlers_with_foreign_ids_change_nothing(
         )
         db.commit()
     panel = await _signed_in(engine, world, as_browser, NodePanelState)
-    assert panel.open_panel(foreign["node"]) is not None  # "no longer exists"
+    assert await panel.open_panel(foreign["node"]) is not None  # "no longer exists"
     assert panel.open is False and panel.options == []
-    panel.open_panel(node.id)
+    await panel.open_panel(node.id)
     assert panel.open is True
-    offered = {o["id"] for o in panel.options}
+    offered = {o.id for o in panel.options}
     assert mine.id in offered and foreign["conn"] not in offered
     before = _snapshot(engine)
-    panel.pick(foreign["conn"])
+    await panel.pick(foreign["conn"])
     assert "not found" in panel.error.lower()
     panel.node_id = foreign["node"]  # a forged panel target
-    panel.pick(mine.id)
-    panel.save_params({"email": "hijack@example.test"})
-    panel.clear_connection()
+    await panel.pick(mine.id)
+    await panel.save_params({"email": "hijack@example.test"})
+    await panel.clear_connection()
     panel.node_id = node.id
     panel.connection_id = foreign["conn"]  # forged "switch from"
-    panel.switch_all(mine.id)
+    await panel.switch_all(mine.id)
     panel.connection_id = mine.id
-    panel.switch_all(foreign["conn"])
+    await panel.switch_all(foreign["conn"])
     for hostile in (None, 3, ["a"], {"x": 1}, "' OR 1=1 --"):
-        panel.pick(hostile)
-        panel.search_changed(hostile)
+        await panel.pick(hostile)
+        await panel.search_changed(hostile)
     assert _snapshot(engine) == before
     add = await panel.get_state(AddConnectionState)
-    assert add.open_for_node(foreign["node"]) is not None and add.for_node == ""
+    assert await add.open_for_node(foreign["node"]) is not None and add.for_node == ""
     # And the real thing works for this workspace's own ids.
-    panel.pick(mine.id)
+    await panel.pick(mine.id)
     assert panel.connection_id == mine.id and panel.conn_state == "active"

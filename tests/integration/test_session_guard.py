@@ -26,6 +26,7 @@ from connections_app.http.security import EdgeGuard
 from connections_app.ui.session_guard import SessionGuard
 from connections_app.ui.states.connection_details import DetailsState
 from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.states.rows import ConnectionSummary
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.worker import worker_start
 from tests.conftest import World
@@ -51,15 +52,15 @@ async def _loaded(engine: Engine, world: World, cookie: type[Cookie]) -> dict[st
     session = await details.get_state(SessionState)
     listing = await details.get_state(ConnectionListState)
     await session.load_session()
-    listing.load()
-    details.show(view.id)
-    assert listing.rows and details.summary["label"] == label
+    await listing.load()
+    await details.show(view.id)
+    assert listing.rows and details.summary.label == label
     return {"root": _root(details), "session": session, "listing": listing, "details": details}
 
 
 def _holds_nothing_of_the_first_person(s: dict[str, Any]) -> None:
     assert s["listing"].rows == [] and s["listing"].total == 0
-    assert s["details"].summary == {} and s["details"].open is False
+    assert s["details"].summary == ConnectionSummary() and s["details"].open is False
     assert s["session"].user_name == "" and s["session"].workspaces == []
     assert LABEL.encode() not in pickle.dumps(s["root"])
 
@@ -169,9 +170,9 @@ def test_handlers_work_from_the_reference_and_the_store_holds_no_cookie(
         session = await root.get_state(SessionState)
         listing = await root.get_state(ConnectionListState)
         await session.load_session()  # the actor, re-derived from the reference
-        listing.load()
+        await listing.load()
         assert session.workspace_id == world.ws1
-        assert any(r["label"].startswith("Stored Stripe") for r in listing.rows)
+        assert any(r.label.startswith("Stored Stripe") for r in listing.rows)
         manager = StateManagerDisk(_write_debounce_seconds=0)
         await manager.set_state(BaseStateToken(ident="tab", cls=rx.State), root)
         await manager.close()

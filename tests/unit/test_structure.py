@@ -54,6 +54,8 @@ SYSTEM_PATHS: dict[tuple[str, str], str] = {
         "derived from these rows (session → user → workspace role), so no actor exists yet"
         for model in ("Workspace", "WorkspaceMember", "AccountAdmin", "ClientUser", "UserSession")
     },
+    ("core/identity/tenants.py", "Workspace"): "the vault's list of key owners: every "
+    "workspace gets its data key, whoever asks",
     ("cli.py", "AccountAdmin"): "the operator on the server names the account admin to act as",
     ("core/vault.py", "DataKey"): "key material: only the vault reads data keys, for the tenant "
     "of a row that was itself reached through tenancy",

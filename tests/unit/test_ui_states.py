@@ -8,7 +8,9 @@ not reviewed (a new one must be added here on purpose).
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import typing
 
 import reflex as rx
 
@@ -29,6 +31,7 @@ from connections_app.ui.states.connections_list import (
 from connections_app.ui.states.node_panel import NodePanelState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
+from connections_app.ui.states.rows import ConnectionRow, StepRow
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
@@ -41,7 +44,6 @@ SECRET_WORDS = re.compile(
 SESSION = {"setvar", "load_session", "load_session_home", "switch_workspace"}
 LIST = SESSION | {
     "load",
-    "refresh",
     "search_changed",
     "filter_changed",
     "clear_filters",
@@ -68,7 +70,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "open_for_node",
     },
     DetailsState: SESSION
-    | {"show", "open_changed", "reload", "history_next", "history_previous", "run_test"},
+    | {"show", "open_changed", "history_next", "history_previous", "run_test"},
     EditState: SESSION | {"show", "open_changed", "submit"},
     RotateState: SESSION | {"show", "open_changed", "submit"},
     DeleteState: SESSION | {"show", "open_changed", "confirm"},
@@ -80,7 +82,6 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     BuilderState: SESSION
     | {
         "load",
-        "refresh_view",
         "select",
         "open_create",
         "create_open_changed",
@@ -110,20 +111,19 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     | {
         "open_panel",
         "open_changed",
-        "reload",
+        "open_added",
         "search_changed",
         "next_page",
         "previous_page",
         "pick",
         "clear_connection",
         "save_params",
-        "connect_new",
         "open_switch",
         "switch_open_changed",
         "switch_search_changed",
         "switch_all",
     },
-    RunsState: SESSION | {"load", "refresh", "next_page", "previous_page"},
+    RunsState: SESSION | {"load", "next_page", "previous_page"},
 }
 
 
@@ -154,20 +154,47 @@ def test_no_state_field_is_named_like_a_secret() -> None:
         assert not offending, f"{cls.__name__} has secret-like fields {offending}"
 
 
+PLAIN = (str, int, bool)
+
+
+def _plain(tp: object) -> bool:
+    """Strings, numbers, booleans; string dicts; lists and str-keyed dicts of plain
+    things; and frozen dataclasses (typed rows, the core's `ConnectionActions`) whose
+    fields are all plain. Nothing else: no ORM rows or objects that could drag a
+    secret or ciphertext along into the pickle."""
+    if tp in PLAIN:
+        return True
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is list:
+        return _plain(args[0])
+    if origin is dict:
+        return args[0] is str and _plain(args[1])
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        frozen = tp.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        hints = typing.get_type_hints(tp)
+        return frozen and all(_plain(hints[f.name]) for f in dataclasses.fields(tp))
+    return False
+
+
+def test_the_plain_check_refuses_what_could_carry_a_secret() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Sneaky:
+        label: str
+        row: object
+
+    @dataclasses.dataclass
+    class Mutable:
+        label: str
+
+    for bad in (object, bytes, Sneaky, Mutable, list[object], dict[int, str]):
+        assert not _plain(bad), bad
+    assert _plain(ConnectionRow) and _plain(dict[str, list[StepRow]])
+
+
 def test_state_fields_are_plain_read_models() -> None:
-    """Only strings, numbers, booleans and (lists of) string dicts: no ORM rows or
-    objects that could drag a secret or ciphertext along into the pickle."""
-    allowed = {
-        str,
-        int,
-        bool,
-        dict[str, str],
-        list[dict[str, str]],
-        dict[str, list[dict[str, str]]],  # run id → its steps, all strings
-    }
     for cls in _our_states():
         for name, var in cls.base_vars.items():
-            assert var._var_type in allowed, f"{cls.__name__}.{name}: {var._var_type}"
+            assert _plain(var._var_type), f"{cls.__name__}.{name}: {var._var_type}"
         assert not cls._backend_vars, f"{cls.__name__} has backend vars {cls._backend_vars}"
 
 

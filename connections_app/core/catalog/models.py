@@ -335,6 +335,22 @@ class AppDefinition(_Frozen):
                 return method
         raise Invalid(f"{self.name} does not support that authentication method.", field="kind")
 
+    @property
+    def form_methods(self) -> list[AuthMethod]:
+        """Methods a form can create: keys, basic, DSN, custom — and server-to-server
+        OAuth (client credentials), whose token the core fetches itself."""
+        machine = bool(self.oauth and self.oauth.grant_type == "client_credentials")
+        return [m for m in self.auth_methods if m.kind != "oauth2" or machine]
+
+    @property
+    def offers_sign_in(self) -> bool:
+        """A person can connect by signing in at the provider (authorization code)."""
+        return any(m.kind == "oauth2" for m in self.auth_methods) and bool(
+            self.oauth
+            and self.oauth.grant_type == "authorization_code"
+            and self.oauth.authorize_url
+        )
+
     def resolve_base_url(self, config: Mapping[str, str]) -> str:
         return render(self.base_url, config, quote_values=True).rstrip("/")
 

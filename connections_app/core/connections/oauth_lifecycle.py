@@ -23,6 +23,7 @@ from connections_app.core.connections import lifecycle, tokens
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Connection, Kind, Scope, Sharing, Status
 from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFound
+from connections_app.core.identity import service as identity
 from connections_app.core.oauth import flow
 from connections_app.core.oauth.flow import Authorized, FlowOutcome
 from connections_app.core.oauth.models import OAuthFlow
@@ -94,7 +95,13 @@ def finish(
     vault: Vault,
 ) -> FlowOutcome:
     """Complete a flow from the callback's query parameters."""
-    done = flow.complete(db, session_token=session_token, params=params, vault=vault)
+    done = flow.complete(
+        db,
+        session_token=session_token,
+        params=params,
+        vault=vault,
+        actor_for_token=identity.actor_for_token,
+    )
     if isinstance(done, FlowOutcome):
         return done
     try:

@@ -274,11 +274,11 @@ def create(
     sharing_value = _choice(sharing, Sharing, field="sharing", label="Sharing")
     workspace_id, tenant_id = _owner(actor, scope_value)
     if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
-        raise Conflict(f"A connection named “{label_text}” already exists here.")
+        raise Conflict(f"A connection named “{label_text}” already exists here.", field="label")
     if stable_key not in (None, ""):
         key = _stable_key(stable_key)
         if _taken(db, tenant_id, Connection.stable_key, key, None):
-            raise Conflict(f"The stable key “{key}” is already used here.")
+            raise Conflict(f"The stable key “{key}” is already used here.", field="stable_key")
     else:
         key = unique_stable_key(db, tenant_id, suggest_stable_key(label_text))
     now = utcnow()
@@ -497,7 +497,7 @@ def _update(
         text = _label(label)
         if text != conn.label:
             if _taken(db, conn.tenant_id, Connection.label_key, label_key(text), conn.id):
-                raise Conflict(f"A connection named “{text}” already exists here.")
+                raise Conflict(f"A connection named “{text}” already exists here.", field="label")
             conn.label, conn.label_key = text, label_key(text)
             changed.append("label")
     moved: list[str] = []
@@ -524,7 +524,7 @@ def _update(
         key = _stable_key(stable_key)
         if key != conn.stable_key:
             if _taken(db, conn.tenant_id, Connection.stable_key, key, conn.id):
-                raise Conflict(f"The stable key “{key}” is already used here.")
+                raise Conflict(f"The stable key “{key}” is already used here.", field="stable_key")
             conn.stable_key = key
             changed.append("stable_key")
     if embedded_enabled is not None:

@@ -6,6 +6,52 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+SIGN_IN_KIND = "oauth2"  # the one kind whose credential comes from a provider sign-in
+
+
+@dataclass(frozen=True)
+class ConnectionActions:
+    """What the actor may do with one connection right now, as buttons.
+
+    Role × sharing come in through `allowed` (the tenancy table's answer); kind,
+    scope and status decide which of those operations make sense at the moment:
+    a signed-in connection is reconnected rather than rotated, only an active one
+    can be refreshed, a revoked one cannot be revoked again. Screens render these
+    flags and never compare kinds or statuses themselves; the services check the
+    operation again when it is asked for.
+    """
+
+    see_settings: bool = False
+    see_history: bool = False
+    test: bool = False
+    edit: bool = False
+    rotate: bool = False
+    reconnect: bool = False
+    refresh: bool = False
+    revoke: bool = False
+    delete: bool = False
+    set_test_credentials: bool = False
+
+    @classmethod
+    def decide(
+        cls, *, allowed: frozenset[str], kind: str, scope: str, status: str
+    ) -> ConnectionActions:
+        signed_in = kind == SIGN_IN_KIND
+        live = status != "revoked"
+        return cls(
+            see_settings="view_config" in allowed,
+            see_history="view_audit" in allowed,
+            test="test" in allowed,
+            edit="update" in allowed,
+            rotate="rotate" in allowed and not signed_in,
+            # Granted (account-scope) sign-ins are reconnected by the account, not here.
+            reconnect="rotate" in allowed and signed_in and scope == "workspace",
+            refresh="rotate" in allowed and signed_in and status == "active",
+            revoke="revoke" in allowed and signed_in and live,
+            delete="delete" in allowed,
+            set_test_credentials="update" in allowed and not signed_in,
+        )
+
 
 @dataclass(frozen=True)
 class ConnectionView:
@@ -37,6 +83,22 @@ class ConnectionView:
     embedded_enabled: bool
     granted: bool
     allowed: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def actions(self) -> ConnectionActions:
+        return ConnectionActions.decide(
+            allowed=self.allowed, kind=self.kind, scope=self.scope, status=self.status
+        )
+
+    @property
+    def via_sign_in(self) -> bool:
+        """The credential is tokens from a provider sign-in (reconnect, never retyped)."""
+        return self.kind == SIGN_IN_KIND
+
+    @property
+    def awaits_setup(self) -> bool:
+        """Saved but not usable yet; `status_reason` says what it waits for."""
+        return self.status == "pending" and bool(self.status_reason)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (CLI `--json`, UI read-models)."""

@@ -37,9 +37,11 @@ from connections_app.core.identity.models import (
     WorkspaceMember,
     WorkspaceRole,
 )
+from connections_app.core.identity.tenants import all_tenants
 from connections_app.core.tenancy.actor import Actor, Role
+from connections_app.core.tenancy.policy import can_build, can_create
 from connections_app.core.validation import clean_text
-from connections_app.core.vault import INSTALLATION_TENANT, Vault
+from connections_app.core.vault import Vault
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-but-costs-the-same")
@@ -108,10 +110,7 @@ def ensure_data_keys(db: Session, *, vault: Vault) -> int:
     """One data key per tenant for databases from before keys were made with their tenant
     (the installation's included). Run when the process opens its vault (`vault.get_vault`:
     app start-up, and every CLI command but `db …`); a no-op once done."""
-    tenants = [(INSTALLATION_TENANT, "installation")]
-    tenants += [(a, "account") for a in db.exec(select(Account.id)).all()]
-    tenants += [(w, "workspace") for w in db.exec(select(Workspace.id)).all()]
-    return vault.ensure_tenant_keys(db, tenants)
+    return vault.ensure_tenant_keys(db, all_tenants(db))
 
 
 def create_workspace(
@@ -354,6 +353,14 @@ def _verify_quietly(password_hash: str, password: str) -> bool:
         return False
 
 
+ROLE_LABELS = {
+    "admin": "Workspace admin",
+    "builder": "Builder",
+    "viewer": "Viewer",
+    "client": "Client",
+}
+
+
 @dataclass(frozen=True)
 class WorkspaceChoice:
     workspace_id: str
@@ -361,6 +368,10 @@ class WorkspaceChoice:
     name: str
     account_name: str
     role: str
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
 
 
 def workspaces_for(db: Session, user_id: str) -> list[WorkspaceChoice]:
@@ -437,13 +448,39 @@ def end_session(db: Session, token: Any) -> None:
 
 @dataclass(frozen=True)
 class SessionView:
-    """Non-secret facts about the signed-in person, fit for UI state."""
+    """Non-secret facts about the signed-in person, fit for UI state.
+
+    The properties answer the questions every screen asks about the person, so no
+    screen re-derives them from the role."""
 
     user_id: str
     email: str
     name: str
     actor: Actor | None
     workspaces: list[WorkspaceChoice]
+
+    @property
+    def role_label(self) -> str:
+        """An account admin acts as admin in every workspace; say what she is."""
+        if self.actor is None:
+            return ""
+        if self.actor.is_account_admin:
+            return "Account admin"
+        return ROLE_LABELS.get(str(self.actor.role), str(self.actor.role or ""))
+
+    @property
+    def is_workspace_admin(self) -> bool:
+        return self.actor is not None and self.actor.is_workspace_admin
+
+    @property
+    def may_build(self) -> bool:
+        """May change workflows and their nodes here."""
+        return self.actor is not None and can_build(self.actor)
+
+    @property
+    def may_add_connection(self) -> bool:
+        """May add a workspace connection here."""
+        return self.actor is not None and can_create(self.actor)
 
 
 def _load_session_row(db: Session, token_hash: str) -> UserSession:

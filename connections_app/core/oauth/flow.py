@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,6 @@ from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
 from connections_app.core.clock import utcnow
 from connections_app.core.errors import DomainError, Invalid
-from connections_app.core.identity import service as identity
 from connections_app.core.oauth import clients, provider
 from connections_app.core.oauth.models import OAuthFlow
 from connections_app.core.tenancy.actor import Actor
@@ -156,9 +156,13 @@ def complete(
     session_token: str | None,
     params: dict[str, str],
     vault: Vault,
+    actor_for_token: Callable[[Session, str], Actor],
 ) -> Authorized | FlowOutcome:
     """Check the callback's query parameters against the flow, exchange the code and read
-    who signed in; a refusal comes back as a (recorded) `FlowOutcome`."""
+    who signed in; a refusal comes back as a (recorded) `FlowOutcome`.
+
+    Who the session belongs to is the caller's answer (`actor_for_token`): the provider
+    conversation has no business knowing identity's session rows or the policy behind them."""
     state = params.get("state")
     if not isinstance(state, str) or not 20 <= len(state) <= 200:
         return FlowOutcome(False, "This sign-in link is not valid. Start again from Connect.")
@@ -183,7 +187,7 @@ def complete(
     if not isinstance(code, str) or not 1 <= len(code) <= 2048:
         return fail(db, flow, f"{definition.name} sent no authorization code. Start again.")
     try:
-        actor = identity.actor_for_token(db, session_token)
+        actor = actor_for_token(db, session_token)
     except DomainError:
         return fail(db, flow, "Your session ended. Sign in and start again.")
     if actor.workspace_id != flow.workspace_id or actor.user_id != flow.user_id:

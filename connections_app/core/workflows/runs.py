@@ -78,6 +78,20 @@ class RunView:
     finished_at: datetime | None
     steps: list[StepView]
 
+    # The questions screens ask of a run, answered here so no screen compares statuses.
+    @property
+    def waiting(self) -> bool:
+        """Parked until a connection is reconnected (F22): it continues by itself."""
+        return self.status == RunStatus.WAITING
+
+    @property
+    def failed(self) -> bool:
+        return self.status == RunStatus.FAILED
+
+    @property
+    def steps_done(self) -> int:
+        return sum(1 for s in self.steps if s.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED))
+
 
 @dataclass(frozen=True)
 class RunPage:

@@ -107,7 +107,7 @@ def create_workflow(db: Session, *, actor: Actor, name: Any) -> WorkflowView:
         workflow_scope.workflows_query(actor).where(Workflow.name_key == text.casefold())
     ).first()
     if taken is not None:
-        raise Conflict(f"A workflow named “{text}” already exists here.")
+        raise Conflict(f"A workflow named “{text}” already exists here.", field="name")
     row = Workflow(
         account_id=actor.account_id,
         workspace_id=actor.workspace_id,
@@ -134,7 +134,7 @@ def rename_workflow(db: Session, *, actor: Actor, workflow_id: Any, name: Any) -
         )
     ).first()
     if clash is not None:
-        raise Conflict(f"A workflow named “{text}” already exists here.")
+        raise Conflict(f"A workflow named “{text}” already exists here.", field="name")
     row.name, row.name_key, row.updated_at = text, text.casefold(), utcnow()
     db.add(row)
     _audit(db, actor, audit.Action.WORKFLOW_UPDATED, row.id, {"name": text})

@@ -31,7 +31,7 @@ def _app_card(card: rx.Var) -> rx.Component:
                 rx.hstack(
                     rx.text(card["name"], size="2", weight="medium"),
                     rx.cond(
-                        card["oauth_only"] == "1",
+                        card["oauth_only"],
                         rx.badge("OAuth", variant="soft", color_scheme="gray", size="1"),
                     ),
                     spacing="2",
@@ -115,7 +115,7 @@ def _labelled(
 
 def _catalog_field(field: rx.Var) -> rx.Component:
     control = rx.cond(
-        field["masked"] == "1",
+        field["masked"],
         rx.input(
             name=field["name"],
             id=f"add-{field['name']}",
@@ -123,7 +123,7 @@ def _catalog_field(field: rx.Var) -> rx.Component:
             placeholder=field["placeholder"],
             auto_complete="off",
             spell_check=False,
-            required=field["required"] == "1",
+            required=field["required"],
             width="100%",
         ),
         rx.input(
@@ -133,11 +133,11 @@ def _catalog_field(field: rx.Var) -> rx.Component:
             placeholder=field["placeholder"],
             auto_complete="off",
             spell_check=False,
-            required=field["required"] == "1",
+            required=field["required"],
             width="100%",
         ),
     )
-    label = rx.cond(field["masked"] == "1", field["label"] + " (secret)", field["label"])
+    label = rx.cond(field["masked"], field["label"] + " (secret)", field["label"])
     return _labelled(label, control, field["help"], field["name"])
 
 
@@ -252,7 +252,7 @@ def _form_step() -> rx.Component:
                         rx.segmented_control.root(
                             rx.foreach(
                                 S.kinds,
-                                lambda k: rx.segmented_control.item(k["label"], value=k["kind"]),
+                                lambda k: rx.segmented_control.item(k["label"], value=k["value"]),
                             ),
                             value=S.kind,
                             on_change=S.choose_kind,

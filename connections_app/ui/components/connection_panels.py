@@ -42,8 +42,9 @@ def _pairs(rows: rx.Var) -> rx.Component:
     )
 
 
-def _can(op: str) -> rx.Var:
-    return D.allowed.split(" ").contains(op)
+def _can(action: str) -> rx.Var:
+    """The core's answer (`ConnectionActions`): nothing here re-decides a rule."""
+    return D.actions[action]
 
 
 def _history() -> rx.Component:
@@ -183,7 +184,7 @@ def details_panel() -> rx.Component:
                             ),
                         ),
                         rx.cond(
-                            _can("update"),
+                            _can("edit"),
                             rx.button(
                                 rx.icon("pencil", size=14),
                                 "Edit",
@@ -193,7 +194,7 @@ def details_panel() -> rx.Component:
                             ),
                         ),
                         rx.cond(
-                            _can("rotate") & (s["kind"] != "oauth2"),
+                            _can("rotate"),
                             rx.button(
                                 rx.icon("key-round", size=14),
                                 "Rotate",
@@ -203,7 +204,7 @@ def details_panel() -> rx.Component:
                             ),
                         ),
                         rx.cond(
-                            _can("rotate") & (s["reconnect_url"] != ""),
+                            _can("reconnect"),
                             rx.button(
                                 rx.el.a(
                                     rx.icon("log-in", size=14),
@@ -218,7 +219,7 @@ def details_panel() -> rx.Component:
                             ),
                         ),
                         rx.cond(
-                            _can("rotate") & (s["kind"] == "oauth2") & (s["status"] == "active"),
+                            _can("refresh"),
                             rx.button(
                                 rx.cond(
                                     OAuthConnectState.busy,
@@ -234,7 +235,7 @@ def details_panel() -> rx.Component:
                             ),
                         ),
                         rx.cond(
-                            _can("rotate") & (s["kind"] == "oauth2") & (s["status"] != "revoked"),
+                            _can("revoke"),
                             rx.button(
                                 rx.icon("ban", size=14),
                                 "Revoke",
@@ -402,7 +403,7 @@ def edit_dialog() -> rx.Component:
                             rx.input(
                                 name=f["name"],
                                 id="edit-" + f["name"],
-                                default_value=f["value"],
+                                default_value=f["default"],
                                 placeholder=f["placeholder"],
                                 width="100%",
                             ),

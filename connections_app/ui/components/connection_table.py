@@ -42,8 +42,9 @@ def _app_cell(row: rx.Var, clickable: bool) -> rx.Component:
     )
 
 
-def _can(row: rx.Var, op: str) -> rx.Var:
-    return row["allowed"].split(" ").contains(op)
+def _can(row: rx.Var, action: str) -> rx.Var:
+    """The core's answer (`ConnectionActions`): nothing here re-decides a rule."""
+    return row["actions"][action]
 
 
 def _actions(row: rx.Var) -> rx.Component:
@@ -71,13 +72,13 @@ def _actions(row: rx.Var) -> rx.Component:
                 ),
             ),
             rx.cond(
-                _can(row, "update"),
+                _can(row, "edit"),
                 rx.dropdown_menu.item(
                     rx.icon("pencil", size=14), "Edit", on_select=EditState.show(row["id"])
                 ),
             ),
             rx.cond(
-                _can(row, "rotate") & (row["kind"] != "oauth2"),
+                _can(row, "rotate"),
                 rx.dropdown_menu.item(
                     rx.icon("key-round", size=14),
                     "Rotate credential",

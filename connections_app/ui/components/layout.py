@@ -49,7 +49,7 @@ def workspace_switcher() -> rx.Component:
             rx.select.content(
                 rx.foreach(
                     SessionState.workspaces,
-                    lambda ws: rx.select.item(ws["label"], value=ws["id"]),
+                    lambda ws: rx.select.item(ws["label"], value=ws["value"]),
                 ),
             ),
             value=SessionState.workspace_id,

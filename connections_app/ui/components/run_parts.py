@@ -52,7 +52,7 @@ def step_line(step: rx.Var) -> rx.Component:
                     rx.text("HTTP ", step["http_status"], size="1", color_scheme="gray"),
                 ),
                 rx.cond(
-                    (step["attempts"] != "1") & (step["attempts"] != "0"),
+                    step["attempts"] > 1,
                     rx.text("resumed · attempt ", step["attempts"], size="1", color_scheme="gray"),
                 ),
                 spacing="2",

@@ -9,18 +9,18 @@ from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.sign_in import SignInState
 
 
-def _field(label: str, name: str, kind: str, autocomplete: str) -> rx.Component:
+def _field(label: str, name: str, input_type: str, autocomplete: str) -> rx.Component:
     return rx.vstack(
         rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
         rx.input(
             name=name,
             id=name,
-            type=kind,
+            type=input_type,
             required=True,
             auto_complete=autocomplete,
             size="3",
             width="100%",
-            max_length=254 if kind == "email" else 256,
+            max_length=254 if input_type == "email" else 256,
         ),
         spacing="1",
         width="100%",

@@ -8,67 +8,27 @@ after a save or an app change so the browser forgets what was typed too.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import reflex as rx
+from sqlmodel import Session
 
 from connections_app.core import guard
-from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
+from connections_app.core.catalog import AppDefinition, get_catalog
 from connections_app.core.connections import service as connections
-from connections_app.core.db import session_scope
-from connections_app.core.errors import Conflict, DomainError, Invalid, Unauthenticated
+from connections_app.core.connections.views import ConnectionView
+from connections_app.core.errors import Invalid
 from connections_app.core.oauth import clients
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
-from connections_app.core.tenancy.policy import can_create
 from connections_app.core.workflows import service as workflows
-from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.states.core_call import myself
+from connections_app.ui.states.rows import AppCard, Choice, FieldRow, app_cards, field_rows
 from connections_app.ui.states.session import SessionState
 
-FORM_KINDS = ("api_key", "basic", "dsn", "custom")
 SHARING_CHOICES = ("use", "view", "manage", "personal")
-
-
-def _form_methods(app: AppDefinition) -> list[AuthMethod]:
-    """Methods a form can create: keys, basic, DSN, custom — and server-to-server OAuth
-    (client credentials), whose token the core fetches itself."""
-    machine = bool(app.oauth and app.oauth.grant_type == "client_credentials")
-    return [m for m in app.auth_methods if m.kind in FORM_KINDS or (m.kind == "oauth2" and machine)]
-
-
-def app_cards() -> list[dict[str, str]]:
-    """The catalog as the picker shows it (static per process)."""
-    return [
-        {
-            "key": a.key,
-            "name": a.name,
-            "icon": a.icon,
-            "category": a.category,
-            "description": a.description,
-            "oauth_only": "1" if not _form_methods(a) else "",
-            "search": f"{a.name} {a.key} {a.category}".casefold(),
-        }
-        for a in get_catalog().apps
-    ]
-
-
-def field_rows(method: AuthMethod) -> list[dict[str, str]]:
-    return [
-        {
-            "name": f.name,
-            "label": f.label,
-            "masked": "1" if f.secret else "",
-            "required": "1" if f.required else "",
-            "placeholder": f.placeholder,
-            "help": f.help,
-            "default": f.default or "",
-            "max_length": str(f.limit),
-        }
-        for f in method.fields
-    ]
 
 
 class AddConnectionState(SessionState):
@@ -86,8 +46,8 @@ class AddConnectionState(SessionState):
     oauth_missing: bool = False
     oauth_url: str = ""
     kind: str = ""
-    kinds: list[dict[str, str]] = []
-    fields: list[dict[str, str]] = []
+    kinds: list[Choice] = []
+    fields: list[FieldRow] = []
     label: str = ""
     stable_key: str = ""
     key_edited: bool = False
@@ -107,25 +67,25 @@ class AddConnectionState(SessionState):
         self.test_ok, self.test_message, self.test_outcome = False, "", ""
 
     def _choose(self, app: AppDefinition, kind: str | None = None) -> None:
-        methods = _form_methods(app)
+        methods = app.form_methods
         method = next((m for m in methods if m.kind == kind), methods[0] if methods else None)
         self.app_key, self.app_name, self.app_icon = app.key, app.name, app.icon
         self.app_description = app.description
         self.oauth_only = method is None
-        self.kinds = [{"kind": m.kind, "label": m.label} for m in methods]
+        self.kinds = [Choice(m.kind, m.label) for m in methods]
         self.kind = method.kind if method else ""
         self.fields = field_rows(method) if method else []
         self.form_key += 1
         self._reset_result()
 
     @rx.event
-    def open_dialog(self) -> Any:
-        try:
-            actor = self._actor()
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        if not can_create(actor):
-            guard.record_refusal(actor, "open the Add connection dialog")
+    async def open_dialog(self) -> Any:
+        answer = await self._as_actor(myself, write=False)
+        me = answer.me
+        if me is None or me.actor is None:
+            return self._failed(answer)
+        if not me.may_add_connection:
+            guard.record_refusal(me.actor, "open the Add connection dialog")
             return rx.toast.error("Your role does not allow adding connections here.")
         self.open, self.step, self.app_query = True, "pick", ""
         self.for_node = self.for_node_label = ""
@@ -147,12 +107,12 @@ class AddConnectionState(SessionState):
         if isinstance(value, str):
             self.app_query = value[:60]
 
-    def _offer_oauth(self, app: AppDefinition) -> None:
-        has_oauth = any(m.kind == "oauth2" for m in app.auth_methods) and bool(
-            app.oauth and app.oauth.grant_type == "authorization_code" and app.oauth.authorize_url
+    async def _offer_oauth(self, app: AppDefinition) -> None:
+        has_oauth = app.offers_sign_in
+        answer = await self._as_actor(
+            lambda db, actor: app.key in clients.registered_apps(db), write=False
         )
-        with session_scope() as db:
-            registered = app.key in clients.registered_apps(db)
+        registered = bool(answer.value)
         self.oauth_ready = has_oauth and registered
         self.oauth_missing = has_oauth and not registered
         query = {"app": app.key, **({"node": self.for_node} if self.for_node else {})}
@@ -161,35 +121,33 @@ class AddConnectionState(SessionState):
         )
 
     @rx.event
-    def open_for_node(self, node_id: Any) -> Any:
+    async def open_for_node(self, node_id: Any) -> Any:
         """ "Connect New Account" in a node's panel: this node's app, straight to its form."""
-        try:
-            actor = self._actor()
-            with session_scope() as db:
-                node = workflows.get_node(db, actor=actor, node_id=node_id)
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except DomainError as err:
-            return rx.toast.error(str(err))
-        if not can_create(actor):
-            guard.record_refusal(actor, "connect a new account from a node")
+        answer = await self._as_actor(
+            lambda db, actor: workflows.get_node(db, actor=actor, node_id=node_id), write=False
+        )
+        node, me = answer.value, answer.me
+        if node is None or me is None or me.actor is None:
+            return self._failed(answer)
+        if not me.may_add_connection:
+            guard.record_refusal(me.actor, "connect a new account from a node")
             return rx.toast.error("Your role does not allow adding connections here.")
         self.for_node, self.for_node_label = node.id, node.label
         self.busy = ""
-        self.pick_app(node.app)
+        await self.pick_app(node.app)
         self.open = True
         return None
 
     @rx.event
-    def pick_app(self, app_key: Any) -> None:
+    async def pick_app(self, app_key: Any) -> None:
         try:
             app = get_catalog().get(app_key)
         except Invalid:
             return
         self._choose(app)
-        self._offer_oauth(app)
+        await self._offer_oauth(app)
         self.label = app.name
-        self.stable_key = self._suggest_key()
+        self.stable_key = await self._suggest_key()
         self.key_edited = False
         self.step = "form"
 
@@ -202,7 +160,7 @@ class AddConnectionState(SessionState):
 
     @rx.event
     def choose_kind(self, kind: Any) -> None:
-        if not isinstance(kind, str) or kind not in {k["kind"] for k in self.kinds}:
+        if not isinstance(kind, str) or kind not in {k.value for k in self.kinds}:
             return
         try:
             app = get_catalog().get(self.app_key)
@@ -210,25 +168,26 @@ class AddConnectionState(SessionState):
             return
         self._choose(app, kind)
 
-    def _suggest_key(self) -> str:
+    async def _suggest_key(self) -> str:
         """A slug of the label that is still free in this workspace (F3)."""
         base = connections.suggest_stable_key(self.label)
-        try:
-            actor = self._actor()
-        except Unauthenticated:
-            return base
-        if actor.workspace_id is None:
-            return base
-        with session_scope() as db:
-            return connections.unique_stable_key(db, actor.workspace_id, base)
+        answer = await self._as_actor(
+            lambda db, actor: (
+                connections.unique_stable_key(db, actor.workspace_id, base)
+                if actor.workspace_id
+                else base
+            ),
+            write=False,
+        )
+        return answer.value or base
 
     @rx.event
-    def label_changed(self, value: Any) -> None:
+    async def label_changed(self, value: Any) -> None:
         if not isinstance(value, str):
             return
         self.label = value[:120]
         if not self.key_edited:
-            self.stable_key = self._suggest_key()
+            self.stable_key = await self._suggest_key()
         if self.error_field == "label":
             self.error = self.error_field = ""
 
@@ -239,16 +198,16 @@ class AddConnectionState(SessionState):
             self.key_edited = True
 
     @rx.var
-    def visible_apps(self) -> list[dict[str, str]]:
+    def visible_apps(self) -> list[AppCard]:
         needle = self.app_query.strip().casefold()
         cards = _CARDS
-        return [c for c in cards if needle in c["search"]] if needle else cards
+        return [c for c in cards if needle in c.search] if needle else cards
 
     # --- submit: the only place the secret values pass through ----------------------
 
     def _values(self, form: Mapping[str, Any]) -> dict[str, Any]:
         """Only the catalog's field names, so nothing else rides along into the service."""
-        names = {f["name"] for f in self.fields}
+        names = {f.name for f in self.fields}
         return {k: v for k, v in form.items() if k in names}
 
     @rx.event(background=True)
@@ -260,24 +219,34 @@ class AddConnectionState(SessionState):
         async with self:
             if self.busy or self.step != "form" or self.oauth_only:
                 return None
-            try:
-                actor = self._actor()
-            except Unauthenticated:
-                return self._sign_in_redirect()
             self.busy = intent
             self._reset_result()
             app_key, kind, node = self.app_key, self.kind, self.for_node
             values = self._values(form)
+            ref = self._session_ref()
         del form  # the secret values live on only in `values`, until this handler ends
-        if intent == "test":
-            result = await asyncio.to_thread(_test_unsaved, actor, app_key, kind, values)
-        else:
-            result = await asyncio.to_thread(_create, actor, app_key, kind, values, meta, node)
-        del values
+        try:
+            if intent == "test":
+                answer = await self._as_actor(
+                    lambda db, actor: connections.test_unsaved(
+                        db, actor=actor, app=app_key, kind=kind, fields=values
+                    ),
+                    ref=ref,
+                )
+            else:
+                answer = await self._as_actor(
+                    lambda db, actor: _create(db, actor, app_key, kind, values, meta, node),
+                    ref=ref,
+                )
+        finally:
+            values.clear()
         async with self:
             self.busy = ""
-            if isinstance(result, _Failure):
-                self.error, self.error_field = result.message, result.field
+            result = answer.value
+            if result is None:
+                if answer.signed_out:
+                    return self._sign_in_redirect()
+                self.error, self.error_field = answer.message, answer.field
                 return None
             if intent == "test":
                 self.test_ok, self.test_message = result.ok, result.message
@@ -286,76 +255,38 @@ class AddConnectionState(SessionState):
             self.open = False
             self.form_key += 1
             label = result.label
+        # Open lists, panels and nodes re-read through the workspace hook.
         if node:
-            from connections_app.ui.states.node_panel import NodePanelState
-
-            return [
-                NodePanelState.reload,
-                rx.toast.success(f"“{label}” added and selected on this node."),
-            ]
-        return [
-            ConnectionListState.refresh,
-            rx.toast.success(f"“{label}” added. Test it any time from its details."),
-        ]
+            return rx.toast.success(f"“{label}” added and selected on this node.")
+        return rx.toast.success(f"“{label}” added. Test it any time from its details.")
 
     @rx.var
     def sharing_choices(self) -> list[str]:
         return list(SHARING_CHOICES)
 
 
-class _Failure:
-    """A user-facing reason (never a secret: services don't echo secret values)."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        self.message, self.field = message, field
-
-
-def _failure(err: DomainError) -> _Failure:
-    field = getattr(err, "field", "") or ""
-    if isinstance(err, Conflict):
-        field = "stable_key" if "stable key" in str(err).lower() else "label"
-    return _Failure(str(err), field)
-
-
-def _test_unsaved(actor: Actor, app_key: str, kind: str, values: dict[str, Any]) -> Any:
-    try:
-        with session_scope() as db:
-            return connections.test_unsaved(db, actor=actor, app=app_key, kind=kind, fields=values)
-    except DomainError as err:
-        return _failure(err)
-
-
 def _create(
+    db: Session,
     actor: Actor,
     app_key: str,
     kind: str,
     values: dict[str, Any],
     meta: dict[str, Any],
-    node_id: str = "",
-) -> Any:
-    try:
-        with session_scope() as db:
-            created = connections.create(
-                db,
-                actor=actor,
-                app=app_key,
-                kind=kind,
-                label=meta.get("cx_label"),
-                stable_key=meta.get("cx_stable_key") or None,
-                sharing=meta.get("cx_sharing") or "use",
-                fields=values,
-            )
-    except DomainError as err:
-        return _failure(err)
-    if node_id:
-        try:
-            with session_scope() as db:
-                workflows.set_node_connection(
-                    db, actor=actor, node_id=node_id, connection_id=created.id
-                )
-        except DomainError as err:  # saved, but the node could not take it: say so
-            return _Failure(f"“{created.label}” was saved, but not selected: {err}")
-    return created
+    node: str,
+) -> ConnectionView:
+    """Saved and selected on the node (when Add was opened from one) in one transaction:
+    a node that refuses it leaves nothing saved."""
+    return connections.create(
+        db,
+        actor=actor,
+        app=app_key,
+        kind=kind,
+        label=meta.get("cx_label"),
+        stable_key=meta.get("cx_stable_key") or None,
+        sharing=meta.get("cx_sharing") or "use",
+        fields=values,
+        node=node or None,
+    )
 
 
-_CARDS: list[dict[str, str]] = app_cards()
+_CARDS: list[AppCard] = app_cards()

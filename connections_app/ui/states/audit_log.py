@@ -7,13 +7,14 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from connections_app.core import audit_log
 from connections_app.core.connections import service as connections
-from connections_app.core.db import read_scope
-from connections_app.core.errors import DomainError, Invalid, Unauthenticated
-from connections_app.ui.formatting import exact, when
+from connections_app.core.errors import Invalid
+from connections_app.core.tenancy.actor import Actor
 from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
+from connections_app.ui.states.rows import AuditRow, audit_rows
 from connections_app.ui.states.session import SessionState
 
 ALL = "all"
@@ -31,7 +32,7 @@ def _day(value: str, *, end: bool) -> datetime | None:
 
 
 class AuditLogState(PagedMixin, SessionState):
-    rows: list[dict[str, str]] = []
+    rows: list[AuditRow] = []
     connection_text: str = ""
     connection_id: str = ""
     actor_text: str = ""
@@ -41,53 +42,49 @@ class AuditLogState(PagedMixin, SessionState):
     error: str = ""
     allowed_here: bool = True
 
-    def _reload(self) -> Any:
-        try:
-            actor = self._actor()
-            with read_scope() as db:
-                ids: Any = self.connection_id or None
-                if ids is None and self.connection_text:
-                    found = connections.list_connections(
-                        db, actor=actor, search=self.connection_text, page_size=100
-                    )
-                    ids = [v.id for v in found.items] or ["-none-"]
-                result = audit_log.workspace_log(
-                    db,
-                    actor=actor,
-                    connection_id=ids,
-                    actor_text=self.actor_text or None,
-                    action=None if self.action == ALL else self.action,
-                    since=_day(self.since, end=False),
-                    until=_day(self.until, end=True),
-                    page=self.page,
-                    page_size=PAGE_SIZE,
+    async def _reload(self) -> Any:
+        connection_id, connection_text = self.connection_id, self.connection_text
+        query = {
+            "actor_text": self.actor_text or None,
+            "action": None if self.action == ALL else self.action,
+            "page": self.page,
+            "page_size": PAGE_SIZE,
+        }
+        since, until = self.since, self.until
+
+        def read(db: Session, actor: Actor) -> audit_log.AuditPage:
+            ids: Any = connection_id or None
+            if ids is None and connection_text:
+                found = connections.list_connections(
+                    db, actor=actor, search=connection_text, page_size=100
                 )
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except DomainError as err:
-            self.error = str(err)
-            self.allowed_here = "admins" not in str(err)
+                ids = [v.id for v in found.items] or ["-none-"]
+            return audit_log.workspace_log(
+                db,
+                actor=actor,
+                connection_id=ids,
+                since=_day(since, end=False),
+                until=_day(until, end=True),
+                **query,
+            )
+
+        answer = await self._as_actor(read, write=False)
+        result = answer.value
+        if result is None:
+            if answer.signed_out:
+                return self._sign_in_redirect()
+            self.error = answer.message
+            self.allowed_here = not answer.denied
             self.rows, self.total = [], 0
             return None
         self.error = ""
         self.allowed_here = True
         self.total = result.total
-        self.rows = [
-            {
-                "when": when(e.at),
-                "exact": exact(e.at),
-                "actor": e.actor,
-                "action": e.action_label,
-                "outcome": e.outcome,
-                "target": e.target,
-                "summary": e.summary,
-            }
-            for e in result.items
-        ]
+        self.rows = audit_rows(result)
         return None
 
     @rx.event
-    def load(self) -> Any:
+    async def load(self) -> Any:
         params = self.router.url.query_parameters
         requested = params.get("connection", "")
         self.connection_id = (
@@ -95,10 +92,10 @@ class AuditLogState(PagedMixin, SessionState):
         )
         self.connection_text = ""
         self.page = 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def change_filter(self, name: Any, value: Any) -> Any:
+    async def change_filter(self, name: Any, value: Any) -> Any:
         if not isinstance(value, str):
             return None
         value = value.strip()[:120]
@@ -121,11 +118,11 @@ class AuditLogState(PagedMixin, SessionState):
         else:
             return None
         self.page = 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def clear(self) -> Any:
+    async def clear(self) -> Any:
         self.connection_text = self.connection_id = self.actor_text = ""
         self.since = self.until = ""
         self.action, self.page = ALL, 1
-        return self._reload()
+        return await self._reload()

@@ -1,97 +1,61 @@
 """Details panel, Edit, Rotate and Delete for one connection.
 
-Every handler takes the connection id as hostile input and asks the core, which
-answers not-found for anything outside the caller's workspace and refuses what
-the caller's role and the connection's sharing level do not allow. The panel
-holds read-models only: configuration values the caller may see, the masked tail,
-health figures, usages and audit lines. New secrets typed into Rotate are read
-once in `submit_rotate` and handed to the service.
+Every handler takes the connection id as hostile input and asks the core (through
+`_as_actor`, as the signed-in person, off the event loop), which answers not-found
+for anything outside the caller's workspace and refuses what the caller's role and
+the connection's sharing level do not allow. The panel holds read-models only
+(typed rows from `rows.py`): configuration values the caller may see, the masked
+tail, health figures, usages, audit lines and the core's `ConnectionActions`. New
+secrets typed into Rotate are read once in `submit` and handed to the service.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode
 
 import reflex as rx
+from sqlmodel import Session
 
 from connections_app.core import audit_log, guard
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
-from connections_app.core.connections.views import ConnectionView, TestResult
-from connections_app.core.db import read_scope, session_scope
-from connections_app.core.errors import DomainError, Invalid, NotFound, Unauthenticated
+from connections_app.core.connections.views import (
+    ConnectionActions,
+    ConnectionView,
+    Health,
+    Usage,
+)
+from connections_app.core.errors import DomainError
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
-from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
-from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.formatting import SHARING_LABELS
+from connections_app.ui.states.core_call import Answer, Work
+from connections_app.ui.states.rows import (
+    AuditRow,
+    ConnectionSummary,
+    FieldRow,
+    Pair,
+    UsageRow,
+    audit_rows,
+    config_pairs,
+    connection_summary,
+    health_pairs,
+    masked,
+    secret_inputs,
+    settings_inputs,
+    usage_rows,
+)
 from connections_app.ui.states.session import SessionState
 
 log = logging.getLogger(__name__)
 HISTORY_PAGE = 8
-_GONE = "That connection no longer exists or is not available to you."
+GONE = "That connection no longer exists or is not available to you."
 
 
 def _id(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 64 else None
-
-
-def _config_rows(view: ConnectionView) -> list[dict[str, str]]:
-    if view.config is None:
-        return []
-    labels: dict[str, str] = {}
-    try:
-        app = get_catalog().get(view.app)
-        method = app.auth_method(view.kind)
-        labels = {f.name: f.label for f in method.config_fields}
-    except (Invalid, KeyError, ValueError):
-        pass
-    return [{"label": labels.get(k, k), "value": str(v)} for k, v in sorted(view.config.items())]
-
-
-def _history_rows(page: audit_log.AuditPage) -> list[dict[str, str]]:
-    return [
-        {
-            "when": when(e.at),
-            "exact": exact(e.at),
-            "actor": e.actor,
-            "action": e.action_label,
-            "outcome": e.outcome,
-            "summary": e.summary,
-        }
-        for e in page.items
-    ]
-
-
-def _secret_field_rows(view: ConnectionView) -> list[dict[str, str]]:
-    app = get_catalog().get(view.app)
-    method = app.auth_method(view.kind)
-    return [
-        {"name": f.name, "label": f.label, "placeholder": f.placeholder, "help": f.help}
-        for f in method.secret_fields
-    ]
-
-
-def _edit_field_rows(view: ConnectionView) -> list[dict[str, str]]:
-    """Settings as the Edit form shows them; the catalog says which are destinations."""
-    app = get_catalog().get(view.app)
-    method = app.auth_method(view.kind)
-    config = view.config or {}
-    return [
-        {
-            "name": f.name,
-            "label": f.label,
-            "value": str(config.get(f.name, "")),
-            "placeholder": f.placeholder,
-            "help": (f.help + " " if f.help else "")
-            + ("Changing it clears the stored credential." if f.destination else ""),
-            "destination": "1" if f.destination else "",
-        }
-        for f in method.config_fields
-    ]
 
 
 def _destination_note(view: ConnectionView) -> str:
@@ -100,7 +64,7 @@ def _destination_note(view: ConnectionView) -> str:
     if not names:
         return ""
     fields = " or ".join(names)
-    if view.kind == "oauth2":
+    if view.via_sign_in:
         return (
             f"Changing {fields} disconnects this connection: its tokens are never sent to "
             "other endpoints. Reconnect afterwards."
@@ -112,128 +76,95 @@ def _destination_note(view: ConnectionView) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Panel:
+    """Everything the details panel shows, read in one worker-thread call."""
+
+    view: ConnectionView
+    health: Health
+    usages: list[Usage]
+    history: audit_log.AuditPage | None
+
+
+def _read_panel(db: Session, actor: Actor, connection_id: str, history_page: int) -> _Panel:
+    view = connections.get(db, actor=actor, connection_id=connection_id)
+    health = connections.health(db, actor=actor, connection_id=connection_id)
+    found = connections.usages(db, actor=actor, connection_id=connection_id)
+    try:
+        history = audit_log.connection_history(
+            db, actor=actor, connection_id=connection_id, page=history_page, page_size=HISTORY_PAGE
+        )
+    except DomainError:
+        history = None
+    return _Panel(view, health, found, history)
+
+
 class DetailsState(SessionState):
     open: bool = False
     connection_id: str = ""
-    summary: dict[str, str] = {}
-    config_rows: list[dict[str, str]] = []
+    summary: ConnectionSummary = ConnectionSummary()
+    config_rows: list[Pair] = []
     config_hidden: bool = False
-    health_rows: list[dict[str, str]] = []
-    usages: list[dict[str, str]] = []
-    history: list[dict[str, str]] = []
+    health_rows: list[Pair] = []
+    usages: list[UsageRow] = []
+    history: list[AuditRow] = []
     history_total: int = 0
     history_page: int = 1
     history_hidden: bool = False
-    allowed: str = ""
+    # What this person may do with it now: the core decides (role × sharing × kind × status).
+    actions: ConnectionActions = ConnectionActions()
     testing: bool = False
     test_message: str = ""
     test_ok: bool = False
     error: str = ""
 
-    def _load(self, actor: Actor, connection_id: str) -> None:
-        with read_scope() as db:
-            view = connections.get(db, actor=actor, connection_id=connection_id)
-            health = connections.health(db, actor=actor, connection_id=connection_id)
-            found = connections.usages(db, actor=actor, connection_id=connection_id)
-            try:
-                history = audit_log.connection_history(
-                    db,
-                    actor=actor,
-                    connection_id=connection_id,
-                    page=self.history_page,
-                    page_size=HISTORY_PAGE,
-                )
-            except DomainError:
-                history = None
+    def _show(self, panel: _Panel) -> None:
+        view = panel.view
         self.connection_id = view.id
-        self.allowed = " ".join(sorted(view.allowed))
-        self.summary = {
-            "label": view.label,
-            "app_name": view.app_name,
-            "app_icon": view.app_icon,
-            "kind": view.kind,
-            "status": view.status,
-            "status_reason": view.status_reason or "",
-            "sharing": view.sharing,
-            "sharing_label": SHARING_LABELS.get(view.sharing, view.sharing),
-            "stable_key": view.stable_key,
-            "masked_tail": f"••••{view.masked_tail}" if view.masked_tail else "••••",
-            "scope": "Granted by the account" if view.granted else "This workspace",
-            "created": exact(view.created_at),
-            "updated": exact(view.updated_at),
-            "external": view.external_name or view.external_identity or "",
-            "reconnect_url": (
-                f"{get_settings().api_url}/oauth/start?"
-                + urlencode({"app": view.app, "target": view.id})
-                if view.kind == "oauth2" and view.scope == "workspace"
-                else ""
-            ),
-        }
+        self.actions = view.actions
+        self.summary = connection_summary(view, get_settings().api_url)
         self.config_hidden = view.config is None
-        self.config_rows = _config_rows(view)
-        self.health_rows = [
-            {"label": "Status", "value": view.status.capitalize()},
-            {"label": "Last successful use", "value": when(health.last_success_at)},
-            {"label": "Last used", "value": when(health.last_used_at)},
-            {"label": "Uses", "value": str(view.use_count)},
-            {
-                "label": "Last test",
-                "value": (
-                    "Never tested"
-                    if health.last_tested_at is None
-                    else f"{when(health.last_tested_at)} · "
-                    + ("passed" if health.last_test_ok else "failed")
-                ),
-            },
-            {"label": "Last test result", "value": health.last_test_message or "—"},
-            {
-                "label": "Token expiry",
-                "value": expiry(health.token_expires_at) or "Does not expire",
-            },
-            {"label": "Failures in the last 24 h", "value": str(health.failures_24h)},
-        ]
-        self.usages = [
-            {"workflow": u.workflow_name, "node": u.node_label, "workflow_id": u.workflow_id}
-            for u in found
-        ]
-        self.history_hidden = history is None
-        self.history = _history_rows(history) if history else []
-        self.history_total = history.total if history else 0
+        self.config_rows = config_pairs(view)
+        self.health_rows = health_pairs(view, panel.health)
+        self.usages = usage_rows(panel.usages)
+        self.history_hidden = panel.history is None
+        self.history = audit_rows(panel.history) if panel.history else []
+        self.history_total = panel.history.total if panel.history else 0
 
-    def _open_or_fail(self, connection_id: Any) -> Any:
+    async def _read(self, connection_id: str, *, ref: str | None = None) -> Answer[_Panel]:
+        page = self.history_page
+        return await self._as_actor(
+            lambda db, actor: _read_panel(db, actor, connection_id, page), write=False, ref=ref
+        )
+
+    async def _open_or_fail(self, connection_id: Any) -> Any:
         conn_id = _id(connection_id)
-        try:
-            actor = self._actor()
-            if conn_id is None:
-                raise NotFound(_GONE)
-            self._load(actor, conn_id)
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except NotFound:
+        if conn_id is None:
             self.open = False
-            return [ConnectionListState.refresh, rx.toast.error(_GONE)]
-        except DomainError as err:
+            return rx.toast.error(GONE)
+        answer = await self._read(conn_id)
+        if answer.value is None:
             self.open = False
-            return rx.toast.error(str(err))
+            return self._failed(answer) if not answer.gone else rx.toast.error(GONE)
+        self._show(answer.value)
         self.open = True
         return None
 
-    def _on_workspace_change(self) -> None:
+    async def _on_workspace_change(self) -> None:
         """An open panel follows changes made elsewhere; a deleted connection closes it."""
         if not (self.open and self.connection_id):
             return
-        try:
-            self._load(self._actor(), self.connection_id)
-        except (NotFound, Unauthenticated):
+        answer = await self._read(self.connection_id)
+        if answer.value is not None:
+            self._show(answer.value)
+        elif answer.gone or answer.signed_out:
             self.open = False
-        except DomainError:
-            pass
 
     @rx.event
-    def show(self, connection_id: Any) -> Any:
+    async def show(self, connection_id: Any) -> Any:
         self.history_page = 1
         self.test_message, self.error, self.testing = "", "", False
-        return self._open_or_fail(connection_id)
+        return await self._open_or_fail(connection_id)
 
     @rx.event
     def open_changed(self, value: Any) -> None:
@@ -241,21 +172,15 @@ class DetailsState(SessionState):
             self.open = False
 
     @rx.event
-    def reload(self) -> Any:
-        if self.open and self.connection_id:
-            return self._open_or_fail(self.connection_id)
-        return None
-
-    @rx.event
-    def history_next(self) -> Any:
+    async def history_next(self) -> Any:
         if self.history_page * HISTORY_PAGE < self.history_total:
             self.history_page += 1
-        return self._open_or_fail(self.connection_id)
+        return await self._open_or_fail(self.connection_id)
 
     @rx.event
-    def history_previous(self) -> Any:
+    async def history_previous(self) -> Any:
         self.history_page = max(1, self.history_page - 1)
-        return self._open_or_fail(self.connection_id)
+        return await self._open_or_fail(self.connection_id)
 
     @rx.event(background=True)
     async def run_test(self, connection_id: Any) -> Any:
@@ -263,65 +188,70 @@ class DetailsState(SessionState):
         async with self:
             if self.testing or conn_id is None:
                 return None
-            try:
-                actor = self._actor()
-            except Unauthenticated:
-                return self._sign_in_redirect()
             self.testing = True
             self.test_message = ""
+            ref = self._session_ref()
         try:
-            result = await asyncio.to_thread(_run_test, actor, conn_id)
+            answer = await self._as_actor(
+                lambda db, actor: connections.test(db, actor=actor, connection_id=conn_id),
+                ref=ref,
+            )
         except Exception as err:  # the panel must never stay "testing" whatever happened
             log.warning("connection test failed: %s", type(err).__name__)
-            result = "The test could not be completed. Try again."
+            answer = Answer(message="The test could not be completed. Try again.")
+        panel = await self._read(conn_id, ref=ref) if answer.ok else None
         async with self:
             self.testing = False
-            if isinstance(result, str):
-                self.test_ok, self.test_message = False, result
-                return rx.toast.error(result)
+            result = answer.value
+            if result is None:
+                if answer.signed_out:
+                    return self._sign_in_redirect()
+                self.test_ok, self.test_message = False, GONE if answer.gone else answer.message
+                return rx.toast.error(self.test_message)
             self.test_ok, self.test_message = result.ok, result.message
-            if self.open and self.connection_id == conn_id:
-                with contextlib.suppress(DomainError):
-                    self._load(actor, conn_id)
+            if panel is not None and panel.value and self.open and self.connection_id == conn_id:
+                self._show(panel.value)
         toast = rx.toast.success if result.ok else rx.toast.error
-        return [ConnectionListState.refresh, toast(result.message)]
+        return toast(result.message)
 
 
-def _run_test(actor: Actor, connection_id: str) -> TestResult | str:
-    try:
-        with session_scope() as db:
-            return connections.test(db, actor=actor, connection_id=connection_id)
-    except NotFound:
-        return _GONE
-    except DomainError as err:
-        return str(err)
-
-
-def _fetch_for(
-    state: SessionState, connection_id: Any, op: str, denied: str
+async def _fetch_for(
+    state: SessionState, connection_id: Any, action: str, denied: str
 ) -> tuple[ConnectionView | None, Any]:
     """Load a connection a dialog is about to act on, or the event that says why not.
 
-    The op check here only decides whether to open the dialog; the service checks
-    again when the dialog is submitted.
+    `action` names the view's `ConnectionActions` that open it (`a|b`: either); it only
+    decides whether to open the dialog: the service checks again on submit.
     """
     conn_id = _id(connection_id)
-    try:
-        actor = state._actor()
-        if conn_id is None:
-            raise NotFound(_GONE)
-        with read_scope() as db:
-            view = connections.get(db, actor=actor, connection_id=conn_id)
-    except Unauthenticated:
-        return None, state._sign_in_redirect()
-    except DomainError as err:
-        return None, rx.toast.error(str(err))
-    if op not in view.allowed:
+    if conn_id is None:
+        return None, rx.toast.error(GONE)
+    answer = await state._as_actor(
+        lambda db, actor: connections.get(db, actor=actor, connection_id=conn_id), write=False
+    )
+    view = answer.value
+    if view is None or answer.me is None or answer.me.actor is None:
+        return None, state._failed(answer)
+    if not any(getattr(view.actions, name) for name in action.split("|")):
         guard.record_refusal(
-            actor, f"open the {op} dialog", target_type="connection", target_id=view.id
+            answer.me.actor,
+            f"open the {action.split('|')[0]} dialog",
+            target_type="connection",
+            target_id=view.id,
         )
         return None, rx.toast.error(denied)
     return view, None
+
+
+async def _spending(
+    state: SessionState, secrets: dict[str, Any], work: Work[ConnectionView]
+) -> Answer[ConnectionView]:
+    """Hand freshly typed secrets to the core; they are gone from here afterwards,
+    whatever the answer."""
+    try:
+        return await state._as_actor(work)
+    finally:
+        secrets.clear()
 
 
 class EditState(SessionState):
@@ -330,28 +260,28 @@ class EditState(SessionState):
     label: str = ""
     sharing: str = "use"
     is_account: bool = False
-    fields: list[dict[str, str]] = []
+    fields: list[FieldRow] = []
     # Descriptors of the inputs that re-enter a credential for a new destination (the
     # inputs are uncontrolled: their values are read once on submit, never stored).
-    reentry_inputs: list[dict[str, str]] = []
+    reentry_inputs: list[FieldRow] = []
     destination_note: str = ""
     error: str = ""
     error_field: str = ""
     form_key: int = 0
 
     @rx.event
-    def show(self, connection_id: Any) -> Any:
-        view, refusal = _fetch_for(
-            self, connection_id, "update", "Your role does not allow you to edit this connection."
+    async def show(self, connection_id: Any) -> Any:
+        view, refusal = await _fetch_for(
+            self, connection_id, "edit", "Your role does not allow you to edit this connection."
         )
         if view is None:
             return refusal
         self.connection_id, self.label, self.sharing = view.id, view.label, view.sharing
         self.is_account = view.scope == "account"
-        self.fields = _edit_field_rows(view)
+        self.fields = settings_inputs(view)
         self.destination_note = _destination_note(view)
         self.reentry_inputs = (
-            _secret_field_rows(view) if self.destination_note and view.kind != "oauth2" else []
+            secret_inputs(view) if self.destination_note and not view.via_sign_in else []
         )
         self.error = self.error_field = ""
         self.form_key += 1
@@ -364,52 +294,50 @@ class EditState(SessionState):
             self.open = False
 
     @rx.event
-    def submit(self, form: dict) -> Any:
+    async def submit(self, form: dict) -> Any:
         if not isinstance(form, dict) or not self.connection_id:
             return None
-        names = {f["name"] for f in self.fields}
+        names = {f.name for f in self.fields}
         config = {k: v for k, v in form.items() if k in names}
-        secret_names = {f["name"] for f in self.reentry_inputs}
+        secret_names = {f.name for f in self.reentry_inputs}
         secrets = {k: v for k, v in form.items() if k in secret_names and v not in ("", None)}
         label, sharing = form.get("cx_label"), form.get("cx_sharing") or None
         del form  # typed secret values live on only in `secrets`, until the service has them
-        try:
-            actor = self._actor()
-            with session_scope() as db:
-                view = connections.update(
-                    db,
-                    actor=actor,
-                    connection_id=self.connection_id,
-                    label=label,
-                    sharing=sharing,
-                    config=config or None,
-                    secrets=secrets or None,
-                )
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except DomainError as err:
-            self.error = str(err)
-            self.error_field = getattr(err, "field", "") or ("label" if "named" in str(err) else "")
+        conn_id = self.connection_id
+        answer = await _spending(
+            self,
+            secrets,
+            lambda db, actor: connections.update(
+                db,
+                actor=actor,
+                connection_id=conn_id,
+                label=label,
+                sharing=sharing,
+                config=config or None,
+                secrets=secrets or None,
+            ),
+        )
+        view = answer.value
+        if view is None:
+            if answer.signed_out:
+                return self._sign_in_redirect()
+            self.error, self.error_field = answer.message, answer.field
             # Re-mount the form with the non-secret values as typed: the browser forgets
             # what was typed into the secret inputs, nothing else.
             if isinstance(label, str):
                 self.label = label[:120]
             self.fields = [
-                {**f, "value": str(config.get(f["name"], f["value"]))[:512]} for f in self.fields
+                replace(f, default=str(config.get(f.name, f.default))[:512]) for f in self.fields
             ]
             if isinstance(sharing, str) and sharing in SHARING_LABELS:
                 self.sharing = sharing
             self.form_key += 1
             return None
-        finally:
-            secrets.clear()
         self.open = False
         self.form_key += 1
-        if view.status == "pending" and view.status_reason:
-            saved = rx.toast.warning(f"Saved “{view.label}”. {view.status_reason}")
-        else:
-            saved = rx.toast.success(f"Saved “{view.label}”.")
-        return [ConnectionListState.refresh, DetailsState.reload, saved]
+        if view.awaits_setup:
+            return rx.toast.warning(f"Saved “{view.label}”. {view.status_reason}")
+        return rx.toast.success(f"Saved “{view.label}”.")
 
 
 class RotateState(SessionState):
@@ -417,23 +345,26 @@ class RotateState(SessionState):
     connection_id: str = ""
     label: str = ""
     masked_tail: str = ""
-    fields: list[dict[str, str]] = []
+    fields: list[FieldRow] = []
     oauth: bool = False
     error: str = ""
     form_key: int = 0
     busy: bool = False
 
     @rx.event
-    def show(self, connection_id: Any) -> Any:
-        view, refusal = _fetch_for(
-            self, connection_id, "rotate", "Your role does not allow you to rotate this credential."
+    async def show(self, connection_id: Any) -> Any:
+        view, refusal = await _fetch_for(
+            self,
+            connection_id,
+            "rotate|reconnect",
+            "Your role does not allow you to rotate this credential.",
         )
         if view is None:
             return refusal
         self.connection_id, self.label = view.id, view.label
-        self.masked_tail = f"••••{view.masked_tail}" if view.masked_tail else "••••"
-        self.oauth = view.kind == "oauth2"
-        self.fields = [] if self.oauth else _secret_field_rows(view)
+        self.masked_tail = masked(view)
+        self.oauth = view.via_sign_in
+        self.fields = [] if self.oauth else secret_inputs(view)
         self.error = ""
         self.busy = False
         self.form_key += 1
@@ -447,60 +378,56 @@ class RotateState(SessionState):
             self.form_key += 1
 
     @rx.event
-    def submit(self, form: dict) -> Any:
+    async def submit(self, form: dict) -> Any:
         if not isinstance(form, dict) or not self.connection_id or self.oauth:
             return None
-        names = {f["name"] for f in self.fields}
+        names = {f.name for f in self.fields}
         secrets = {k: v for k, v in form.items() if k in names and v not in ("", None)}
         del form
-        try:
-            actor = self._actor()
-            with session_scope() as db:
-                view = connections.rotate(
-                    db, actor=actor, connection_id=self.connection_id, secrets=secrets
-                )
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except DomainError as err:
-            self.error = str(err)
+        conn_id = self.connection_id
+        answer = await _spending(
+            self,
+            secrets,
+            lambda db, actor: connections.rotate(
+                db, actor=actor, connection_id=conn_id, secrets=secrets
+            ),
+        )
+        view = answer.value
+        if view is None:
+            if answer.signed_out:
+                return self._sign_in_redirect()
+            self.error = answer.message
             return None
-        finally:
-            del secrets
         self.open = False
         self.form_key += 1
-        return [
-            ConnectionListState.refresh,
-            DetailsState.reload,
-            rx.toast.success(
-                f"Credential of “{view.label}” replaced. The old one is gone; "
-                "every node uses the new one from its next request."
-            ),
-        ]
+        return rx.toast.success(
+            f"Credential of “{view.label}” replaced. The old one is gone; "
+            "every node uses the new one from its next request."
+        )
 
 
 class DeleteState(SessionState):
     open: bool = False
     connection_id: str = ""
     label: str = ""
-    usages: list[dict[str, str]] = []
+    usages: list[UsageRow] = []
     error: str = ""
 
     @rx.event
-    def show(self, connection_id: Any) -> Any:
-        view, refusal = _fetch_for(
+    async def show(self, connection_id: Any) -> Any:
+        view, refusal = await _fetch_for(
             self, connection_id, "delete", "Your role does not allow you to delete this connection."
         )
         if view is None:
             return refusal
-        try:
-            with read_scope() as db:
-                found = connections.usages(db, actor=self._actor(), connection_id=view.id)
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except DomainError as err:
-            return rx.toast.error(str(err))
+        answer = await self._as_actor(
+            lambda db, actor: connections.usages(db, actor=actor, connection_id=view.id),
+            write=False,
+        )
+        if answer.value is None:
+            return self._failed(answer)
         self.connection_id, self.label = view.id, view.label
-        self.usages = [{"workflow": u.workflow_name, "node": u.node_label} for u in found]
+        self.usages = usage_rows(answer.value)
         self.error = ""
         self.open = True
         return None
@@ -511,27 +438,25 @@ class DeleteState(SessionState):
             self.open = False
 
     @rx.event
-    def confirm(self) -> Any:
+    async def confirm(self) -> Any:
         if not self.connection_id:
             return None
-        try:
-            actor = self._actor()
-            with session_scope() as db:
-                result = connections.delete(db, actor=actor, connection_id=self.connection_id)
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except NotFound:
-            self.open = False
-            return [ConnectionListState.refresh, rx.toast.error(_GONE)]
-        except DomainError as err:
-            self.error = str(err)
+        conn_id = self.connection_id
+        answer = await self._as_actor(
+            lambda db, actor: connections.delete(db, actor=actor, connection_id=conn_id)
+        )
+        result = answer.value
+        if result is None:
+            if answer.signed_out:
+                return self._sign_in_redirect()
+            if answer.gone:
+                self.open = False
+                return rx.toast.error(GONE)
+            self.error = answer.message
             return None
         self.open = False
         self.connection_id = ""
         broken = len(result.broken_usages)
         suffix = f" {broken} node(s) now show a missing connection." if broken else ""
-        return [
-            ConnectionListState.refresh,
-            DetailsState.open_changed(False),
-            rx.toast.success(f"Deleted “{result.label}”.{suffix}"),
-        ]
+        # The open list and the details panel (which closes) follow the workspace hook.
+        return rx.toast.success(f"Deleted “{result.label}”.{suffix}")

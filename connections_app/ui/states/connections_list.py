@@ -1,7 +1,8 @@
 """Read-models of connection lists for the Integrations, LLM Keys and portal pages.
 
-Rows are flat string dicts built from `ConnectionView`: label, app, status and a
-masked tail, never configuration values the actor may not see, never a secret.
+Rows are typed `ConnectionRow`s built from `ConnectionView` (ui/states/rows.py):
+label, app, status and a masked tail, never configuration values the actor may not
+see, never a secret.
 One page at a time, filtered in the database: the browser never receives the
 whole list.
 """
@@ -15,12 +16,8 @@ import reflex as rx
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Kind, Status
-from connections_app.core.connections.views import ConnectionView
-from connections_app.core.db import read_scope
-from connections_app.core.errors import DomainError, Unauthenticated
-from connections_app.core.tenancy.policy import can_create
-from connections_app.ui.formatting import SHARING_LABELS, expiry, when
 from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
+from connections_app.ui.states.rows import ConnectionRow, connection_row
 from connections_app.ui.states.session import SessionState
 
 ALL = "all"
@@ -30,29 +27,8 @@ _FILTER_CHOICES: dict[str, set[str]] = {
 }
 
 
-def row_for_ui(view: ConnectionView) -> dict[str, str]:
-    return {
-        "id": view.id,
-        "label": view.label,
-        "app": view.app,
-        "app_name": view.app_name,
-        "app_icon": view.app_icon,
-        "kind": view.kind,
-        "status": view.status,
-        "status_reason": view.status_reason or "",
-        "sharing": view.sharing,
-        "sharing_label": SHARING_LABELS.get(view.sharing, view.sharing),
-        "masked_tail": f"••••{view.masked_tail}" if view.masked_tail else "••••",
-        "last_used": when(view.last_used_at),
-        "use_count": str(view.use_count),
-        "expires": expiry(view.token_expires_at),
-        "scope": "Granted" if view.granted else "Workspace",
-        "allowed": " ".join(sorted(view.allowed)),
-    }
-
-
 class ConnectionListState(PagedMixin, SessionState):
-    rows: list[dict[str, str]] = []
+    rows: list[ConnectionRow] = []
     search: str = ""
     app_filter: str = ALL
     kind_filter: str = ALL
@@ -70,63 +46,58 @@ class ConnectionListState(PagedMixin, SessionState):
     def _authorized_by_me(self) -> bool:
         return False
 
-    def _reload(self) -> Any:
-        try:
-            actor = self._actor()
-            with read_scope() as db:
-                result = connections.list_connections(
-                    db,
-                    actor=actor,
-                    search=self.search or None,
-                    app=None if self.app_filter == ALL else self.app_filter,
-                    kind=None if self.kind_filter == ALL else self.kind_filter,
-                    status=None if self.status_filter == ALL else self.status_filter,
-                    page=self.page,
-                    page_size=PAGE_SIZE,
-                    account_scope=self._account_scope(),
-                    authorized_by_me=self._authorized_by_me(),
-                )
-        except Unauthenticated:
+    async def _reload(self) -> Any:
+        query = {
+            "search": self.search or None,
+            "app": None if self.app_filter == ALL else self.app_filter,
+            "kind": None if self.kind_filter == ALL else self.kind_filter,
+            "status": None if self.status_filter == ALL else self.status_filter,
+            "page": self.page,
+            "page_size": PAGE_SIZE,
+            "account_scope": self._account_scope(),
+            "authorized_by_me": self._authorized_by_me(),
+        }
+        answer = await self._as_actor(
+            lambda db, actor: connections.list_connections(db, actor=actor, **query),
+            write=False,
+        )
+        result, me = answer.value, answer.me
+        if answer.signed_out:
             return self._sign_in_redirect()
-        except DomainError as err:
-            self.error = str(err)
+        if result is None or me is None:
+            self.error = answer.message
             self.rows, self.total = [], 0
             return None
         if result.items == [] and result.total and self.page > 1:
             # The page emptied under us (deletes elsewhere): show the last one.
             self.page = max(1, -(-result.total // PAGE_SIZE))
-            return self._reload()
+            return await self._reload()
         self.error = ""
-        self.rows = [row_for_ui(v) for v in result.items]
+        self.rows = [connection_row(v) for v in result.items]
         self.total = result.total
-        self.can_add = can_create(actor) and not self._authorized_by_me()
+        self.can_add = me.may_add_connection and not self._authorized_by_me()
         self.list_loaded, self.list_kind = True, type(self).__name__
         return None
 
-    def _on_workspace_change(self) -> None:
+    async def _on_workspace_change(self) -> None:
         if self.list_loaded and self.list_kind == type(self).__name__:
-            self._reload()
+            await self._reload()
 
     @rx.event
-    def load(self) -> Any:
+    async def load(self) -> Any:
         self.page = 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def refresh(self) -> Any:
-        """Re-read the current page (after an add, edit or delete elsewhere)."""
-        return self._reload()
-
-    @rx.event
-    def search_changed(self, value: Any) -> Any:
+    async def search_changed(self, value: Any) -> Any:
         if not isinstance(value, str):
             return None
         self.search = value[:100]
         self.page = 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def filter_changed(self, name: Any, value: Any) -> Any:
+    async def filter_changed(self, name: Any, value: Any) -> Any:
         if name not in ("app", "kind", "status") or not isinstance(value, str):
             return None
         if value != ALL:
@@ -135,13 +106,13 @@ class ConnectionListState(PagedMixin, SessionState):
                 return None
         setattr(self, f"{name}_filter", value)
         self.page = 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def clear_filters(self) -> Any:
+    async def clear_filters(self) -> Any:
         self.search, self.page = "", 1
         self.app_filter = self.kind_filter = self.status_filter = ALL
-        return self._reload()
+        return await self._reload()
 
     @rx.var
     def filtering(self) -> bool:

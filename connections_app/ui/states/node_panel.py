@@ -8,18 +8,30 @@ browser only ever names ids; the core decides whether the node may use them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
-from connections_app.core.db import read_scope, session_scope
-from connections_app.core.errors import DomainError, Unauthenticated
-from connections_app.core.tenancy.policy import can_build, can_create
+from connections_app.core.connections.views import Page
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.workflows import service as workflows
-from connections_app.ui import formatting
-from connections_app.ui.states.add_connection import AddConnectionState
-from connections_app.ui.states.builder import BuilderState, param_rows
+from connections_app.ui.states.builder import BuilderState
+from connections_app.ui.states.rows import FieldRow, PickerOption, param_rows, picker_options
 from connections_app.ui.states.session import SessionState
+
+
+@dataclass(frozen=True)
+class _Node:
+    node: workflows.NodeView
+    page: Page
+
+
+def _read_node(db: Session, actor: Actor, node_id: str, search: str, page: int) -> _Node:
+    node = workflows.get_node(db, actor=actor, node_id=node_id)
+    found = workflows.picker(db, actor=actor, node_id=node.id, search=search or None, page=page)
+    return _Node(node, found)
 
 
 class NodePanelState(SessionState):
@@ -29,7 +41,7 @@ class NodePanelState(SessionState):
     app: str = ""
     app_name: str = ""
     action_name: str = ""
-    params: list[dict[str, str]] = []
+    params: list[FieldRow] = []
     form_key: int = 0
     connection_id: str = ""
     connection_label: str = ""
@@ -42,27 +54,25 @@ class NodePanelState(SessionState):
     pages: int = 1
     has_next: bool = False
     total_label: str = ""
-    options: list[dict[str, str]] = []
+    options: list[PickerOption] = []
     error: str = ""
     switch_open: bool = False
     switch_search: str = ""
-    switch_options: list[dict[str, str]] = []
+    switch_options: list[PickerOption] = []
 
-    def _on_workspace_change(self) -> None:
+    async def _on_workspace_change(self) -> None:
         if self.open and self.node_id:  # the node's connection and the picker, live
-            self._load_node()
+            await self._load_node()
 
-    def _load_node(self) -> bool:
-        try:
-            actor = self._actor()
-            with read_scope() as db:
-                node = workflows.get_node(db, actor=actor, node_id=self.node_id)
-                page = workflows.picker(
-                    db, actor=actor, node_id=node.id, search=self.search or None, page=self.page
-                )
-        except (Unauthenticated, DomainError):
+    async def _load_node(self) -> bool:
+        node_id, search, page = self.node_id, self.search, self.page
+        answer = await self._as_actor(
+            lambda db, actor: _read_node(db, actor, node_id, search, page), write=False
+        )
+        if answer.value is None or answer.me is None:
             self.open, self.node_id = False, ""
             return False
+        node, found, me = answer.value.node, answer.value.page, answer.me
         self.label, self.app, self.app_name = node.label, node.app, node.app_name
         self.action_name = node.action_name
         self.params = param_rows(node.app, node.action, node.params)
@@ -72,30 +82,19 @@ class NodePanelState(SessionState):
             self.conn_state = "none"
         else:
             self.conn_state = node.connection_status or "missing"
-        self.can_edit, self.can_connect = can_build(actor), can_create(actor)
-        self.total, self.pages, self.has_next = page.total, page.pages, page.has_next
-        self.total_label = f"{page.total:,}+" if page.more else f"{page.total:,}"
-        self.options = [
-            {
-                "id": v.id,
-                "label": v.label,
-                "status": v.status,
-                "tail": f"••••{v.masked_tail}" if v.masked_tail else "",
-                "who": v.external_name or "",
-                "used": formatting.when(v.last_used_at),
-                "selected": "1" if v.id == self.connection_id else "",
-            }
-            for v in page.items
-        ]
+        self.can_edit, self.can_connect = me.may_build, me.may_add_connection
+        self.total, self.pages, self.has_next = found.total, found.pages, found.has_next
+        self.total_label = f"{found.total:,}+" if found.more else f"{found.total:,}"
+        self.options = picker_options(found.items, self.connection_id)
         return True
 
     @rx.event
-    def open_panel(self, node_id: Any) -> Any:
+    async def open_panel(self, node_id: Any) -> Any:
         if not isinstance(node_id, str) or not 0 < len(node_id) <= 64:
             return None
         self.node_id, self.search, self.page, self.error = node_id, "", 1, ""
         self.form_key += 1
-        if not self._load_node():
+        if not await self._load_node():
             return rx.toast.error("That node no longer exists.")
         self.open = True
         return None
@@ -106,51 +105,50 @@ class NodePanelState(SessionState):
             self.open, self.switch_open = False, False
 
     @rx.event
-    def reload(self) -> Any:
-        if self.node_id:
-            self._load_node()
-        return BuilderState.refresh_view
+    async def open_added(self, _form: Any = None) -> Any:
+        """Chained after the Add node dialog's submit: open the node it just added.
+
+        (The builder names the node; this state follows it, so the builder never
+        needs to know the panel exists.)"""
+        builder = await self.get_state(BuilderState)
+        node_id, builder.added_node_id = builder.added_node_id, ""
+        return await self.open_panel(node_id) if node_id else None
 
     @rx.event
-    def search_changed(self, value: Any) -> None:
+    async def search_changed(self, value: Any) -> None:
         if isinstance(value, str):
             self.search, self.page = value[:100], 1
-            self._load_node()
+            await self._load_node()
 
     @rx.event
-    def next_page(self) -> None:
+    async def next_page(self) -> None:
         if self.has_next:
             self.page += 1
-            self._load_node()
+            await self._load_node()
 
     @rx.event
-    def previous_page(self) -> None:
+    async def previous_page(self) -> None:
         if self.page > 1:
             self.page -= 1
-            self._load_node()
+            await self._load_node()
 
-    def _change(self, work: Any, success: str | Callable[[Any], str]) -> Any:
-        try:
-            actor = self._actor()
-            with session_scope() as db:
-                result = work(db, actor)
-        except Unauthenticated:
+    async def _change(self, work: Any, success: str | Callable[[Any], str]) -> Any:
+        answer = await self._as_actor(work)
+        if answer.signed_out:
             return self._sign_in_redirect()
-        except DomainError as err:
-            self.error = str(err)
-            self._load_node()
-            return rx.toast.error(str(err))
-        self.error = ""
-        self._load_node()
-        message = success(result) if callable(success) else success
-        return [BuilderState.refresh_view, rx.toast.success(message)]
+        self.error = answer.message
+        await self._load_node()
+        if not answer.ok:
+            return rx.toast.error(answer.message)
+        message = success(answer.value) if callable(success) else success
+        return rx.toast.success(message)  # the builder's node list follows the hook
 
     @rx.event
-    def pick(self, connection_id: Any) -> Any:
+    async def pick(self, connection_id: Any) -> Any:
         if not isinstance(connection_id, str) or not connection_id:
             return rx.toast.error("Choose a connection from the list.")  # clearing is its own
         node_id = self.node_id
-        return self._change(
+        return await self._change(
             lambda db, actor: workflows.set_node_connection(
                 db, actor=actor, node_id=node_id, connection_id=connection_id
             ),
@@ -158,9 +156,9 @@ class NodePanelState(SessionState):
         )
 
     @rx.event
-    def clear_connection(self) -> Any:
+    async def clear_connection(self) -> Any:
         node_id = self.node_id
-        return self._change(
+        return await self._change(
             lambda db, actor: workflows.set_node_connection(
                 db, actor=actor, node_id=node_id, connection_id=None
             ),
@@ -168,46 +166,39 @@ class NodePanelState(SessionState):
         )
 
     @rx.event
-    def save_params(self, form: dict) -> Any:
+    async def save_params(self, form: dict) -> Any:
         if not isinstance(form, dict):
             return None
-        names = {p["name"] for p in self.params}
+        names = {p.name for p in self.params}
         values = {k: v for k, v in form.items() if k in names and v != ""}
         node_id = self.node_id
-        return self._change(
+        return await self._change(
             lambda db, actor: workflows.update_node_params(
                 db, actor=actor, node_id=node_id, params=values
             ),
             "Node saved.",
         )
 
-    @rx.event
-    def connect_new(self) -> Any:
-        return AddConnectionState.open_for_node(self.node_id)
-
     # --- switch every node of this workspace from X to Y (F17) --------------------------
 
-    def _load_switch(self) -> None:
-        try:
-            actor = self._actor()
-            with read_scope() as db:
-                page = workflows.picker(
-                    db, actor=actor, node_id=self.node_id, search=self.switch_search or None
-                )
-        except (Unauthenticated, DomainError):
-            self.switch_options = []
-            return
+    async def _load_switch(self) -> None:
+        node_id, search = self.node_id, self.switch_search
+        answer = await self._as_actor(
+            lambda db, actor: workflows.picker(
+                db, actor=actor, node_id=node_id, search=search or None
+            ),
+            write=False,
+        )
+        items = answer.value.items if answer.value is not None else []
         self.switch_options = [
-            {"id": v.id, "label": v.label, "status": v.status}
-            for v in page.items
-            if v.id != self.connection_id
+            o for o in picker_options(items, self.connection_id) if not o.selected
         ]
 
     @rx.event
-    def open_switch(self) -> None:
+    async def open_switch(self) -> None:
         if self.connection_id and self.conn_state != "missing":
             self.switch_search = ""
-            self._load_switch()
+            await self._load_switch()
             self.switch_open = True
 
     @rx.event
@@ -216,16 +207,16 @@ class NodePanelState(SessionState):
             self.switch_open = False
 
     @rx.event
-    def switch_search_changed(self, value: Any) -> None:
+    async def switch_search_changed(self, value: Any) -> None:
         if isinstance(value, str):
             self.switch_search = value[:100]
-            self._load_switch()
+            await self._load_switch()
 
     @rx.event
-    def switch_all(self, to_connection_id: Any) -> Any:
+    async def switch_all(self, to_connection_id: Any) -> Any:
         source, label = self.connection_id, self.connection_label
         self.switch_open = False
-        return self._change(
+        return await self._change(
             lambda db, actor: workflows.replace_connection(
                 db, actor=actor, from_connection_id=source, to_connection_id=to_connection_id
             ),

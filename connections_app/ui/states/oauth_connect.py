@@ -14,21 +14,14 @@ from typing import Any
 
 import reflex as rx
 
-from connections_app.core import guard
 from connections_app.core.connections import tokens
 from connections_app.core.db import session_scope
-from connections_app.core.errors import DomainError, NotFound, Unauthenticated
 from connections_app.core.oauth import flow
-from connections_app.core.tenancy.actor import Actor
-from connections_app.core.tenancy.connections import get_connection
-from connections_app.core.tenancy.policy import Op, check
 from connections_app.core.vault import get_vault
 from connections_app.ui.states.add_connection import AddConnectionState
-from connections_app.ui.states.connection_details import DetailsState
-from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.states.connection_details import GONE, _fetch_for
+from connections_app.ui.states.core_call import Answer
 from connections_app.ui.states.session import SessionState
-
-_GONE = "That connection no longer exists or is not available to you."
 
 
 def _valid_id(value: Any) -> str | None:
@@ -43,63 +36,48 @@ class OAuthConnectState(SessionState):
 
     @rx.event
     async def finished(self) -> Any:
-        with session_scope() as db:
-            outcome = flow.latest_outcome_for_ref(db, session_ref=self._session_ref())
+        outcome = await asyncio.to_thread(_latest_outcome, self._session_ref())
         if outcome is None:
             return None
         if not outcome.ok:
             return rx.toast.error(outcome.message, duration=8000)
         add = await self.get_state(AddConnectionState)
-        from_node = add.for_node != ""
         add.open, add.for_node = False, ""
         add.form_key += 1
-        if from_node:
-            from connections_app.ui.states.node_panel import NodePanelState
-
-            return [NodePanelState.reload, rx.toast.success(outcome.message)]
-        return [
-            ConnectionListState.refresh,
-            DetailsState.reload,
-            rx.toast.success(outcome.message),
-        ]
+        # The list, the details panel and the node follow through the workspace hook.
+        return rx.toast.success(outcome.message)
 
     @rx.event(background=True)
     async def refresh_now(self, connection_id: Any) -> Any:
+        """The core checks and audits the person (`tokens.refresh_now`); nothing here
+        decides whether they may."""
         conn_id = _valid_id(connection_id)
         async with self:
             if self.busy or conn_id is None:
                 return None
-            try:
-                actor = self._actor()
-            except Unauthenticated:
-                return self._sign_in_redirect()
             self.busy = True
-        result = await asyncio.to_thread(_refresh_now, actor, conn_id)
+            ref = self._session_ref()
+        answer = await self._as_actor(
+            lambda db, actor: tokens.refresh_now(
+                db, actor=actor, connection_id=conn_id, vault=get_vault()
+            ),
+            ref=ref,
+        )
         async with self:
             self.busy = False
-        toast = rx.toast.success if result[0] else rx.toast.error
-        return [ConnectionListState.refresh, DetailsState.reload, toast(result[1])]
+            if answer.signed_out:
+                return self._sign_in_redirect()
+        ok, message = _refresh_message(answer)
+        return rx.toast.success(message) if ok else rx.toast.error(message)
 
     @rx.event
-    def ask_revoke(self, connection_id: Any) -> Any:
-        conn_id = _valid_id(connection_id)
-        try:
-            actor = self._actor()
-            if conn_id is None:
-                raise NotFound(_GONE)
-            with session_scope() as db:
-                conn = get_connection(db, actor, conn_id)
-                allowed = check(actor, Op.REVOKE, conn)
-                label = conn.label
-                if not allowed:
-                    guard.refuse(db, actor, "", what="revoke", connection=conn)
-        except Unauthenticated:
-            return self._sign_in_redirect()
-        except DomainError as err:
-            return rx.toast.error(str(err))
-        if not allowed:
-            return rx.toast.error("Your role does not allow you to revoke this connection.")
-        self.revoke_id, self.revoke_label, self.revoke_open = conn_id, label, True
+    async def ask_revoke(self, connection_id: Any) -> Any:
+        view, refusal = await _fetch_for(
+            self, connection_id, "revoke", "Your role does not allow you to revoke this connection."
+        )
+        if view is None:
+            return refusal
+        self.revoke_id, self.revoke_label, self.revoke_open = view.id, view.label, True
         return None
 
     @rx.event
@@ -112,29 +90,39 @@ class OAuthConnectState(SessionState):
         async with self:
             if self.busy or not self.revoke_id:
                 return None
-            try:
-                actor = self._actor()
-            except Unauthenticated:
-                return self._sign_in_redirect()
             self.busy = True
             conn_id = self.revoke_id
-        ok, message = await asyncio.to_thread(_revoke, actor, conn_id)
+            ref = self._session_ref()
+        answer = await self._as_actor(
+            lambda db, actor: tokens.revoke(
+                db, actor=actor, connection_id=conn_id, vault=get_vault()
+            ),
+            ref=ref,
+        )
         async with self:
             self.busy = False
             self.revoke_open = False
             self.revoke_id = ""
-        toast = rx.toast.success if ok else rx.toast.error
-        return [ConnectionListState.refresh, DetailsState.reload, toast(message)]
+            if answer.signed_out:
+                return self._sign_in_redirect()
+        if not answer.ok:
+            return rx.toast.error(GONE if answer.gone else answer.message)
+        if answer.value:
+            return rx.toast.success("Revoked. The provider confirmed; the tokens are destroyed.")
+        return rx.toast.success(
+            "Revoked here and the tokens are destroyed (the provider did not confirm)."
+        )
 
 
-def _refresh_now(actor: Actor, conn_id: str) -> tuple[bool, str]:
-    try:
-        with session_scope() as db:
-            outcome = tokens.refresh_now(db, actor=actor, connection_id=conn_id, vault=get_vault())
-    except NotFound:
-        return False, _GONE
-    except DomainError as err:
-        return False, str(err)
+def _latest_outcome(ref: str | None) -> flow.FlowOutcome | None:
+    with session_scope() as db:
+        return flow.latest_outcome_for_ref(db, session_ref=ref)
+
+
+def _refresh_message(answer: Answer[tokens.RefreshOutcome]) -> tuple[bool, str]:
+    outcome = answer.value
+    if outcome is None:
+        return False, GONE if answer.gone else answer.message
     if outcome.result == "refreshed":
         return True, "Token refreshed."
     if outcome.result == "permanent":
@@ -142,16 +130,3 @@ def _refresh_now(actor: Actor, conn_id: str) -> tuple[bool, str]:
     if outcome.result == "skipped":
         return False, "A refresh is already running, or the connection needs reconnecting."
     return False, outcome.message or "The refresh did not complete. Try again shortly."
-
-
-def _revoke(actor: Actor, conn_id: str) -> tuple[bool, str]:
-    try:
-        with session_scope() as db:
-            confirmed = tokens.revoke(db, actor=actor, connection_id=conn_id, vault=get_vault())
-    except NotFound:
-        return False, _GONE
-    except DomainError as err:
-        return False, str(err)
-    if confirmed:
-        return True, "Revoked. The provider confirmed; the tokens are destroyed."
-    return True, "Revoked here and the tokens are destroyed (the provider did not confirm)."

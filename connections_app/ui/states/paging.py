@@ -15,19 +15,19 @@ class PagedMixin(rx.State, mixin=True):
     page: int = 1
     total: int = 0
 
-    def _reload(self) -> Any:  # each list state reads its own page
+    async def _reload(self) -> Any:  # each list state reads its own page
         raise NotImplementedError
 
     @rx.event
-    def next_page(self) -> Any:
+    async def next_page(self) -> Any:
         if self.page * PAGE_SIZE < self.total:
             self.page += 1
-        return self._reload()
+        return await self._reload()
 
     @rx.event
-    def previous_page(self) -> Any:
+    async def previous_page(self) -> Any:
         self.page = max(1, self.page - 1)
-        return self._reload()
+        return await self._reload()
 
     @rx.var
     def page_summary(self) -> str:

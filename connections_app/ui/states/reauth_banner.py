@@ -10,58 +10,40 @@ disappears in every open tab without reload.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import reflex as rx
 
 from connections_app.core.connections import service as connections
-from connections_app.core.db import read_scope
-from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.settings import get_settings
+from connections_app.ui.states.rows import ReauthRow, reauth_rows
 from connections_app.ui.states.session import SessionState
 
 
 class ReauthBannerState(SessionState):
-    items: list[dict[str, str]] = []
+    items: list[ReauthRow] = []
     expanded: bool = False
 
     @rx.event
-    def load(self) -> Any:
-        return self._reload()
+    async def load(self) -> Any:
+        return await self._reload()
 
-    def _reload(self) -> Any:
+    async def _reload(self) -> Any:
         """Also called out of band by the alert bridge, for each linked tab."""
-        try:
-            actor = self._actor()
-            with read_scope() as db:
-                views = connections.needing_reauthorization(db, actor=actor)
-        except Unauthenticated:
+        answer = await self._as_actor(
+            lambda db, actor: connections.needing_reauthorization(db, actor=actor), write=False
+        )
+        if answer.signed_out:
             self.items = []
             return None
-        except DomainError:
+        if answer.value is None:
             return None
-        api = get_settings().api_url
-        self.items = [
-            {
-                "id": v.id,
-                "label": v.label,
-                "app_name": v.app_name,
-                "app_icon": v.app_icon,
-                "reason": v.status_reason or "",
-                "reconnect_url": (
-                    f"{api}/oauth/start?" + urlencode({"app": v.app, "target": v.id})
-                    if "rotate" in v.allowed and v.scope == "workspace"
-                    else ""
-                ),
-            }
-            for v in views
-        ]
+        self.items = reauth_rows(answer.value, get_settings().api_url)
         if not self.items:
             self.expanded = False
         return None
 
-    def _on_workspace_change(self) -> None:
-        self._reload()
+    async def _on_workspace_change(self) -> None:
+        await self._reload()
 
     @rx.event
     def toggle(self) -> None:

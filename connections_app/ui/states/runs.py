@@ -6,11 +6,9 @@ from typing import Any
 
 import reflex as rx
 
-from connections_app.core.db import read_scope
-from connections_app.core.errors import DomainError, Unauthenticated
 from connections_app.core.workflows import runs
 from connections_app.ui import formatting
-from connections_app.ui.states.builder import run_row, step_rows
+from connections_app.ui.states.rows import RunRow, StepRow, run_row, step_rows
 from connections_app.ui.states.session import SessionState
 
 
@@ -21,60 +19,55 @@ class RunsState(SessionState):
     workflow_name: str = ""
     page: int = 1
     total: int = 0
-    rows: list[dict[str, str]] = []
-    steps: dict[str, list[dict[str, str]]] = {}
+    rows: list[RunRow] = []
+    steps: dict[str, list[StepRow]] = {}
 
-    def _on_workspace_change(self) -> None:
+    async def _on_workspace_change(self) -> None:
         if self.loaded:
-            self._reload()
+            await self._reload()
 
-    def _reload(self) -> None:
-        try:
-            actor = self._actor()
-        except Unauthenticated:
-            return
-        try:
-            with read_scope() as db:
-                page = runs.history(
-                    db, actor=actor, workflow_id=self.workflow_id or None, page=self.page
-                )
-        except DomainError as err:
-            self.error, self.rows, self.steps, self.total = str(err), [], {}, 0
+    async def _reload(self) -> bool:
+        """False when the session no longer names anyone."""
+        wanted, page = self.workflow_id or None, self.page
+        answer = await self._as_actor(
+            lambda db, actor: runs.history(db, actor=actor, workflow_id=wanted, page=page),
+            write=False,
+        )
+        if answer.signed_out:
+            return False
+        found = answer.value
+        if found is None:
+            self.error, self.rows, self.steps, self.total = answer.message, [], {}, 0
             self.loaded = True
-            return
-        self.error, self.total = "", page.total
-        self.rows = [run_row(r) for r in page.items]
-        self.steps = {r.id: step_rows(r) for r in page.items}
-        self.workflow_name = page.items[0].workflow_name if self.workflow_id and page.items else ""
+            return True
+        self.error, self.total = "", found.total
+        self.rows = [run_row(r) for r in found.items]
+        self.steps = {r.id: step_rows(r) for r in found.items}
+        named = self.workflow_id and found.items
+        self.workflow_name = found.items[0].workflow_name if named else ""
         self.loaded = True
+        return True
 
     @rx.event
-    def load(self) -> Any:
-        try:
-            self._actor()
-        except Unauthenticated:
-            return self._sign_in_redirect()
+    async def load(self) -> Any:
         wanted = self.router.url.query_parameters.get("wf")
         self.workflow_id = wanted[:64] if isinstance(wanted, str) else ""
         self.page = 1
-        self._reload()
+        if not await self._reload():
+            return self._sign_in_redirect()
         return None
 
     @rx.event
-    def refresh(self) -> None:
-        self._reload()
-
-    @rx.event
-    def next_page(self) -> None:
+    async def next_page(self) -> None:
         if self.page * runs.HISTORY_PAGE < self.total:
             self.page += 1
-            self._reload()
+            await self._reload()
 
     @rx.event
-    def previous_page(self) -> None:
+    async def previous_page(self) -> None:
         if self.page > 1:
             self.page -= 1
-            self._reload()
+            await self._reload()
 
     @rx.var
     def page_summary(self) -> str:

@@ -11,10 +11,11 @@ copies it into a field. Handler arguments are hostile input.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
@@ -25,16 +26,13 @@ from connections_app.core.errors import NotFound, Unauthenticated
 from connections_app.core.identity import service as identity
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
+from connections_app.ui.states.core_call import Answer, Work, call_as
+from connections_app.ui.states.rows import Choice
 from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PORTAL_PATH = "/portal/connections"
-ROLE_LABELS = {
-    "admin": "Workspace admin",
-    "builder": "Builder",
-    "viewer": "Viewer",
-    "client": "Client",
-}
 
 
 def full_page_load(path: str) -> Any:
@@ -53,7 +51,12 @@ class SessionState(rx.State):
     account_name: str = ""
     role: str = ""
     is_account_admin: bool = False
-    workspaces: list[dict[str, str]] = []
+    # The core's answers about this person (identity.SessionView), never re-derived here.
+    role_label: str = ""
+    is_workspace_admin: bool = False
+    may_build: bool = False
+    may_add_connection: bool = False
+    workspaces: list[Choice] = []
     session_loaded: bool = False
     # Whose read-models this browser tab holds. When another person signs in in the
     # same tab (same Reflex client token), every page state is wiped before use.
@@ -74,34 +77,37 @@ class SessionState(rx.State):
         morsel = jar.get(identity.ref_cookie_name(get_settings().session_cookie_name))
         return morsel.value if morsel else None
 
-    def _actor(self) -> Actor:
-        """The caller as the session says; raises Unauthenticated otherwise.
+    async def _as_actor(
+        self, work: Work[T], *, write: bool = True, ref: str | None = None
+    ) -> Answer[T]:
+        """Run one core call as the signed-in person, in a worker thread (`core_call`).
 
-        A read-only transaction: every event asks, and on SQLite asking must never
-        wait for (or hold up) a writer."""
-        with read_scope() as db:
-            return identity.actor_for_ref(db, self._session_ref())
+        Background handlers pass the `ref` they read under `async with self`."""
+        ref = ref if ref is not None else self._session_ref()
+        return await asyncio.to_thread(call_as, ref, work, write=write)
+
+    def _failed(self, answer: Answer[Any]) -> Any:
+        """The event that tells the person why a core call did not happen."""
+        if answer.signed_out:
+            return self._sign_in_redirect()
+        return rx.toast.error(answer.message)
 
     def _clear(self) -> None:
         self.user_name = self.user_email = self.workspace_id = ""
         self.workspace_name = self.account_name = self.role = ""
-        self.is_account_admin = False
+        self.is_account_admin = self.is_workspace_admin = False
+        self.may_build = self.may_add_connection = False
+        self.role_label = ""
         self.workspaces = []
         self.session_loaded = False
 
-    def _refresh(self) -> Actor | None:
-        with read_scope() as db:
-            view = identity.session_view_for_ref(db, self._session_ref())
+    async def _refresh(self) -> Actor | None:
+        """Re-read who this tab's session names (raises Unauthenticated): in a worker
+        thread and a read-only transaction, like every core call."""
+        view = await asyncio.to_thread(_session_view, self._session_ref())
         self.owner_id = view.user_id
         self.user_name, self.user_email = view.name, view.email
-        self.workspaces = [
-            {
-                "id": c.workspace_id,
-                "label": c.name,
-                "role": ROLE_LABELS.get(c.role, c.role),
-            }
-            for c in view.workspaces
-        ]
+        self.workspaces = [Choice(c.workspace_id, c.name, c.role_label) for c in view.workspaces]
         actor = view.actor
         if actor is None:
             self.workspace_id = self.workspace_name = self.account_name = self.role = ""
@@ -113,6 +119,9 @@ class SessionState(rx.State):
             self.account_name = current.account_name
             self.role = str(actor.role)
             self.is_account_admin = actor.is_account_admin
+        self.role_label = view.role_label
+        self.is_workspace_admin = view.is_workspace_admin
+        self.may_build, self.may_add_connection = view.may_build, view.may_add_connection
         self.session_loaded = True
         return actor
 
@@ -121,8 +130,11 @@ class SessionState(rx.State):
         path = self.router.url.path or "/"
         return rx.redirect(f"/sign-in?next={quote(path, safe='/')}", replace=True)
 
-    def _on_workspace_change(self) -> None:
+    def _on_workspace_change(self) -> Any:
         """Re-read what this page state shows after a change anywhere in the workspace.
+
+        May be a coroutine (the alert bridge awaits it): page states read through
+        `_as_actor`, in a worker thread.
 
         The alert bridge calls it, for every tab linked to the workspace, on each
         page state that overrides it (with that tab's own session): page states that
@@ -142,7 +154,7 @@ class SessionState(rx.State):
         """on_load guard of every signed-in page (UX only: services check again)."""
         previous = self.owner_id
         try:
-            actor = self._refresh()
+            actor = await self._refresh()
         except Unauthenticated:
             await self._forget_page_states()
             return self._sign_in_redirect()
@@ -176,7 +188,7 @@ class SessionState(rx.State):
         """`/`: send each person to their home page."""
         previous = self.owner_id
         try:
-            actor = self._refresh()
+            actor = await self._refresh()
         except Unauthenticated:
             await self._forget_page_states()
             return self._sign_in_redirect()
@@ -187,14 +199,11 @@ class SessionState(rx.State):
         return rx.redirect("/integrations")
 
     @rx.event
-    def switch_workspace(self, workspace_id: Any) -> Any:
+    async def switch_workspace(self, workspace_id: Any) -> Any:
         if not isinstance(workspace_id, str) or not workspace_id:
             return rx.toast.error("Choose a workspace.")
         try:
-            with session_scope() as db:
-                identity.switch_workspace_for_ref(
-                    db, ref=self._session_ref(), workspace_id=workspace_id
-                )
+            await asyncio.to_thread(_switch_workspace, self._session_ref(), workspace_id)
         except Unauthenticated:
             return self._sign_in_redirect()
         except NotFound:
@@ -203,20 +212,19 @@ class SessionState(rx.State):
         return full_page_load(self.router.url.path or "/")
 
     @rx.var
-    def role_label(self) -> str:
-        # An account admin acts as admin in every workspace; say what she is.
-        if self.is_account_admin:
-            return "Account admin"
-        return ROLE_LABELS.get(self.role, self.role)
-
-    @rx.var
-    def is_workspace_admin(self) -> bool:
-        return self.role == "admin" or self.is_account_admin
-
-    @rx.var
     def initials(self) -> str:
         parts = [p for p in self.user_name.split() if p]
         return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+def _session_view(ref: str | None) -> identity.SessionView:
+    with read_scope() as db:
+        return identity.session_view_for_ref(db, ref)
+
+
+def _switch_workspace(ref: str | None, workspace_id: str) -> None:
+    with session_scope() as db:
+        identity.switch_workspace_for_ref(db, ref=ref, workspace_id=workspace_id)
 
 
 def page_state_classes() -> list[type[SessionState]]:

@@ -1,0 +1,496 @@
+"""Row builders: core read-models turned into the typed rows that page states hold.
+
+Kept apart from the states so that states need not import each other for a row
+shape (that is how the add-connection / node-panel / builder circle began). Rows
+are frozen dataclasses of plain values (Reflex 0.10 serializes them and components
+index them like dicts); what a person may do travels as the core's
+`ConnectionActions`, never as "1"/"" flags or kind/status comparisons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from connections_app.core.audit_log import AuditPage
+from connections_app.core.catalog import AuthMethod, get_catalog
+from connections_app.core.connections.views import (
+    ConnectionActions,
+    ConnectionView,
+    Health,
+    Usage,
+)
+from connections_app.core.errors import Invalid
+from connections_app.core.workflows.runs import RunView
+from connections_app.core.workflows.service import NodeView
+from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Most rows name a thing by id and show its label."""
+
+    id: str = ""
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectionHead:
+    """What every line about a connection shows (list row, details panel head)."""
+
+    label: str = ""
+    app_name: str = ""
+    app_icon: str = ""
+    kind: str = ""
+    status: str = ""
+    status_reason: str = ""
+    sharing: str = ""
+    sharing_label: str = ""
+    masked_tail: str = ""
+
+
+def masked(view: ConnectionView) -> str:
+    return f"••••{view.masked_tail}" if view.masked_tail else "••••"
+
+
+def _head(view: ConnectionView) -> dict[str, str]:
+    copied = ("label", "app_name", "app_icon", "kind", "status", "sharing")
+    return {
+        **{name: getattr(view, name) for name in copied},
+        "status_reason": view.status_reason or "",
+        "sharing_label": SHARING_LABELS.get(view.sharing, view.sharing),
+        "masked_tail": masked(view),
+    }
+
+
+@dataclass(frozen=True)
+class ConnectionRow(ConnectionHead):
+    id: str = ""
+    app: str = ""
+    last_used: str = ""
+    use_count: str = ""
+    expires: str = ""
+    scope: str = ""
+    actions: ConnectionActions = field(default_factory=ConnectionActions)
+
+
+def connection_row(view: ConnectionView) -> ConnectionRow:
+    return ConnectionRow(
+        **_head(view),
+        id=view.id,
+        app=view.app,
+        last_used=when(view.last_used_at),
+        use_count=str(view.use_count),
+        expires=expiry(view.token_expires_at),
+        scope="Granted" if view.granted else "Workspace",
+        actions=view.actions,
+    )
+
+
+@dataclass(frozen=True)
+class AppCard:
+    """One app in the Add dialog's catalog step (static per process)."""
+
+    key: str = ""
+    name: str = ""
+    icon: str = ""
+    category: str = ""
+    description: str = ""
+    oauth_only: bool = False  # the catalog offers no form for it: sign-in only
+    search: str = ""
+
+
+def app_cards() -> list[AppCard]:
+    return [
+        AppCard(
+            key=a.key,
+            name=a.name,
+            icon=a.icon,
+            category=a.category,
+            description=a.description,
+            oauth_only=not a.form_methods,
+            search=f"{a.name} {a.key} {a.category}".casefold(),
+        )
+        for a in get_catalog().apps
+    ]
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    """A form input described by the catalog (a credential field or an action
+    parameter); secret inputs stay uncontrolled, `default` is the value shown."""
+
+    name: str = ""
+    label: str = ""
+    masked: bool = False
+    required: bool = False
+    placeholder: str = ""
+    help: str = ""
+    default: str = ""
+    max_length: int = 0
+
+
+def field_rows(method: AuthMethod) -> list[FieldRow]:
+    return [
+        FieldRow(
+            name=f.name,
+            label=f.label,
+            masked=f.secret,
+            required=f.required,
+            placeholder=f.placeholder,
+            help=f.help,
+            default=f.default or "",
+            max_length=f.limit,
+        )
+        for f in method.fields
+    ]
+
+
+def param_rows(app_key: str, action_key: str, values: dict[str, str]) -> list[FieldRow]:
+    """A node action's parameters as form inputs, each with its current value."""
+    spec = get_catalog().get(app_key).action(action_key)
+    return [
+        FieldRow(
+            name=p.name,
+            label=p.label,
+            placeholder=p.placeholder,
+            required=p.required,
+            default=values.get(p.name, ""),
+            max_length=p.max_length,
+        )
+        for p in spec.params
+    ]
+
+
+@dataclass(frozen=True)
+class PickerOption(Labelled):
+    """A connection a node may use, as the node panel's picker lists it."""
+
+    status: str = ""
+    tail: str = ""
+    who: str = ""
+    used: str = ""
+    selected: bool = False
+
+
+def picker_options(items: list[ConnectionView], selected_id: str) -> list[PickerOption]:
+    return [
+        PickerOption(
+            id=v.id,
+            label=v.label,
+            status=v.status,
+            tail=f"••••{v.masked_tail}" if v.masked_tail else "",
+            who=v.external_name or "",
+            used=when(v.last_used_at),
+            selected=v.id == selected_id,
+        )
+        for v in items
+    ]
+
+
+@dataclass(frozen=True)
+class ActionChoice:
+    """An (app, action) pair a node can be, for the Add node dialog (static)."""
+
+    value: str = ""
+    label: str = ""
+    icon: str = ""
+
+
+def action_choices() -> list[ActionChoice]:
+    return [
+        ActionChoice(
+            value=f"{app.key}:{action.key}", label=f"{app.name} · {action.name}", icon=app.icon
+        )
+        for app in get_catalog().apps
+        for action in app.actions
+    ]
+
+
+@dataclass(frozen=True)
+class NodeRow(Labelled):
+    position: int = 0
+    app: str = ""
+    app_name: str = ""
+    icon: str = ""
+    action_name: str = ""
+    summary: str = ""
+    connection_label: str = ""
+    conn_state: str = ""  # none | missing | a connection status (for its badge)
+
+
+def node_row(view: NodeView) -> NodeRow:
+    if view.connection_id is None:
+        conn_state = "none"
+    elif view.connection_status is None:
+        conn_state = "missing"
+    else:
+        conn_state = view.connection_status
+    return NodeRow(
+        id=view.id,
+        position=view.position,
+        label=view.label,
+        app=view.app,
+        app_name=view.app_name,
+        icon=get_catalog().get(view.app).icon,
+        action_name=view.action_name,
+        summary=", ".join(f"{k}: {v}" for k, v in view.params.items())[:120],
+        connection_label=view.connection_label or "",
+        conn_state=conn_state,
+    )
+
+
+STEP_ICONS = {
+    "pending": "circle-dashed",
+    "running": "loader",
+    "waiting": "pause",
+    "succeeded": "circle-check",
+    "failed": "circle-x",
+    "skipped": "circle-minus",
+}
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str = ""
+    workflow: str = ""
+    workflow_id: str = ""
+    mode: str = ""
+    status: str = ""
+    message: str = ""
+    started_by: str = ""
+    when: str = ""
+    progress: str = ""
+    waiting: bool = False  # parked on a connection; Retry is offered
+    failed: bool = False
+
+
+def run_row(view: RunView) -> RunRow:
+    return RunRow(
+        id=view.id,
+        workflow=view.workflow_name,
+        workflow_id=view.workflow_id or "",
+        mode=view.mode,
+        status=view.status,
+        message=view.message or "",
+        started_by=view.started_by,
+        when=when(view.created_at),
+        progress=f"{view.steps_done} of {len(view.steps)} steps",
+        waiting=view.waiting,
+        failed=view.failed,
+    )
+
+
+@dataclass(frozen=True)
+class StepRow:
+    key: str = ""
+    position: int = 0
+    label: str = ""
+    app_name: str = ""
+    action_name: str = ""
+    connection: str = ""
+    status: str = ""
+    icon: str = ""
+    message: str = ""
+    http_status: str = ""
+    result: str = ""
+    attempts: int = 0
+
+
+def step_rows(view: RunView) -> list[StepRow]:
+    return [
+        StepRow(
+            key=f"{view.id}-{s.position}",
+            position=s.position,
+            label=s.label,
+            app_name=s.app_name,
+            action_name=s.action_name,
+            connection=s.connection_label or "",
+            status=s.status,
+            icon=STEP_ICONS.get(s.status, "circle"),
+            message=s.message or "",
+            http_status=str(s.http_status or ""),
+            result=s.result[:400],
+            attempts=s.attempts,
+        )
+        for s in view.steps
+    ]
+
+
+# --- one connection: the details panel and its dialogs --------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionSummary(ConnectionHead):
+    """The head of the details panel."""
+
+    stable_key: str = ""
+    scope: str = ""
+    created: str = ""
+    updated: str = ""
+    external: str = ""
+    reconnect_url: str = ""
+
+
+def connection_summary(view: ConnectionView, api_url: str) -> ConnectionSummary:
+    reconnect = urlencode({"app": view.app, "target": view.id})
+    return ConnectionSummary(
+        **_head(view),
+        stable_key=view.stable_key,
+        scope="Granted by the account" if view.granted else "This workspace",
+        created=exact(view.created_at),
+        updated=exact(view.updated_at),
+        external=view.external_name or view.external_identity or "",
+        reconnect_url=f"{api_url}/oauth/start?{reconnect}" if view.actions.reconnect else "",
+    )
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A label and its value (settings, health figures)."""
+
+    label: str = ""
+    value: str = ""
+
+
+def config_pairs(view: ConnectionView) -> list[Pair]:
+    if view.config is None:
+        return []
+    labels: dict[str, str] = {}
+    try:
+        method = get_catalog().get(view.app).auth_method(view.kind)
+        labels = {f.name: f.label for f in method.config_fields}
+    except (Invalid, KeyError, ValueError):
+        pass
+    return [Pair(labels.get(k, k), str(v)) for k, v in sorted(view.config.items())]
+
+
+def health_pairs(view: ConnectionView, health: Health) -> list[Pair]:
+    if health.last_tested_at is None:
+        last_test = "Never tested"
+    else:
+        outcome = "passed" if health.last_test_ok else "failed"
+        last_test = f"{when(health.last_tested_at)} · {outcome}"
+    return [
+        Pair("Status", view.status.capitalize()),
+        Pair("Last successful use", when(health.last_success_at)),
+        Pair("Last used", when(health.last_used_at)),
+        Pair("Uses", str(view.use_count)),
+        Pair("Last test", last_test),
+        Pair("Last test result", health.last_test_message or "—"),
+        Pair("Token expiry", expiry(health.token_expires_at) or "Does not expire"),
+        Pair("Failures in the last 24 h", str(health.failures_24h)),
+    ]
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    workflow: str = ""
+    node: str = ""
+    workflow_id: str = ""
+
+
+def usage_rows(found: list[Usage]) -> list[UsageRow]:
+    return [UsageRow(u.workflow_name, u.node_label, u.workflow_id) for u in found]
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit line (the workspace log, a connection's history)."""
+
+    when: str = ""
+    exact: str = ""
+    actor: str = ""
+    action: str = ""
+    outcome: str = ""
+    target: str = ""
+    summary: str = ""
+
+
+def audit_rows(page: AuditPage) -> list[AuditRow]:
+    return [
+        AuditRow(when(e.at), exact(e.at), e.actor, e.action_label, e.outcome, e.target, e.summary)
+        for e in page.items
+    ]
+
+
+def secret_inputs(view: ConnectionView) -> list[FieldRow]:
+    """The inputs that take a new credential (Rotate, or Edit after a destination change)."""
+    method = get_catalog().get(view.app).auth_method(view.kind)
+    return [
+        FieldRow(name=f.name, label=f.label, masked=True, placeholder=f.placeholder, help=f.help)
+        for f in method.secret_fields
+    ]
+
+
+def settings_inputs(view: ConnectionView) -> list[FieldRow]:
+    """Settings as the Edit form shows them; the catalog says which are destinations."""
+    method = get_catalog().get(view.app).auth_method(view.kind)
+    config = view.config or {}
+    return [
+        FieldRow(
+            name=f.name,
+            label=f.label,
+            default=str(config.get(f.name, "")),
+            placeholder=f.placeholder,
+            help=(f.help + " " if f.help else "")
+            + ("Changing it clears the stored credential." if f.destination else ""),
+        )
+        for f in method.config_fields
+    ]
+
+
+@dataclass(frozen=True)
+class ReauthRow(Labelled):
+    """One line of the "needs to be reauthorized" banner (F21)."""
+
+    app_name: str = ""
+    app_icon: str = ""
+    reason: str = ""
+    reconnect_url: str = ""  # empty: this person cannot reconnect it (asks an admin)
+
+
+def reauth_rows(views: list[ConnectionView], api_url: str) -> list[ReauthRow]:
+    return [
+        ReauthRow(
+            id=v.id,
+            label=v.label,
+            app_name=v.app_name,
+            app_icon=v.app_icon,
+            reason=v.status_reason or "",
+            reconnect_url=(
+                f"{api_url}/oauth/start?" + urlencode({"app": v.app, "target": v.id})
+                if v.actions.reconnect
+                else ""
+            ),
+        )
+        for v in views
+    ]
+
+
+# --- small choices -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A value and what the person reads for it (auth kinds, workspaces)."""
+
+    value: str = ""
+    label: str = ""
+    note: str = ""  # e.g. the person's role in that workspace
+
+
+@dataclass(frozen=True)
+class WorkflowItem(Labelled):
+    """A workflow in the builder's list (`label` is its name)."""
+
+    nodes: int = 0
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    """How one imported node was bound (F29)."""
+
+    node: str = ""
+    bound: bool = False
+    detail: str = ""
