@@ -167,6 +167,9 @@ def _commit(db: Session) -> None:
 
 def to_view(actor: Actor, conn: Connection) -> ConnectionView:
     allowed = tenancy.allowed_ops(actor, conn)
+    # A revoked connection has no credential and no token any more: showing the old
+    # tail or expiry would suggest otherwise.
+    revoked = conn.status == Status.REVOKED
     try:
         app = get_catalog().get(conn.app)
         app_name, app_icon = app.name, app.icon
@@ -184,7 +187,7 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
         scope=conn.scope,
         sharing=conn.sharing,
         stable_key=conn.stable_key,
-        masked_tail=conn.masked_tail,
+        masked_tail="" if revoked else conn.masked_tail,
         config=dict(conn.config) if Op.VIEW_CONFIG in allowed else None,
         external_identity=conn.external_identity,
         external_name=conn.external_name,
@@ -193,7 +196,7 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
         updated_at=conn.updated_at,
         last_used_at=conn.last_used_at,
         use_count=conn.use_count,
-        token_expires_at=conn.token_expires_at,
+        token_expires_at=None if revoked else conn.token_expires_at,
         last_tested_at=conn.last_tested_at,
         last_test_ok=conn.last_test_ok,
         last_test_message=conn.last_test_message,
@@ -388,7 +391,7 @@ def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
         last_tested_at=conn.last_tested_at,
         last_test_ok=conn.last_test_ok,
         last_test_message=conn.last_test_message,
-        token_expires_at=conn.token_expires_at,
+        token_expires_at=None if conn.status == Status.REVOKED else conn.token_expires_at,
         failures_24h=audit_log.failures_since(db, actor=actor, connection_id=conn.id),
     )
 

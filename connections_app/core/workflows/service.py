@@ -160,18 +160,21 @@ def delete_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> None:
 def _node_views(db: Session, actor: Actor, nodes: list[Node]) -> list[NodeView]:
     """Views of these nodes, with their connections read in one query (the builder
     re-reads a whole workflow on every alert)."""
-    wanted = {n.connection_id for n in nodes if n.connection_id}
-    found = (
-        {
-            c.id: c
-            for c in db.exec(
-                tenancy.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
-            )
-        }
-        if wanted
-        else {}
-    )
+    found = node_connections(db, actor, nodes)
     return [_node_view(node, found.get(node.connection_id or "")) for node in nodes]
+
+
+def node_connections(db: Session, actor: Actor, nodes: list[Node]) -> dict[str, Connection]:
+    """The connections these nodes reference that the actor can reach, by id (one query)."""
+    wanted = {n.connection_id for n in nodes if n.connection_id}
+    if not wanted:
+        return {}
+    return {
+        c.id: c
+        for c in db.exec(
+            tenancy.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
+        )
+    }
 
 
 def _node_view(node: Node, conn: Connection | None) -> NodeView:

@@ -86,7 +86,6 @@ def _node_row(view: workflows.NodeView) -> dict[str, str]:
 
 
 def run_row(view: runs.RunView) -> dict[str, str]:
-    done = sum(1 for s in view.steps if s.status in ("succeeded", "skipped"))
     return {
         "id": view.id,
         "workflow": view.workflow_name,
@@ -96,7 +95,7 @@ def run_row(view: runs.RunView) -> dict[str, str]:
         "message": view.message or "",
         "started_by": view.started_by,
         "when": formatting.when(view.created_at),
-        "progress": f"{done} of {len(view.steps)} steps",
+        "progress": view.summary,
     }
 
 
@@ -426,6 +425,8 @@ class BuilderState(SessionState):
             )
         if status == "failed":
             return rx.toast.error("The run failed. See the steps below.")
+        if status == "nothing_ran":
+            return rx.toast.warning(self.last_run.get("message") or "Nothing ran.")
         return rx.toast.success("Run finished.")
 
     @rx.event(background=True)
