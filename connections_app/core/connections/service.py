@@ -204,6 +204,7 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
         embedded_enabled=conn.embedded_enabled,
         granted=conn.scope == Scope.ACCOUNT and actor.workspace_id is not None,
         allowed=frozenset(str(op) for op in allowed),
+        test_masked_tail="" if revoked else conn.test_masked_tail,
     )
 
 
@@ -230,8 +231,18 @@ def create(
     scope: Any = Scope.WORKSPACE,
     test_fields: Mapping[str, Any] | None = None,
     vault: Vault | None = None,
+    test_first: bool = False,
+    save_if_test_fails: bool = False,
+    client: httpx.Client | None = None,
 ) -> ConnectionView:
-    """Create a connection from a form's values; secrets are sealed before the flush."""
+    """Create a connection from a form's values; secrets are sealed before the flush.
+
+    With `test_first` (the person tested in the form before saving) the exact values
+    being saved are tested again and the verdict is recorded on the new row, so the
+    details never say "Never tested" after a test. A failed verdict refuses the save
+    with `Invalid(field="credential_test")` — the question the UI asks — unless
+    `save_if_test_fails`: then the connection is saved in `error` with the reason.
+    """
     scope_value = _choice(scope, Scope, field="scope", label="Scope")
     if not tenancy.can_create(actor, scope=scope_value):
         raise guard.refuse(
@@ -265,6 +276,9 @@ def create(
         _, test_secrets = method.validate(test_fields, partial=True)
     label_text = _label(label)
     sharing_value = _choice(sharing, Sharing, field="sharing", label="Sharing")
+    verdict = _pre_save_test(db, app_def, method, fields, client) if test_first else None
+    if verdict is not None and not verdict.ok and not save_if_test_fails:
+        raise Invalid(failed_test_question(verdict), field=FAILED_TEST_FIELD)
     workspace_id, tenant_id = _owner(actor, scope_value)
     if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
         raise Conflict(f"A connection named “{label_text}” already exists here.")
@@ -291,10 +305,15 @@ def create(
         masked_tail=tail_of(method, secrets) or "",
         secret_version=1,
         has_test_credentials=bool(test_secrets),
+        test_masked_tail=tail_of(method, test_secrets) or "",
         created_by=actor.user_id,
         created_at=now,
         updated_at=now,
     )
+    detail: dict[str, Any] = {"kind": conn.kind, "scope": conn.scope}
+    if verdict is not None:
+        _record_verdict(conn, verdict, now)
+        detail["test"] = verdict.outcome
     db.add(conn)
     db.flush()
     vault = vault or get_vault()
@@ -304,13 +323,43 @@ def create(
     if machine:
         tokens.store_token_response(db, vault, conn, token, keep_refresh=False)
         token.clear()
-    _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "scope": conn.scope})
+    _audit(db, actor, conn, Action.CREATED, detail=detail)
     try:
         db.commit()
     except IntegrityError:
         db.rollback()
         raise Conflict("A connection with this label or stable key already exists.") from None
     return to_view(actor, conn)
+
+
+FAILED_TEST_FIELD = "credential_test"
+
+
+def failed_test_question(result: TestResult) -> str:
+    """What a person is asked before saving a credential that just failed its test."""
+    reason = result.message.rstrip(".")
+    return f"This key failed its test: {reason}. Save anyway?"
+
+
+def _pre_save_test(
+    db: Session,
+    app_def: AppDefinition,
+    method: AuthMethod,
+    fields: Mapping[str, Any],
+    client: httpx.Client | None,
+) -> TestResult:
+    """The form's values tested with no transaction open (a slow provider holds nothing)."""
+    db.rollback()
+    return _probe(app_def, method, fields, client)
+
+
+def _record_verdict(conn: Connection, verdict: TestResult, now: Any) -> None:
+    """A new row remembers its pre-save test; a failed one makes it `error` with the reason
+    (saved anyway, on purpose), so nothing claims it is Active and untested."""
+    conn.last_tested_at, conn.last_test_ok = now, verdict.ok
+    conn.last_test_message = verdict.message[:500]
+    if not verdict.ok:
+        conn.status, conn.status_reason = Status.ERROR, verdict.message[:500]
 
 
 # --- read ---------------------------------------------------------------------------
@@ -393,7 +442,17 @@ def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
         last_test_message=conn.last_test_message,
         token_expires_at=None if conn.status == Status.REVOKED else conn.token_expires_at,
         failures_24h=audit_log.failures_since(db, actor=actor, connection_id=conn.id),
+        **_notice(conn),
     )
+
+
+def _notice(conn: Connection) -> dict[str, Any]:
+    """One message per state: why it is not active, else what its latest test said."""
+    if conn.status != Status.ACTIVE and conn.status_reason:
+        return {"notice": conn.status_reason, "notice_ok": False}
+    if conn.last_test_ok is not None and conn.last_test_message:
+        return {"notice": conn.last_test_message, "notice_ok": conn.last_test_ok}
+    return {"notice": None, "notice_ok": False}
 
 
 def needing_reauthorization(db: Session, *, actor: Actor) -> list[ConnectionView]:
@@ -468,11 +527,13 @@ def _update(
 ) -> ConnectionView:
     _, method = _app_and_method(conn.app, conn.kind)
     changed: list[str] = []
+    renamed: dict[str, Any] = {}
     if label is not None:
         text = _label(label)
         if text != conn.label:
             if _taken(db, conn.tenant_id, Connection.label_key, label_key(text), conn.id):
                 raise Conflict(f"A connection named “{text}” already exists here.")
+            renamed["renamed"] = [conn.label, text]  # the log says old → new
             conn.label, conn.label_key = text, label_key(text)
             changed.append("label")
     moved: list[str] = []
@@ -533,11 +594,12 @@ def _update(
                 "destination": moved,
                 "cleared": not replaced,
                 "entered_again": replaced,
+                **renamed,
             },
         )
     else:
         db.add(conn)
-        _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed})
+        _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed, **renamed})
     _commit(db)
     return to_view(actor, conn)
 
@@ -582,7 +644,7 @@ def _rebind(
     for row in db.exec(select(ConnectionSecret).where(ConnectionSecret.connection_id == conn.id)):
         db.delete(row)
     db.flush()
-    conn.has_test_credentials = False
+    conn.has_test_credentials, conn.test_masked_tail = False, ""
     conn.secret_version += 1
     conn.token_version += 1  # fences any refresh in flight for the old endpoints
     conn.token_expires_at = conn.next_refresh_at = None
@@ -644,8 +706,11 @@ def rotate(
         conn.secret_version += 1
         if conn.status in (Status.ERROR, Status.PENDING):
             conn.status, conn.status_reason = Status.ACTIVE, None
+        # The last test judged the credential that is now gone: it says nothing of this one.
+        conn.last_test_ok = conn.last_tested_at = conn.last_test_message = None
     else:
         conn.has_test_credentials = True
+        conn.test_masked_tail = tail_of(method, new_secrets) or conn.test_masked_tail
     conn.updated_at = utcnow()
     db.add(conn)
     _audit(

@@ -37,6 +37,7 @@ class ConnectionView:
     embedded_enabled: bool
     granted: bool
     allowed: frozenset[str] = field(default_factory=frozenset)
+    test_masked_tail: str = ""  # F28: the test credential's tail, never more
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (CLI `--json`, UI read-models)."""
@@ -108,3 +109,8 @@ class Health:
     last_test_message: str | None
     token_expires_at: datetime | None
     failures_24h: int
+    # The one message the details panel shows about this connection's state (a
+    # problem, or the verdict of the latest test), and whether it is good news. A later
+    # success replaces an old failure, so a stale "HTTP 401" never sits next to Active.
+    notice: str | None = None
+    notice_ok: bool = False

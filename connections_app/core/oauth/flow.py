@@ -50,6 +50,7 @@ class FlowOutcome:
     message: str
     outcome: str = "failed"  # connected | reauthorized | failed
     connection_id: str | None = None
+    flow_id: str = ""  # which conversation this was: a tab reports each one once
 
 
 def _hash(value: str) -> str:
@@ -443,6 +444,7 @@ def latest_outcome_for_ref(db: Session, *, session_ref: str | None) -> FlowOutco
         row.message or "",
         row.outcome or "failed",
         row.connection_id,
+        row.id,
     )
 
 

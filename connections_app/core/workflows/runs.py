@@ -190,7 +190,7 @@ def _audit(db: Session, run: Run, action: str, *, actor: Actor | None, detail: d
         actor_id=actor.user_id if actor else None,
         actor_label=actor.label if actor else "system",
         outcome="failure" if run.status == RunStatus.FAILED else "success",
-        detail=detail,
+        detail={"name": run.workflow_name, **detail},
     )
 
 

@@ -165,9 +165,15 @@ def details_panel() -> rx.Component:
                         spacing="2",
                     ),
                     rx.cond(
-                        s["status_reason"] != "",
+                        s["notice"] != "",
                         rx.callout(
-                            s["status_reason"], icon="triangle-alert", color_scheme="red", size="1"
+                            s["notice"],
+                            icon=rx.cond(s["notice_ok"] == "1", "circle-check", "triangle-alert"),
+                            color_scheme=rx.cond(s["notice_ok"] == "1", "green", "red"),
+                            size="1",
+                            width="100%",
+                            id="details-test-result",
+                            role="status",
                         ),
                     ),
                     rx.hstack(
@@ -259,18 +265,6 @@ def details_panel() -> rx.Component:
                         spacing="2",
                         wrap="wrap",
                     ),
-                    rx.cond(
-                        D.test_message != "",
-                        rx.callout(
-                            D.test_message,
-                            icon=rx.cond(D.test_ok, "circle-check", "circle-x"),
-                            color_scheme=rx.cond(D.test_ok, "green", "red"),
-                            size="1",
-                            width="100%",
-                            id="details-test-result",
-                            role="status",
-                        ),
-                    ),
                     rx.divider(),
                     _section(
                         "Credential",
@@ -278,6 +272,12 @@ def details_panel() -> rx.Component:
                             rx.data_list.item(
                                 rx.data_list.label("Secret", min_width="160px"),
                                 rx.data_list.value(rx.code(s["masked_tail"], variant="ghost")),
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Test credential", min_width="160px"),
+                                rx.data_list.value(
+                                    rx.code(s["test_tail"], variant="ghost", id="details-test-tail")
+                                ),
                             ),
                             rx.data_list.item(
                                 rx.data_list.label("Stable key", min_width="160px"),
@@ -486,10 +486,32 @@ def rotate_dialog() -> rx.Component:
             ),
             rx.form(
                 rx.vstack(
+                    rx.segmented_control.root(
+                        rx.segmented_control.item("Live credential", value="live"),
+                        rx.segmented_control.item("Test credential", value="test"),
+                        value=R.purpose,
+                        on_change=R.choose_purpose,
+                        width="100%",
+                        id="rotate-purpose",
+                    ),
+                    rx.cond(
+                        R.purpose == "test",
+                        rx.text(
+                            "Used only by “Run in test mode”; sealed like the live one. Now: ",
+                            rx.cond(
+                                R.test_masked_tail != "",
+                                rx.code(R.test_masked_tail, variant="ghost"),
+                                "none set",
+                            ),
+                            ".",
+                            size="2",
+                            color_scheme="gray",
+                        ),
+                    ),
                     rx.foreach(
                         R.fields,
                         lambda f: field_block(
-                            "New " + f["label"],
+                            rx.cond(R.purpose == "test", "Test ", "New ") + f["label"],
                             rx.input(
                                 name=f["name"],
                                 id="rotate-" + f["name"],

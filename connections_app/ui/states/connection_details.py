@@ -126,8 +126,6 @@ class DetailsState(SessionState):
     history_hidden: bool = False
     allowed: str = ""
     testing: bool = False
-    test_message: str = ""
-    test_ok: bool = False
     error: str = ""
 
     def _load(self, actor: Actor, connection_id: str) -> None:
@@ -154,10 +152,17 @@ class DetailsState(SessionState):
             "kind": view.kind,
             "status": view.status,
             "status_reason": view.status_reason or "",
+            "notice": health.notice or "",
+            "notice_ok": "1" if health.notice_ok else "",
             "sharing": view.sharing,
             "sharing_label": SHARING_LABELS.get(view.sharing, view.sharing),
             "stable_key": view.stable_key,
             "masked_tail": f"••••{view.masked_tail}" if view.masked_tail else "••••",
+            "test_tail": (
+                f"••••{view.test_masked_tail}"
+                if view.test_masked_tail
+                else ("set" if view.has_test_credentials else "none")
+            ),
             "scope": "Granted by the account" if view.granted else "This workspace",
             "created": exact(view.created_at),
             "updated": exact(view.updated_at),
@@ -185,7 +190,6 @@ class DetailsState(SessionState):
                     + ("passed" if health.last_test_ok else "failed")
                 ),
             },
-            {"label": "Last test result", "value": health.last_test_message or "—"},
             {
                 "label": "Token expiry",
                 "value": expiry(health.token_expires_at) or "Does not expire",
@@ -232,7 +236,7 @@ class DetailsState(SessionState):
     @rx.event
     def show(self, connection_id: Any) -> Any:
         self.history_page = 1
-        self.test_message, self.error, self.testing = "", "", False
+        self.error, self.testing = "", False
         return self._open_or_fail(connection_id)
 
     @rx.event
@@ -268,7 +272,6 @@ class DetailsState(SessionState):
             except Unauthenticated:
                 return self._sign_in_redirect()
             self.testing = True
-            self.test_message = ""
         try:
             result = await asyncio.to_thread(_run_test, actor, conn_id)
         except Exception as err:  # the panel must never stay "testing" whatever happened
@@ -277,14 +280,12 @@ class DetailsState(SessionState):
         async with self:
             self.testing = False
             if isinstance(result, str):
-                self.test_ok, self.test_message = False, result
                 return rx.toast.error(result)
-            self.test_ok, self.test_message = result.ok, result.message
             if self.open and self.connection_id == conn_id:
+                # The verdict is shown once, in the panel's notice (recorded by the core).
                 with contextlib.suppress(DomainError):
                     self._load(actor, conn_id)
-        toast = rx.toast.success if result.ok else rx.toast.error
-        return [ConnectionListState.refresh, toast(result.message)]
+        return ConnectionListState.refresh
 
 
 def _run_test(actor: Actor, connection_id: str) -> TestResult | str:
@@ -417,6 +418,9 @@ class RotateState(SessionState):
     connection_id: str = ""
     label: str = ""
     masked_tail: str = ""
+    # F28: which credential set is replaced: "live", or "test" (used by test-mode runs).
+    purpose: str = "live"
+    test_masked_tail: str = ""
     fields: list[dict[str, str]] = []
     oauth: bool = False
     error: str = ""
@@ -432,6 +436,8 @@ class RotateState(SessionState):
             return refusal
         self.connection_id, self.label = view.id, view.label
         self.masked_tail = f"••••{view.masked_tail}" if view.masked_tail else "••••"
+        self.test_masked_tail = f"••••{view.test_masked_tail}" if view.test_masked_tail else ""
+        self.purpose = "live"
         self.oauth = view.kind == "oauth2"
         self.fields = [] if self.oauth else _secret_field_rows(view)
         self.error = ""
@@ -457,7 +463,11 @@ class RotateState(SessionState):
             actor = self._actor()
             with session_scope() as db:
                 view = connections.rotate(
-                    db, actor=actor, connection_id=self.connection_id, secrets=secrets
+                    db,
+                    actor=actor,
+                    connection_id=self.connection_id,
+                    secrets=secrets,
+                    purpose=self.purpose,
                 )
         except Unauthenticated:
             return self._sign_in_redirect()
@@ -468,14 +478,19 @@ class RotateState(SessionState):
             del secrets
         self.open = False
         self.form_key += 1
-        return [
-            ConnectionListState.refresh,
-            DetailsState.reload,
-            rx.toast.success(
-                f"Credential of “{view.label}” replaced. The old one is gone; "
-                "every node uses the new one from its next request."
-            ),
-        ]
+        done = (
+            f"Test credential of “{view.label}” set; test-mode runs use it."
+            if self.purpose == "test"
+            else f"Credential of “{view.label}” replaced. The old one is gone; "
+            "every node uses the new one from its next request."
+        )
+        return [ConnectionListState.refresh, DetailsState.reload, rx.toast.success(done)]
+
+    @rx.event
+    def choose_purpose(self, value: Any) -> None:
+        if value in ("live", "test") and not self.busy:
+            self.purpose = value
+            self.error = ""
 
 
 class DeleteState(SessionState):
