@@ -120,7 +120,7 @@ def _summary(event: AuditEvent) -> str:
     if event.action == Action.SIGN_IN_FAILED and detail.get("client"):
         parts.append(f"from {detail['client']}")
     if "changed" in detail:
-        parts.append("changed " + ", ".join(str(c) for c in detail["changed"]))
+        parts.append("changed " + ", ".join(str(c).replace("_", " ") for c in detail["changed"]))
     if "fields" in detail:
         parts.append("replaced " + ", ".join(str(f) for f in detail["fields"]))
     if detail.get("destination"):

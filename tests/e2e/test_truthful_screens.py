@@ -93,20 +93,26 @@ def _stripe_node(page: Page, email: str, connection: str | None) -> None:
     _close_panel(page)
 
 
+def _details_without_test_credential(ui: UI, label: str):  # type: ignore[no-untyped-def]
+    """A new Stripe connection (by the CLI), its details open as Wes: no test credential."""
+    add_via_cli(ui, label, STRIPE)
+    ui.sign_in("wes@northstar.test")
+    page = ui.page
+    page.get_by_role("link", name=label).click()
+    panel = page.locator("#details-panel")
+    expect(panel.locator("#details-test-tail")).to_have_text("none")
+    return page, panel
+
+
 def test_a_test_mode_run_uses_test_credentials_and_says_what_it_skipped(
     ui: UI, standin: StandIn
 ) -> None:
     with_test, live_only = unique("Stripe sandbox"), unique("Stripe live only")
-    add_via_cli(ui, with_test, STRIPE)
     add_via_cli(ui, live_only, STRIPE)
-    ui.sign_in("wes@northstar.test")
-    page = ui.page
     # A manager sets the test credential (F28) in Rotate; only its tail is shown back.
-    page.get_by_role("link", name=with_test).click()
-    panel = page.locator("#details-panel")
-    expect(panel.locator("#details-test-tail")).to_have_text("none")
+    page, panel = _details_without_test_credential(ui, with_test)
     panel.get_by_role("button", name="Rotate").click()
-    page.locator("#rotate-purpose").get_by_text("Test credential").click()
+    page.locator("#rotate-purpose").get_by_role("radio", name="Test credential").click()
     page.locator("#rotate-secret_key").fill(STRIPE_TEST)
     page.locator("#rotate-save").click()
     expect(page.get_by_text("test-mode runs use it")).to_be_visible()
@@ -162,3 +168,14 @@ def test_run_is_refused_naming_the_node_whose_connection_is_missing(
     ).to_be_visible()
     expect(_node(page, "Create a customer")).to_be_visible()
     assert _db(ui, "SELECT count(*) FROM workflow_runs")[0][0] == runs_before
+
+
+def test_edit_sets_a_test_credential_shown_only_as_a_tail(ui: UI, standin: StandIn) -> None:
+    page, panel = _details_without_test_credential(ui, unique("Stripe edit test"))
+    panel.get_by_role("button", name="Edit").click()
+    page.locator("#edit-test-creds").click()
+    page.locator("#edit-test-secret_key").fill(STRIPE_TEST)
+    page.locator("#edit-save").click()
+    expect(panel.locator("#details-test-tail")).to_have_text("••••" + STRIPE_TEST[-4:])
+    expect(panel.locator("#connection-history")).to_contain_text("changed test credentials")
+    assert_nowhere(ui, STRIPE_TEST)

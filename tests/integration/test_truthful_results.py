@@ -10,12 +10,12 @@ from sqlmodel import Session, select
 from connections_app.core.audit import AuditEvent
 from connections_app.core.connections import service
 from connections_app.core.connections.models import Connection, ConnectionSecret
-from connections_app.core.errors import Invalid
+from connections_app.core.errors import Forbidden, Invalid
 from connections_app.core.tenancy import Actor
 from connections_app.core.vault import masked_tail
 from connections_app.standin.app import DEMO_CREDENTIALS
 from tests.conftest import World
-from tests.integration.helpers import STRIPE_KEY, make_stripe
+from tests.integration.helpers import STRIPE_KEY, make_custom, make_stripe
 from tests.standin_fixtures import StandIn
 
 WRONG_KEY = "sk_test_WrongStripeKey0000000000"
@@ -123,3 +123,38 @@ def test_an_unreachable_test_on_an_active_connection_is_its_notice(
     health = service.health(db, actor=admin, connection_id=view.id)
     assert health.status == "active" and health.notice == down.message
     assert health.notice_ok is False
+
+
+def test_edit_sets_test_credentials_sealed_and_refuses_a_lower_level(
+    db: Session, admin: Actor, world: World, standin: StandIn
+) -> None:
+    view = make_stripe(db, admin, sharing="use")
+    test_key = DEMO_CREDENTIALS["stripe:test"]["secret_key"]
+    with pytest.raises(Forbidden):
+        service.update(
+            db,
+            actor=world.actors["builder1"],
+            connection_id=view.id,
+            test_secrets={"secret_key": test_key},
+        )
+    after = service.update(
+        db, actor=admin, connection_id=view.id, test_secrets={"secret_key": test_key}
+    )
+    assert after.has_test_credentials and after.test_masked_tail == masked_tail(test_key)
+    assert service.test(db, actor=admin, connection_id=view.id, purpose="test").ok
+    assert service.update(db, actor=admin, connection_id=view.id, test_secrets={}).id == view.id
+
+
+def test_a_pending_connection_tested_since_shows_the_test_with_its_fix(
+    db: Session, admin: Actor, standin: StandIn
+) -> None:
+    view = make_custom(db, admin, standin.url, "custom-key-for-the-notice-0001")
+    service.update(
+        db, actor=admin, connection_id=view.id, config={"base_url": standin.url + "/echo/x"}
+    )
+    moved = service.health(db, actor=admin, connection_id=view.id)
+    assert moved.status == "pending" and moved.notice == moved.status_reason
+    tested = service.test(db, actor=admin, connection_id=view.id)
+    after = service.health(db, actor=admin, connection_id=view.id)
+    assert after.status == "pending" and after.notice == tested.message
+    assert "No credential is stored" in tested.message

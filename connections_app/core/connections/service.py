@@ -448,6 +448,11 @@ def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
 
 def _notice(conn: Connection) -> dict[str, Any]:
     """One message per state: why it is not active, else what its latest test said."""
+    failed_test = conn.last_test_message if conn.last_test_ok is False else None
+    if conn.status == Status.PENDING and failed_test:
+        # Pending means no usable credential; a test since says so with the fix (a move
+        # to pending clears the verdicts before it, so this one is newer).
+        return {"notice": failed_test, "notice_ok": False}
     if conn.status != Status.ACTIVE and conn.status_reason:
         return {"notice": conn.status_reason, "notice_ok": False}
     if conn.last_test_ok is not None and conn.last_test_message:
@@ -481,6 +486,7 @@ def update(
     embedded_enabled: Any = None,
     secrets: Mapping[str, Any] | None = None,
     vault: Vault | None = None,
+    test_secrets: Mapping[str, Any] | None = None,
 ) -> ConnectionView:
     """Change non-secret settings; secrets change only through `rotate` — or here, in the
     same form, when a destination field changes.
@@ -506,6 +512,7 @@ def update(
             embedded_enabled=embedded_enabled,
             secrets=secrets,
             vault=vault,
+            test_secrets=test_secrets,
         )
     except DomainError:
         db.rollback()  # the row object may be half-changed: nothing of it may be flushed
@@ -524,6 +531,7 @@ def _update(
     embedded_enabled: Any,
     secrets: Mapping[str, Any] | None,
     vault: Vault | None,
+    test_secrets: Mapping[str, Any] | None = None,
 ) -> ConnectionView:
     _, method = _app_and_method(conn.app, conn.kind)
     changed: list[str] = []
@@ -577,12 +585,20 @@ def _update(
             "the destination changes.",
             field=next(iter(entered)),
         )
+    test_entered = _test_credentials(conn, method, test_secrets)
+    if test_entered:
+        _authorize(db, actor, Op.ROTATE, conn)  # the same level as Rotate's test set
+        changed.append("test_credentials")
     if not changed:
         db.rollback()
         return to_view(actor, conn)
     conn.updated_at = utcnow()
+    replaced = bool(moved) and _rebind(db, actor, conn, method, entered, vault or get_vault())
+    if test_entered:  # after a rebind: sealed for the destination the row has now
+        secret_rows.store(db, vault or get_vault(), conn, test_entered, Purpose.TEST)
+        conn.has_test_credentials = True
+        conn.test_masked_tail = tail_of(method, test_entered) or ""
     if moved:
-        replaced = _rebind(db, actor, conn, method, entered, vault or get_vault())
         db.add(conn)
         _audit(
             db,
@@ -602,6 +618,22 @@ def _update(
         _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed, **renamed})
     _commit(db)
     return to_view(actor, conn)
+
+
+def _test_credentials(
+    conn: Connection, method: AuthMethod, typed: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """F28 test credentials typed into Edit: a complete credential, or none at all."""
+    entered = _entered_secrets(method, typed)
+    if not entered:
+        return {}
+    if conn.kind == Kind.OAUTH2:
+        raise Invalid("OAuth 2.0 connections take no test credentials here.")
+    required = runtime.required_fields(method)
+    missing = [f for f in method.secret_fields if f.name in required and f.name not in entered]
+    if missing:
+        raise Invalid(f"Enter the test {missing[0].label} too.", field=f"test-{missing[0].name}")
+    return entered
 
 
 def _entered_secrets(method: AuthMethod, secrets: Mapping[str, Any] | None) -> dict[str, str]:

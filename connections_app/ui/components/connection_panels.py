@@ -423,17 +423,21 @@ def edit_dialog() -> rx.Component:
                     ),
                     rx.foreach(
                         E.reentry_inputs,
-                        lambda f: field_block(
-                            f["label"] + " for the new destination",
-                            rx.input(
-                                name=f["name"],
-                                id="edit-secret-" + f["name"],
-                                type="password",
-                                auto_complete="off",
-                                placeholder="Only if you change the destination",
-                                width="100%",
+                        lambda f: _secret_input(
+                            f, "", "edit-secret-", " for the new destination", _REENTRY_HINT
+                        ),
+                    ),
+                    rx.cond(
+                        E.test_inputs.length() > 0,
+                        rx.el.details(
+                            rx.el.summary("Test credentials (optional)", id="edit-test-creds"),
+                            rx.foreach(
+                                E.test_inputs,
+                                lambda f: _secret_input(
+                                    f, "cx_test__", "edit-test-", " for test mode", _KEEP_HINT
+                                ),
                             ),
-                            html_for="edit-secret-" + f["name"],
+                            width="100%",
                         ),
                     ),
                     field_block(
@@ -463,6 +467,28 @@ def edit_dialog() -> rx.Component:
         ),
         open=E.open,
         on_open_change=E.open_changed,
+    )
+
+
+_REENTRY_HINT = "Only if you change the destination"
+_KEEP_HINT = "Leave empty to keep the current one"
+
+
+def _secret_input(
+    f: rx.Var, name_prefix: str, id_prefix: str, label_suffix: str, hint: str
+) -> rx.Component:
+    """An uncontrolled password input: its value is read once on submit, never stored."""
+    return field_block(
+        f["label"] + label_suffix,
+        rx.input(
+            name=name_prefix + f["name"],
+            id=id_prefix + f["name"],
+            type="password",
+            auto_complete="off",
+            placeholder=hint,
+            width="100%",
+        ),
+        html_for=id_prefix + f["name"],
     )
 
 

@@ -336,6 +336,8 @@ class EditState(SessionState):
     # inputs are uncontrolled: their values are read once on submit, never stored).
     reentry_inputs: list[dict[str, str]] = []
     destination_note: str = ""
+    # F28: optional test credentials (uncontrolled inputs `cx_test__<name>`, like the above).
+    test_inputs: list[dict[str, str]] = []
     error: str = ""
     error_field: str = ""
     form_key: int = 0
@@ -353,6 +355,10 @@ class EditState(SessionState):
         self.destination_note = _destination_note(view)
         self.reentry_inputs = (
             _secret_field_rows(view) if self.destination_note and view.kind != "oauth2" else []
+        )
+        # Setting test credentials is a rotation of the test set: the core's "rotate" says.
+        self.test_inputs = (
+            _secret_field_rows(view) if "rotate" in view.allowed and view.kind != "oauth2" else []
         )
         self.error = self.error_field = ""
         self.form_key += 1
@@ -372,6 +378,8 @@ class EditState(SessionState):
         config = {k: v for k, v in form.items() if k in names}
         secret_names = {f["name"] for f in self.reentry_inputs}
         secrets = {k: v for k, v in form.items() if k in secret_names and v not in ("", None)}
+        test_names = {"cx_test__" + f["name"]: f["name"] for f in self.test_inputs}
+        test_secrets = {test_names[k]: v for k, v in form.items() if k in test_names and v}
         label, sharing = form.get("cx_label"), form.get("cx_sharing") or None
         del form  # typed secret values live on only in `secrets`, until the service has them
         try:
@@ -385,6 +393,7 @@ class EditState(SessionState):
                     sharing=sharing,
                     config=config or None,
                     secrets=secrets or None,
+                    test_secrets=test_secrets or None,
                 )
         except Unauthenticated:
             return self._sign_in_redirect()
