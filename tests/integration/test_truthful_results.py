@@ -158,3 +158,15 @@ def test_a_pending_connection_tested_since_shows_the_test_with_its_fix(
     after = service.health(db, actor=admin, connection_id=view.id)
     assert after.status == "pending" and after.notice == tested.message
     assert "No credential is stored" in tested.message
+
+
+def test_saved_anyway_during_an_outage_stays_active_with_the_failed_verdict(
+    db: Session, admin: Actor, standin: StandIn
+) -> None:
+    standin.set_mode("stripe", "down")
+    with pytest.raises(Invalid, match="failed its test"):
+        _create(db, admin, STRIPE_KEY)
+    view = _create(db, admin, STRIPE_KEY, save_if_test_fails=True)
+    health = service.health(db, actor=admin, connection_id=view.id)
+    assert view.status == "active" and view.last_test_ok is False  # the key is not judged
+    assert health.notice == view.last_test_message and health.notice_ok is False

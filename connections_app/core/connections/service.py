@@ -354,11 +354,13 @@ def _pre_save_test(
 
 
 def _record_verdict(conn: Connection, verdict: TestResult, now: Any) -> None:
-    """A new row remembers its pre-save test; a failed one makes it `error` with the reason
-    (saved anyway, on purpose), so nothing claims it is Active and untested."""
+    """A new row remembers its pre-save test; a rejected key makes it `error` with the
+    reason (saved anyway, on purpose), so nothing claims it is Active and untested. As in
+    `test`, an outage or an odd answer judges the provider, not the key: the row stays
+    active and its notice is the failed verdict."""
     conn.last_tested_at, conn.last_test_ok = now, verdict.ok
     conn.last_test_message = verdict.message[:500]
-    if not verdict.ok:
+    if verdict.outcome == "invalid_credentials":
         conn.status, conn.status_reason = Status.ERROR, verdict.message[:500]
 
 
