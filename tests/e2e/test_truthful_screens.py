@@ -52,15 +52,19 @@ def test_saving_a_key_that_failed_its_test_asks_and_saves_it_as_error(
     assert_nowhere(ui, wrong)
 
 
-def test_a_rotate_clears_the_old_failure(ui: UI, standin: StandIn) -> None:
-    old, new = stripe_key(), stripe_key()
-    label = unique("Stripe clears")
-    add_via_cli(ui, label, old)
-    standin.control("PUT", "/credentials/stripe", {"secret_key": new})
+def _details(ui: UI, label: str, key: str):  # type: ignore[no-untyped-def]
+    """A new Stripe connection (by the CLI), its details open as Wes."""
+    add_via_cli(ui, label, key)
     ui.sign_in("wes@northstar.test")
     page = ui.page
     page.get_by_role("link", name=label).click()
-    panel = page.locator("#details-panel")
+    return page, page.locator("#details-panel")
+
+
+def test_a_rotate_clears_the_old_failure(ui: UI, standin: StandIn) -> None:
+    old, new = stripe_key(), stripe_key()
+    standin.control("PUT", "/credentials/stripe", {"secret_key": new})
+    page, panel = _details(ui, unique("Stripe clears"), old)
     panel.get_by_role("button", name="Test connection").click()
     expect(panel.locator("#details-test-result")).to_contain_text(REJECTED)
     assert panel.inner_text().count(REJECTED) == 1
@@ -94,12 +98,7 @@ def _stripe_node(page: Page, email: str, connection: str | None) -> None:
 
 
 def _details_without_test_credential(ui: UI, label: str):  # type: ignore[no-untyped-def]
-    """A new Stripe connection (by the CLI), its details open as Wes: no test credential."""
-    add_via_cli(ui, label, STRIPE)
-    ui.sign_in("wes@northstar.test")
-    page = ui.page
-    page.get_by_role("link", name=label).click()
-    panel = page.locator("#details-panel")
+    page, panel = _details(ui, label, STRIPE)
     expect(panel.locator("#details-test-tail")).to_have_text("none")
     return page, panel
 

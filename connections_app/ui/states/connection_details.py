@@ -471,13 +471,8 @@ class RotateState(SessionState):
         try:
             actor = self._actor()
             with session_scope() as db:
-                view = connections.rotate(
-                    db,
-                    actor=actor,
-                    connection_id=self.connection_id,
-                    secrets=secrets,
-                    purpose=self.purpose,
-                )
+                target = {"connection_id": self.connection_id, "purpose": self.purpose}
+                view = connections.rotate(db, actor=actor, secrets=secrets, **target)
         except Unauthenticated:
             return self._sign_in_redirect()
         except DomainError as err:
