@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from connections_app.core import guard
 from connections_app.core.audit import Action, AuditEvent
+from connections_app.core.catalog import get_catalog
 from connections_app.core.clock import utcnow
 from connections_app.core.errors import Invalid
 from connections_app.core.tenancy import audit as audit_scope
@@ -90,12 +91,38 @@ class AuditPage:
         return max(1, -(-self.total // self.page_size))
 
 
+def _from_to(pair: Any) -> str | None:
+    """ "A → B" from a recorded [before, after] pair of names ("none" for nothing)."""
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        return None
+    before, after = (str(v) if v else "none" for v in pair)
+    return f"{before} → {after}"
+
+
 def _summary(event: AuditEvent) -> str:
     """Plain words from the detail dict (which never holds a secret)."""
     detail = event.detail or {}
     parts: list[str] = []
+    renamed = _from_to(detail.get("renamed"))
+    if renamed:
+        parts.append(f"renamed {renamed}")
+    switched = _from_to(detail.get("switched"))
+    if switched:
+        parts.append(switched)
+    if detail.get("nodes"):
+        parts.append(f"in {detail['nodes']} node(s)")
+    if detail.get("node_label"):
+        verb = next(
+            (w for k, w in _NODE_VERBS.items() if k in detail),
+            "node",
+        )
+        parts.append(f"{verb} “{detail['node_label']}”")
+    if detail.get("role"):
+        parts.append(f"as {str(detail['role']).replace('_', ' ')}")
+    if event.action == Action.SIGN_IN_FAILED and detail.get("client"):
+        parts.append(f"from {detail['client']}")
     if "changed" in detail:
-        parts.append("changed " + ", ".join(str(c) for c in detail["changed"]))
+        parts.append("changed " + ", ".join(str(c).replace("_", " ") for c in detail["changed"]))
     if "fields" in detail:
         parts.append("replaced " + ", ".join(str(f) for f in detail["fields"]))
     if detail.get("destination"):
@@ -120,8 +147,30 @@ def _summary(event: AuditEvent) -> str:
     return "; ".join(parts)
 
 
-def _entry(event: AuditEvent) -> AuditEntry:
+_NODE_VERBS = {
+    "node_added": "added node",
+    "node_removed": "removed node",
+    "node_moved": "moved node",
+    "node_changed": "changed node",
+    "node": "on node",
+}
+
+
+def _target(event: AuditEvent) -> str:
+    """The target in words: a connection's label, a workflow's name, a person's email, an
+    app's name; never a raw id (older rows without a name say what kind of thing it was)."""
     detail = event.detail or {}
+    for key in ("label", "name", "email"):
+        if detail.get(key):
+            return str(detail[key])
+    app = detail.get("app")
+    if isinstance(app, str) and app:
+        found = get_catalog().find(app)
+        return found.name if found else app
+    return event.target_type
+
+
+def _entry(event: AuditEvent) -> AuditEntry:
     return AuditEntry(
         id=event.id or 0,
         at=event.created_at,
@@ -130,7 +179,7 @@ def _entry(event: AuditEvent) -> AuditEntry:
         action_label=action_label(event.action),
         outcome=event.outcome,
         connection_id=event.connection_id,
-        target=str(detail.get("label") or event.target_id or event.target_type),
+        target=_target(event),
         summary=_summary(event),
     )
 
@@ -207,7 +256,10 @@ def workspace_log(
             raise Invalid("Unknown action.", field="action") from None
     start, end = _time(since, "since"), _time(until, "until")
     if start and end and start > end:
-        raise Invalid("The start of the period is after its end.", field="since")
+        raise Invalid(
+            "The “from” date is after the “to” date: pick a “from” on or before the “to”.",
+            field="since",
+        )
     if start:
         stmt = stmt.where(AuditEvent.created_at >= start)
     if end:

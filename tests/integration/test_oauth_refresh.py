@@ -15,6 +15,7 @@ from connections_app.core import alerts, egress
 from connections_app.core.audit import AuditEvent
 from connections_app.core.clock import utcnow
 from connections_app.core.connections import runtime, tokens
+from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Connection, ConnectionSecret
 from connections_app.core.identity import service as identity
 from connections_app.core.vault import Vault
@@ -216,6 +217,13 @@ def test_revoke_destroys_tokens_and_tells_the_provider(
     assert _ledger(standin)["revocations"], "the provider heard about it"
     row = _row(engine, conn_id)
     assert row.status == "revoked"
+    with Session(engine, expire_on_commit=False) as db:
+        actor = identity.actor_for_token(db, token)
+        view = connections.get(db, actor=actor, connection_id=conn_id)
+        health = connections.health(db, actor=actor, connection_id=conn_id)
+    # The read-model decides: no masked tail and no expiry for a credential that is gone.
+    assert row.masked_tail != "" and view.masked_tail == "" and view.token_expires_at is None
+    assert health.token_expires_at is None
     with Session(engine) as db:
         left = db.exec(
             select(ConnectionSecret).where(ConnectionSecret.connection_id == conn_id)

@@ -151,29 +151,95 @@ def test_test_mode_uses_test_credentials_and_skips_nodes_without_them(
     assert "stripe:create_customer:live" not in calls
 
 
-def test_missing_revoked_and_unpicked_connections_fail_clearly(
+def _three_stripe_nodes(db: Session, actor, *conn_ids: str | None):  # type: ignore[no-untyped-def]
+    emails = ("a@example.test", "b@example.test", "c@example.test")
+    return _workflow(
+        db,
+        actor,
+        *[
+            ("stripe", "create_customer", {"email": e}, c)
+            for e, c in zip(emails, conn_ids, strict=False)
+        ],
+    )
+
+
+def test_run_is_refused_while_a_node_has_no_usable_connection_naming_the_nodes(
     engine: Engine, db: Session, world: World, standin: StandIn, factory
 ) -> None:
     admin = world.actors["admin1"]
-    doomed = _stripe(db, admin)
-    wf = _workflow(
-        db,
-        admin,
-        ("stripe", "create_customer", {"email": "a@example.test"}, doomed.id),
-        ("stripe", "create_customer", {"email": "b@example.test"}, None),
-    )
+    doomed, fine = _stripe(db, admin), _stripe(db, admin)
+    wf = _three_stripe_nodes(db, admin, doomed.id, None, fine.id)
+    first, second, _third = workflows.list_nodes(db, actor=admin, workflow_id=wf.id)
     connections.delete(db, actor=admin, connection_id=doomed.id)
     nodes = workflows.list_nodes(db, actor=admin, workflow_id=wf.id)
     assert nodes[0].connection_id == doomed.id and nodes[0].connection_status is None
-    view = runs.get(db, actor=admin, run_id=_run(db, factory, actor=admin, workflow_id=wf.id))
-    assert view.status == "failed"
-    assert "Connection missing" in (view.steps[0].message or "")
-    assert view.steps[1].status == "skipped"  # not run after a failure
-
-    unpicked = _workflow(db, admin, ("stripe", "create_customer", {"email": "c@e.test"}, None))
-    view = runs.get(db, actor=admin, run_id=_run(db, factory, actor=admin, workflow_id=unpicked.id))
-    assert view.status == "failed" and "No connection is picked" in (view.steps[0].message or "")
+    db.commit()
+    with Session(engine) as s:
+        before = s.exec(select(func.count()).select_from(Run)).one()
+    with pytest.raises(Invalid) as refused:
+        _run(db, factory, actor=admin, workflow_id=wf.id)
+    message = str(refused.value)
+    assert "these nodes have no usable connection" in message
+    assert f"1. “{first.label}” (connection missing)" in message
+    assert f"2. “{second.label}” (no connection picked)" in message
+    assert message.count("“") == 2  # the usable third node is not named
+    assert refused.value.field == "connection"
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(Run)).one() == before  # nothing written
     assert standin.control("GET", "/calls").json().get("stripe:create_customer") is None
+
+    revoked_wf = _workflow(db, admin, ("stripe", "create_customer", {"email": "d@e.test"}, fine.id))
+    db.commit()
+    with Session(engine) as s:
+        row = s.get(Connection, fine.id)
+        assert row is not None
+        row.status = "revoked"
+        s.add(row)
+        s.commit()
+    with pytest.raises(Invalid, match=r"this node has no usable connection: .*was revoked"):
+        _run(db, factory, actor=admin, workflow_id=revoked_wf.id)
+
+
+def test_a_connection_deleted_after_the_start_fails_its_step_clearly(
+    engine: Engine, db: Session, world: World, standin: StandIn, factory
+) -> None:
+    admin = world.actors["admin1"]
+    doomed, fine = _stripe(db, admin), _stripe(db, admin)
+    wf = _three_stripe_nodes(db, admin, fine.id, doomed.id, fine.id)
+    run_id = runs.start(db, actor=admin, workflow_id=wf.id)
+    connections.delete(db, actor=admin, connection_id=doomed.id)
+    db.commit()
+    with factory() as s:
+        runs.execute(s, run_id)
+    view = runs.get(db, actor=admin, run_id=run_id)
+    assert view.status == "failed"
+    assert "Connection missing" in (view.steps[1].message or "")
+    assert [s.status for s in view.steps] == ["succeeded", "failed", "skipped"]
+    assert view.summary == "1 succeeded, 1 failed, 1 skipped"
+
+
+def test_a_test_mode_run_where_nothing_ran_says_so(
+    engine: Engine, db: Session, world: World, standin: StandIn, factory
+) -> None:
+    admin = world.actors["admin1"]
+    live_only = _stripe(db, admin)
+    wf = _three_stripe_nodes(db, admin, live_only.id, live_only.id)
+    view = runs.get(
+        db, actor=admin, run_id=_run(db, factory, actor=admin, workflow_id=wf.id, mode="test")
+    )
+    assert view.status == "nothing_ran"
+    assert view.message == "Nothing ran: every step was skipped (no node has test credentials)."
+    assert view.summary == "2 skipped"  # the run page and builder say the same
+    assert standin.control("GET", "/calls").json().get("stripe:create_customer:live") is None
+
+
+def test_run_summaries_count_each_outcome() -> None:
+    assert runs.summarize([]) == ""
+    assert runs.summarize(["succeeded"] * 5) == "5 succeeded"
+    assert runs.summarize(["failed"] + ["skipped"] * 4) == "1 failed, 4 skipped"
+    assert runs.summarize(["succeeded", "waiting", "pending"]) == (
+        "1 succeeded, 1 waiting, 1 not run yet"
+    )
 
 
 def test_a_broken_oauth_connection_parks_the_run_and_a_reconnect_resumes_it(
@@ -280,7 +346,8 @@ def test_hostile_ids_and_roles(
     engine: Engine, db: Session, world: World, standin: StandIn, factory
 ) -> None:
     admin, foreign = world.actors["admin1"], world.actors["foreign_admin"]
-    wf = _workflow(db, admin, ("stripe", "create_customer", {"email": "a@e.test"}, None))
+    stripe = _stripe(db, admin)
+    wf = _workflow(db, admin, ("stripe", "create_customer", {"email": "a@e.test"}, stripe.id))
     run_id = _run(db, factory, actor=admin, workflow_id=wf.id)
     db.commit()
     with Session(engine) as s:

@@ -427,7 +427,8 @@ def test_failed_sign_ins_of_a_member_are_audited_at_most_once_a_minute(
     event = flood[0]
     assert event.outcome == "failure" and event.actor_id is None
     assert event.workspace_id == world.ws2
-    assert set(event.detail) == {"client", "recent_failures"}
+    assert set(event.detail) == {"email", "client", "recent_failures"}
+    assert event.detail["email"] == email  # a known member, named for the admins who read it
     assert "guess-123456" not in str(event.model_dump())
     clock.advance(61)
     attempt(engine, clock, email=email, password="guess-123456", client=fresh_client())

@@ -35,6 +35,8 @@ from connections_app.ui.states.session import SessionState
 from tests.conftest import World
 from tests.integration.cli_env import use_database
 from tests.integration.helpers import make_stripe
+from tests.integration.oauth_helpers import connect, register_clients, session_for
+from tests.standin_fixtures import StandIn
 
 CANARY = "sk_live_CanaryHandlerSecret7f3a9c"
 
@@ -273,3 +275,21 @@ async def test_an_account_admin_is_labelled_as_one(
     as_browser.value = _sign_in(engine, world.user_ids["admin1"])
     await session.load_session()
     assert session.role_label == "Workspace admin"
+
+
+async def test_an_oauth_outcome_is_toasted_once_per_tab(
+    as_browser: type[Cookie], engine: Engine, vault: Vault, world: World, standin: StandIn
+) -> None:
+    """The popup's message may reach `finished` more than once (a listener per mounted
+    page, a re-sent message): the tab reports each flow's outcome once."""
+    register_clients(engine, vault, ("slack",))
+    as_browser.value = session_for(engine, world.user_ids["admin1"])
+    outcome = connect(engine, vault, as_browser.value, account="once-per-tab")
+    assert outcome.ok
+    tab, other_tab = await _state(OAuthConnectState), await _state(OAuthConnectState)
+    first = await tab.finished()
+    assert first is not None and "Connected" in str(first)
+    assert await tab.finished() is None  # the same flow again: no second toast
+    assert await other_tab.finished() is not None  # another tab is told once too
+    again = connect(engine, vault, as_browser.value, account="once-per-tab-2")
+    assert again.ok and await tab.finished() is not None  # a new flow is news again

@@ -68,11 +68,12 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "stable_key_changed",
         "submit",
         "open_for_node",
+        "dismiss_question",
     },
     DetailsState: SESSION
     | {"show", "open_changed", "history_next", "history_previous", "run_test"},
     EditState: SESSION | {"show", "open_changed", "submit"},
-    RotateState: SESSION | {"show", "open_changed", "submit"},
+    RotateState: SESSION | {"show", "open_changed", "submit", "choose_purpose"},
     DeleteState: SESSION | {"show", "open_changed", "confirm"},
     AuditLogState: SESSION | {"load", "change_filter", "clear", "next_page", "previous_page"},
     OAuthConnectState: SESSION

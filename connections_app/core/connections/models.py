@@ -100,6 +100,7 @@ class Connection(SQLModel, table=True):
     masked_tail: str = Field(default="", max_length=8)
     secret_version: int = 0
     has_test_credentials: bool = False
+    test_masked_tail: str = Field(default="", max_length=8, sa_column_kwargs={"server_default": ""})
     embedded_enabled: bool = False
     created_by: str | None = Field(default=None, max_length=32)
     authorized_by: str | None = Field(default=None, max_length=32)

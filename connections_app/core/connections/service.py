@@ -169,6 +169,9 @@ def _commit(db: Session) -> None:
 
 def to_view(actor: Actor, conn: Connection) -> ConnectionView:
     allowed = policy.allowed_ops(actor, conn)
+    # A revoked connection has no credential and no token any more: showing the old
+    # tail or expiry would suggest otherwise.
+    revoked = conn.status == Status.REVOKED
     try:
         app = get_catalog().get(conn.app)
         app_name, app_icon = app.name, app.icon
@@ -186,7 +189,7 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
         scope=conn.scope,
         sharing=conn.sharing,
         stable_key=conn.stable_key,
-        masked_tail=conn.masked_tail,
+        masked_tail="" if revoked else conn.masked_tail,
         config=dict(conn.config) if Op.VIEW_CONFIG in allowed else None,
         external_identity=conn.external_identity,
         external_name=conn.external_name,
@@ -195,7 +198,7 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
         updated_at=conn.updated_at,
         last_used_at=conn.last_used_at,
         use_count=conn.use_count,
-        token_expires_at=conn.token_expires_at,
+        token_expires_at=None if revoked else conn.token_expires_at,
         last_tested_at=conn.last_tested_at,
         last_test_ok=conn.last_test_ok,
         last_test_message=conn.last_test_message,
@@ -203,6 +206,7 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
         embedded_enabled=conn.embedded_enabled,
         granted=conn.scope == Scope.ACCOUNT and actor.workspace_id is not None,
         allowed=frozenset(str(op) for op in allowed),
+        test_masked_tail="" if revoked else conn.test_masked_tail,
     )
 
 
@@ -230,8 +234,17 @@ def create(
     test_fields: Mapping[str, Any] | None = None,
     vault: Vault | None = None,
     node: Any = None,
+    test_first: bool = False,
+    save_if_test_fails: bool = False,
+    client: httpx.Client | None = None,
 ) -> ConnectionView:
     """Create a connection from a form's values; secrets are sealed before the flush.
+
+    With `test_first` (the person tested in the form before saving) the exact values
+    being saved are tested again and the verdict is recorded on the new row, so the
+    details never say "Never tested" after a test. A failed verdict refuses the save
+    with `Invalid(field="credential_test")` — the question the UI asks — unless
+    `save_if_test_fails`: then the connection is saved in `error` with the reason.
 
     With `node` (Add opened from a node's panel), the new connection is selected on
     that node in the same transaction (F16): both happen, or neither.
@@ -272,6 +285,9 @@ def create(
         _, test_secrets = method.validate(test_fields, partial=True)
     label_text = _label(label)
     sharing_value = _choice(sharing, Sharing, field="sharing", label="Sharing")
+    verdict = _pre_save_test(db, app_def, method, fields, client) if test_first else None
+    if verdict is not None and not verdict.ok and not save_if_test_fails:
+        raise Invalid(failed_test_question(verdict), field=FAILED_TEST_FIELD)
     workspace_id, tenant_id = _owner(actor, scope_value)
     if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
         raise Conflict(f"A connection named “{label_text}” already exists here.", field="label")
@@ -298,10 +314,15 @@ def create(
         masked_tail=tail_of(method, secrets) or "",
         secret_version=1,
         has_test_credentials=bool(test_secrets),
+        test_masked_tail=tail_of(method, test_secrets) or "",
         created_by=actor.user_id,
         created_at=now,
         updated_at=now,
     )
+    detail: dict[str, Any] = {"kind": conn.kind, "scope": conn.scope}
+    if verdict is not None:
+        _record_verdict(conn, verdict, now)
+        detail["test"] = verdict.outcome
     db.add(conn)
     db.flush()
     vault = vault or get_vault()
@@ -317,7 +338,7 @@ def create(
         actor,
         conn,
         Action.CREATED,
-        detail={"kind": conn.kind, "scope": conn.scope, **selected},
+        detail={**detail, **selected},
     )
     try:
         db.commit()
@@ -325,6 +346,38 @@ def create(
         db.rollback()
         raise Conflict("A connection with this label or stable key already exists.") from None
     return to_view(actor, conn)
+
+
+FAILED_TEST_FIELD = "credential_test"
+
+
+def failed_test_question(result: TestResult) -> str:
+    """What a person is asked before saving a credential that just failed its test."""
+    reason = result.message.rstrip(".")
+    return f"This key failed its test: {reason}. Save anyway?"
+
+
+def _pre_save_test(
+    db: Session,
+    app_def: AppDefinition,
+    method: AuthMethod,
+    fields: Mapping[str, Any],
+    client: httpx.Client | None,
+) -> TestResult:
+    """The form's values tested with no transaction open (a slow provider holds nothing)."""
+    db.rollback()
+    return _probe(app_def, method, fields, client)
+
+
+def _record_verdict(conn: Connection, verdict: TestResult, now: Any) -> None:
+    """A new row remembers its pre-save test; a rejected key makes it `error` with the
+    reason (saved anyway, on purpose), so nothing claims it is Active and untested. As in
+    `test`, an outage or an odd answer judges the provider, not the key: the row stays
+    active and its notice is the failed verdict."""
+    conn.last_tested_at, conn.last_test_ok = now, verdict.ok
+    conn.last_test_message = verdict.message[:500]
+    if verdict.outcome == "invalid_credentials":
+        lifecycle.mark_error(conn, verdict.message)
 
 
 # --- read ---------------------------------------------------------------------------
@@ -405,9 +458,24 @@ def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
         last_tested_at=conn.last_tested_at,
         last_test_ok=conn.last_test_ok,
         last_test_message=conn.last_test_message,
-        token_expires_at=conn.token_expires_at,
+        token_expires_at=None if conn.status == Status.REVOKED else conn.token_expires_at,
         failures_24h=audit_log.failures_since(db, actor=actor, connection_id=conn.id),
+        **_notice(conn),
     )
+
+
+def _notice(conn: Connection) -> dict[str, Any]:
+    """One message per state: why it is not active, else what its latest test said."""
+    failed_test = conn.last_test_message if conn.last_test_ok is False else None
+    if conn.status == Status.PENDING and failed_test:
+        # Pending means no usable credential; a test since says so with the fix (a move
+        # to pending clears the verdicts before it, so this one is newer).
+        return {"notice": failed_test, "notice_ok": False}
+    if conn.status != Status.ACTIVE and conn.status_reason:
+        return {"notice": conn.status_reason, "notice_ok": False}
+    if conn.last_test_ok is not None and conn.last_test_message:
+        return {"notice": conn.last_test_message, "notice_ok": conn.last_test_ok}
+    return {"notice": None, "notice_ok": False}
 
 
 def needing_reauthorization(db: Session, *, actor: Actor) -> list[ConnectionView]:
@@ -447,6 +515,7 @@ def update(
     embedded_enabled: Any = None,
     secrets: Mapping[str, Any] | None = None,
     vault: Vault | None = None,
+    test_secrets: Mapping[str, Any] | None = None,
 ) -> ConnectionView:
     """Change non-secret settings; secrets change only through `rotate` — or here, in the
     same form, when a destination field changes.
@@ -472,6 +541,7 @@ def update(
             embedded_enabled=embedded_enabled,
             secrets=secrets,
             vault=vault,
+            test_secrets=test_secrets,
         )
     except DomainError:
         db.rollback()  # the row object may be half-changed: nothing of it may be flushed
@@ -490,14 +560,17 @@ def _update(
     embedded_enabled: Any,
     secrets: Mapping[str, Any] | None,
     vault: Vault | None,
+    test_secrets: Mapping[str, Any] | None = None,
 ) -> ConnectionView:
     _, method = _app_and_method(conn.app, conn.kind)
     changed: list[str] = []
+    renamed: dict[str, Any] = {}
     if label is not None:
         text = _label(label)
         if text != conn.label:
             if _taken(db, conn.tenant_id, Connection.label_key, label_key(text), conn.id):
                 raise Conflict(f"A connection named “{text}” already exists here.", field="label")
+            renamed["renamed"] = [conn.label, text]  # the log says old → new
             conn.label, conn.label_key = text, label_key(text)
             changed.append("label")
     moved: list[str] = []
@@ -541,12 +614,20 @@ def _update(
             "the destination changes.",
             field=next(iter(entered)),
         )
+    test_entered = _test_credentials(conn, method, test_secrets)
+    if test_entered:
+        _authorize(db, actor, Op.ROTATE, conn)  # the same level as Rotate's test set
+        changed.append("test_credentials")
     if not changed:
         db.rollback()
         return to_view(actor, conn)
     conn.updated_at = utcnow()
+    replaced = bool(moved) and _rebind(db, actor, conn, method, entered, vault or get_vault())
+    if test_entered:  # after a rebind: sealed for the destination the row has now
+        secret_rows.store(db, vault or get_vault(), conn, test_entered, Purpose.TEST)
+        conn.has_test_credentials = True
+        conn.test_masked_tail = tail_of(method, test_entered) or ""
     if moved:
-        replaced = _rebind(db, actor, conn, method, entered, vault or get_vault())
         db.add(conn)
         _audit(
             db,
@@ -558,13 +639,30 @@ def _update(
                 "destination": moved,
                 "cleared": not replaced,
                 "entered_again": replaced,
+                **renamed,
             },
         )
     else:
         db.add(conn)
-        _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed})
+        _audit(db, actor, conn, Action.UPDATED, detail={"changed": changed, **renamed})
     _commit(db)
     return to_view(actor, conn)
+
+
+def _test_credentials(
+    conn: Connection, method: AuthMethod, typed: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """F28 test credentials typed into Edit: a complete credential, or none at all."""
+    entered = _entered_secrets(method, typed)
+    if not entered:
+        return {}
+    if conn.kind == Kind.OAUTH2:
+        raise Invalid("OAuth 2.0 connections take no test credentials here.")
+    required = runtime.required_fields(method)
+    missing = [f for f in method.secret_fields if f.name in required and f.name not in entered]
+    if missing:
+        raise Invalid(f"Enter the test {missing[0].label} too.", field=f"test-{missing[0].name}")
+    return entered
 
 
 def _entered_secrets(method: AuthMethod, secrets: Mapping[str, Any] | None) -> dict[str, str]:
@@ -607,7 +705,7 @@ def _rebind(
     for row in connection_scope.secret_rows(db, conn):
         db.delete(row)
     db.flush()
-    conn.has_test_credentials = False
+    conn.has_test_credentials, conn.test_masked_tail = False, ""
     conn.secret_version += 1
     conn.token_version += 1  # fences any refresh in flight for the old endpoints
     conn.token_expires_at = conn.next_refresh_at = None
@@ -672,8 +770,11 @@ def rotate(
         conn.secret_version += 1
         if conn.status in (Status.ERROR, Status.PENDING):
             lifecycle.mark_active(conn)
+        # The last test judged the credential that is now gone: it says nothing of this one.
+        conn.last_test_ok = conn.last_tested_at = conn.last_test_message = None
     else:
         conn.has_test_credentials = True
+        conn.test_masked_tail = tail_of(method, new_secrets) or conn.test_masked_tail
     conn.updated_at = utcnow()
     db.add(conn)
     _audit(

@@ -49,7 +49,7 @@ class ConnectionActions:
             refresh="rotate" in allowed and signed_in and status == "active",
             revoke="revoke" in allowed and signed_in and live,
             delete="delete" in allowed,
-            set_test_credentials="update" in allowed and not signed_in,
+            set_test_credentials="update" in allowed and "rotate" in allowed and not signed_in,
         )
 
 
@@ -83,6 +83,7 @@ class ConnectionView:
     embedded_enabled: bool
     granted: bool
     allowed: frozenset[str] = field(default_factory=frozenset)
+    test_masked_tail: str = ""  # F28: the test credential's tail, never more
 
     @property
     def actions(self) -> ConnectionActions:
@@ -94,6 +95,11 @@ class ConnectionView:
     def via_sign_in(self) -> bool:
         """The credential is tokens from a provider sign-in (reconnect, never retyped)."""
         return self.kind == SIGN_IN_KIND
+
+    @property
+    def broken(self) -> bool:
+        """In error (a rejected key saved anyway, a refused refresh): it says why, once."""
+        return self.status == "error"
 
     @property
     def awaits_setup(self) -> bool:
@@ -170,3 +176,8 @@ class Health:
     last_test_message: str | None
     token_expires_at: datetime | None
     failures_24h: int
+    # The one message the details panel shows about this connection's state (a
+    # problem, or the verdict of the latest test), and whether it is good news. A later
+    # success replaces an old failure, so a stale "HTTP 401" never sits next to Active.
+    notice: str | None = None
+    notice_ok: bool = False

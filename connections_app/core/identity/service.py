@@ -199,7 +199,8 @@ def add_member(
     db: Session, *, workspace_id: str, user_id: str, role: Any, by: str
 ) -> WorkspaceMember:
     workspace = db.get(Workspace, workspace_id)
-    if workspace is None or db.get(User, user_id) is None:
+    user = db.get(User, user_id)
+    if workspace is None or user is None:
         raise NotFound("Workspace or user not found.")
     if role == Role.CLIENT:
         return _add_client(db, workspace=workspace, user_id=user_id, by=by)
@@ -222,7 +223,7 @@ def add_member(
         target_id=user_id,
         actor_id=None,
         actor_label=by,
-        detail={"role": str(role_value)},
+        detail={"email": user.email, "role": str(role_value)},
     )
     db.commit()
     return member
@@ -242,10 +243,16 @@ def _add_client(db: Session, *, workspace: Workspace, user_id: str, by: str) -> 
             target_id=user_id,
             actor_id=None,
             actor_label=by,
-            detail={"role": "client"},
+            detail={"email": _email_of(db, user_id), "role": "client"},
         )
         db.commit()
     return row
+
+
+def _email_of(db: Session, user_id: str) -> str:
+    """Audit rows name people by email: the log is read by admins of their workspace."""
+    user = db.get(User, user_id)
+    return user.email if user is not None else ""
 
 
 def make_account_admin(db: Session, *, account_id: str, user_id: str, by: str) -> None:
@@ -261,7 +268,7 @@ def make_account_admin(db: Session, *, account_id: str, user_id: str, by: str) -
             target_id=user_id,
             actor_id=None,
             actor_label=by,
-            detail={"role": "account_admin"},
+            detail={"email": _email_of(db, user_id), "role": "account_admin"},
         )
         db.commit()
 
@@ -330,18 +337,26 @@ def _note_failure(
         db.commit()
         return
     choices = workspaces_for(db, user_id) if user_id is not None else []
-    if choices:
+    email = _email_of(db, user_id) if user_id is not None else ""
+    # Every workspace the person belongs to (each admin watches their own log); an
+    # unknown email is never written anywhere (no account to own it, and it may be a
+    # mistyped password).
+    for choice in choices:
         audit.record(
             db,
-            account_id=choices[0].account_id,
-            workspace_id=choices[0].workspace_id,
+            account_id=choice.account_id,
+            workspace_id=choice.workspace_id,
             action=Action.SIGN_IN_FAILED,
             target_type="user",
             target_id=user_id,
             actor_id=None,
             actor_label=f"sign-in from {admission.client}",
             outcome="failure",
-            detail={"client": admission.client, "recent_failures": admission.account_failures},
+            detail={
+                "email": email,
+                "client": admission.client,
+                "recent_failures": admission.account_failures,
+            },
         )
     db.commit()
 
@@ -432,6 +447,7 @@ def start_session(db: Session, *, user: User, ttl_hours: int) -> str:
             target_id=user.id,
             actor_id=user.id,
             actor_label=user.email,
+            detail={"email": user.email},
         )
     db.commit()
     return token

@@ -41,6 +41,7 @@ class FlowOutcome:
     message: str
     outcome: str = "failed"  # connected | reauthorized | failed
     connection_id: str | None = None
+    flow_id: str = ""  # which conversation this was: a tab reports each one once
 
 
 @dataclass
@@ -257,6 +258,7 @@ def latest_outcome_for_ref(db: Session, *, session_ref: str | None) -> FlowOutco
         row.message or "",
         row.outcome or "failed",
         row.connection_id,
+        row.id,
     )
 
 

@@ -59,6 +59,7 @@ class RunStatus(StrEnum):
     WAITING = "waiting"  # parked on a broken connection (F22)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    NOTHING_RAN = "nothing_ran"  # finished, but every step was skipped (e.g. test mode)
 
 
 class StepStatus(StrEnum):

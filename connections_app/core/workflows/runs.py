@@ -35,7 +35,9 @@ from connections_app.core.tenancy import leases, policy
 from connections_app.core.tenancy import runs as run_scope
 from connections_app.core.tenancy import workflows as workflow_scope
 from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.policy import Op
 from connections_app.core.vault import Vault, get_vault
+from connections_app.core.workflows import service as workflows
 from connections_app.core.workflows.models import Node, Run, RunStatus, RunStep, StepStatus
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,9 @@ class RunView:
     created_at: datetime
     finished_at: datetime | None
     steps: list[StepView]
+    # What happened, counted by the core so every screen says the same thing:
+    # "2 succeeded, 1 failed, 2 skipped" (never "4 of 5 steps" for a failed run).
+    summary: str = ""
 
     # The questions screens ask of a run, answered here so no screen compares statuses.
     @property
@@ -89,8 +94,9 @@ class RunView:
         return self.status == RunStatus.FAILED
 
     @property
-    def steps_done(self) -> int:
-        return sum(1 for s in self.steps if s.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED))
+    def nothing_ran(self) -> bool:
+        """Finished with every step skipped (a test-mode run without test credentials)."""
+        return self.status == RunStatus.NOTHING_RAN
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,22 @@ def _step_view(step: RunStep) -> StepView:
     )
 
 
+def summarize(statuses: list[str]) -> str:
+    """Counts of step outcomes in words, in a fixed order; empty for a run without steps."""
+    words = (
+        (StepStatus.SUCCEEDED, "succeeded"),
+        (StepStatus.FAILED, "failed"),
+        (StepStatus.SKIPPED, "skipped"),
+        (StepStatus.WAITING, "waiting"),
+        (StepStatus.RUNNING, "running"),
+        (StepStatus.PENDING, "not run yet"),
+    )
+    parts = [f"{statuses.count(status)} {word}" for status, word in words if status in statuses]
+    return ", ".join(parts)
+
+
 def _view(db: Session, run: Run) -> RunView:
+    steps = [_step_view(s) for s in run_scope.run_steps(db, run)]
     return RunView(
         id=run.id,
         workflow_id=run.workflow_id,
@@ -137,7 +158,8 @@ def _view(db: Session, run: Run) -> RunView:
         started_by=run.started_by_label,
         created_at=run.created_at,
         finished_at=run.finished_at,
-        steps=[_step_view(s) for s in run_scope.run_steps(db, run)],
+        steps=steps,
+        summary=summarize([s.status for s in steps]),
     )
 
 
@@ -188,7 +210,7 @@ def _audit(db: Session, run: Run, action: str, *, actor: Actor | None, detail: d
         actor_id=actor.user_id if actor else None,
         actor_label=actor.label if actor else "system",
         outcome="failure" if run.status == RunStatus.FAILED else "success",
-        detail=detail,
+        detail={"name": run.workflow_name, **detail},
     )
 
 
@@ -211,6 +233,7 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
     ).all()
     if not nodes:
         raise Invalid("This workflow has no nodes yet. Add one, then run it.")
+    labels = _refuse_unusable(db, actor, nodes)
     run = Run(
         account_id=wf.account_id,
         workspace_id=wf.workspace_id,
@@ -223,12 +246,7 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
     db.add(run)
     db.flush()
     for node in nodes:
-        label = None
-        if node.connection_id:
-            conn = db.exec(
-                connection_scope.connections_query(actor).where(Connection.id == node.connection_id)
-            ).first()
-            label = conn.label if conn else None
+        label = labels.get(node.id)
         db.add(
             RunStep(
                 run_id=run.id,
@@ -247,6 +265,46 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
     )
     db.commit()
     return run.id
+
+
+def _unusable_reason(actor: Actor, conn: Connection | None, node: Node) -> str | None:
+    """Why this node's connection cannot carry a step now; None when it can.
+
+    A connection in `error` is usable here: the run parks on it and resumes after a
+    reconnect (F22). Nothing else would ever make progress, so it is refused up front.
+    """
+    if not node.connection_id:
+        return "no connection picked"
+    if conn is None:
+        return "connection missing"
+    if not policy.check(actor, Op.USE, conn):
+        return f"you may not use “{conn.label}”"
+    if conn.status == Status.REVOKED:
+        return f"“{conn.label}” was revoked"
+    if conn.status == Status.PENDING:
+        return f"“{conn.label}” is not ready"
+    return None
+
+
+def _refuse_unusable(db: Session, actor: Actor, nodes: list[Node]) -> dict[str, str]:
+    """Refuse to start while any node has no usable connection, naming every such node
+    (a run that posts its first steps and then fails helps nobody). Returns the
+    connection label of each node."""
+    found = workflows.node_connections(db, actor, nodes)
+    problems = []
+    for node in nodes:
+        conn = found.get(node.connection_id or "")
+        reason = _unusable_reason(actor, conn, node)
+        if reason is not None:
+            problems.append(f"{node.position}. “{node.label}” ({reason})")
+    if problems:
+        noun = "this node has" if len(problems) == 1 else "these nodes have"
+        raise Invalid(
+            f"Cannot run: {noun} no usable connection: {', '.join(problems)}. "
+            "Pick a connection in the node's panel, then run again.",
+            field="connection",
+        )
+    return {n.id: found[n.connection_id].label for n in nodes if n.connection_id in found}
 
 
 # --- executing -------------------------------------------------------------------------
@@ -462,7 +520,11 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
             )
             return run.status
     skipped = sum(1 for s in steps if s.status == StepStatus.SKIPPED)
-    message = f"{skipped} step(s) skipped." if skipped else None
+    if steps and skipped == len(steps):
+        why = " (no node has test credentials)" if run.mode == "test" else ""
+        _finish(db, run, actor, RunStatus.NOTHING_RAN, f"Nothing ran: every step was skipped{why}.")
+        return run.status
+    message = f"{skipped} of {len(steps)} steps skipped." if skipped else None
     _finish(db, run, actor, RunStatus.SUCCEEDED, message)
     return run.status
 

@@ -72,7 +72,11 @@ def _name(value: Any) -> str:
 
 
 def _audit(db: Session, actor: Actor, action: str, target: str, detail: dict) -> None:
+    """Workflow events name their workflow in words (the log never shows a bare id)."""
     assert actor.workspace_id is not None
+    if "name" not in detail:
+        row = db.exec(workflow_scope.workflows_query(actor).where(Workflow.id == target)).first()
+        detail = {"name": row.name if row is not None else "", **detail}
     audit.record(
         db,
         account_id=actor.account_id,
@@ -135,9 +139,12 @@ def rename_workflow(db: Session, *, actor: Actor, workflow_id: Any, name: Any) -
     ).first()
     if clash is not None:
         raise Conflict(f"A workflow named “{text}” already exists here.", field="name")
+    before = row.name
     row.name, row.name_key, row.updated_at = text, text.casefold(), utcnow()
     db.add(row)
-    _audit(db, actor, audit.Action.WORKFLOW_UPDATED, row.id, {"name": text})
+    _audit(
+        db, actor, audit.Action.WORKFLOW_UPDATED, row.id, {"name": text, "renamed": [before, text]}
+    )
     db.commit()
 
 
@@ -157,18 +164,21 @@ def delete_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> None:
 def _node_views(db: Session, actor: Actor, nodes: list[Node]) -> list[NodeView]:
     """Views of these nodes, with their connections read in one query (the builder
     re-reads a whole workflow on every alert)."""
-    wanted = {n.connection_id for n in nodes if n.connection_id}
-    found = (
-        {
-            c.id: c
-            for c in db.exec(
-                connection_scope.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
-            )
-        }
-        if wanted
-        else {}
-    )
+    found = node_connections(db, actor, nodes)
     return [_node_view(node, found.get(node.connection_id or "")) for node in nodes]
+
+
+def node_connections(db: Session, actor: Actor, nodes: list[Node]) -> dict[str, Connection]:
+    """The connections these nodes reference that the actor can reach, by id (one query)."""
+    wanted = {n.connection_id for n in nodes if n.connection_id}
+    if not wanted:
+        return {}
+    return {
+        c.id: c
+        for c in db.exec(
+            connection_scope.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
+        )
+    }
 
 
 def _node_view(node: Node, conn: Connection | None) -> NodeView:
@@ -232,7 +242,11 @@ def add_node(
     db.flush()
     _touch(db, wf.id)
     _audit(
-        db, actor, audit.Action.WORKFLOW_UPDATED, wf.id, {"node_added": node.id, "app": node.app}
+        db,
+        actor,
+        audit.Action.WORKFLOW_UPDATED,
+        wf.id,
+        {"name": wf.name, "node_added": node.id, "node_label": node.label, "app": node.app},
     )
     db.commit()
     return _node_views(db, actor, [node])[0]
@@ -246,7 +260,13 @@ def update_node_params(db: Session, *, actor: Actor, node_id: Any, params: Any) 
     node.updated_at = utcnow()
     db.add(node)
     _touch(db, node.workflow_id)
-    _audit(db, actor, audit.Action.WORKFLOW_UPDATED, node.workflow_id, {"node_changed": node.id})
+    _audit(
+        db,
+        actor,
+        audit.Action.WORKFLOW_UPDATED,
+        node.workflow_id,
+        {"node_changed": node.id, "node_label": node.label},
+    )
     db.commit()
     return _node_views(db, actor, [node])[0]
 
@@ -267,7 +287,13 @@ def move_node(db: Session, *, actor: Actor, node_id: Any, direction: Any) -> Non
             row.position = position
             db.add(row)
     _touch(db, node.workflow_id)
-    _audit(db, actor, audit.Action.WORKFLOW_UPDATED, node.workflow_id, {"node_moved": node.id})
+    _audit(
+        db,
+        actor,
+        audit.Action.WORKFLOW_UPDATED,
+        node.workflow_id,
+        {"node_moved": node.id, "node_label": node.label},
+    )
     db.commit()
 
 
@@ -284,7 +310,13 @@ def remove_node(db: Session, *, actor: Actor, node_id: Any) -> None:
         row.position = position
         db.add(row)
     _touch(db, workflow_id)
-    _audit(db, actor, audit.Action.WORKFLOW_UPDATED, workflow_id, {"node_removed": node.id})
+    _audit(
+        db,
+        actor,
+        audit.Action.WORKFLOW_UPDATED,
+        workflow_id,
+        {"node_removed": node.id, "node_label": node.label},
+    )
     db.commit()
 
 
@@ -339,13 +371,15 @@ def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connecti
 def set_node_connection(db: Session, *, actor: Actor, node_id: Any, connection_id: Any) -> NodeView:
     _require_builder(db, actor)
     node = workflow_scope.get_node(db, actor, node_id, for_update=True)
+    before = _label_of(node_connections(db, actor, [node]).get(node.connection_id or ""), node)
+    after: Connection | None = None
     if connection_id is None:
         node.connection_id = None
     else:
         conn = _usable(db, actor, connection_id, node.app)
         if node.auth_kind and conn.kind != node.auth_kind:
             raise Invalid("That connection uses another authentication method.")
-        node.connection_id = conn.id
+        node.connection_id, after = conn.id, conn
     node.updated_at = utcnow()
     db.add(node)
     _touch(db, node.workflow_id)
@@ -354,10 +388,22 @@ def set_node_connection(db: Session, *, actor: Actor, node_id: Any, connection_i
         actor,
         audit.Action.WORKFLOW_UPDATED,
         node.workflow_id,
-        {"node": node.id, "connection": node.connection_id},
+        {
+            "node": node.id,
+            "node_label": node.label,
+            "connection": node.connection_id,
+            "switched": [before, after.label if after else ""],
+        },
     )
     db.commit()
     return _node_views(db, actor, [node])[0]
+
+
+def _label_of(conn: Connection | None, node: Node) -> str:
+    """The previous connection of a node in words ("" for none picked)."""
+    if conn is not None:
+        return conn.label
+    return "a missing connection" if node.connection_id else ""
 
 
 def replace_connection(
@@ -387,7 +433,13 @@ def replace_connection(
         target_id=target.id,
         actor_id=actor.user_id,
         actor_label=actor.label,
-        detail={"from": source.id, "to": target.id, "nodes": len(nodes)},
+        detail={
+            "label": target.label,
+            "from": source.id,
+            "to": target.id,
+            "switched": [source.label, target.label],
+            "nodes": len(nodes),
+        },
     )
     db.commit()
     return len(nodes)

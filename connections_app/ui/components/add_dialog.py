@@ -8,6 +8,8 @@ never held anywhere between the two.
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from connections_app.ui.components.connection_table import app_icon
@@ -16,11 +18,17 @@ from connections_app.ui.formatting import SHARING_HELP, SHARING_LABELS
 from connections_app.ui.states.add_connection import AddConnectionState as S
 
 FORM_ID = "add-connection-form"
-_SUBMIT_AS_TEST = (
-    "(() => { const f = document.getElementById('" + FORM_ID + "');"
-    " const i = f.querySelector('input[name=cx_intent]');"
-    " i.value = 'test'; f.requestSubmit(); i.value = 'save'; })()"
-)
+
+
+def _submit_as(intent: str) -> str:
+    return (
+        "(() => { const f = document.getElementById('" + FORM_ID + "');"
+        " const i = f.querySelector('input[name=cx_intent]');"
+        " i.value = '" + intent + "'; f.requestSubmit(); i.value = 'save'; })()"
+    )
+
+
+_SUBMIT_AS_TEST = _submit_as("test")
 
 
 def _app_card(card: rx.Var) -> rx.Component:
@@ -141,7 +149,59 @@ def _catalog_field(field: rx.Var) -> rx.Component:
     return _labelled(label, control, field["help"], field["name"])
 
 
+def _test_field(field: rx.Var) -> rx.Component:
+    """F28: an optional test credential, sealed like the live one, never shown back."""
+    control = rx.input(
+        name="cx_test__" + field["name"],
+        id="add-test-" + field["name"],
+        type="password",
+        auto_complete="off",
+        spell_check=False,
+        width="100%",
+    )
+    return _labelled(
+        field["label"] + " for test mode (optional)",
+        control,
+        "Used by “Run in test mode”; leave empty to skip this app's steps there.",
+        "test-" + field["name"],
+    )
+
+
+def _small_button(text: str, element_id: str, on_click: Any, gray: bool = False) -> rx.Component:
+    style = {"variant": "soft", "color_scheme": "gray"} if gray else {"color_scheme": "red"}
+    return rx.button(text, type="button", size="1", id=element_id, on_click=on_click, **style)
+
+
+def _question() -> rx.Component:
+    """The core's question after a failed pre-save test; the person answers."""
+    return rx.callout(
+        rx.vstack(
+            rx.text(S.question, id="add-question"),
+            rx.hstack(
+                _small_button("Don't save", "add-question-no", S.dismiss_question, gray=True),
+                _small_button(
+                    "Save anyway", "add-save-anyway", rx.call_script(_submit_as("save_anyway"))
+                ),
+                spacing="2",
+            ),
+            spacing="2",
+        ),
+        icon="triangle-alert",
+        color_scheme="amber",
+        width="100%",
+        role="alertdialog",
+    )
+
+
 def _test_result() -> rx.Component:
+    return rx.cond(
+        S.question != "",
+        _question(),
+        _test_result_callout(),
+    )
+
+
+def _test_result_callout() -> rx.Component:
     return rx.cond(
         S.test_message != "",
         rx.callout(
@@ -274,6 +334,14 @@ def _form_step() -> rx.Component:
                         "label",
                     ),
                     rx.foreach(S.fields, _catalog_field),
+                    rx.cond(
+                        S.test_fields.length() > 0,
+                        rx.el.details(
+                            rx.el.summary("Test credentials (optional)", id="add-test-creds"),
+                            rx.vstack(rx.foreach(S.test_fields, _test_field), width="100%"),
+                            width="100%",
+                        ),
+                    ),
                     rx.grid(
                         _labelled(
                             "Stable key",

@@ -166,9 +166,15 @@ def details_panel() -> rx.Component:
                         spacing="2",
                     ),
                     rx.cond(
-                        s["status_reason"] != "",
+                        s["notice"] != "",
                         rx.callout(
-                            s["status_reason"], icon="triangle-alert", color_scheme="red", size="1"
+                            s["notice"],
+                            icon=rx.cond(s["notice_ok"], "circle-check", "triangle-alert"),
+                            color_scheme=rx.cond(s["notice_ok"], "green", "red"),
+                            size="1",
+                            width="100%",
+                            id="details-test-result",
+                            role="status",
                         ),
                     ),
                     rx.hstack(
@@ -260,18 +266,6 @@ def details_panel() -> rx.Component:
                         spacing="2",
                         wrap="wrap",
                     ),
-                    rx.cond(
-                        D.test_message != "",
-                        rx.callout(
-                            D.test_message,
-                            icon=rx.cond(D.test_ok, "circle-check", "circle-x"),
-                            color_scheme=rx.cond(D.test_ok, "green", "red"),
-                            size="1",
-                            width="100%",
-                            id="details-test-result",
-                            role="status",
-                        ),
-                    ),
                     rx.divider(),
                     _section(
                         "Credential",
@@ -279,6 +273,12 @@ def details_panel() -> rx.Component:
                             rx.data_list.item(
                                 rx.data_list.label("Secret", min_width="160px"),
                                 rx.data_list.value(rx.code(s["masked_tail"], variant="ghost")),
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Test credential", min_width="160px"),
+                                rx.data_list.value(
+                                    rx.code(s["test_tail"], variant="ghost", id="details-test-tail")
+                                ),
                             ),
                             rx.data_list.item(
                                 rx.data_list.label("Stable key", min_width="160px"),
@@ -424,17 +424,21 @@ def edit_dialog() -> rx.Component:
                     ),
                     rx.foreach(
                         E.reentry_inputs,
-                        lambda f: field_block(
-                            f["label"] + " for the new destination",
-                            rx.input(
-                                name=f["name"],
-                                id="edit-secret-" + f["name"],
-                                type="password",
-                                auto_complete="off",
-                                placeholder="Only if you change the destination",
-                                width="100%",
+                        lambda f: _secret_input(
+                            f, "", "edit-secret-", " for the new destination", _REENTRY_HINT
+                        ),
+                    ),
+                    rx.cond(
+                        E.test_inputs.length() > 0,
+                        rx.el.details(
+                            rx.el.summary("Test credentials (optional)", id="edit-test-creds"),
+                            rx.foreach(
+                                E.test_inputs,
+                                lambda f: _secret_input(
+                                    f, "cx_test__", "edit-test-", " for test mode", _KEEP_HINT
+                                ),
                             ),
-                            html_for="edit-secret-" + f["name"],
+                            width="100%",
                         ),
                     ),
                     field_block(
@@ -467,6 +471,28 @@ def edit_dialog() -> rx.Component:
     )
 
 
+_REENTRY_HINT = "Only if you change the destination"
+_KEEP_HINT = "Leave empty to keep the current one"
+
+
+def _secret_input(
+    f: rx.Var, name_prefix: str, id_prefix: str, label_suffix: str, hint: str
+) -> rx.Component:
+    """An uncontrolled password input: its value is read once on submit, never stored."""
+    return field_block(
+        f["label"] + label_suffix,
+        rx.input(
+            name=name_prefix + f["name"],
+            id=id_prefix + f["name"],
+            type="password",
+            auto_complete="off",
+            placeholder=hint,
+            width="100%",
+        ),
+        html_for=id_prefix + f["name"],
+    )
+
+
 def rotate_dialog() -> rx.Component:
     R = RotateState
     return rx.dialog.root(
@@ -487,10 +513,32 @@ def rotate_dialog() -> rx.Component:
             ),
             rx.form(
                 rx.vstack(
+                    rx.segmented_control.root(
+                        rx.segmented_control.item("Live credential", value="live"),
+                        rx.segmented_control.item("Test credential", value="test"),
+                        value=R.purpose,
+                        on_change=R.choose_purpose,
+                        width="100%",
+                        id="rotate-purpose",
+                    ),
+                    rx.cond(
+                        R.purpose == "test",
+                        rx.text(
+                            "Used only by “Run in test mode”; sealed like the live one. Now: ",
+                            rx.cond(
+                                R.test_masked_tail != "",
+                                rx.code(R.test_masked_tail, variant="ghost"),
+                                "none set",
+                            ),
+                            ".",
+                            size="2",
+                            color_scheme="gray",
+                        ),
+                    ),
                     rx.foreach(
                         R.fields,
                         lambda f: field_block(
-                            "New " + f["label"],
+                            rx.cond(R.purpose == "test", "Test ", "New ") + f["label"],
                             rx.input(
                                 name=f["name"],
                                 id="rotate-" + f["name"],

@@ -178,12 +178,15 @@ def empty_state(icon: str, title: str, body: str, *actions: rx.Component) -> rx.
 def _oauth_listener() -> rx.Component:
     """Hear the OAuth popup (from our own origins only) and let the server say what happened."""
     origins = json.dumps(sorted({_origin(get_settings().app_url), _origin(get_settings().api_url)}))
+    # Every page's shell renders this script; the flag keeps it to one listener per
+    # window however often the client-side router mounts a page (one toast per event).
     script = (
+        "if (!window.__cxOAuthListener) { window.__cxOAuthListener = true;"
         "window.addEventListener('message', function (e) {"
         f"  if ({origins}.indexOf(e.origin) < 0) return;"
         "  if (!e.data || e.data.type !== 'connections:oauth') return;"
         "  var b = document.getElementById('cx-oauth-done'); if (b) b.click();"
-        "});"
+        "}); }"
     )
     return rx.fragment(
         rx.script(script),

@@ -10,14 +10,20 @@ RUN_COLORS = {
     "waiting": "amber",
     "succeeded": "green",
     "failed": "red",
+    "nothing_ran": "gray",
 }
-STEP_COLORS = {**RUN_COLORS, "pending": "gray", "skipped": "gray"}
+STEP_COLORS = {
+    **{k: v for k, v in RUN_COLORS.items() if k != "nothing_ran"},
+    "pending": "gray",
+    "skipped": "gray",
+}
 RUN_WORDS = {
     "queued": "Queued",
     "running": "Running",
     "waiting": "Waiting for a connection",
     "succeeded": "Succeeded",
     "failed": "Failed",
+    "nothing_ran": "Nothing ran",
 }
 
 

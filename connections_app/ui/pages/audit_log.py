@@ -145,10 +145,14 @@ def audit_log_page() -> rx.Component:
                         width="100%",
                         spacing="3",
                     ),
-                    empty_state(
-                        "scroll-text",
-                        "No matching events",
-                        "Events appear here as people add, test, rotate and delete connections.",
+                    rx.cond(  # a refused filter is explained above, not called "no events"
+                        A.error == "",
+                        empty_state(
+                            "scroll-text",
+                            "No matching events",
+                            "Events appear here as people add, test, rotate and delete "
+                            "connections.",
+                        ),
                     ),
                 ),
                 width="100%",

@@ -48,6 +48,8 @@ class AddConnectionState(SessionState):
     kind: str = ""
     kinds: list[Choice] = []
     fields: list[FieldRow] = []
+    # F28: the secret fields again, as optional test credentials (inputs `cx_test__<name>`).
+    test_fields: list[FieldRow] = []
     label: str = ""
     stable_key: str = ""
     key_edited: bool = False
@@ -58,12 +60,16 @@ class AddConnectionState(SessionState):
     test_ok: bool = False
     test_message: str = ""
     test_outcome: str = ""
+    # Tested in this form: Save then asks the core to test the saved values again and
+    # record the verdict; `question` is what the core asks when that test fails.
+    tested: bool = False
+    question: str = ""
     # Opened from a node's panel (F16): the new connection is selected on that node.
     for_node: str = ""
     for_node_label: str = ""
 
     def _reset_result(self) -> None:
-        self.error = self.error_field = ""
+        self.error = self.error_field = self.question = ""
         self.test_ok, self.test_message, self.test_outcome = False, "", ""
 
     def _choose(self, app: AppDefinition, kind: str | None = None) -> None:
@@ -75,7 +81,9 @@ class AddConnectionState(SessionState):
         self.kinds = [Choice(m.kind, m.label) for m in methods]
         self.kind = method.kind if method else ""
         self.fields = field_rows(method) if method else []
+        self.test_fields = [f for f in self.fields if f.masked]
         self.form_key += 1
+        self.tested = False
         self._reset_result()
 
     @rx.event
@@ -214,15 +222,19 @@ class AddConnectionState(SessionState):
     async def submit(self, form: dict) -> Any:
         if not isinstance(form, dict):
             return None
-        intent = "test" if form.get("cx_intent") == "test" else "save"
+        intent = form.get("cx_intent")
+        intent = intent if intent in ("test", "save_anyway") else "save"
         meta = {k: form.get(k) for k in ("cx_label", "cx_stable_key", "cx_sharing")}
         async with self:
             if self.busy or self.step != "form" or self.oauth_only:
                 return None
-            self.busy = intent
+            self.busy = "save" if intent == "save_anyway" else intent
             self._reset_result()
             app_key, kind, node = self.app_key, self.kind, self.for_node
             values = self._values(form)
+            test_values = self._test_values(form)
+            meta["test_first"] = self.tested or intent == "save_anyway"
+            meta["save_if_test_fails"] = intent == "save_anyway"
             ref = self._session_ref()
         del form  # the secret values live on only in `values`, until this handler ends
         try:
@@ -235,30 +247,54 @@ class AddConnectionState(SessionState):
                 )
             else:
                 answer = await self._as_actor(
-                    lambda db, actor: _create(db, actor, app_key, kind, values, meta, node),
+                    lambda db, actor: _create(
+                        db, actor, app_key, kind, values, meta, node, test_values
+                    ),
                     ref=ref,
                 )
         finally:
             values.clear()
+            test_values.clear()
         async with self:
             self.busy = ""
             result = answer.value
             if result is None:
                 if answer.signed_out:
                     return self._sign_in_redirect()
+                if answer.field == connections.FAILED_TEST_FIELD:
+                    self.question = answer.message  # the core asks; the person answers
+                    return None
                 self.error, self.error_field = answer.message, answer.field
                 return None
             if intent == "test":
+                self.tested = True
                 self.test_ok, self.test_message = result.ok, result.message
                 self.test_outcome = result.outcome
                 return None
             self.open = False
             self.form_key += 1
             label = result.label
+            if result.broken:  # saved anyway: its details say why, once
+                return rx.toast.warning(f"“{label}” saved as Error.")
         # Open lists, panels and nodes re-read through the workspace hook.
         if node:
             return rx.toast.success(f"“{label}” added and selected on this node.")
         return rx.toast.success(f"“{label}” added. Test it any time from its details.")
+
+    @rx.event
+    def dismiss_question(self) -> None:
+        """ "Don't save": back to the form, values still typed in it."""
+        self.question = ""
+
+    def _test_values(self, form: Mapping[str, Any]) -> dict[str, Any]:
+        """Optional test credentials (F28); empty inputs mean "none"."""
+        names = {f.name for f in self.test_fields}
+        prefix = "cx_test__"
+        return {
+            k[len(prefix) :]: v
+            for k, v in form.items()
+            if k.startswith(prefix) and k[len(prefix) :] in names and v not in (None, "")
+        }
 
     @rx.var
     def sharing_choices(self) -> list[str]:
@@ -273,6 +309,7 @@ def _create(
     values: dict[str, Any],
     meta: dict[str, Any],
     node: str,
+    test_values: dict[str, Any],
 ) -> ConnectionView:
     """Saved and selected on the node (when Add was opened from one) in one transaction:
     a node that refuses it leaves nothing saved."""
@@ -285,6 +322,9 @@ def _create(
         stable_key=meta.get("cx_stable_key") or None,
         sharing=meta.get("cx_sharing") or "use",
         fields=values,
+        test_fields=test_values or None,
+        test_first=bool(meta.get("test_first")),
+        save_if_test_fails=bool(meta.get("save_if_test_fails")),
         node=node or None,
     )
 

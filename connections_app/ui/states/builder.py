@@ -323,6 +323,8 @@ class BuilderState(SessionState):
             )
         if last.failed:
             return rx.toast.error("The run failed. See the steps below.")
+        if last.nothing_ran:
+            return rx.toast.warning(last.message or "Nothing ran.")
         return rx.toast.success("Run finished.")
 
     @rx.event(background=True)

@@ -114,15 +114,13 @@ class DetailsState(SessionState):
     # What this person may do with it now: the core decides (role × sharing × kind × status).
     actions: ConnectionActions = ConnectionActions()
     testing: bool = False
-    test_message: str = ""
-    test_ok: bool = False
     error: str = ""
 
     def _show(self, panel: _Panel) -> None:
         view = panel.view
         self.connection_id = view.id
         self.actions = view.actions
-        self.summary = connection_summary(view, get_settings().api_url)
+        self.summary = connection_summary(view, panel.health, get_settings().api_url)
         self.config_hidden = view.config is None
         self.config_rows = config_pairs(view)
         self.health_rows = health_pairs(view, panel.health)
@@ -163,7 +161,7 @@ class DetailsState(SessionState):
     @rx.event
     async def show(self, connection_id: Any) -> Any:
         self.history_page = 1
-        self.test_message, self.error, self.testing = "", "", False
+        self.error, self.testing = "", False
         return await self._open_or_fail(connection_id)
 
     @rx.event
@@ -189,7 +187,6 @@ class DetailsState(SessionState):
             if self.testing or conn_id is None:
                 return None
             self.testing = True
-            self.test_message = ""
             ref = self._session_ref()
         try:
             answer = await self._as_actor(
@@ -206,13 +203,11 @@ class DetailsState(SessionState):
             if result is None:
                 if answer.signed_out:
                     return self._sign_in_redirect()
-                self.test_ok, self.test_message = False, GONE if answer.gone else answer.message
-                return rx.toast.error(self.test_message)
-            self.test_ok, self.test_message = result.ok, result.message
+                return rx.toast.error(GONE if answer.gone else answer.message)
+            # The verdict is shown once, in the panel's notice (recorded by the core).
             if panel is not None and panel.value and self.open and self.connection_id == conn_id:
                 self._show(panel.value)
-        toast = rx.toast.success if result.ok else rx.toast.error
-        return toast(result.message)
+        return None
 
 
 async def _fetch_for(
@@ -265,6 +260,8 @@ class EditState(SessionState):
     # inputs are uncontrolled: their values are read once on submit, never stored).
     reentry_inputs: list[FieldRow] = []
     destination_note: str = ""
+    # F28: optional test credentials (uncontrolled inputs `cx_test__<name>`, like the above).
+    test_inputs: list[FieldRow] = []
     error: str = ""
     error_field: str = ""
     form_key: int = 0
@@ -283,6 +280,8 @@ class EditState(SessionState):
         self.reentry_inputs = (
             secret_inputs(view) if self.destination_note and not view.via_sign_in else []
         )
+        # F28: test credentials next to the settings, where the core allows them.
+        self.test_inputs = secret_inputs(view) if view.actions.set_test_credentials else []
         self.error = self.error_field = ""
         self.form_key += 1
         self.open = True
@@ -301,6 +300,8 @@ class EditState(SessionState):
         config = {k: v for k, v in form.items() if k in names}
         secret_names = {f.name for f in self.reentry_inputs}
         secrets = {k: v for k, v in form.items() if k in secret_names and v not in ("", None)}
+        test_names = {"cx_test__" + f.name: f.name for f in self.test_inputs}
+        test_secrets = {test_names[k]: v for k, v in form.items() if k in test_names and v}
         label, sharing = form.get("cx_label"), form.get("cx_sharing") or None
         del form  # typed secret values live on only in `secrets`, until the service has them
         conn_id = self.connection_id
@@ -315,6 +316,7 @@ class EditState(SessionState):
                 sharing=sharing,
                 config=config or None,
                 secrets=secrets or None,
+                test_secrets=test_secrets or None,
             ),
         )
         view = answer.value
@@ -345,6 +347,9 @@ class RotateState(SessionState):
     connection_id: str = ""
     label: str = ""
     masked_tail: str = ""
+    # F28: which credential set is replaced: "live", or "test" (used by test-mode runs).
+    purpose: str = "live"
+    test_masked_tail: str = ""
     fields: list[FieldRow] = []
     oauth: bool = False
     error: str = ""
@@ -363,6 +368,8 @@ class RotateState(SessionState):
             return refusal
         self.connection_id, self.label = view.id, view.label
         self.masked_tail = masked(view)
+        self.test_masked_tail = f"••••{view.test_masked_tail}" if view.test_masked_tail else ""
+        self.purpose = "live"
         self.oauth = view.via_sign_in
         self.fields = [] if self.oauth else secret_inputs(view)
         self.error = ""
@@ -384,12 +391,12 @@ class RotateState(SessionState):
         names = {f.name for f in self.fields}
         secrets = {k: v for k, v in form.items() if k in names and v not in ("", None)}
         del form
-        conn_id = self.connection_id
+        conn_id, purpose = self.connection_id, self.purpose
         answer = await _spending(
             self,
             secrets,
             lambda db, actor: connections.rotate(
-                db, actor=actor, connection_id=conn_id, secrets=secrets
+                db, actor=actor, connection_id=conn_id, secrets=secrets, purpose=purpose
             ),
         )
         view = answer.value
@@ -400,10 +407,19 @@ class RotateState(SessionState):
             return None
         self.open = False
         self.form_key += 1
-        return rx.toast.success(
-            f"Credential of “{view.label}” replaced. The old one is gone; "
+        done = (
+            f"Test credential of “{view.label}” set; test-mode runs use it."
+            if self.purpose == "test"
+            else f"Credential of “{view.label}” replaced. The old one is gone; "
             "every node uses the new one from its next request."
         )
+        return rx.toast.success(done)
+
+    @rx.event
+    def choose_purpose(self, value: Any) -> None:
+        if value in ("live", "test") and not self.busy:
+            self.purpose = value
+            self.error = ""
 
 
 class DeleteState(SessionState):

@@ -33,12 +33,16 @@ class OAuthConnectState(SessionState):
     revoke_id: str = ""
     revoke_label: str = ""
     busy: bool = False
+    # The flow this tab last reported: the popup's message may arrive more than once
+    # (several listeners, a re-sent message), but each outcome is toasted once per tab.
+    _reported_flow: str = ""
 
     @rx.event
     async def finished(self) -> Any:
         outcome = await asyncio.to_thread(_latest_outcome, self._session_ref())
-        if outcome is None:
+        if outcome is None or outcome.flow_id == self._reported_flow:
             return None
+        self._reported_flow = outcome.flow_id
         if not outcome.ok:
             return rx.toast.error(outcome.message, duration=8000)
         add = await self.get_state(AddConnectionState)

@@ -263,6 +263,7 @@ class RunRow:
     progress: str = ""
     waiting: bool = False  # parked on a connection; Retry is offered
     failed: bool = False
+    nothing_ran: bool = False  # finished with every step skipped: it says why
 
 
 def run_row(view: RunView) -> RunRow:
@@ -275,9 +276,10 @@ def run_row(view: RunView) -> RunRow:
         message=view.message or "",
         started_by=view.started_by,
         when=when(view.created_at),
-        progress=f"{view.steps_done} of {len(view.steps)} steps",
+        progress=view.summary,
         waiting=view.waiting,
         failed=view.failed,
+        nothing_ran=view.nothing_ran,
     )
 
 
@@ -330,12 +332,26 @@ class ConnectionSummary(ConnectionHead):
     updated: str = ""
     external: str = ""
     reconnect_url: str = ""
+    # One message per state (the core's `Health.notice`): why it is not active, else
+    # what its latest test said; shown once, never beside a stale one.
+    notice: str = ""
+    notice_ok: bool = False
+    test_tail: str = ""
 
 
-def connection_summary(view: ConnectionView, api_url: str) -> ConnectionSummary:
+def _test_tail(view: ConnectionView) -> str:
+    if view.test_masked_tail:
+        return f"••••{view.test_masked_tail}"
+    return "set" if view.has_test_credentials else "none"
+
+
+def connection_summary(view: ConnectionView, health: Health, api_url: str) -> ConnectionSummary:
     reconnect = urlencode({"app": view.app, "target": view.id})
     return ConnectionSummary(
         **_head(view),
+        notice=health.notice or "",
+        notice_ok=health.notice_ok,
+        test_tail=_test_tail(view),
         stable_key=view.stable_key,
         scope="Granted by the account" if view.granted else "This workspace",
         created=exact(view.created_at),
@@ -377,7 +393,6 @@ def health_pairs(view: ConnectionView, health: Health) -> list[Pair]:
         Pair("Last used", when(health.last_used_at)),
         Pair("Uses", str(view.use_count)),
         Pair("Last test", last_test),
-        Pair("Last test result", health.last_test_message or "—"),
         Pair("Token expiry", expiry(health.token_expires_at) or "Does not expire"),
         Pair("Failures in the last 24 h", str(health.failures_24h)),
     ]
