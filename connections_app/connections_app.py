@@ -39,6 +39,7 @@ from connections_app.ui.background import alert_bridge, refresher
 from connections_app.ui.page_scripts import built_html_pages, component_scripts
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
+from connections_app.ui.pages.not_found import not_found_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import (
@@ -58,6 +59,7 @@ from connections_app.ui.states.connections_list import (
     ConnectionListState,
     PortalState,
 )
+from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
@@ -115,6 +117,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         "My connections · Connections",
         [_SESSION, PortalState.load],
     ),
+    (not_found_page, "404", "Page not found · Connections", NotFoundState.load),
 ]
 
 
@@ -146,6 +149,7 @@ app = rx.App(
     # A list: our routes (matched before Reflex's), then the edge guard around it all.
     api_transformer=[Starlette(routes=[*auth_routes, *oauth_routes]), _edge_guard],
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
+    stylesheets=["/layout.css"],  # the responsive frame (ui/components/layout.py)
     frontend_exception_handler=frontend_exception_handler,
     backend_exception_handler=backend_exception_handler,
 )

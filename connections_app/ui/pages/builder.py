@@ -123,6 +123,8 @@ def _node_card(node: rx.Var) -> rx.Component:
             rx.cond(node["summary"] != "", rx.text(node["summary"], size="1", color_scheme="gray")),
             spacing="0",
             align="start",
+            flex="1 1 180px",  # keeps the first line; the chip and buttons wrap instead
+            min_width="0",
         ),
         rx.spacer(),
         _connection_chip(node),
@@ -167,6 +169,7 @@ def _node_card(node: rx.Var) -> rx.Component:
         width="100%",
         align="center",
         spacing="3",
+        wrap="wrap",  # narrow screens: the chip and buttons go to a second line
         padding="12px 14px",
         border="1px solid var(--gray-a5)",
         border_radius="10px",
@@ -203,6 +206,7 @@ def _last_run() -> rx.Component:
                 width="100%",
                 align="center",
                 spacing="2",
+                wrap="wrap",
             ),
             rx.cond(
                 B.last_run["message"] != "",
@@ -270,6 +274,8 @@ def _workflow_detail() -> rx.Component:
             ),
             width="100%",
             align="center",
+            wrap="wrap",
+            spacing="2",
         ),
         rx.cond(
             B.nodes.length() > 0,
@@ -292,7 +298,8 @@ def _workflow_detail() -> rx.Component:
             ),
         ),
         _last_run(),
-        flex="1",
+        flex="1 1 320px",
+        min_width="0",  # may shrink below its content: long rows wrap, the page does not scroll
         spacing="3",
         width="100%",
     )
@@ -757,7 +764,11 @@ def builder_page() -> rx.Component:
         page_header(
             "Builder",
             "Workflows of this workspace and the connections their nodes use.",
-            rx.link(rx.button(rx.icon("history", size=14), "Runs", variant="soft"), href="/runs"),
+            rx.button(
+                rx.el.a(rx.icon("history", size=14), "Runs", href="/runs"),
+                as_child=True,
+                variant="soft",
+            ),
         ),
         rx.cond(
             ~B.loaded,
@@ -765,7 +776,12 @@ def builder_page() -> rx.Component:
             rx.cond(
                 B.workflows.length() > 0,
                 rx.hstack(
-                    _workflow_list(), _workflow_detail(), spacing="5", align="start", width="100%"
+                    _workflow_list(),
+                    _workflow_detail(),
+                    spacing="5",
+                    align="start",
+                    width="100%",
+                    wrap="wrap",  # under ~600 px the workflow list sits above the detail
                 ),
                 empty_state(
                     "workflow",

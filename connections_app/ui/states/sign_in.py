@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import reflex as rx
 
+from connections_app.core.db import read_scope
+from connections_app.core.identity import service as identity
 from connections_app.core.identity.throttle import retry_message
-from connections_app.ui.states.session import forget_everything
+from connections_app.ui.states.session import SessionState, forget_everything
 
 _MESSAGES = {
     "invalid": "Email or password is incorrect.",
@@ -38,7 +41,13 @@ class SignInState(rx.State):
     next_path: str = "/"
 
     @rx.event
-    async def load(self) -> None:
+    async def load(self) -> Any:
+        # A signed-in person has nothing to do here: `/` sends them to their start page.
+        session = await self.get_state(SessionState)
+        with read_scope() as db:
+            signed_in = identity.session_user_for_ref(db, session._session_ref()) is not None
+        if signed_in:
+            return rx.redirect("/", replace=True)
         # Whoever used this tab before (same Reflex client token) leaves nothing behind.
         await forget_everything(self)
         params = self.router.url.query_parameters
@@ -47,3 +56,4 @@ class SignInState(rx.State):
         candidate = params.get("next", "/")
         ok = candidate.startswith("/") and not candidate.startswith("//") and len(candidate) < 300
         self.next_path = candidate if ok else "/"
+        return None
