@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import UI
 from tests.e2e.test_builder import _db
 from tests.e2e.test_integrations import add_via_cli, open_menu, stripe_key, table, unique
-from tests.e2e.test_oauth import _consent, _open_slack_form
+from tests.e2e.test_oauth import connect_slack
 
 LIVE = 2_000  # ms
 DEMO_WORKFLOW = "New customer onboarding"
@@ -186,10 +186,7 @@ def test_changes_by_one_person_or_the_cli_reach_another_persons_open_views(
 def test_refresh_now_is_audited_as_the_person_who_pressed_it(ui: UI) -> None:
     page = ui.page
     ui.sign_in("wes@northstar.test")
-    _open_slack_form(page)
-    _consent(page, decision="Allow", account="alice").wait_for_event("close", timeout=10_000)
-    label = "Slack (Alice's team)"
-    expect(table(page)).to_contain_text(label)
+    label = connect_slack(page)
     table(page).get_by_role("link", name=label).click()
     before = _db(ui, "SELECT COALESCE(MAX(id), 0) FROM audit_events")[0][0]
     page.locator("#details-refresh").click()

@@ -136,17 +136,21 @@ def sidebar() -> rx.Component:
     )
 
 
+_NAV_TOGGLE = {
+    "type": "button",
+    "id": "nav-toggle",
+    "aria-label": "Menu",
+    "aria-controls": "sidebar",
+    "aria-expanded": "false",
+}
+
+
 def _top_bar() -> rx.Component:
     """Shown under the `md` breakpoint only: the menu button that opens the sidebar."""
     return rx.hstack(
+        # Plain attributes: _SHELL_SCRIPT flips aria-expanded without a round trip.
         rx.el.button(
-            rx.icon("menu", size=20),
-            type="button",
-            id="nav-toggle",
-            aria_label="Menu",
-            aria_controls="sidebar",
-            aria_expanded="false",
-            class_name="cx-nav-toggle",
+            rx.icon("menu", size=20), custom_attrs=_NAV_TOGGLE, class_name="cx-nav-toggle"
         ),
         _brand(),
         align="center",
