@@ -178,19 +178,47 @@ def test_every_page_as_each_role_is_valid_with_a_clean_console(
 
     ui.goto("/builder")
     expect(page.locator("#workflow-name")).to_be_visible()
+    page.locator(".cx-workflow-item", has_text="New customer onboarding").click()
+    expect(page.locator("#workflow-name")).to_have_text("New customer onboarding")
     _check(ui, "builder")
-    page.locator(".cx-node").first.get_by_role("button").first.click()
-    expect(page.locator("#node-panel")).to_be_visible()
+    for opener, ready, where in (
+        ("#new-workflow", "#workflow-name-input", "builder: new workflow"),
+        ("#import-workflow", "#import-document", "builder: import"),
+        ("#add-node", "#node-action", "builder: add node"),
+    ):
+        page.locator(opener).click()
+        expect(page.locator(ready)).to_be_visible()
+        _check(ui, where)
+        _close_returns_focus(page, opener)
+
+    opener = "button[aria-label='Open node Create a customer']"
+    page.locator(opener).click()
+    panel = page.locator("#node-panel")
+    expect(panel.locator("#picker")).to_be_visible()
     _check(ui, "builder: node panel")
+    panel.locator("#switch-all").click()
+    switch = page.get_by_role("dialog").filter(has_text="everywhere")
+    expect(switch).to_be_visible()
+    _check(ui, "builder: switch in all nodes")
     page.keyboard.press("Escape")
-    expect(page.locator("#node-panel")).to_have_count(0)
-    page.locator("#add-node").click()
-    expect(page.locator("#node-action")).to_be_visible()
-    _check(ui, "builder: add node")
-    _close_returns_focus(page, "#add-node")
+    expect(switch).to_have_count(0)
+    expect(panel).to_be_visible()  # only the top dialog closed
+    panel.locator("#connect-new-account").click()
+    add = page.get_by_role("dialog").filter(has_text="Connect a new account")
+    expect(add).to_be_visible()
+    _check(ui, "builder: connect a new account")
+    add.get_by_role("button", name="Close", exact=True).click()
+    expect(add).to_have_count(0)
+    expect(panel).to_be_visible()
+    _close_returns_focus(page, opener)
+
+    page.locator("#run-test").click()  # a run, so the latest-run card and Runs have rows
+    expect(page.locator("#latest-run")).to_be_visible()
+    _check(ui, "builder: latest run")
 
     ui.goto("/runs")
     expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
+    expect(page.locator("#app-main")).to_contain_text("New customer onboarding")
     _check(ui, "runs")
     ui.goto("/audit")
     expect(page.locator("#audit-table")).to_be_visible()
@@ -201,6 +229,7 @@ def test_every_page_as_each_role_is_valid_with_a_clean_console(
     _check(ui, "404 signed in")
     back.click()
     expect(page).to_have_url(re.compile(r"/integrations/?$"))
+    expect(page.locator("#connections-table")).to_be_visible()
     ui.goto("/sign-in")
     expect(page).to_have_url(re.compile(r"/integrations/?$"))
 

@@ -33,6 +33,7 @@ def _run_card(run: rx.Var) -> rx.Component:
             width="100%",
             align="center",
             spacing="2",
+            wrap="wrap",  # the when · by · progress line wraps on a phone
         ),
         rx.cond(run["message"] != "", rx.text(run["message"], size="2", color_scheme="gray")),
         rx.foreach(R.steps[run["id"]], step_line),
