@@ -3,21 +3,25 @@ nesting, a console without React warnings, errors or CSP violations, no sideways
 scroll from 390 px up, every dialog step closable with focus back on its opener, a
 404 page with a way back, and /sign-in sending a signed-in person home.
 
-Screenshots of the main pages at 390 and 900 px wide land in docs/screenshots/
-(committed, so a reviewer sees the layout without running anything)."""
+Screenshots of the main pages at 390 and 900 px wide go to test-results/e2e/; with
+UPDATE_SCREENSHOTS=1 to docs/screenshots/ (committed, so a reviewer sees the layout
+without running anything; a plain test run leaves the committed ones alone)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from tests.e2e.conftest import ROOT, UI, Recorder
+from tests.e2e.conftest import ARTIFACTS, ROOT, UI, Recorder
 from tests.e2e.live_app import LiveApp
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else ARTIFACTS
+)
 WIDTHS = (390, 900)
 MISSING = "/no-such-page"
 
