@@ -35,6 +35,7 @@ from connections_app.http.security import (
     inline_scripts,
     script_hash,
 )
+from connections_app.http.sign_in_redirect import SignedInRedirect, start_page
 from connections_app.ui.background import alert_bridge, refresher
 from connections_app.ui.page_scripts import built_html_pages, component_scripts
 from connections_app.ui.pages.audit_log import audit_log_page
@@ -145,9 +146,22 @@ def _edge_guard(asgi_app: ASGIApp) -> ASGIApp:
     )
 
 
+def _signed_in_redirect(asgi_app: ASGIApp) -> ASGIApp:
+    return SignedInRedirect(
+        asgi_app,
+        session_cookie=get_settings().session_cookie_name,
+        start_page=start_page,
+    )
+
+
 app = rx.App(
-    # A list: our routes (matched before Reflex's), then the edge guard around it all.
-    api_transformer=[Starlette(routes=[*auth_routes, *oauth_routes]), _edge_guard],
+    # A list: our routes (matched before Reflex's), /sign-in for the signed-in, then
+    # the edge guard around it all.
+    api_transformer=[
+        Starlette(routes=[*auth_routes, *oauth_routes]),
+        _signed_in_redirect,
+        _edge_guard,
+    ],
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
     stylesheets=["/layout.css"],  # the responsive frame (ui/components/layout.py)
     frontend_exception_handler=frontend_exception_handler,
