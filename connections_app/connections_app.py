@@ -34,10 +34,12 @@ from connections_app.http.security import (
     inline_scripts,
     script_hash,
 )
+from connections_app.http.sign_in_redirect import SignedInRedirect, start_page
 from connections_app.ui.background import alert_bridge, refresher
 from connections_app.ui.page_scripts import built_html_pages, component_scripts
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
+from connections_app.ui.pages.not_found import not_found_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import (
@@ -57,6 +59,7 @@ from connections_app.ui.states.connections_list import (
     ConnectionListState,
     PortalState,
 )
+from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
@@ -114,6 +117,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         "My connections · Connections",
         [_SESSION, PortalState.load],
     ),
+    (not_found_page, "404", "Page not found · Connections", NotFoundState.load),
 ]
 
 
@@ -141,10 +145,24 @@ def _edge_guard(asgi_app: ASGIApp) -> ASGIApp:
     )
 
 
+def _signed_in_redirect(asgi_app: ASGIApp) -> ASGIApp:
+    return SignedInRedirect(
+        asgi_app,
+        session_cookie=get_settings().session_cookie_name,
+        start_page=start_page,
+    )
+
+
 app = rx.App(
-    # A list: our routes (matched before Reflex's), then the edge guard around it all.
-    api_transformer=[Starlette(routes=[*auth_routes, *oauth_routes]), _edge_guard],
+    # A list: our routes (matched before Reflex's), /sign-in for the signed-in, then
+    # the edge guard around it all.
+    api_transformer=[
+        Starlette(routes=[*auth_routes, *oauth_routes]),
+        _signed_in_redirect,
+        _edge_guard,
+    ],
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
+    stylesheets=["/layout.css"],  # the responsive frame (ui/components/layout.py)
     frontend_exception_handler=frontend_exception_handler,
     backend_exception_handler=backend_exception_handler,
 )

@@ -86,6 +86,20 @@ def content_security_policy(*, origins: Iterable[str], script_hashes: Iterable[s
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
+def cookie_value(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
+    """The value of cookie `name` in raw ASGI headers (None when absent or unreadable)."""
+    values = [v.decode("latin-1") for k, v in headers if k.lower() == b"cookie"]
+    if not values:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load("; ".join(values))
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
 def page_headers(policy: str, *, https: bool) -> list[tuple[bytes, bytes]]:
     """The headers every response carries unless the route set its own.
 
@@ -169,16 +183,7 @@ class EdgeGuard:
         return {**scope, "headers": kept}
 
     def _session_token(self, headers: list[tuple[bytes, bytes]]) -> str | None:
-        values = [v.decode("latin-1") for k, v in headers if k.lower() == b"cookie"]
-        if not values:
-            return None
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load("; ".join(values))
-        except CookieError:
-            return None
-        morsel = jar.get(self.session_cookie)
-        return morsel.value if morsel else None
+        return cookie_value(headers, self.session_cookie)
 
     # --- http -----------------------------------------------------------------------
 

@@ -34,6 +34,15 @@ def _consent(page: Page, *, decision: str, account: str = "alice") -> Page:
     return popup
 
 
+def connect_slack(page: Page, account: str = "alice") -> str:
+    """Connect Slack through the popup as `account`; the new connection's label."""
+    _open_slack_form(page)
+    _consent(page, decision="Allow", account=account).wait_for_event("close", timeout=10_000)
+    label = f"Slack ({account.capitalize()}'s team)"
+    expect(table(page)).to_contain_text(label)
+    return label
+
+
 def test_connect_reconnect_and_deny(ui: UI, standin: StandIn) -> None:
     page = ui.page
     ui.sign_in("wes@northstar.test")
@@ -91,10 +100,7 @@ def test_banner_appears_live_in_another_tab_and_reconnect_clears_it(
 ) -> None:
     page = ui.page
     ui.sign_in("wes@northstar.test")
-    _open_slack_form(page)
-    _consent(page, decision="Allow", account="alice").wait_for_event("close", timeout=10_000)
-    label = "Slack (Alice's team)"
-    expect(table(page)).to_contain_text(label)
+    label = connect_slack(page)
 
     other = page.context.new_page()  # an already-open second tab, never reloaded below
     other.goto(ui.app.url + "/integrations")

@@ -29,6 +29,7 @@ from connections_app.ui.states.connections_list import (
     PortalState,
 )
 from connections_app.ui.states.node_panel import NodePanelState
+from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
 from connections_app.ui.states.rows import ConnectionRow, StepRow
@@ -53,6 +54,7 @@ LIST = SESSION | {
 REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     SessionState: SESSION,
     SignInState: {"setvar", "load"},
+    NotFoundState: {"setvar", "load"},
     ConnectionListState: LIST,
     AccountKeysState: LIST,
     PortalState: LIST,

@@ -625,6 +625,23 @@ def switch_workspace_for_ref(db: Session, *, ref: Any, workspace_id: Any) -> Act
     return actor_for_ref(db, ref)
 
 
+PORTAL_PAGE = "/portal/connections"
+INTEGRATIONS_PAGE = "/integrations"
+
+
+def start_page(actor: Actor | None) -> str:
+    """Where a person starts: a client's portal, everyone else's Integrations (every
+    entry — `/`, `/sign-in`, the 404 page's way back — asks here)."""
+    return PORTAL_PAGE if actor is not None and actor.is_client else INTEGRATIONS_PAGE
+
+
+def start_page_for_ref(db: Session, ref: Any) -> str | None:
+    """The start page of the live session a reference names; None when there is none."""
+    if session_user_for_ref(db, ref) is None:
+        return None
+    return start_page(session_view_for_ref(db, ref).actor)
+
+
 def session_user_for_ref(db: Session, ref: Any) -> str | None:
     """The id of the active person a reference belongs to, or None: the cheap check run
     before every websocket event (one primary-key read, one user read)."""

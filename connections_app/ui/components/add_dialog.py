@@ -13,7 +13,7 @@ from typing import Any
 import reflex as rx
 
 from connections_app.ui.components.connection_table import app_icon
-from connections_app.ui.components.form_parts import field_block
+from connections_app.ui.components.form_parts import close_icon, field_block
 from connections_app.ui.formatting import SHARING_HELP, SHARING_LABELS
 from connections_app.ui.states.add_connection import AddConnectionState as S
 
@@ -87,7 +87,7 @@ def _catalog_step() -> rx.Component:
             S.visible_apps.length() > 0,
             rx.grid(
                 rx.foreach(S.visible_apps, _app_card),
-                columns="2",
+                columns=rx.breakpoints(initial="1", xs="2"),  # one column on a phone
                 spacing="3",
                 width="100%",
             ),
@@ -284,7 +284,7 @@ def _form_step() -> rx.Component:
         rx.hstack(
             app_icon(S.app_icon, S.app_name, "40px"),
             rx.vstack(
-                rx.heading(S.app_name, size="4"),
+                rx.heading(S.app_name, size="4", as_="h3"),
                 rx.text(S.app_description, size="2", color_scheme="gray"),
                 spacing="0",
             ),
@@ -430,7 +430,18 @@ def _form_step() -> rx.Component:
 def add_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(rx.cond(S.for_node == "", "Add connection", "Connect a new account")),
+            rx.hstack(
+                rx.dialog.title(
+                    rx.cond(S.for_node == "", "Add connection", "Connect a new account"),
+                    margin="0",
+                ),
+                # Closable at every step (the catalog and OAuth-only steps have no Cancel).
+                rx.dialog.close(close_icon("Close", id="add-close")),
+                justify="between",
+                align="center",
+                width="100%",
+                margin_bottom="8px",
+            ),
             rx.dialog.description(
                 rx.cond(
                     S.step == "pick",

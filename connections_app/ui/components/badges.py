@@ -36,3 +36,24 @@ def kind_label(kind: rx.Var[str]) -> rx.Component:
 def kind_text(kind: rx.Var[str]) -> rx.Var:
     """The kind's label as a string Var (for use inside badges and sentences)."""
     return rx.match(kind, *[(k, v) for k, v in KIND_LABELS.items()], kind)
+
+
+def card_page(content: rx.Component, **card_props: object) -> rx.Component:
+    """A page that is one card on the brand gradient (sign-in, 404): no sidebar."""
+    return rx.center(
+        rx.card(content, size="4", width="min(420px, calc(100vw - 32px))", **card_props),
+        min_height="100vh",
+        background="linear-gradient(180deg, var(--accent-a2), var(--gray-a1))",
+    )
+
+
+def icon_tile(icon: str, size: int, *, solid: bool = False) -> rx.Component:
+    """An icon on a rounded square: the brand mark (solid) or an empty state's (soft)."""
+    return rx.center(
+        rx.icon(icon, size=size // 2, color="white" if solid else "var(--accent-11)"),
+        background="var(--accent-9)" if solid else "var(--accent-a3)",
+        width=f"{size}px",
+        height=f"{size}px",
+        min_width=f"{size}px",
+        border_radius=f"{size // 4}px",
+    )

@@ -128,6 +128,8 @@ def _node_card(node: rx.Var) -> rx.Component:
             rx.cond(node["summary"] != "", rx.text(node["summary"], size="1", color_scheme="gray")),
             spacing="0",
             align="start",
+            flex="1 1 180px",  # keeps the first line; the chip and buttons wrap instead
+            min_width="0",
         ),
         rx.spacer(),
         _connection_chip(node),
@@ -153,6 +155,7 @@ def _node_card(node: rx.Var) -> rx.Component:
         width="100%",
         align="center",
         spacing="3",
+        wrap="wrap",  # narrow screens: the chip and buttons go to a second line
         padding="12px 14px",
         border="1px solid var(--gray-a5)",
         border_radius="10px",
@@ -189,6 +192,7 @@ def _last_run() -> rx.Component:
                 width="100%",
                 align="center",
                 spacing="2",
+                wrap="wrap",
             ),
             rx.cond(
                 B.last_run["message"] != "",
@@ -256,6 +260,8 @@ def workflow_detail() -> rx.Component:
             ),
             width="100%",
             align="center",
+            wrap="wrap",
+            spacing="2",
         ),
         rx.cond(
             B.nodes.length() > 0,
@@ -278,7 +284,8 @@ def workflow_detail() -> rx.Component:
             ),
         ),
         _last_run(),
-        flex="1",
+        flex="1 1 320px",
+        min_width="0",  # may shrink below its content: long rows wrap, the page does not scroll
         spacing="3",
         width="100%",
     )

@@ -6,7 +6,12 @@ import reflex as rx
 
 from connections_app.ui.components.badges import kind_text, status_badge
 from connections_app.ui.components.connection_table import app_icon
-from connections_app.ui.components.form_parts import confirm_dialog, dialog_actions, field_block
+from connections_app.ui.components.form_parts import (
+    close_icon,
+    confirm_dialog,
+    dialog_actions,
+    field_block,
+)
 from connections_app.ui.formatting import SHARING_LABELS
 from connections_app.ui.states.connection_details import (
     DeleteState,
@@ -140,21 +145,23 @@ def details_panel() -> rx.Component:
                     rx.hstack(
                         app_icon(s["app_icon"], s["app_name"], "40px"),
                         rx.vstack(
-                            rx.drawer.title(rx.heading(s["label"], size="5")),
+                            # Title and description are <h2> and <p> themselves: no
+                            # heading or paragraph inside them (valid HTML).
+                            rx.drawer.title(
+                                s["label"],
+                                class_name="rt-Heading rt-r-size-5 rt-r-weight-bold",
+                                margin="0",
+                            ),
                             rx.drawer.description(
-                                rx.text(s["app_name"], size="2", color_scheme="gray")
+                                s["app_name"],
+                                class_name="rt-Text rt-r-size-2",
+                                color="var(--gray-11)",
+                                margin="0",
                             ),
                             spacing="0",
                         ),
                         rx.spacer(),
-                        rx.drawer.close(
-                            rx.icon_button(
-                                rx.icon("x", size=16),
-                                variant="ghost",
-                                color_scheme="gray",
-                                aria_label="Close details",
-                            )
-                        ),
+                        rx.drawer.close(close_icon("Close details")),
                         width="100%",
                         align="center",
                         spacing="3",
@@ -499,14 +506,12 @@ def rotate_dialog() -> rx.Component:
         rx.dialog.content(
             rx.dialog.title("Rotate credential"),
             rx.dialog.description(
-                rx.text(
-                    "Replace the secret of “",
-                    R.label,
-                    "” (now ",
-                    rx.code(R.masked_tail, variant="ghost"),
-                    "). The old value is destroyed and every node uses the new one from its "
-                    "next request.",
-                ),
+                "Replace the secret of “",
+                R.label,
+                "” (now ",
+                rx.code(R.masked_tail, variant="ghost"),
+                "). The old value is destroyed and every node uses the new one from its "
+                "next request.",
                 size="2",
                 color_scheme="gray",
                 margin_bottom="16px",
@@ -588,7 +593,9 @@ def delete_dialog() -> rx.Component:
             rx.box(
                 rx.cond(
                     X.usages.length() > 0,
-                    rx.callout(
+                    # callout.root: `rx.callout(...)` wraps its content in a <p>.
+                    rx.callout.root(
+                        rx.callout.icon(rx.icon("triangle-alert")),
                         rx.vstack(
                             rx.text(
                                 X.usages.length().to_string()
@@ -601,7 +608,6 @@ def delete_dialog() -> rx.Component:
                             ),
                             spacing="1",
                         ),
-                        icon="triangle-alert",
                         color_scheme="red",
                         width="100%",
                     ),

@@ -26,6 +26,18 @@ def field_block(
     return rx.vstack(*parts, spacing="1", width="100%")
 
 
+def close_icon(label: str, **props: object) -> rx.Component:
+    """The × in a dialog's or drawer's corner (wrap it in that dialog's `close`)."""
+    return rx.icon_button(
+        rx.icon("x", size=16),
+        variant="ghost",
+        color_scheme="gray",
+        type="button",
+        aria_label=label,
+        **props,
+    )
+
+
 def dialog_actions(*actions: rx.Component) -> rx.Component:
     """Cancel first, the confirming action(s) last, right-aligned."""
     return rx.hstack(

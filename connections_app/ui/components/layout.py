@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import reflex as rx
 
 from connections_app.core.settings import get_settings
+from connections_app.ui.components.badges import icon_tile
 from connections_app.ui.components.native_form import native_form
 from connections_app.ui.components.reauth_banner import reauth_banner
 from connections_app.ui.components.urls import backend_url
@@ -61,21 +62,20 @@ def workspace_switcher() -> rx.Component:
     )
 
 
+def _brand() -> rx.Component:
+    return rx.hstack(
+        icon_tile("key-round", 32, solid=True),
+        rx.text("Connections", size="4", weight="bold"),
+        spacing="3",
+        align="center",
+    )
+
+
 def sidebar() -> rx.Component:
+    """Beside the page from the `md` breakpoint; below it, a drawer behind `#nav-toggle`
+    (assets/layout.css places it, `_SHELL_SCRIPT` opens and closes it)."""
     return rx.vstack(
-        rx.hstack(
-            rx.center(
-                rx.icon("key-round", size=18, color="white"),
-                background="var(--accent-9)",
-                width="32px",
-                height="32px",
-                border_radius="8px",
-            ),
-            rx.heading("Connections", size="4", weight="bold"),
-            spacing="3",
-            align="center",
-            padding_bottom="8px",
-        ),
+        rx.box(_brand(), padding_bottom="8px"),
         workspace_switcher(),
         rx.divider(margin_y="8px"),
         rx.cond(
@@ -127,13 +127,35 @@ def sidebar() -> rx.Component:
         ),
         width=SIDEBAR_WIDTH,
         min_width=SIDEBAR_WIDTH,
-        height="100vh",
-        position="sticky",
-        top="0",
         padding="20px 16px",
         border_right="1px solid var(--gray-a5)",
-        background="var(--gray-a2)",
         spacing="3",
+        class_name="cx-sidebar",
+        id="sidebar",
+        custom_attrs={"data-open": "false"},
+    )
+
+
+_NAV_TOGGLE = {
+    "type": "button",
+    "id": "nav-toggle",
+    "aria-label": "Menu",
+    "aria-controls": "sidebar",
+    "aria-expanded": "false",
+}
+
+
+def _top_bar() -> rx.Component:
+    """Shown under the `md` breakpoint only: the menu button that opens the sidebar."""
+    return rx.hstack(
+        # Plain attributes: _SHELL_SCRIPT flips aria-expanded without a round trip.
+        rx.el.button(
+            rx.icon("menu", size=20), custom_attrs=_NAV_TOGGLE, class_name="cx-nav-toggle"
+        ),
+        _brand(),
+        align="center",
+        spacing="3",
+        class_name="cx-topbar",
     )
 
 
@@ -143,11 +165,13 @@ def page_header(title: str, subtitle: str, *actions: rx.Component) -> rx.Compone
             rx.heading(title, size="6", weight="bold"),
             rx.text(subtitle, size="2", color_scheme="gray"),
             spacing="1",
+            flex="1 1 260px",
         ),
-        rx.spacer(),
         *actions,
         width="100%",
         align="end",
+        justify="between",
+        wrap="wrap",
         padding_bottom="16px",
     )
 
@@ -155,14 +179,8 @@ def page_header(title: str, subtitle: str, *actions: rx.Component) -> rx.Compone
 def empty_state(icon: str, title: str, body: str, *actions: rx.Component) -> rx.Component:
     return rx.center(
         rx.vstack(
-            rx.center(
-                rx.icon(icon, size=28, color="var(--accent-11)"),
-                background="var(--accent-a3)",
-                width="56px",
-                height="56px",
-                border_radius="14px",
-            ),
-            rx.heading(title, size="4"),
+            icon_tile(icon, 56),
+            rx.heading(title, size="4", as_="h2"),
             rx.text(body, size="2", color_scheme="gray", text_align="center", max_width="420px"),
             *actions,
             align="center",
@@ -209,10 +227,13 @@ def _origin(url: str) -> str:
 
 def app_shell(*children: rx.Component) -> rx.Component:
     """Wrap a page: nothing renders until the session guard has run."""
-    return rx.hstack(
+    return rx.box(
         _oauth_listener(),
+        rx.script(_SHELL_SCRIPT),
         sidebar(),
-        rx.box(
+        rx.box(id="nav-backdrop", class_name="cx-backdrop", custom_attrs={"data-open": "false"}),
+        rx.el.main(
+            _top_bar(),
             rx.cond(
                 SessionState.session_loaded,
                 rx.vstack(
@@ -220,11 +241,70 @@ def app_shell(*children: rx.Component) -> rx.Component:
                 ),
                 rx.center(rx.spinner(size="3"), height="60vh"),
             ),
-            flex="1",
-            padding="32px 40px",
-            min_height="100vh",
+            id="app-main",
+            class_name="cx-main",
         ),
-        spacing="0",
-        align="start",
-        width="100%",
+        class_name="cx-shell",
     )
+
+
+# The sidebar drawer under the breakpoint (menu button, Escape, backdrop, a followed
+# link close it; focus goes into it on open and back to the button on Escape), and
+# focus back on a dialog's opener: Radix returns focus only to a dialog's own
+# trigger, and our dialogs are opened by state (menus, buttons, links), so when the
+# last dialog goes and focus fell to <body>, the element focused before it gets it.
+# Plain DOM: nothing here is a Reflex event, so it costs no round trip.
+_SHELL_SCRIPT = """
+(function () {
+  if (window.cxShell) return;
+  window.cxShell = true;
+  var OVERLAY = '[role=dialog],[role=alertdialog],[role=menu],[data-radix-popper-content-wrapper]';
+  var opener = null;
+  function byId(id) { return document.getElementById(id); }
+  function setNav(open, focusButton) {
+    var side = byId('sidebar'), button = byId('nav-toggle'), shade = byId('nav-backdrop');
+    if (!side || !button) return;
+    var value = open ? 'true' : 'false';
+    side.setAttribute('data-open', value);
+    button.setAttribute('aria-expanded', value);
+    if (shade) shade.setAttribute('data-open', value);
+    if (open) {
+      var first = side.querySelector('a[href], button, [tabindex="0"]');
+      if (first) first.focus();
+    } else if (focusButton) {
+      button.focus();
+    }
+  }
+  document.addEventListener('click', function (e) {
+    var t = e.target;
+    if (!(t instanceof Element)) return;
+    if (t.closest('#nav-toggle')) {
+      setNav(byId('nav-toggle').getAttribute('aria-expanded') !== 'true', false);
+    } else if (t.closest('#nav-backdrop') || t.closest('#sidebar a[href]')) {
+      setNav(false, false);
+    }
+  });
+  document.addEventListener('keydown', function (e) {
+    var button = byId('nav-toggle');
+    if (e.key === 'Escape' && button && button.getAttribute('aria-expanded') === 'true') {
+      setNav(false, true);
+    }
+  });
+  function remember(t) {
+    if (t instanceof Element && t !== document.body && !t.closest(OVERLAY)) opener = t;
+  }
+  document.addEventListener('focusin', function (e) { remember(e.target); });
+  // Menu triggers keep focus off on pointer-down; the pressed control is the opener.
+  document.addEventListener('pointerdown', function (e) {
+    var t = e.target instanceof Element ? e.target.closest('button, a[href], [tabindex]') : null;
+    if (t) remember(t);
+  }, true);
+  new MutationObserver(function () {
+    var active = document.activeElement;
+    if (opener && opener.isConnected && (!active || active === document.body)
+        && !document.querySelector('[role=dialog],[role=alertdialog]')) {
+      opener.focus();
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+})();
+"""

@@ -81,6 +81,8 @@ def step_line(step: rx.Var) -> rx.Component:
             spacing="1",
             align="start",
             width="100%",
+            min_width="0",  # may shrink: long messages wrap instead of widening the page
+            overflow_wrap="anywhere",
         ),
         spacing="3",
         align="start",

@@ -21,7 +21,11 @@ def builder_page() -> rx.Component:
         page_header(
             "Builder",
             "Workflows of this workspace and the connections their nodes use.",
-            rx.link(rx.button(rx.icon("history", size=14), "Runs", variant="soft"), href="/runs"),
+            rx.button(
+                rx.el.a(rx.icon("history", size=14), "Runs", href="/runs"),
+                as_child=True,
+                variant="soft",
+            ),
         ),
         rx.cond(
             ~B.loaded,
@@ -29,7 +33,12 @@ def builder_page() -> rx.Component:
             rx.cond(
                 B.workflows.length() > 0,
                 rx.hstack(
-                    workflow_list(), workflow_detail(), spacing="5", align="start", width="100%"
+                    workflow_list(),
+                    workflow_detail(),
+                    spacing="5",
+                    align="start",
+                    width="100%",
+                    wrap="wrap",  # under ~600 px the workflow list sits above the detail
                 ),
                 empty_state(
                     "workflow",

@@ -33,6 +33,7 @@ def _run_card(run: rx.Var) -> rx.Component:
             width="100%",
             align="center",
             spacing="2",
+            wrap="wrap",  # the when · by · progress line wraps on a phone
         ),
         rx.cond(run["message"] != "", rx.text(run["message"], size="2", color_scheme="gray")),
         rx.foreach(R.steps[run["id"]], step_line),
@@ -54,8 +55,11 @@ def runs_page() -> rx.Component:
             "waits and continues by itself once it is reconnected.",
             rx.cond(
                 R.workflow_id != "",
-                rx.link(
-                    rx.button("All workflows", variant="soft", white_space="nowrap"), href="/runs"
+                rx.button(
+                    rx.el.a("All workflows", href="/runs"),
+                    as_child=True,
+                    variant="soft",
+                    white_space="nowrap",
                 ),
             ),
         ),
@@ -84,7 +88,7 @@ def runs_page() -> rx.Component:
                     "history",
                     "No runs yet",
                     "Run a workflow from the Builder; its steps and their results appear here.",
-                    rx.link(rx.button("Open the Builder"), href="/builder"),
+                    rx.button(rx.el.a("Open the Builder", href="/builder"), as_child=True),
                 ),
             ),
         ),

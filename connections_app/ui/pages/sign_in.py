@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from connections_app.ui.components.badges import icon_tile
 from connections_app.ui.components.native_form import native_form
 from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.sign_in import SignInState
@@ -32,13 +33,7 @@ def sign_in_page() -> rx.Component:
         rx.card(
             rx.vstack(
                 rx.hstack(
-                    rx.center(
-                        rx.icon("key-round", size=20, color="white"),
-                        background="var(--accent-9)",
-                        width="40px",
-                        height="40px",
-                        border_radius="10px",
-                    ),
+                    icon_tile("key-round", 40, solid=True),
                     rx.vstack(
                         rx.heading("Sign in to Connections", size="5"),
                         rx.text(
@@ -85,7 +80,7 @@ def sign_in_page() -> rx.Component:
                 width="100%",
             ),
             size="4",
-            width="420px",
+            width="min(420px, calc(100vw - 32px))",
         ),
         min_height="100vh",
         background="linear-gradient(180deg, var(--accent-a2), var(--gray-a1))",

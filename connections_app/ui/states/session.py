@@ -32,7 +32,6 @@ from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_t
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-PORTAL_PATH = "/portal/connections"
 
 
 def full_page_load(path: str) -> Any:
@@ -162,8 +161,9 @@ class SessionState(rx.State):
             await self._forget_page_states()
         await self._link_workspace_signal(actor)
         path = self.router.url.path or "/"
-        if actor is not None and actor.is_client and not path.startswith("/portal"):
-            return rx.redirect(PORTAL_PATH)
+        home = identity.start_page(actor)
+        if home == identity.PORTAL_PAGE and not path.startswith("/portal"):
+            return rx.redirect(home)
         return None
 
     async def _link_workspace_signal(self, actor: Actor | None) -> None:
@@ -194,9 +194,7 @@ class SessionState(rx.State):
             return self._sign_in_redirect()
         if previous != self.owner_id:
             await self._forget_page_states()
-        if actor is not None and actor.is_client:
-            return rx.redirect(PORTAL_PATH)
-        return rx.redirect("/integrations")
+        return rx.redirect(identity.start_page(actor))
 
     @rx.event
     async def switch_workspace(self, workspace_id: Any) -> Any:

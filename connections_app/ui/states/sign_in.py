@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from typing import Any
 
 import reflex as rx
 
+from connections_app.core.db import read_scope
+from connections_app.core.identity import service as identity
 from connections_app.core.identity.throttle import retry_message
-from connections_app.ui.states.session import forget_everything
+from connections_app.ui.states.session import SessionState, forget_everything
+
+
+def _start_page(ref: str | None) -> str | None:
+    with read_scope() as db:
+        return identity.start_page_for_ref(db, ref)
+
 
 _MESSAGES = {
     "invalid": "Email or password is incorrect.",
@@ -38,7 +48,12 @@ class SignInState(rx.State):
     next_path: str = "/"
 
     @rx.event
-    async def load(self) -> None:
+    async def load(self) -> Any:
+        # A signed-in person has nothing to do here: `/` sends them to their start page.
+        session = await self.get_state(SessionState)
+        home = await asyncio.to_thread(_start_page, session._session_ref())
+        if home is not None:
+            return rx.redirect(home, replace=True)
         # Whoever used this tab before (same Reflex client token) leaves nothing behind.
         await forget_everything(self)
         params = self.router.url.query_parameters
@@ -47,3 +62,4 @@ class SignInState(rx.State):
         candidate = params.get("next", "/")
         ok = candidate.startswith("/") and not candidate.startswith("//") and len(candidate) < 300
         self.next_path = candidate if ok else "/"
+        return None
