@@ -13,7 +13,7 @@ from typing import Any
 import reflex as rx
 
 from connections_app.ui.components.connection_table import app_icon
-from connections_app.ui.components.form_parts import close_icon, field_block
+from connections_app.ui.components.form_parts import close_icon, field_block, ghost_button
 from connections_app.ui.formatting import SHARING_HELP, SHARING_LABELS
 from connections_app.ui.states.add_connection import AddConnectionState as S
 
@@ -263,13 +263,12 @@ def _form_step() -> rx.Component:
         rx.cond(
             S.for_node == "",
             rx.hstack(
-                rx.button(
-                    rx.icon("arrow-left", size=14),
+                ghost_button(
                     "All apps",
-                    variant="ghost",
+                    S.back_to_catalog,
+                    icon="arrow-left",
                     color_scheme="gray",
                     size="1",
-                    on_click=S.back_to_catalog,
                     type="button",
                 ),
                 width="100%",

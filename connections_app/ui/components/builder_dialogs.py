@@ -6,7 +6,13 @@ from __future__ import annotations
 import reflex as rx
 
 from connections_app.ui.components.builder_parts import form_error, param_input
-from connections_app.ui.components.form_parts import confirm_dialog, dialog_actions, field_block
+from connections_app.ui.components.form_parts import (
+    confirm_dialog,
+    dialog,
+    dialog_actions,
+    dialog_description,
+    field_block,
+)
 from connections_app.ui.states.builder import BuilderState as B
 from connections_app.ui.states.node_panel import NodePanelState as P
 
@@ -20,160 +26,161 @@ def _name_dialog(
     submit: str,
     field_id: str,
 ) -> rx.Component:  # type: ignore[no-untyped-def]
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(title),
-            rx.form(
-                rx.vstack(
-                    field_block(
-                        "Name",
-                        rx.input(
-                            name="name",
-                            id=field_id,
-                            default_value=value,
-                            max_length=120,
-                            required=True,
-                            auto_focus=True,
-                        ),
-                        html_for=field_id,
+    return dialog(
+        title,
+        rx.form(
+            rx.vstack(
+                field_block(
+                    "Name",
+                    rx.input(
+                        name="name",
+                        id=field_id,
+                        default_value=value,
+                        max_length=120,
+                        required=True,
+                        auto_focus=True,
                     ),
-                    form_error(B.form_error),
-                    dialog_actions(rx.button(submit, type="submit", id=f"{field_id}-submit")),
-                    spacing="4",
+                    html_for=field_id,
                 ),
-                on_submit=on_submit,
-                reset_on_submit=False,
+                form_error(B.form_error),
+                dialog_actions(rx.button(submit, type="submit", id=f"{field_id}-submit")),
+                spacing="4",
             ),
-            max_width="440px",
+            on_submit=on_submit,
+            reset_on_submit=False,
         ),
         open=open_var,
         on_open_change=on_open,
+        max_width="440px",
     )
 
 
 def _add_node_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Add node"),
-            rx.dialog.description(
-                "Choose the app action. You pick its connection next.",
-                size="2",
-                color_scheme="gray",
-                margin_bottom="12px",
-            ),
-            rx.vstack(
-                field_block(
-                    "Action",
-                    rx.select.root(
-                        rx.select.trigger(placeholder="Choose an app action", id="node-action"),
-                        rx.select.content(
-                            rx.foreach(
-                                B.action_choices,
-                                lambda c: rx.select.item(c["label"], value=c["value"]),
-                            )
-                        ),
-                        value=B.add_choice,
-                        on_change=B.choose_action,
+    return dialog(
+        "Add node",
+        dialog_description("Choose the app action. You pick its connection next."),
+        rx.vstack(
+            field_block(
+                "Action",
+                rx.select.root(
+                    rx.select.trigger(placeholder="Choose an app action", id="node-action"),
+                    rx.select.content(
+                        rx.foreach(
+                            B.action_choices,
+                            lambda c: rx.select.item(c["label"], value=c["value"]),
+                        )
                     ),
-                    html_for="node-action",
+                    value=B.add_choice,
+                    on_change=B.choose_action,
                 ),
-                rx.form(
-                    rx.vstack(
-                        field_block(
-                            "Label (optional)",
-                            rx.input(name="cx_node_label", id="node-label", max_length=120),
-                            html_for="node-label",
-                        ),
-                        rx.foreach(B.add_fields, lambda f: param_input(f, "add-param-")),
-                        form_error(B.form_error),
-                        dialog_actions(
-                            rx.button(
-                                "Add node",
-                                type="submit",
-                                disabled=B.add_choice == "",
-                                id="add-node-submit",
-                            )
-                        ),
-                        spacing="3",
-                        width="100%",
-                    ),
-                    on_submit=[B.add_node, P.open_added],
-                    reset_on_submit=False,
-                    key=B.add_form_key,
-                    width="100%",
-                ),
-                spacing="3",
-                width="100%",
-            ),
-            max_width="520px",
-        ),
-        open=B.add_open,
-        on_open_change=B.add_open_changed,
-    )
-
-
-def _import_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Import a workflow"),
-            rx.dialog.description(
-                "Paste a workflow exported from another workspace. Nodes are bound to this "
-                "workspace's connections with the same stable key; the others are listed.",
-                size="2",
-                color_scheme="gray",
-                margin_bottom="12px",
+                html_for="node-action",
             ),
             rx.form(
                 rx.vstack(
-                    rx.text_area(
-                        name="document",
-                        id="import-document",
-                        rows="10",
-                        placeholder='{"format": "connections.workflow", …}',
-                        width="100%",
-                        aria_label="Exported workflow JSON",
+                    field_block(
+                        "Label (optional)",
+                        rx.input(name="cx_node_label", id="node-label", max_length=120),
+                        html_for="node-label",
                     ),
+                    rx.foreach(B.add_fields, lambda f: param_input(f, "add-param-")),
                     form_error(B.form_error),
-                    rx.cond(
-                        B.import_report.length() > 0,
-                        rx.vstack(
-                            rx.foreach(
-                                B.import_report,
-                                lambda r: rx.hstack(
-                                    rx.badge(
-                                        rx.cond(r["bound"], "bound", "unbound"),
-                                        color_scheme=rx.cond(r["bound"], "green", "amber"),
-                                    ),
-                                    rx.text(r["node"], size="2", weight="medium"),
-                                    rx.text(r["detail"], size="2", color_scheme="gray"),
-                                    spacing="2",
-                                    class_name="cx-import-line",
-                                ),
-                            ),
-                            spacing="1",
-                            id="import-report",
-                        ),
-                    ),
-                    rx.cond(
-                        B.import_report.length() > 0,
-                        rx.hstack(
-                            rx.dialog.close(rx.button("Done", type="button", id="import-done")),
-                            justify="end",
-                            width="100%",
-                        ),
-                        dialog_actions(rx.button("Import", type="submit", id="import-submit")),
+                    dialog_actions(
+                        rx.button(
+                            "Add node",
+                            type="submit",
+                            disabled=B.add_choice == "",
+                            id="add-node-submit",
+                        )
                     ),
                     spacing="3",
                     width="100%",
                 ),
-                on_submit=B.import_document,
+                on_submit=[B.add_node, P.open_added],
                 reset_on_submit=False,
+                key=B.add_form_key,
                 width="100%",
             ),
-            max_width="600px",
+            spacing="3",
+            width="100%",
+        ),
+        open=B.add_open,
+        on_open_change=B.add_open_changed,
+        max_width="520px",
+    )
+
+
+def _import_dialog() -> rx.Component:
+    return dialog(
+        "Import a workflow",
+        dialog_description(
+            "Paste a workflow exported from another workspace. Nodes are bound to this "
+            "workspace's connections with the same stable key; the others are listed."
+        ),
+        rx.form(
+            rx.vstack(
+                rx.text_area(
+                    name="document",
+                    id="import-document",
+                    rows="10",
+                    placeholder='{"format": "connections.workflow", …}',
+                    width="100%",
+                    aria_label="Exported workflow JSON",
+                ),
+                form_error(B.form_error),
+                rx.cond(
+                    B.import_report.length() > 0,
+                    rx.vstack(
+                        rx.foreach(
+                            B.import_report,
+                            lambda r: rx.hstack(
+                                rx.badge(
+                                    rx.cond(r["bound"], "bound", "unbound"),
+                                    color_scheme=rx.cond(r["bound"], "green", "amber"),
+                                ),
+                                rx.text(r["node"], size="2", weight="medium"),
+                                rx.text(r["detail"], size="2", color_scheme="gray"),
+                                spacing="2",
+                                class_name="cx-import-line",
+                            ),
+                        ),
+                        spacing="1",
+                        id="import-report",
+                    ),
+                ),
+                rx.cond(
+                    B.import_report.length() > 0,
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Done", type="button", id="import-done")),
+                        justify="end",
+                        width="100%",
+                    ),
+                    dialog_actions(rx.button("Import", type="submit", id="import-submit")),
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=B.import_document,
+            reset_on_submit=False,
+            width="100%",
         ),
         open=B.import_open,
         on_open_change=B.import_open_changed,
+        max_width="600px",
+    )
+
+
+def _red_confirm(
+    words: tuple[rx.Var | str, str, str],
+    body: str,
+    on_confirm: rx.EventHandler,
+    open_var: rx.Var,
+    on_open: rx.EventHandler,
+) -> rx.Component:
+    """Delete workflow / Remove node: (title, button label, button id), one red action."""
+    title, label, button_id = words
+    confirm = rx.button(label, color_scheme="red", on_click=on_confirm, id=button_id)
+    return confirm_dialog(
+        title, body, confirm, open=open_var, on_open_change=on_open, max_width="440px"
     )
 
 
@@ -198,31 +205,19 @@ def workflow_dialogs() -> rx.Component:
             "Rename",
             "workflow-rename-input",
         ),
-        confirm_dialog(
-            "Delete “" + B.selected_name + "”?",
+        _red_confirm(
+            ("Delete “" + B.selected_name + "”?", "Delete workflow", "delete-workflow-confirm"),
             "Its nodes go with it. Connections stay; run history stays.",
-            rx.button(
-                "Delete workflow",
-                color_scheme="red",
-                on_click=B.confirm_delete,
-                id="delete-workflow-confirm",
-            ),
-            open=B.delete_open,
-            on_open_change=B.delete_open_changed,
-            max_width="440px",
+            B.confirm_delete,
+            B.delete_open,
+            B.delete_open_changed,
         ),
-        confirm_dialog(
-            "Remove “" + B.remove_label + "”?",
+        _red_confirm(
+            ("Remove “" + B.remove_label + "”?", "Remove node", "remove-node-confirm"),
             "The node is removed from this workflow. Its connection stays.",
-            rx.button(
-                "Remove node",
-                color_scheme="red",
-                on_click=B.confirm_remove,
-                id="remove-node-confirm",
-            ),
-            open=B.remove_open,
-            on_open_change=B.remove_open_changed,
-            max_width="440px",
+            B.confirm_remove,
+            B.remove_open,
+            B.remove_open_changed,
         ),
         _add_node_dialog(),
         _import_dialog(),

@@ -7,7 +7,12 @@ import reflex as rx
 
 from connections_app.ui.components.badges import status_badge
 from connections_app.ui.components.builder_parts import form_error, param_input
-from connections_app.ui.components.form_parts import dialog_actions
+from connections_app.ui.components.form_parts import (
+    dialog,
+    dialog_actions,
+    dialog_description,
+    ghost_button,
+)
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.node_panel import NodePanelState as P
 
@@ -101,13 +106,7 @@ def _auth_section() -> rx.Component:
                             on_click=P.open_switch,
                             id="switch-all",
                         ),
-                        rx.button(
-                            "Clear",
-                            size="1",
-                            variant="ghost",
-                            color_scheme="gray",
-                            on_click=P.clear_connection,
-                        ),
+                        ghost_button("Clear", P.clear_connection, size="1", color_scheme="gray"),
                         spacing="2",
                     ),
                 ),
@@ -174,110 +173,96 @@ def _auth_section() -> rx.Component:
 
 
 def _switch_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Switch “" + P.connection_label + "” everywhere"),
-            rx.dialog.description(
-                "Every node of this workspace that uses it will use the connection you pick. "
-                "This is one audited change.",
-                size="2",
-                color_scheme="gray",
-                margin_bottom="12px",
-            ),
-            rx.input(
-                placeholder="Search",
-                value=P.switch_search,
-                on_change=P.switch_search_changed.debounce(300),
-                max_length=100,
-                aria_label="Search connections to switch to",
-            ),
-            rx.vstack(
-                rx.foreach(
-                    P.switch_options,
-                    lambda o: rx.hstack(
-                        rx.text(o["label"], size="2"),
-                        status_badge(o["status"]),
-                        rx.spacer(),
-                        rx.button(
-                            "Switch to this",
-                            size="1",
-                            on_click=P.switch_all(o["id"]),
-                            class_name="cx-switch-to",
-                            data_label=o["label"],
-                        ),
-                        width="100%",
-                        align="center",
-                    ),
-                ),
-                rx.cond(
-                    P.switch_options.length() == 0,
-                    rx.text("No other connection of this app to switch to.", size="2"),
-                ),
-                width="100%",
-                spacing="2",
-                margin_y="12px",
-            ),
-            dialog_actions(),
-            max_width="480px",
+    return dialog(
+        "Switch “" + P.connection_label + "” everywhere",
+        dialog_description(
+            "Every node of this workspace that uses it will use the connection you pick. "
+            "This is one audited change."
         ),
+        rx.input(
+            placeholder="Search",
+            value=P.switch_search,
+            on_change=P.switch_search_changed.debounce(300),
+            max_length=100,
+            aria_label="Search connections to switch to",
+        ),
+        rx.vstack(
+            rx.foreach(
+                P.switch_options,
+                lambda o: rx.hstack(
+                    rx.text(o["label"], size="2"),
+                    status_badge(o["status"]),
+                    rx.spacer(),
+                    rx.button(
+                        "Switch to this",
+                        size="1",
+                        on_click=P.switch_all(o["id"]),
+                        class_name="cx-switch-to",
+                        data_label=o["label"],
+                    ),
+                    width="100%",
+                    align="center",
+                ),
+            ),
+            rx.cond(
+                P.switch_options.length() == 0,
+                rx.text("No other connection of this app to switch to.", size="2"),
+            ),
+            width="100%",
+            spacing="2",
+            margin_y="12px",
+        ),
+        dialog_actions(),
         open=P.switch_open,
         on_open_change=P.switch_open_changed,
     )
 
 
 def _node_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(P.label),
-            rx.dialog.description(
-                P.app_name + " · " + P.action_name, size="2", color_scheme="gray"
-            ),
-            rx.vstack(
-                _auth_section(),
-                rx.separator(size="4"),
-                rx.form(
-                    rx.vstack(
-                        rx.text("Parameters", size="3", weight="bold"),
-                        rx.foreach(P.params, lambda f: param_input(f, "node-param-")),
-                        rx.cond(
-                            P.params.length() == 0,
-                            rx.text(
-                                "This action takes no parameters.", size="2", color_scheme="gray"
-                            ),
-                        ),
-                        rx.hstack(
-                            rx.dialog.close(
-                                rx.button(
-                                    "Close", variant="soft", color_scheme="gray", type="button"
-                                )
-                            ),
-                            rx.cond(
-                                P.can_edit & (P.params.length() > 0),
-                                rx.button("Save parameters", type="submit", id="save-params"),
-                            ),
-                            justify="end",
-                            width="100%",
-                            spacing="3",
-                        ),
-                        spacing="3",
-                        width="100%",
+    return dialog(
+        P.label,
+        rx.dialog.description(P.app_name + " · " + P.action_name, size="2", color_scheme="gray"),
+        rx.vstack(
+            _auth_section(),
+            rx.separator(size="4"),
+            rx.form(
+                rx.vstack(
+                    rx.text("Parameters", size="3", weight="bold"),
+                    rx.foreach(P.params, lambda f: param_input(f, "node-param-")),
+                    rx.cond(
+                        P.params.length() == 0,
+                        rx.text("This action takes no parameters.", size="2", color_scheme="gray"),
                     ),
-                    on_submit=P.save_params,
-                    reset_on_submit=False,
-                    key=P.form_key,
+                    rx.hstack(
+                        rx.dialog.close(
+                            rx.button("Close", variant="soft", color_scheme="gray", type="button")
+                        ),
+                        rx.cond(
+                            P.can_edit & (P.params.length() > 0),
+                            rx.button("Save parameters", type="submit", id="save-params"),
+                        ),
+                        justify="end",
+                        width="100%",
+                        spacing="3",
+                    ),
+                    spacing="3",
                     width="100%",
                 ),
-                spacing="4",
+                on_submit=P.save_params,
+                reset_on_submit=False,
+                key=P.form_key,
                 width="100%",
-                margin_top="12px",
             ),
-            max_width="600px",
-            max_height="88vh",
-            overflow_y="auto",
-            id="node-panel",
+            spacing="4",
+            width="100%",
+            margin_top="12px",
         ),
         open=P.open,
         on_open_change=P.open_changed,
+        max_width="600px",
+        max_height="88vh",
+        overflow_y="auto",
+        id="node-panel",
     )
 
 

@@ -7,6 +7,7 @@ import reflex as rx
 
 from connections_app.ui.components.badges import status_badge
 from connections_app.ui.components.connection_table import app_icon
+from connections_app.ui.components.form_parts import ghost_button
 from connections_app.ui.components.run_parts import run_badge, step_line
 from connections_app.ui.states.builder import BuilderState as B
 from connections_app.ui.states.node_panel import NodePanelState as P
@@ -63,14 +64,7 @@ def workflow_list() -> rx.Component:
         rx.foreach(B.workflows, _workflow_item),
         rx.cond(
             B.can_edit,
-            rx.button(
-                rx.icon("upload", size=14),
-                "Import",
-                variant="ghost",
-                size="1",
-                on_click=B.open_import,
-                id="import-workflow",
-            ),
+            ghost_button("Import", B.open_import, icon="upload", size="1", id="import-workflow"),
         ),
         width="240px",
         min_width="240px",

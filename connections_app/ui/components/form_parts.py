@@ -114,3 +114,36 @@ def pager(
         width="100%",
         align="center",
     )
+
+
+def dialog_description(
+    *parts: rx.Component | rx.Var | str, margin_bottom: str = "12px"
+) -> rx.Component:
+    """The grey line under a dialog's title that says what the dialog will do."""
+    return rx.dialog.description(*parts, size="2", color_scheme="gray", margin_bottom=margin_bottom)
+
+
+def dialog(
+    title: rx.Component | rx.Var | str,
+    *children: rx.Component,
+    open: rx.Var,
+    on_open_change: rx.EventHandler,
+    max_width: str = "480px",
+    **content_props: object,
+) -> rx.Component:
+    """A dialog whose open flag lives in one state, so Escape, the overlay and the
+    handlers all close it the same way."""
+    heading = rx.dialog.title(title) if isinstance(title, (rx.Var, str)) else title
+    return rx.dialog.root(
+        rx.dialog.content(heading, *children, max_width=max_width, **content_props),
+        open=open,
+        on_open_change=on_open_change,
+    )
+
+
+def ghost_button(
+    label: rx.Var | str, on_click: object, *, icon: str | None = None, **props: object
+) -> rx.Component:
+    """A quiet text button (Clear, Import, All apps) with an optional leading icon."""
+    leading = [rx.icon(icon, size=14)] if icon else []
+    return rx.button(*leading, label, variant="ghost", on_click=on_click, **props)
