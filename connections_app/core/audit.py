@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
@@ -225,6 +225,43 @@ def record_for_connection(
         actor_label=actor_label,
         outcome=outcome,
         detail={"label": conn.label, "app": conn.app, **(detail or {})},
+    )
+
+
+class Person(Protocol):
+    """Who did it, as the session's actor carries it (no import of tenancy here)."""
+
+    @property
+    def user_id(self) -> str | None: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def workspace_id(self) -> str | None: ...
+
+
+def record_by(
+    db: Session,
+    actor: Person,
+    conn: Any,
+    action: str,
+    *,
+    in_actor_workspace: bool = True,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event about a connection credited to the person who did it; it lands in that
+    person's workspace, or in the connection's with `in_actor_workspace=False`."""
+    return record_for_connection(
+        db,
+        conn,
+        action,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        workspace_id=actor.workspace_id if in_actor_workspace else None,
+        outcome=outcome,
+        detail=detail,
     )
 
 

@@ -119,6 +119,32 @@ def record(
     return True
 
 
+def require_create(db: Session, actor: Actor, verb: str, *, what: str, scope: Any = None) -> None:
+    """Refuse (recorded) unless the person may create connections in this workspace:
+    one check for Add, its pre-save test and OAuth connect. `verb` ends the message."""
+    allowed = policy.can_create(actor) if scope is None else policy.can_create(actor, scope=scope)
+    if not allowed:
+        message = f"Your role does not allow you to {verb} here."
+        raise refuse(
+            db, actor, message, what=what, target_type="workspace", target_id=actor.workspace_id
+        )
+
+
+def require_build(
+    db: Session,
+    actor: Actor,
+    verb: str,
+    *,
+    what: str,
+    target_type: str = "workflow",
+    target_id: str | None = None,
+) -> None:
+    """Refuse (recorded) unless the person may build (change or run) workflows here."""
+    if not policy.can_build(actor):
+        message = f"Your role does not allow you to {verb} workflows."
+        raise refuse(db, actor, message, what=what, target_type=target_type, target_id=target_id)
+
+
 def refuse(
     db: Session,
     actor: Actor,

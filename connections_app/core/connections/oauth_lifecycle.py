@@ -56,15 +56,7 @@ def start(
     if actor.workspace_id is None or actor.user_id is None:
         raise Forbidden("Choose a workspace first.")
     if target == "new":
-        if not policy.can_create(actor):
-            raise guard.refuse(
-                db,
-                actor,
-                "Your role does not allow you to connect accounts here.",
-                what="connect an account",
-                target_type="workspace",
-                target_id=actor.workspace_id,
-            )
+        guard.require_create(db, actor, "connect accounts", what="connect an account")
     else:
         existing = connection_scope.get_connection(db, actor, target)
         guard.authorize(db, actor, Op.ROTATE, existing)
@@ -176,13 +168,14 @@ def _reauthorize(db: Session, done: Authorized, existing: Connection, vault: Vau
     existing.authorized_by = actor.user_id
     existing.refresh_failures = 0
     db.add(existing)
-    audit.record_for_connection(
+    node = _flow_node(db, actor, done.flow)
+    audit.record_by(
         db,
+        actor,
         existing,
         Action.REAUTHORIZED,
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        detail=lifecycle.select_on_node(db, actor, _flow_node(db, actor, done.flow), existing),
+        in_actor_workspace=False,
+        detail=lifecycle.select_on_node(db, actor, node, existing),
     )
     db.commit()  # its audit event signals every open tab (the banner may clear)
     return FlowOutcome(
@@ -226,13 +219,7 @@ def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutc
     db.flush()
     tokens.store_token_response(db, vault, conn, done.token, keep_refresh=False)
     node = _flow_node(db, actor, bound)
-    audit.record_for_connection(
-        db,
-        conn,
-        Action.CREATED,
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        detail={"kind": "oauth2", **lifecycle.select_on_node(db, actor, node, conn)},
-    )
+    detail = {"kind": "oauth2", **lifecycle.select_on_node(db, actor, node, conn)}
+    audit.record_by(db, actor, conn, Action.CREATED, in_actor_workspace=False, detail=detail)
     db.commit()
     return FlowOutcome(True, f"Connected “{conn.label}”.", "connected", conn.id)

@@ -574,13 +574,5 @@ def record_use(db: Session, *, actor: Actor, connection_id: str, ok: bool) -> No
     if ok:
         conn.last_success_at = now
     db.add(conn)
-    audit.record_for_connection(
-        db,
-        conn,
-        Action.USED,
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        workspace_id=actor.workspace_id,
-        outcome="success" if ok else "failure",
-    )
+    audit.record_by(db, actor, conn, Action.USED, outcome="success" if ok else "failure")
     db.commit()

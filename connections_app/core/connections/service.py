@@ -250,15 +250,9 @@ def create(
     that node in the same transaction (F16): both happen, or neither.
     """
     scope_value = _choice(scope, Scope, field="scope", label="Scope")
-    if not policy.can_create(actor, scope=scope_value):
-        raise guard.refuse(
-            db,
-            actor,
-            "Your role does not allow you to create connections here.",
-            what="create connection",
-            target_type="workspace",
-            target_id=actor.workspace_id,
-        )
+    guard.require_create(
+        db, actor, "create connections", what="create connection", scope=scope_value
+    )
     if kind in (None, ""):
         kind = _first_form_kind(app)
     app_def, method = _app_and_method(app, kind)
@@ -881,15 +875,7 @@ def test_unsaved(
 ) -> TestResult:
     """Test credentials typed into the Add form before saving; nothing is stored but the
     audit event of the probe (app, host, result — never a value)."""
-    if not policy.can_create(actor):
-        raise guard.refuse(
-            db,
-            actor,
-            "Your role does not allow you to create connections here.",
-            what="test credentials before saving",
-            target_type="workspace",
-            target_id=actor.workspace_id,
-        )
+    guard.require_create(db, actor, "create connections", what="test credentials before saving")
     app_def, method = _app_and_method(app, kind)
     if not isinstance(fields, Mapping):
         raise Invalid("The form is incomplete.")

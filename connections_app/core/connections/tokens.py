@@ -368,15 +368,7 @@ def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bo
         db.delete(row)
     lifecycle.mark_revoked(conn, by=actor.label)
     db.add(conn)
-    audit.record_for_connection(
-        db,
-        conn,
-        Action.REVOKED,
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        workspace_id=actor.workspace_id,
-        detail={"provider_confirmed": confirmed},
-    )
+    audit.record_by(db, actor, conn, Action.REVOKED, detail={"provider_confirmed": confirmed})
     db.commit()
     return confirmed
 

@@ -218,15 +218,7 @@ def start(db: Session, *, actor: Actor, workflow_id: Any, mode: Any = "live") ->
     """Queue a run of this workflow (builders and admins); returns its id."""
     if mode not in MODES:
         raise Invalid("Run mode must be live or test.", field="mode")
-    if not policy.can_build(actor):
-        raise guard.refuse(
-            db,
-            actor,
-            "Your role does not allow you to run workflows.",
-            what="run a workflow",
-            target_type="workflow",
-            target_id=str(workflow_id)[:64],
-        )
+    guard.require_build(db, actor, "run", what="run a workflow", target_id=str(workflow_id)[:64])
     wf = workflow_scope.get_workflow(db, actor, workflow_id)
     nodes = db.exec(
         workflow_scope.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)
@@ -556,15 +548,9 @@ def run_now(
 
 def retry(db: Session, *, actor: Actor, run_id: Any, client: httpx.Client | None = None) -> str:
     """ "Try again now" on a waiting run (e.g. after switching the node's connection)."""
-    if not policy.can_build(actor):
-        raise guard.refuse(
-            db,
-            actor,
-            "Your role does not allow you to run workflows.",
-            what="retry a run",
-            target_type="run",
-            target_id=str(run_id)[:64],
-        )
+    guard.require_build(
+        db, actor, "run", what="retry a run", target_type="run", target_id=str(run_id)[:64]
+    )
     run = run_scope.get_run(db, actor, run_id)
     if run.status != RunStatus.WAITING:
         raise Invalid("Only a run that is waiting can be tried again.")

@@ -57,14 +57,7 @@ class NodeView:
 
 
 def _require_builder(db: Session, actor: Actor) -> None:
-    if not policy.can_build(actor):
-        raise guard.refuse(
-            db,
-            actor,
-            "Your role does not allow you to change workflows.",
-            what="change workflows",
-            target_type="workflow",
-        )
+    guard.require_build(db, actor, "change", what="change workflows")
 
 
 def _name(value: Any) -> str:

@@ -363,14 +363,7 @@ def import_workflow(db: Session, *, actor: Actor, document: Any, name: Any = Non
     admins only. Nothing is written unless the whole document is valid; the
     workflow, its nodes and one `workflow_created` audit event commit together.
     """
-    if not policy.can_build(actor):
-        raise guard.refuse(
-            db,
-            actor,
-            "Your role does not allow you to import workflows.",
-            what="import a workflow",
-            target_type="workflow",
-        )
+    guard.require_build(db, actor, "import", what="import a workflow")
     assert actor.workspace_id is not None
     doc_name, planned = _parse(document)
     final_name = _choose_name(db, actor, doc_name, name)
