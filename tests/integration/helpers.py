@@ -12,6 +12,8 @@ from connections_app.core.connections import service
 from connections_app.core.connections.views import ConnectionView
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
+from connections_app.core.workflows import service as workflows
+from connections_app.core.workflows.service import NodeView, WorkflowView
 
 STRIPE_KEY = "sk_test_DemoStripeKey4242424242"
 _counter = itertools.count()
@@ -33,6 +35,25 @@ def make_stripe(
         fields={"secret_key": key},
         sharing=sharing,
     )
+
+
+def workflow_with_node(
+    db: Session,
+    actor: Actor,
+    name: str,
+    connection_id: str,
+    params: dict[str, str],
+    *,
+    app: str = "stripe",
+    action: str = "create_customer",
+) -> tuple[WorkflowView, NodeView]:
+    """A workflow with one node that uses `connection_id`: where run and audit tests start."""
+    wf = workflows.create_workflow(db, actor=actor, name=name)
+    node = workflows.add_node(
+        db, actor=actor, workflow_id=wf.id, app=app, action=action, params=params
+    )
+    workflows.set_node_connection(db, actor=actor, node_id=node.id, connection_id=connection_id)
+    return wf, node
 
 
 def allow_egress(monkeypatch: pytest.MonkeyPatch, *entries: str) -> None:

@@ -17,7 +17,7 @@ from connections_app.core.identity import service as identity
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.workflows import service as workflows
 from tests.conftest import World
-from tests.integration.helpers import make_stripe
+from tests.integration.helpers import make_stripe, workflow_with_node
 
 _names = iter(f"words-{n}" for n in range(10_000))
 
@@ -43,16 +43,7 @@ def test_workflow_and_node_events_name_the_workflow_and_say_from_to(
     wes = make_stripe(db, admin, label=f"Stripe (Wes) {next(_names)}")
     bea = make_stripe(db, admin, label=f"Stripe (Bea) {next(_names)}")
     old_name, new_name = next(_names), next(_names)
-    wf = workflows.create_workflow(db, actor=admin, name=old_name)
-    node = workflows.add_node(
-        db,
-        actor=admin,
-        workflow_id=wf.id,
-        app="stripe",
-        action="create_customer",
-        params={"email": "a@e.test"},
-    )
-    workflows.set_node_connection(db, actor=admin, node_id=node.id, connection_id=wes.id)
+    wf, node = workflow_with_node(db, admin, old_name, wes.id, {"email": "a@e.test"})
     workflows.rename_workflow(db, actor=admin, workflow_id=wf.id, name=new_name)
     moved = workflows.replace_connection(
         db, actor=admin, from_connection_id=wes.id, to_connection_id=bea.id

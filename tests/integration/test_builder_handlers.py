@@ -27,6 +27,7 @@ from connections_app.ui.states.node_panel import NodePanelState
 from connections_app.ui.states.rows import RunRow, param_rows
 from connections_app.ui.states.session import SessionState
 from tests.conftest import World
+from tests.integration.helpers import workflow_with_node
 from tests.integration.test_ui_handlers import Cookie, _sign_in, _state, as_browser  # noqa: F401
 from tests.standin_fixtures import StandIn
 
@@ -47,16 +48,9 @@ def foreign(engine: Engine, world: World, standin: StandIn) -> Iterator[dict[str
             label=f"Foreign Stripe {next(_n)}",
             fields={"secret_key": STRIPE},
         )
-        wf = workflows.create_workflow(db, actor=admin2, name=f"Foreign {next(_n)}")
-        node = workflows.add_node(
-            db,
-            actor=admin2,
-            workflow_id=wf.id,
-            app="stripe",
-            action="create_customer",
-            params={"email": "f@example.test"},
+        wf, node = workflow_with_node(
+            db, admin2, f"Foreign {next(_n)}", conn.id, {"email": "f@example.test"}
         )
-        workflows.set_node_connection(db, actor=admin2, node_id=node.id, connection_id=conn.id)
         db.commit()
     run_id = runs.run_now(
         lambda: Session(engine, expire_on_commit=False), actor=admin2, workflow_id=wf.id

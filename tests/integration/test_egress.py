@@ -23,11 +23,10 @@ from connections_app.core import egress
 from connections_app.core.audit import Action, AuditEvent
 from connections_app.core.connections import runtime, service
 from connections_app.core.workflows import runs
-from connections_app.core.workflows import service as workflows
 from connections_app.core.workflows.models import RunStep
 from connections_app.standin.overrides import custom_base_url
 from tests.conftest import World
-from tests.integration.helpers import make_custom
+from tests.integration.helpers import make_custom, workflow_with_node
 from tests.standin_fixtures import StandIn
 
 KEY = "cx-egress-canary-0123456789"
@@ -157,16 +156,15 @@ def test_a_run_step_to_a_refused_address_fails_with_the_message(
 ) -> None:
     admin = world.actors["admin1"]
     view = make_custom(db, admin, standin.url, KEY, base_url=f"http://127.0.0.2:{listener.port}")
-    wf = workflows.create_workflow(db, actor=admin, name=f"Egress {secrets.token_hex(3)}")
-    node = workflows.add_node(
+    wf, _ = workflow_with_node(
         db,
-        actor=admin,
-        workflow_id=wf.id,
+        admin,
+        f"Egress {secrets.token_hex(3)}",
+        view.id,
+        {"path": "/auth/sign-out"},
         app="custom_api_key",
         action="http_request",
-        params={"path": "/auth/sign-out"},
     )
-    workflows.set_node_connection(db, actor=admin, node_id=node.id, connection_id=view.id)
     db.rollback()
     run_id = runs.run_now(
         lambda: Session(engine, expire_on_commit=False), actor=admin, workflow_id=wf.id
