@@ -8,7 +8,7 @@ import reflex as rx
 from connections_app.ui.components.badges import status_badge
 from connections_app.ui.components.connection_table import app_icon
 from connections_app.ui.components.form_parts import ghost_button
-from connections_app.ui.components.run_parts import run_badge, step_line
+from connections_app.ui.components.run_parts import run_card
 from connections_app.ui.states.builder import BuilderState as B
 from connections_app.ui.states.node_panel import NodePanelState as P
 
@@ -161,45 +161,25 @@ def _node_card(node: rx.Var) -> rx.Component:
 def _last_run() -> rx.Component:
     return rx.cond(
         B.last_run["id"] != "",
-        rx.vstack(
-            rx.hstack(
-                rx.text("Latest run", size="2", weight="bold"),
-                run_badge(B.last_run["status"]),
-                rx.cond(
-                    B.last_run["mode"] == "test",
-                    rx.badge("Test mode", color_scheme="purple", variant="soft"),
-                ),
-                rx.text(
-                    B.last_run["when"], " · ", B.last_run["progress"], size="1", color_scheme="gray"
-                ),
-                rx.spacer(),
-                rx.cond(
-                    B.last_run["waiting"] & B.can_edit,
-                    rx.button(
-                        "Try again now",
-                        size="1",
-                        variant="soft",
-                        on_click=B.retry(B.last_run["id"]),
-                    ),
-                ),
-                rx.link("All runs", href="/runs?wf=" + B.selected_id, size="2"),
-                width="100%",
-                align="center",
-                spacing="2",
-                wrap="wrap",
+        run_card(
+            rx.text("Latest run", size="2", weight="bold"),
+            B.last_run,
+            B.last_steps,
+            rx.text(
+                B.last_run["when"], " · ", B.last_run["progress"], size="1", color_scheme="gray"
             ),
+            rx.spacer(),
             rx.cond(
-                B.last_run["message"] != "",
-                rx.text(B.last_run["message"], size="2", color_scheme="gray"),
+                B.last_run["waiting"] & B.can_edit,
+                rx.button(
+                    "Try again now",
+                    size="1",
+                    variant="soft",
+                    on_click=B.retry(B.last_run["id"]),
+                ),
             ),
-            rx.foreach(B.last_steps, step_line),
-            width="100%",
-            spacing="2",
-            padding="14px",
-            border="1px solid var(--gray-a5)",
-            border_radius="10px",
+            rx.link("All runs", href="/runs?wf=" + B.selected_id, size="2"),
             id="latest-run",
-            data_status=B.last_run["status"],
         ),
     )
 

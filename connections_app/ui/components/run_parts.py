@@ -90,3 +90,35 @@ def step_line(step: rx.Var) -> rx.Component:
         class_name="cx-step",
         data_status=step["status"],
     )
+
+
+def run_card(
+    title: rx.Component, run: rx.Var, steps: rx.Var, *trailing: rx.Component, **props: object
+) -> rx.Component:
+    """One run as the Builder's latest run and each Runs page entry show it: the title,
+    status and test-mode mark, the caller's `trailing` head items, why it waits or failed,
+    then each step."""
+    return rx.vstack(
+        rx.hstack(
+            title,
+            run_badge(run["status"]),
+            rx.cond(
+                run["mode"] == "test",
+                rx.badge("Test mode", color_scheme="purple", variant="soft"),
+            ),
+            *trailing,
+            width="100%",
+            align="center",
+            spacing="2",
+            wrap="wrap",  # the when · by · progress line wraps on a phone
+        ),
+        rx.cond(run["message"] != "", rx.text(run["message"], size="2", color_scheme="gray")),
+        rx.foreach(steps, step_line),
+        width="100%",
+        spacing="2",
+        padding="14px",
+        border="1px solid var(--gray-a5)",
+        border_radius="10px",
+        data_status=run["status"],
+        **props,
+    )

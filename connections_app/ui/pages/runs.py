@@ -7,43 +7,26 @@ import reflex as rx
 
 from connections_app.ui.components.form_parts import pager
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
-from connections_app.ui.components.run_parts import run_badge, step_line
+from connections_app.ui.components.run_parts import run_card
 from connections_app.ui.states.runs import RunsState as R
 
 
 def _run_card(run: rx.Var) -> rx.Component:
-    return rx.vstack(
-        rx.hstack(
-            rx.link(run["workflow"], href="/builder?wf=" + run["workflow_id"], weight="medium"),
-            run_badge(run["status"]),
-            rx.cond(
-                run["mode"] == "test",
-                rx.badge("Test mode", color_scheme="purple", variant="soft"),
-            ),
-            rx.spacer(),
-            rx.text(
-                run["when"],
-                " · by ",
-                run["started_by"],
-                " · ",
-                run["progress"],
-                size="1",
-                color_scheme="gray",
-            ),
-            width="100%",
-            align="center",
-            spacing="2",
-            wrap="wrap",  # the when · by · progress line wraps on a phone
+    return run_card(
+        rx.link(run["workflow"], href="/builder?wf=" + run["workflow_id"], weight="medium"),
+        run,
+        R.steps[run["id"]],
+        rx.spacer(),
+        rx.text(
+            run["when"],
+            " · by ",
+            run["started_by"],
+            " · ",
+            run["progress"],
+            size="1",
+            color_scheme="gray",
         ),
-        rx.cond(run["message"] != "", rx.text(run["message"], size="2", color_scheme="gray")),
-        rx.foreach(R.steps[run["id"]], step_line),
-        width="100%",
-        spacing="2",
-        padding="14px",
-        border="1px solid var(--gray-a5)",
-        border_radius="10px",
         class_name="cx-run",
-        data_status=run["status"],
     )
 
 
