@@ -13,7 +13,7 @@ from typing import Any
 import reflex as rx
 
 from connections_app.ui.components.connection_table import app_icon
-from connections_app.ui.components.form_parts import close_icon, field_block, ghost_button
+from connections_app.ui.components.form_parts import close_icon, field_block, text_button
 from connections_app.ui.formatting import SHARING_HELP, SHARING_LABELS
 from connections_app.ui.states.add_connection import AddConnectionState as S
 
@@ -263,7 +263,7 @@ def _form_step() -> rx.Component:
         rx.cond(
             S.for_node == "",
             rx.hstack(
-                ghost_button(
+                text_button(
                     "All apps",
                     S.back_to_catalog,
                     icon="arrow-left",

@@ -11,7 +11,7 @@ from connections_app.ui.components.form_parts import (
     dialog,
     dialog_actions,
     dialog_description,
-    ghost_button,
+    text_button,
 )
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.node_panel import NodePanelState as P
@@ -106,7 +106,7 @@ def _auth_section() -> rx.Component:
                             on_click=P.open_switch,
                             id="switch-all",
                         ),
-                        ghost_button("Clear", P.clear_connection, size="1", color_scheme="gray"),
+                        text_button("Clear", P.clear_connection, size="1", color_scheme="gray"),
                         spacing="2",
                     ),
                 ),
@@ -233,17 +233,12 @@ def _node_dialog() -> rx.Component:
                         P.params.length() == 0,
                         rx.text("This action takes no parameters.", size="2", color_scheme="gray"),
                     ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button("Close", variant="soft", color_scheme="gray", type="button")
-                        ),
+                    dialog_actions(
                         rx.cond(
                             P.can_edit & (P.params.length() > 0),
                             rx.button("Save parameters", type="submit", id="save-params"),
                         ),
-                        justify="end",
-                        width="100%",
-                        spacing="3",
+                        cancel_label="Close",
                     ),
                     spacing="3",
                     width="100%",

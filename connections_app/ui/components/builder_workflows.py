@@ -7,7 +7,7 @@ import reflex as rx
 
 from connections_app.ui.components.badges import status_badge
 from connections_app.ui.components.connection_table import app_icon
-from connections_app.ui.components.form_parts import ghost_button
+from connections_app.ui.components.form_parts import text_button
 from connections_app.ui.components.run_parts import run_card
 from connections_app.ui.states.builder import BuilderState as B
 from connections_app.ui.states.node_panel import NodePanelState as P
@@ -64,7 +64,7 @@ def workflow_list() -> rx.Component:
         rx.foreach(B.workflows, _workflow_item),
         rx.cond(
             B.can_edit,
-            ghost_button("Import", B.open_import, icon="upload", size="1", id="import-workflow"),
+            text_button("Import", B.open_import, icon="upload", size="1", id="import-workflow"),
         ),
         width="240px",
         min_width="240px",
@@ -249,13 +249,7 @@ def workflow_detail() -> rx.Component:
         ),
         rx.cond(
             B.can_edit,
-            rx.button(
-                rx.icon("plus", size=14),
-                "Add node",
-                variant="outline",
-                on_click=B.open_add,
-                id="add-node",
-            ),
+            text_button("Add node", B.open_add, icon="plus", variant="outline", id="add-node"),
         ),
         _last_run(),
         flex="1 1 320px",

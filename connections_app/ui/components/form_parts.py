@@ -38,10 +38,12 @@ def close_icon(label: str, **props: object) -> rx.Component:
     )
 
 
-def dialog_actions(*actions: rx.Component) -> rx.Component:
-    """Cancel first, the confirming action(s) last, right-aligned."""
+def dialog_actions(*actions: rx.Component, cancel_label: str = "Cancel") -> rx.Component:
+    """Cancel (or Close) first, the confirming action(s) last, right-aligned."""
     return rx.hstack(
-        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+        rx.dialog.close(
+            rx.button(cancel_label, variant="soft", color_scheme="gray", type="button")
+        ),
         *actions,
         justify="end",
         width="100%",
@@ -141,9 +143,15 @@ def dialog(
     )
 
 
-def ghost_button(
-    label: rx.Var | str, on_click: object, *, icon: str | None = None, **props: object
+def text_button(
+    label: rx.Var | str,
+    on_click: object,
+    *,
+    icon: str | None = None,
+    variant: str = "ghost",
+    **props: object,
 ) -> rx.Component:
-    """A quiet text button (Clear, Import, All apps) with an optional leading icon."""
+    """A labelled button with an optional leading icon (Clear, Import, Add node, All apps);
+    quiet (ghost) unless the caller says otherwise."""
     leading = [rx.icon(icon, size=14)] if icon else []
-    return rx.button(*leading, label, variant="ghost", on_click=on_click, **props)
+    return rx.button(*leading, label, variant=variant, on_click=on_click, **props)

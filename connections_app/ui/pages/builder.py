@@ -12,6 +12,7 @@ from connections_app.ui.components.add_dialog import add_dialog
 from connections_app.ui.components.builder_dialogs import workflow_dialogs
 from connections_app.ui.components.builder_node_panel import node_panel
 from connections_app.ui.components.builder_workflows import workflow_detail, workflow_list
+from connections_app.ui.components.form_parts import text_button
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
 from connections_app.ui.states.builder import BuilderState as B
 
@@ -55,12 +56,7 @@ def builder_page() -> rx.Component:
                                 on_click=B.open_create,
                                 id="first-workflow",
                             ),
-                            rx.button(
-                                rx.icon("upload", size=14),
-                                "Import",
-                                variant="soft",
-                                on_click=B.open_import,
-                            ),
+                            text_button("Import", B.open_import, icon="upload", variant="soft"),
                             spacing="2",
                         ),
                     ),

@@ -15,7 +15,7 @@ from connections_app.ui.components.connection_panels import (
     rotate_dialog,
 )
 from connections_app.ui.components.connection_table import connection_table
-from connections_app.ui.components.form_parts import ghost_button, pager
+from connections_app.ui.components.form_parts import pager, text_button
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.connections_list import (
@@ -82,7 +82,7 @@ def _filters() -> rx.Component:
         ),
         rx.cond(
             state.filtering,
-            ghost_button("Clear", state.clear_filters, icon="x", color_scheme="gray"),
+            text_button("Clear", state.clear_filters, icon="x", color_scheme="gray"),
         ),
         width="100%",
         spacing="3",

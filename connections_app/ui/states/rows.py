@@ -345,8 +345,14 @@ def _test_tail(view: ConnectionView) -> str:
     return "set" if view.has_test_credentials else "none"
 
 
+def _reconnect_url(view: ConnectionView, api_url: str) -> str:
+    """Where "Reconnect" starts the OAuth popup; empty when this person may not reconnect."""
+    if not view.actions.reconnect:
+        return ""
+    return f"{api_url}/oauth/start?" + urlencode({"app": view.app, "target": view.id})
+
+
 def connection_summary(view: ConnectionView, health: Health, api_url: str) -> ConnectionSummary:
-    reconnect = urlencode({"app": view.app, "target": view.id})
     return ConnectionSummary(
         **_head(view),
         notice=health.notice or "",
@@ -357,7 +363,7 @@ def connection_summary(view: ConnectionView, health: Health, api_url: str) -> Co
         created=exact(view.created_at),
         updated=exact(view.updated_at),
         external=view.external_name or view.external_identity or "",
-        reconnect_url=f"{api_url}/oauth/start?{reconnect}" if view.actions.reconnect else "",
+        reconnect_url=_reconnect_url(view, api_url),
     )
 
 
@@ -473,11 +479,7 @@ def reauth_rows(views: list[ConnectionView], api_url: str) -> list[ReauthRow]:
             app_name=v.app_name,
             app_icon=v.app_icon,
             reason=v.status_reason or "",
-            reconnect_url=(
-                f"{api_url}/oauth/start?" + urlencode({"app": v.app, "target": v.id})
-                if v.actions.reconnect
-                else ""
-            ),
+            reconnect_url=_reconnect_url(v, api_url),
         )
         for v in views
     ]
