@@ -7,7 +7,9 @@ planted snippets, so a scanner that silently matches nothing fails here too.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,21 +173,22 @@ def test_the_cycle_scan_finds_a_planted_circle() -> None:
 # --- the real code ---------------------------------------------------------------------
 
 
-def test_no_ui_module_imports_policy_helpers() -> None:
-    offenders = {
+def _offenders(scan: Callable[[ast.AST], list[Any]]) -> dict[str, list[Any]]:
+    """Each UI module where `scan` finds something, with what it found."""
+    return {
         str(p.relative_to(UI)): found
         for p in _ui_modules()
-        if (found := policy_imports(ast.parse(p.read_text())))
+        if (found := scan(ast.parse(p.read_text())))
     }
+
+
+def test_no_ui_module_imports_policy_helpers() -> None:
+    offenders = _offenders(policy_imports)
     assert offenders == {}, "ask the core (read-model actions, SessionView) instead"
 
 
 def test_no_ui_module_compares_kind_or_status_with_a_literal() -> None:
-    offenders = {
-        str(p.relative_to(UI)): found
-        for p in _ui_modules()
-        if (found := rule_comparisons(ast.parse(p.read_text())))
-    }
+    offenders = _offenders(rule_comparisons)
     assert offenders == {}, "the read-model should carry the answer (e.g. view.actions)"
 
 
