@@ -257,9 +257,6 @@ def create(
         kind = _first_form_kind(app)
     app_def, method = _app_and_method(app, kind)
     machine = method.kind == Kind.OAUTH2 and provider.is_client_credentials(app_def)
-    target_node = lifecycle.node_to_select(
-        db, actor, node, app=app_def.key, kind=method.kind, what="create a connection for a node"
-    )
     if method.kind == Kind.OAUTH2 and not machine:
         raise Invalid("OAuth 2.0 connections are created through the Connect flow.", field="kind")
     if not isinstance(fields, Mapping):
@@ -282,6 +279,11 @@ def create(
     verdict = _pre_save_test(db, app_def, method, fields, client) if test_first else None
     if verdict is not None and not verdict.ok and not save_if_test_fails:
         raise Invalid(failed_test_question(verdict), field=FAILED_TEST_FIELD)
+    # After the calls to the provider: the node is read (and locked) in the transaction
+    # that saves, so no lock is held across a slow provider and none is lost to a rollback.
+    target_node = lifecycle.node_to_select(
+        db, actor, node, app=app_def.key, kind=method.kind, what="create a connection for a node"
+    )
     workspace_id, tenant_id = _owner(actor, scope_value)
     if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
         raise Conflict(f"A connection named “{label_text}” already exists here.", field="label")

@@ -239,14 +239,15 @@ async def _fetch_for(
 
 
 async def _spending(
-    state: SessionState, secrets: dict[str, Any], work: Work[ConnectionView]
+    state: SessionState, work: Work[ConnectionView], *typed: dict[str, Any]
 ) -> Answer[ConnectionView]:
     """Hand freshly typed secrets to the core; they are gone from here afterwards,
     whatever the answer."""
     try:
         return await state._as_actor(work)
     finally:
-        secrets.clear()
+        for values in typed:
+            values.clear()
 
 
 class EditState(SessionState):
@@ -303,11 +304,10 @@ class EditState(SessionState):
         test_names = {"cx_test__" + f.name: f.name for f in self.test_inputs}
         test_secrets = {test_names[k]: v for k, v in form.items() if k in test_names and v}
         label, sharing = form.get("cx_label"), form.get("cx_sharing") or None
-        del form  # typed secret values live on only in `secrets`, until the service has them
+        del form  # typed secrets live on only in `secrets`/`test_secrets`, until the core has them
         conn_id = self.connection_id
         answer = await _spending(
             self,
-            secrets,
             lambda db, actor: connections.update(
                 db,
                 actor=actor,
@@ -318,6 +318,8 @@ class EditState(SessionState):
                 secrets=secrets or None,
                 test_secrets=test_secrets or None,
             ),
+            secrets,
+            test_secrets,
         )
         view = answer.value
         if view is None:
@@ -394,10 +396,10 @@ class RotateState(SessionState):
         conn_id, purpose = self.connection_id, self.purpose
         answer = await _spending(
             self,
-            secrets,
             lambda db, actor: connections.rotate(
                 db, actor=actor, connection_id=conn_id, secrets=secrets, purpose=purpose
             ),
+            secrets,
         )
         view = answer.value
         if view is None:
