@@ -67,7 +67,6 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "back_to_catalog",
         "choose_kind",
         "label_changed",
-        "stable_key_changed",
         "submit",
         "open_for_node",
         "dismiss_question",

@@ -347,12 +347,12 @@ def _form_step() -> rx.Component:
                             rx.input(
                                 name="cx_stable_key",
                                 id="add-stable_key",
-                                value=S.stable_key,
-                                on_change=S.stable_key_changed.debounce(250),
+                                placeholder=S.key_suggestion,
                                 max_length=80,
                                 width="100%",
                             ),
-                            "Exported workflows refer to it by this key.",
+                            "Exported workflows refer to it by this key; left empty, "
+                            "the one shown is used.",
                             "stable_key",
                         ),
                         _labelled(

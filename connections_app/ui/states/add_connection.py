@@ -51,8 +51,9 @@ class AddConnectionState(SessionState):
     # F28: the secret fields again, as optional test credentials (inputs `cx_test__<name>`).
     test_fields: list[FieldRow] = []
     label: str = ""
-    stable_key: str = ""
-    key_edited: bool = False
+    # What the stable key will be when its (uncontrolled) input is left empty: shown as
+    # the input's placeholder, so a suggestion never overwrites what the person types.
+    key_suggestion: str = ""
     form_key: int = 0
     busy: str = ""  # "" | test | save
     error: str = ""
@@ -97,8 +98,7 @@ class AddConnectionState(SessionState):
             return rx.toast.error("Your role does not allow adding connections here.")
         self.open, self.step, self.app_query = True, "pick", ""
         self.for_node = self.for_node_label = ""
-        self.label = self.stable_key = ""
-        self.key_edited = False
+        self.label = self.key_suggestion = ""
         self.busy = ""
         self._reset_result()
         return None
@@ -155,8 +155,7 @@ class AddConnectionState(SessionState):
         self._choose(app)
         await self._offer_oauth(app)
         self.label = app.name
-        self.stable_key = await self._suggest_key()
-        self.key_edited = False
+        self.key_suggestion = await self._suggest_key()
         self.step = "form"
 
     @rx.event
@@ -194,16 +193,9 @@ class AddConnectionState(SessionState):
         if not isinstance(value, str):
             return
         self.label = value[:120]
-        if not self.key_edited:
-            self.stable_key = await self._suggest_key()
+        self.key_suggestion = await self._suggest_key()
         if self.error_field == "label":
             self.error = self.error_field = ""
-
-    @rx.event
-    def stable_key_changed(self, value: Any) -> None:
-        if isinstance(value, str):
-            self.stable_key = value[:80]
-            self.key_edited = True
 
     @rx.var
     def visible_apps(self) -> list[AppCard]:
