@@ -1,7 +1,8 @@
-"""`GET /sign-in` with a live session answers 303 → the person's start page (a
-client's portal, everyone else's Integrations; as `/` decides) before any page loads.
+"""`GET /sign-in` and `GET /` answer 303 before any page loads: with a live session to
+the person's start page (a client's portal, everyone else's Integrations), and `/`
+without one to the sign-in page.
 
-The sign-in page's own on_load does the same over the websocket, but a reply to a
+Both pages' own on_load handlers do the same over the websocket, but a reply to a
 tab's first event can be lost when the same tab navigated a moment before (a
 Reflex race on one client token), and then the form stays on screen; an HTTP
 redirect does not depend on the socket. The session is checked in a worker thread
@@ -18,6 +19,7 @@ from connections_app.core.identity import service as identity
 from connections_app.http.security import ASGIApp, Receive, Scope, Send, cookie_value
 
 SIGN_IN = "/sign-in"
+HOME = ""  # `/` once its trailing slash is stripped
 
 
 def start_page(token: str) -> str | None:
@@ -41,10 +43,12 @@ class SignedInRedirect:
         if (
             scope.get("type") == "http"
             and scope.get("method") in ("GET", "HEAD")
-            and str(scope.get("path", "")).rstrip("/") == SIGN_IN
+            and (path := str(scope.get("path", "")).rstrip("/")) in (SIGN_IN, HOME)
         ):
             token = cookie_value(scope.get("headers", ()), self.session_cookie)
             home = await asyncio.to_thread(self.start_page, token) if token else None
+            if home is None and path == HOME:
+                home = SIGN_IN
             if home:
                 headers = [(b"location", home.encode()), (b"cache-control", b"no-store")]
                 await send({"type": "http.response.start", "status": 303, "headers": headers})

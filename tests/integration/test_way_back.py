@@ -72,7 +72,7 @@ async def _get(guard: SignedInRedirect, path: str, cookie: str | None, method: s
     return start["status"], dict(start["headers"]).get(b"location")
 
 
-async def test_a_signed_in_person_asking_for_the_sign_in_page_is_sent_home_over_http(
+async def test_sign_in_and_home_pages_send_people_on_over_http(
     monkeypatch: pytest.MonkeyPatch, db_url: str, engine: Engine, world: World
 ) -> None:
     use_database(monkeypatch, db_url)
@@ -90,3 +90,8 @@ async def test_a_signed_in_person_asking_for_the_sign_in_page_is_sent_home_over_
     assert await _get(guard, "/sign-in", "x" * 40) == "inner"  # no such session
     assert await _get(guard, "/sign-in", token, method="POST") == "inner"  # the form route
     assert await _get(guard, "/integrations", token) == "inner"
+    # `/` too: where the sign-in form's 303 lands, so the redirect must not need a socket.
+    assert await _get(guard, "/", client) == (303, b"/portal/connections")
+    assert await _get(guard, "/", token) == (303, b"/integrations")
+    assert await _get(guard, "/", None) == (303, b"/sign-in")
+    assert await _get(guard, "/", "x" * 40) == (303, b"/sign-in")
