@@ -14,6 +14,7 @@ from connections_app.core.identity.models import (
     Workspace,
     WorkspaceMember,
 )
+from connections_app.core.metering.models import GrantSpend, ModelPrice
 from connections_app.core.oauth.models import OAuthClientRegistration, OAuthFlow
 from connections_app.core.vault import DataKey, VaultCheck
 from connections_app.core.workflows.models import Node, Workflow
@@ -30,6 +31,8 @@ __all__ = [
     "ConnectionSecret",
     "DataKey",
     "Grant",
+    "GrantSpend",
+    "ModelPrice",
     "Node",
     "OAuthClientRegistration",
     "OAuthFlow",
