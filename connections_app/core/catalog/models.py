@@ -289,6 +289,9 @@ class AppDefinition(_Frozen):
     icon: str
     description: str = ""
     category: str = "Other"
+    # A model provider's keys are what the LLM Keys page lists, and its run steps are
+    # metered against the grant's monthly spend cap (F25).
+    model_provider: bool = False
     base_url: str
     auth_methods: list[AuthMethod] = Field(min_length=1)
     test_request: TestRequestSpec | None = None
