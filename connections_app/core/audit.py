@@ -58,6 +58,9 @@ class Action(StrEnum):
     RUN_WAITING = "run_waiting"
     RUN_RESUMED = "run_resumed"
     RUN_FINISHED = "run_finished"
+    SPEND_CAP_REACHED = "spend_cap_reached"
+    PRICE_SET = "price_set"
+    PRICE_REMOVED = "price_removed"
 
 
 # Events that change nothing a screen shows (or would flood every tab with reloads:

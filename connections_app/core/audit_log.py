@@ -56,6 +56,9 @@ _ACTION_WORDS = {
     Action.RUN_RESUMED: "Run resumed",
     Action.RUN_FINISHED: "Run finished",
     Action.CONNECTION_REPLACED: "Connection switched in nodes",
+    Action.SPEND_CAP_REACHED: "Spend cap reached",
+    Action.PRICE_SET: "Model price set",
+    Action.PRICE_REMOVED: "Model price removed",
 }
 
 

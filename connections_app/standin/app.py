@@ -7,6 +7,9 @@ catalog is pointed at it by `CONNECTIONS_APP_<APP>_BASE_URL` overrides. It is a
 separate program and imports nothing from the application, so it cannot
 accidentally agree with the code under test. Its OAuth 2.0 server half (authlib)
 is `standin/oauth.py`; access tokens it issues also open the app endpoints.
+Model apps (OpenAI, Anthropic) report `model` and `usage` like the real ones, with
+counts derived from the prompt or fixed by `PUT /_standin/usage/<app>`; each
+reported usage is logged (`GET /_standin/usage`) so tests can add up the bill.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import base64
 import copy
 import hmac
+import json
 from collections import Counter
 from typing import Any
 
@@ -58,6 +62,28 @@ class StandIn:
         self.calls: Counter[str] = Counter()
         # What the echo endpoint received: an attacker's server records what reaches it.
         self.captured: list[dict[str, Any]] = []
+        # Model calls: the usage each answer reported (what a provider bills), and fixed
+        # counts set through the control route (otherwise derived from the prompt).
+        self.usage_log: list[dict[str, Any]] = []
+        self.usage_settings: dict[str, dict[str, Any]] = {}
+
+    def model_usage(self, app: str, sent: dict[str, Any]) -> dict[str, Any]:
+        """Deterministic usage for a model call: input tokens = characters of the prompt
+        (at least 1), output tokens = 7 (the stand-in's fixed reply), unless set."""
+        prompt = sent.get("prompt")
+        if not isinstance(prompt, str):
+            prompt = json.dumps(sent.get("messages", ""), ensure_ascii=False)
+        fixed = self.usage_settings.get(app, {})
+        model = fixed.get("model") or sent.get("model")
+        entry = {
+            "app": app,
+            "model": model if isinstance(model, str) else None,
+            "input_tokens": fixed.get("input_tokens", max(1, len(prompt))),
+            "output_tokens": fixed.get("output_tokens", 7),
+            "omit": bool(fixed.get("omit")),
+        }
+        self.usage_log.append(entry)
+        return entry
 
     # --- credential checks (constant-time comparisons) -------------------------------
 
@@ -120,7 +146,12 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
         return None
 
     def endpoint(
-        app: str, name: str, check: Any, body: Any, sandbox_field: str | None = None
+        app: str,
+        name: str,
+        check: Any,
+        body: Any,
+        sandbox_field: str | None = None,
+        usage: Any = None,
     ) -> Any:
         async def handler(request: Request) -> Response:
             blocked = await gate(request, app, name)
@@ -134,7 +165,10 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
                     sent = await request.json()
                 except ValueError:
                     sent = {}
-                payload = {**payload, "received": sent if isinstance(sent, dict) else {}}
+                sent = sent if isinstance(sent, dict) else {}
+                payload = {**payload, "received": sent}
+                if usage is not None:
+                    payload = {**payload, **usage(state.model_usage(app, sent))}
                 if sandbox_field is not None:
                     live = not state.sandbox(request, app, sandbox_field)
                     payload["livemode"] = live
@@ -217,12 +251,12 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
                 bearer("openai", "api_key"),
                 {
                     "object": "chat.completion",
-                    "usage": {"total_tokens": 12},
                     "choices": [
                         {"message": {"role": "assistant", "content": "Hello from the stand-in"}}
                     ],
                 },
                 sandbox_field="api_key",
+                usage=_openai_usage,
             ),
             methods=["POST"],
         ),
@@ -244,8 +278,8 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
                 {
                     "type": "message",
                     "content": [{"type": "text", "text": "Hello from the stand-in"}],
-                    "usage": {"input_tokens": 5, "output_tokens": 7},
                 },
+                usage=_anthropic_usage,
             ),
             methods=["POST"],
         ),
@@ -390,6 +424,25 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
         state.modes[app] = (mode, float(delay))
         return JSONResponse({"app": app, "mode": mode})
 
+    async def set_usage(request: Request) -> Response:
+        """Fix what a model app's answers report: input_tokens, output_tokens (whole
+        numbers), model, omit (answer without usage); an empty object goes back to
+        counts derived from the prompt."""
+        app = request.path_params["app"]
+        data = await _json_object(request)
+        counts_ok = data is not None and all(
+            isinstance(data.get(k), int) and not isinstance(data.get(k), bool) and data[k] >= 0
+            for k in ("input_tokens", "output_tokens")
+            if k in data
+        )
+        if not counts_ok or set(data or {}) - {"input_tokens", "output_tokens", "model", "omit"}:
+            return JSONResponse({"error": "expected token counts, model, omit"}, status_code=400)
+        state.usage_settings[app] = data or {}
+        return JSONResponse({"app": app, **(data or {})})
+
+    async def usage_log(_request: Request) -> Response:
+        return JSONResponse(state.usage_log)
+
     async def calls(_request: Request) -> Response:
         return JSONResponse(dict(state.calls))
 
@@ -406,6 +459,8 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
         Route("/_standin/credentials/{app}", set_credentials, methods=["PUT"]),
         Route("/_standin/mode/{app}", set_mode, methods=["PUT"]),
         Route("/_standin/calls", calls),
+        Route("/_standin/usage/{app}", set_usage, methods=["PUT"]),
+        Route("/_standin/usage", usage_log),
         Route("/_standin/captured", captured),
         Route("/_standin/reset", reset, methods=["POST"]),
         Route("/_standin/health", health),
@@ -414,6 +469,29 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
     application.state.standin = state
     application.state.oauth = oauth
     return application
+
+
+def _openai_usage(entry: dict[str, Any]) -> dict[str, Any]:
+    """A chat completion's `model` and `usage`, as OpenAI reports them."""
+    if entry["omit"]:
+        return {"model": entry["model"]}
+    tokens_in, tokens_out = entry["input_tokens"], entry["output_tokens"]
+    return {
+        "model": entry["model"],
+        "usage": {
+            "prompt_tokens": tokens_in,
+            "completion_tokens": tokens_out,
+            "total_tokens": tokens_in + tokens_out,
+        },
+    }
+
+
+def _anthropic_usage(entry: dict[str, Any]) -> dict[str, Any]:
+    """A message's `model` and `usage`, as Anthropic reports them."""
+    if entry["omit"]:
+        return {"model": entry["model"]}
+    usage = {"input_tokens": entry["input_tokens"], "output_tokens": entry["output_tokens"]}
+    return {"model": entry["model"], "usage": usage}
 
 
 async def _json_object(request: Request) -> dict[str, Any] | None:

@@ -4,7 +4,9 @@ Overrides exist for self-hosted providers and for the stand-in provider in tests
 and the demo: `CONNECTIONS_APP_<KEY>_BASE_URL` (and `_AUTHORIZE_URL`,
 `_TOKEN_URL`, `_REVOKE_URL`, `_IDENTITY_URL`), a JSON file named by
 `CONNECTIONS_CATALOG_OVERRIDES`, or the `overrides` argument, in increasing
-precedence.
+precedence. A model provider's list prices can be overridden the same way
+(`{"openai": {"metering": {"prices": {"gpt-4o": {"input": …, "output": …}}}}}`,
+merged per model); an account's own prices are `ModelPrice` rows.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def _validate_override(app: str, values: Mapping[str, Any]) -> None:
             for sub, url in value.items():
                 if url is not None:
                     _check_url(app, f"oauth.{sub}", url)
+        elif key == "metering" and isinstance(value, Mapping) and set(value) <= {"prices"}:
+            continue  # an installation's own list prices; the model validates them
         else:
             raise CatalogError(f"override {key} for {app} is not supported")
 

@@ -283,6 +283,41 @@ class ActionSpec(_Frozen):
         return cleaned
 
 
+_ANSWER_PATH = r"^[a-z_][a-z0-9_]{0,40}(\.[a-z_][a-z0-9_]{0,40}){0,4}$"
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,119}$"  # a provider's model id
+MAX_PRICE_MICROS = 10**10  # $10,000 per million tokens: far above any list price
+
+
+class ModelPriceSpec(_Frozen):
+    """A model's list price in whole micro-dollars per million tokens ($0.15 = 150000)."""
+
+    input: int = Field(ge=0, le=MAX_PRICE_MICROS)
+    output: int = Field(ge=0, le=MAX_PRICE_MICROS)
+
+
+class MeteringSpec(_Frozen):
+    """How a model provider reports what a call used, and what its models cost (F25).
+
+    Paths are dotted keys into the JSON answer. The model is the answer's (providers
+    name the dated snapshot they served), else the request's parameter. Prices are the
+    installation's defaults; an account overrides them per model (`ModelPrice`).
+    """
+
+    input_tokens: str = Field(pattern=_ANSWER_PATH)
+    output_tokens: str = Field(pattern=_ANSWER_PATH)
+    model: str = Field(default="model", pattern=_ANSWER_PATH)
+    model_param: str = Field(default="model", pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    prices: dict[str, ModelPriceSpec] = Field(default_factory=dict)
+
+    @field_validator("prices")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelPriceSpec]) -> dict[str, ModelPriceSpec]:
+        for name in value:
+            if not re.fullmatch(MODEL_NAME, name):
+                raise ValueError(f"price for an invalid model name {name[:60]!r}")
+        return value
+
+
 class AppDefinition(_Frozen):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
     name: str
@@ -292,6 +327,7 @@ class AppDefinition(_Frozen):
     # A model provider's keys are what the LLM Keys page lists, and its run steps are
     # metered against the grant's monthly spend cap (F25).
     model_provider: bool = False
+    metering: MeteringSpec | None = None
     base_url: str
     auth_methods: list[AuthMethod] = Field(min_length=1)
     test_request: TestRequestSpec | None = None
@@ -306,6 +342,8 @@ class AppDefinition(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> AppDefinition:
+        if self.model_provider != (self.metering is not None):
+            raise ValueError("a model provider declares its metering (and only a model provider)")
         kinds = [m.kind for m in self.auth_methods]
         if len(kinds) != len(set(kinds)):
             raise ValueError("an app declares each auth kind at most once")
@@ -374,6 +412,9 @@ class AppDefinition(_Frozen):
                 if identity_url and data["oauth"].get("identity"):
                     data["oauth"]["identity"]["url"] = identity_url
                 data["oauth"].pop("identity_url", None)
+            elif key == "metering" and isinstance(value, Mapping) and data.get("metering"):
+                prices = {**data["metering"]["prices"], **dict(value.get("prices") or {})}
+                data["metering"] = {**data["metering"], "prices": prices}
             else:
                 data[key] = value
         return AppDefinition.model_validate(data)

@@ -86,6 +86,10 @@ class Reply:
     status_code: int
     answer: dict[str, Any] = field(default_factory=dict)
     truncated: bool = False
+    # The whole masked JSON answer (read up to MAX_ANSWER_BYTES), never stored: what
+    # the provider reports about the call (a model's token usage) may lie past the
+    # trimmed `answer`.
+    data: Any = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -228,7 +232,10 @@ def _read_bounded(response: httpx.Response) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def _masked_answer(body: bytes, truncated: bool, masker: Masker) -> tuple[dict[str, Any], bool]:
+def _masked_answer(
+    body: bytes, truncated: bool, masker: Masker
+) -> tuple[dict[str, Any], bool, Any]:
+    """(the answer to keep, whether it was trimmed, the whole masked JSON or None)."""
     text = body.decode("utf-8", errors="replace")
     data: Any = None
     if not truncated:
@@ -240,12 +247,12 @@ def _masked_answer(body: bytes, truncated: bool, masker: Masker) -> tuple[dict[s
         masked = masker.value(data)
         encoded = json.dumps(masked, ensure_ascii=False)
         if len(encoded) <= ANSWER_LIMIT:
-            return (masked if isinstance(masked, dict) else {"value": masked}), False
-        return {"truncated": masker.tail(encoded[:ANSWER_LIMIT])}, True
+            return (masked if isinstance(masked, dict) else {"value": masked}), False, masked
+        return {"truncated": masker.tail(encoded[:ANSWER_LIMIT])}, True, masked
     text = masker.text(text)
     if len(text) > ANSWER_LIMIT or truncated:
-        return {"truncated": masker.tail(text[:ANSWER_LIMIT])}, True
-    return ({"text": text} if text else {}), False
+        return {"truncated": masker.tail(text[:ANSWER_LIMIT])}, True, None
+    return ({"text": text} if text else {}), False, None
 
 
 @contextmanager
@@ -265,8 +272,8 @@ def _exchange(http: httpx.Client, request: httpx.Request, masker: Masker) -> Rep
         body, cut = _read_bounded(response)
     finally:
         response.close()
-    answer, truncated = _masked_answer(body, cut, masker)
-    return Reply(response.status_code, answer, truncated)
+    answer, truncated, data = _masked_answer(body, cut, masker)
+    return Reply(response.status_code, answer, truncated, data)
 
 
 # --- test ----------------------------------------------------------------------------

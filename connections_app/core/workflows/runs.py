@@ -30,6 +30,7 @@ from connections_app.core.connections import runtime
 from connections_app.core.connections.models import Connection, Purpose, Status
 from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
+from connections_app.core.metering import service as metering
 from connections_app.core.tenancy import connections as connection_scope
 from connections_app.core.tenancy import leases, policy
 from connections_app.core.tenancy import runs as run_scope
@@ -388,6 +389,7 @@ def _run_step(
     conn = _resolve_connection(db, actor, run, step)
     request = build_request(step, conn)
     purpose = Purpose.TEST if run.mode == "test" else Purpose.LIVE
+    _check_spend(db, actor, run, step, conn)
     try:
         reply = runtime.send(
             db,
@@ -419,6 +421,7 @@ def _run_step(
     code = reply.status_code
     if code < 400:
         step.http_status, step.result = code, answer
+        _record_spend(db, run, step, conn, reply)
         return
     if code in (401, 403):
         current = connection_scope.connection_for_system(db, conn.id)
@@ -427,6 +430,49 @@ def _run_step(
             raise _Park(current, _waiting_message(current))
         raise _Fail(f"{_app_name(step)} rejected the credentials (HTTP {code}).", code, answer)
     raise _Fail(f"{_app_name(step)} answered HTTP {code}.", code, answer)
+
+
+def _check_spend(db: Session, actor: Actor, run: Run, step: RunStep, conn: Connection) -> None:
+    """A metered step whose grant reached its cap (or names an unpriced model on a capped
+    grant) fails before anything is sent; the refusal is audited on the connection."""
+    try:
+        metering.check_cap(
+            db,
+            conn,
+            workspace_id=run.workspace_id,
+            request_model=step.params.get(_model_param(step)),
+        )
+    except metering.SpendRefused as refused:
+        audit.record_for_connection(
+            db,
+            conn,
+            audit.Action.SPEND_CAP_REACHED,
+            actor_id=actor.user_id,
+            actor_label=actor.label,
+            workspace_id=run.workspace_id,
+            outcome="denied",
+            detail={"run": run.id, "step": step.position, "reason": refused.reason},
+        )
+        raise _Fail(refused.message) from None
+
+
+def _record_spend(
+    db: Session, run: Run, step: RunStep, conn: Connection, reply: runtime.Reply
+) -> None:
+    """Add what the provider reported for this call to the grant's month (one atomic
+    statement, committed with the step)."""
+    metering.record(
+        db,
+        conn,
+        workspace_id=run.workspace_id,
+        answer=reply.data,
+        request_model=step.params.get(_model_param(step)),
+    )
+
+
+def _model_param(step: RunStep) -> str:
+    app = get_catalog().find(step.app)
+    return app.metering.model_param if app is not None and app.metering else "model"
 
 
 def _app_name(step: RunStep) -> str:
