@@ -24,6 +24,7 @@ from connections_app.core.db import get_engine, session_scope
 from connections_app.core.errors import DomainError, Invalid
 from connections_app.core.identity import service as identity
 from connections_app.core.logging_setup import configure_logging
+from connections_app.core.metering import prices as model_prices
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import VaultError, get_vault
@@ -372,6 +373,57 @@ def cmd_workflow_import(args: argparse.Namespace, out: TextIO, stdin: TextIO) ->
 # --- parser ---------------------------------------------------------------------------
 
 
+def cmd_prices_set(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    price_in = model_prices.parse_dollars(args.input, field="--input")
+    price_out = model_prices.parse_dollars(args.output, field="--output")
+    with session_scope() as db:
+        view = model_prices.set_price(
+            db,
+            actor=_actor(db, args.account, None),
+            app=args.app,
+            model=args.model,
+            input_micros_per_mtok=price_in,
+            output_micros_per_mtok=price_out,
+        )
+        print(
+            f"{view.app} {view.model}: {view.input_text} in, {view.output_text} out "
+            "per million tokens (this account)",
+            file=out,
+        )
+
+
+def cmd_prices_list(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    with session_scope() as db:
+        views = model_prices.list_prices(db, actor=_actor(db, args.account, None), app=args.app)
+        if args.json:
+            rows = [
+                {
+                    "app": v.app,
+                    "model": v.model,
+                    "input_micros_per_mtok": v.input_micros_per_mtok,
+                    "output_micros_per_mtok": v.output_micros_per_mtok,
+                    "source": v.source,
+                }
+                for v in views
+            ]
+            print(json.dumps(rows, indent=2), file=out)
+            return
+        for v in views:
+            print(
+                f"{v.app:<10} {v.model:<28} {v.input_text:>10} in {v.output_text:>10} out  "
+                f"({v.source})",
+                file=out,
+            )
+
+
+def cmd_prices_remove(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    with session_scope() as db:
+        model_prices.remove_price(
+            db, actor=_actor(db, args.account, None), app=args.app, model=args.model
+        )
+        print(f"{args.app} {args.model}: the catalog's price applies again", file=out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="connections-admin", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="group", required=True)
@@ -480,6 +532,27 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--file", required=True, help="export file, or - for stdin")
             p.add_argument("--name", help="name of the new workflow (default: the file's)")
+
+    prices = sub.add_parser(
+        "prices", help="an account's model prices (per million tokens, in dollars)"
+    ).add_subparsers(dest="cmd", required=True)
+    p = prices.add_parser("set", help="set an account's own price of a model")
+    p.add_argument("--account", required=True, help="account slug")
+    p.add_argument("--app", required=True, help="model provider (openai, anthropic)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", required=True, help="dollars per million input tokens, e.g. 2.50")
+    p.add_argument("--output", required=True, help="dollars per million output tokens")
+    p.set_defaults(func=cmd_prices_set)
+    p = prices.add_parser("list", help="the prices that apply (the account's, then the catalog's)")
+    p.add_argument("--account", required=True, help="account slug")
+    p.add_argument("--app")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_prices_list)
+    p = prices.add_parser("remove", help="drop an account's price: the catalog's applies again")
+    p.add_argument("--account", required=True, help="account slug")
+    p.add_argument("--app", required=True)
+    p.add_argument("--model", required=True)
+    p.set_defaults(func=cmd_prices_remove)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="cmd", required=True)
     p = demo.add_parser("seed", help="create the demo account (idempotent)")

@@ -301,3 +301,40 @@ def test_an_unreadable_egress_entry_is_a_clear_error(
     err = capsys.readouterr().err
     assert code == 2
     assert f"{variable}: cannot read 'not-a-host!'" in err and "Traceback" not in err
+
+
+def test_prices_set_list_remove_with_clear_errors(
+    cli_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["account", "create", "--name", "Northstar", "--slug", "northstar"])[0] == 0
+    base = ["--account", "northstar", "--app", "openai", "--model", "gpt-4o"]
+    one = ["--input", "1", "--output", "1"]
+    code, out = run(["prices", "set", *base, "--input", "2.00", "--output", "$8"])
+    assert code == 0 and "openai gpt-4o: $2.00 in, $8.00 out per million tokens" in out
+    code, out = run(["prices", "list", "--account", "northstar", "--app", "openai", "--json"])
+    rows = {r["model"]: r for r in json.loads(out)}
+    assert code == 0 and rows["gpt-4o"]["input_micros_per_mtok"] == 2_000_000
+    assert rows["gpt-4o"]["source"] == "account" and rows["gpt-4o-mini"]["source"] == "catalog"
+    code, out = run(["prices", "list", "--account", "northstar"])
+    assert code == 0 and "claude-3-5-haiku" in out and "(account)" in out
+    capsys.readouterr()
+    for args, message in (
+        (["prices", "set", *base, "--input", "two", "--output", "1"], "--input must be dollars"),
+        (["prices", "set", *base, "--input", "1", "--output", "-1"], "--output must be dollars"),
+        (
+            ["prices", "set", "--account", "northstar", "--app", "stripe", "--model", "x", *one],
+            "Prices are set for model providers only",
+        ),
+        (
+            ["prices", "set", "--account", "nowhere", "--app", "openai", "--model", "x", *one],
+            "ccount",
+        ),
+        (["prices", "remove", *base[:4], "--model", "gpt-5"], "no own price"),
+    ):
+        assert run(args)[0] == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err, err
+    code, out = run(["prices", "remove", *base])
+    assert code == 0 and "the catalog's price applies again" in out
+    code, out = run(["prices", "list", "--account", "northstar", "--app", "openai", "--json"])
+    assert {r["source"] for r in json.loads(out)} == {"catalog"}
