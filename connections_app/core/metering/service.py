@@ -13,9 +13,11 @@ against the grant of that connection in the run's workspace:
   `grant_spend` row in ONE statement (`INSERT … ON CONFLICT DO UPDATE SET
   spent_micros = grant_spend.spent_micros + excluded.spent_micros`): the database
   adds, so several workers recording at once never lose an update.
-- **Unpriced or unreadable usage**: on an uncapped grant, a call whose model has
-  no price (or whose answer carries no readable usage) is counted as a call with
-  cost 0 and logged (the model name only); a price set later does not reprice it.
+- **Unpriced or unreadable usage**: a call whose answer carries no readable usage
+  (on any grant), or whose model has no price on an uncapped grant, is counted as
+  a call with cost 0 and logged (app and model name only); a price set later does
+  not reprice it. The usage is read from the whole masked answer (`Reply.data`, up
+  to runtime's 64 KiB read bound), not the 2,000-character copy the step keeps.
 
 **The overshoot bound.** The check and the record are not one transaction (no lock
 is held across a provider call), so calls admitted while the spend was still under
