@@ -202,3 +202,33 @@ def test_duplicate_label_and_stable_key_conflict_cleanly(engine: Engine, world: 
         assert _counts(db) == before
         # The same label in another workspace is fine: uniqueness is per workspace.
         make_stripe(db, world.actors["admin2"], label="Billing")
+
+
+def test_model_price_mutations_write_one_event_each(engine: Engine, world: World) -> None:
+    from connections_app.core.metering import prices
+
+    admin = world.actors["acct_admin"]
+
+    def price(value: Any) -> Callable[[Session], Any]:
+        return lambda db: prices.set_price(
+            db,
+            actor=admin,
+            app="anthropic",
+            model="claude-next",
+            input_micros_per_mtok=value,
+            output_micros_per_mtok=1,
+        )
+
+    assert _events_added(engine, price(5)) == 1
+    assert _events_added(engine, price(6)) == 1  # a change
+    with Session(engine) as db:
+        before = _counts(db)[0]
+    with pytest.raises(Invalid), Session(engine) as db:
+        price(-1)(db)
+    with Session(engine) as db:
+        assert _counts(db)[0] == before, "bad input leaves no event"
+    remove = _events_added(
+        engine,
+        lambda db: prices.remove_price(db, actor=admin, app="anthropic", model="claude-next"),
+    )
+    assert remove == 1
