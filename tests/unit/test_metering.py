@@ -167,6 +167,7 @@ def _openai_json() -> dict:
             "model",
         ),
         (lambda d: d["metering"].update(surprise=1), "surprise"),
+        (lambda d: d["metering"].update(model_param="engine"), "no action's parameter"),
     ],
 )
 def test_bad_metering_data_fails_on_load(change, message: str) -> None:  # type: ignore[no-untyped-def]

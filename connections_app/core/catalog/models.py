@@ -344,6 +344,12 @@ class AppDefinition(_Frozen):
     def _consistent(self) -> AppDefinition:
         if self.model_provider != (self.metering is not None):
             raise ValueError("a model provider declares its metering (and only a model provider)")
+        if self.metering is not None and self.actions:
+            names = {p.name for a in self.actions for p in a.params}
+            if self.metering.model_param not in names:
+                raise ValueError(
+                    f"metering model_param {self.metering.model_param!r} is no action's parameter"
+                )
         kinds = [m.kind for m in self.auth_methods]
         if len(kinds) != len(set(kinds)):
             raise ValueError("an app declares each auth kind at most once")

@@ -32,6 +32,10 @@ A worker that dies between the provider's answer and its commit loses that call'
 record (the provider was paid, the month was not charged): a crash undercounts,
 never double-counts.
 
+A call is charged to the UTC month in which its answer is recorded (a call that
+straddles midnight at a month's end counts in the new month), and checked against
+the month in which its step starts.
+
 Money is in integer micro-dollars; a call costs `ceil((in·in_price +
 out·out_price) / 1e6)` micro-dollars with prices per million tokens, so no float
 ever rounds a month's sum. Caps stay in cents on the grant.
