@@ -399,3 +399,29 @@ def test_record_adds_in_one_statement_under_concurrent_writers(
     expected = sum(n * 1000 + i for n in range(threads) for i in range(each))
     assert (row.spent_micros, row.calls) == (expected, threads * each)
     assert row.account_id == world.account_id
+
+
+def test_the_stand_in_reports_usage_like_the_providers_and_refuses_bad_settings(
+    standin: StandIn,
+) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {OPENAI_KEY}"}
+    sent = {"model": "gpt-4o-mini", "prompt": "abcd"}
+    answer = httpx.post(f"{standin.url}/openai/v1/chat/completions", json=sent, headers=headers)
+    assert answer.json()["model"] == "gpt-4o-mini"
+    assert answer.json()["usage"] == {
+        "prompt_tokens": 4,
+        "completion_tokens": 7,
+        "total_tokens": 11,
+    }
+    claude = httpx.post(
+        f"{standin.url}/anthropic/v1/messages",
+        json={"model": "claude-3-haiku", "prompt": "ab"},
+        headers={"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"},
+    ).json()
+    assert claude["usage"] == {"input_tokens": 2, "output_tokens": 7}
+    for bad in ({"input_tokens": -1}, {"output_tokens": "9"}, {"colour": 1}, [1]):
+        response = httpx.put(f"{standin.url}/_standin/usage/openai", json=bad)
+        assert response.status_code == 400
+    assert len(standin.control("GET", "/usage").json()) == 2
