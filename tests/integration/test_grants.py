@@ -23,7 +23,12 @@ from connections_app.core.tenancy.actor import Actor
 from connections_app.core.workflows import runs, transfer
 from connections_app.core.workflows import service as workflows
 from tests.conftest import World
-from tests.integration.helpers import account_key, grants_snapshot, other_account_admin
+from tests.integration.helpers import (
+    account_key,
+    grants_snapshot,
+    other_account_admin,
+    workflow_with_node,
+)
 
 OPENAI_KEY = "sk-DemoAccountKey000111222"
 _n = iter(range(100_000))
@@ -37,6 +42,25 @@ def _in(engine: Engine, call: Any, **kwargs: Any) -> Any:
     """One service call in its own session, closed whatever happens."""
     with Session(engine) as db:
         return call(db, **kwargs)
+
+
+def _granted_chat(db: Session, world: World, label: str) -> tuple[str, Any, Any, Any]:
+    """An account key granted to workspace 1 and a workflow there whose one OpenAI chat
+    node uses it: (key id, grant, workflow, node)."""
+    ada = world.actors["acct_admin"]
+    key = _key(db, ada, label)
+    g = grants.grant(db, actor=ada, connection_id=key, workspace_id=world.ws1)
+    builder1 = world.actors["builder1"]
+    wf, _ = workflow_with_node(
+        db,
+        builder1,
+        f"Chat {next(_n)}",
+        key,
+        {"model": "gpt-4o-mini", "prompt": "hi"},
+        app="openai",
+        action="chat_completion",
+    )
+    return key, g, wf, workflows.list_nodes(db, actor=builder1, workflow_id=wf.id)[0]
 
 
 @pytest.fixture
@@ -166,19 +190,8 @@ def test_removing_a_grant_signals_and_breaks_nodes_and_runs(
     engine: Engine, db: Session, world: World
 ) -> None:
     ada, builder1 = world.actors["acct_admin"], world.actors["builder1"]
-    key = _key(db, ada, "OpenAI removed")
-    g = grants.grant(db, actor=ada, connection_id=key, workspace_id=world.ws1)
-    wf = workflows.create_workflow(db, actor=builder1, name=f"Uses granted {next(_n)}")
-    node = workflows.add_node(
-        db,
-        actor=builder1,
-        workflow_id=wf.id,
-        app="openai",
-        action="chat_completion",
-        params={"model": "gpt-4o-mini", "prompt": "hi"},
-    )
-    picked = workflows.set_node_connection(db, actor=builder1, node_id=node.id, connection_id=key)
-    assert picked.connection_label == "OpenAI removed"
+    key, g, wf, node = _granted_chat(db, world, "OpenAI removed")
+    assert node.connection_label == "OpenAI removed"
     picker = workflows.picker(db, actor=builder1, node_id=node.id)
     assert [v.granted_by for v in picker.items if v.id == key] == ["Agency"]
     # Deleting lists usages in every workspace, with the workspace's name.
@@ -312,3 +325,21 @@ def test_hostile_ids_are_not_found_and_change_nothing(
         with pytest.raises(NotFound):
             call()
     assert grants_snapshot(engine) == before
+
+
+def test_a_grant_removed_while_a_run_is_queued_fails_its_step_clearly(
+    engine: Engine, db: Session, world: World
+) -> None:
+    """Run start checked the grant; the step checks it again when it executes."""
+    ada, builder1 = world.actors["acct_admin"], world.actors["builder1"]
+    _, g, wf, _ = _granted_chat(db, world, "OpenAI queued")
+    run_id = runs.start(db, actor=builder1, workflow_id=wf.id)
+    grants.remove_grant(db, actor=ada, grant_id=g.id)
+    db.rollback()
+    with Session(engine, expire_on_commit=False) as worker:
+        assert runs.execute(worker, run_id) == "failed"
+    step = runs.get(db, actor=builder1, run_id=run_id).steps[0]
+    assert step.message == (
+        "“OpenAI queued” is no longer granted to this workspace. An account admin can grant "
+        "it again, or pick another connection in the node's panel."
+    )

@@ -338,18 +338,19 @@ def _account_list(
     )
 
 
-def _add_button(label: str, models_only: bool) -> rx.Component:
+def _add_button(label: str, models_only: bool, element_id: str) -> rx.Component:
     return rx.button(
         rx.icon("plus", size=16),
         label,
         on_click=AddConnectionState.open_for_account(models_only),
         size="2",
-        id="add-account-connection",
+        id=element_id,
     )
 
 
 def account_connections_page() -> rx.Component:
-    add = _add_button("Add account connection", False)
+    add = _add_button("Add account connection", False, "add-account-connection")
+    add_first = _add_button("Add account connection", False, "add-first-account-connection")
     return app_shell(
         page_header(
             "Account connections",
@@ -367,7 +368,7 @@ def account_connections_page() -> rx.Component:
                     "No account connections yet",
                     "Add one here, then grant it to the workspaces that should use it. "
                     "Workspaces can use it but never see its key or settings.",
-                    add,
+                    add_first,
                 ),
             ),
             rx.cond(S.list_loaded, _only_admins("the account's connections")),
@@ -377,7 +378,8 @@ def account_connections_page() -> rx.Component:
 
 def llm_keys_page() -> rx.Component:
     state = LlmKeysState
-    add = _add_button("Add key", True)
+    add = _add_button("Add key", True, "add-account-connection")
+    add_first = _add_button("Add key", True, "add-first-account-connection")
     return app_shell(
         page_header(
             "LLM Keys",
@@ -394,7 +396,7 @@ def llm_keys_page() -> rx.Component:
                     "No LLM keys yet",
                     "Add an OpenAI or Anthropic key for the whole account, then grant it to "
                     "workspaces, each with its own monthly spend cap.",
-                    add,
+                    add_first,
                 ),
             ),
             rx.cond(state.list_loaded, _only_admins("LLM Keys")),
