@@ -97,16 +97,19 @@ def test_grant_an_account_key_see_it_granted_and_remove_it_live(
 
     # Bea in Acme: the key is in an OpenAI node's picker, granted by the account.
     _in_workspace(other.page, "Acme Corp")
-    panel = _openai_node_picker(other, unique("Acme chat"))
+    acme_workflow = unique("Summarize with the agency key")  # sorts after the demo's
+    panel = _openai_node_picker(other, acme_workflow)
     option = panel.locator(".cx-picker-option", has_text=label)
     expect(option).to_contain_text("Granted by Northstar Agency")
     other.shot("picker-granted")
+    option.click()
+    expect(panel.locator("#node-auth")).to_contain_text(f"Uses {label}")
     panel.get_by_role("button", name="Close").click()
     expect(panel).to_have_count(0)
 
     # Bea in Globex with the picker open; Ada removes Globex's grant: gone within 2 s.
     _in_workspace(other.page, "Globex")
-    panel = _openai_node_picker(other, unique("Globex chat"))
+    panel = _openai_node_picker(other, unique("Summarize in Globex"))
     option = panel.locator(".cx-picker-option", has_text=label)
     expect(option).to_contain_text("Granted by Northstar Agency")
     card.get_by_role("button", name="Remove the grant to Globex").click()
@@ -119,6 +122,15 @@ def test_grant_an_account_key_see_it_granted_and_remove_it_live(
     # workflow until the $1.00 cap, the next run is refused with the cap message and
     # nothing reaches the stand-in; the LLM Keys bar shows the spend; Ada raises the
     # cap and the next run works.
+
+    # Deleting the key first lists where it is used, in every workspace; then it is
+    # gone from the account (and no later test meets it in Acme's lists).
+    card.get_by_role("button", name="Delete").click()
+    warning = page.get_by_role("alertdialog")
+    expect(warning).to_contain_text(f"Acme Corp · {acme_workflow}")
+    warning.locator("#delete-confirm").click()
+    expect(page.get_by_text(f"Deleted “{label}”.")).to_be_visible()
+    expect(card).to_have_count(0)
 
     assert_nowhere(ui, OPENAI)
     assert_nowhere(other, OPENAI)
