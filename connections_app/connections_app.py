@@ -37,28 +37,22 @@ from connections_app.http.security import (
 from connections_app.http.sign_in_redirect import SignedInRedirect, start_page
 from connections_app.ui.background import alert_bridge, refresher
 from connections_app.ui.page_scripts import built_html_pages, component_scripts
+from connections_app.ui.pages.account_pages import account_connections_page, llm_keys_page
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
 from connections_app.ui.pages.not_found import not_found_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
-from connections_app.ui.pages.workspace_pages import (
-    integrations_page,
-    llm_keys_page,
-    portal_page,
-)
+from connections_app.ui.pages.workspace_pages import integrations_page, portal_page
 from connections_app.ui.reflex_logging import (
     backend_exception_handler,
     frontend_exception_handler,
 )
 from connections_app.ui.session_guard import SessionGuard
+from connections_app.ui.states.account_connections import AccountConnectionsState, LlmKeysState
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
-from connections_app.ui.states.connections_list import (
-    AccountKeysState,
-    ConnectionListState,
-    PortalState,
-)
+from connections_app.ui.states.connections_list import ConnectionListState, PortalState
 from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
@@ -110,7 +104,13 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
     (audit_log_page, "/audit", "Audit log · Connections", [_SESSION, AuditLogState.load]),
     (builder_page, "/builder", "Builder · Connections", [_SESSION, BuilderState.load]),
     (runs_page, "/runs", "Runs · Connections", [_SESSION, RunsState.load]),
-    (llm_keys_page, "/llm-keys", "LLM Keys · Connections", [_SESSION, AccountKeysState.load]),
+    (llm_keys_page, "/llm-keys", "LLM Keys · Connections", [_SESSION, LlmKeysState.load]),
+    (
+        account_connections_page,
+        "/account/connections",
+        "Account connections · Connections",
+        [_SESSION, AccountConnectionsState.load],
+    ),
     (
         portal_page,
         "/portal/connections",

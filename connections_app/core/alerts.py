@@ -74,12 +74,26 @@ def _redis_url() -> str | None:
 
 
 _PENDING = "connections_changed_workspaces"
+# Account-level screens (account connections, grants, LLM Keys) listen on their own
+# signal: the message is this prefix and the account id (ids never contain a colon).
+ACCOUNT_PREFIX = "account:"
 
 
 def changed_in(db: Session, workspace_id: str | None) -> None:
     """Publish `workspace_id` when `db`'s transaction commits (once per transaction)."""
     if workspace_id:
         db.info.setdefault(_PENDING, set()).add(workspace_id)
+
+
+def changed_in_account(db: Session, account_id: str | None) -> None:
+    """Publish the account's own signal when `db`'s transaction commits."""
+    if account_id:
+        changed_in(db, ACCOUNT_PREFIX + account_id)
+
+
+def account_of(message: str) -> str | None:
+    """The account id of an account signal, None for a workspace signal."""
+    return message[len(ACCOUNT_PREFIX) :] if message.startswith(ACCOUNT_PREFIX) else None
 
 
 @event.listens_for(Session, "after_commit")

@@ -39,6 +39,8 @@ class Action(StrEnum):
     REVOKED = "revoked"
     DELETED = "deleted"
     GRANTED = "granted"
+    GRANT_REMOVED = "grant_removed"
+    GRANT_CAP_CHANGED = "grant_cap_changed"
     ACCESS_DENIED = "access_denied"
     DESTINATION_CHANGED = "destination_changed"
     CREDENTIAL_UNAVAILABLE = "credential_unavailable"

@@ -37,6 +37,8 @@ _ACTION_WORDS = {
     Action.REVOKED: "Revoked",
     Action.DELETED: "Deleted",
     Action.GRANTED: "Granted",
+    Action.GRANT_REMOVED: "Grant removed",
+    Action.GRANT_CAP_CHANGED: "Spend cap changed",
     Action.ACCESS_DENIED: "Access denied",
     Action.DESTINATION_CHANGED: "Destination changed",
     Action.CREDENTIAL_UNAVAILABLE: "Credential unusable",

@@ -32,7 +32,12 @@ from connections_app.core.settings import get_settings
 from connections_app.core.vault import get_vault
 from connections_app.core.workflows import runs
 from connections_app.ui.states.session import SessionState
-from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
+from connections_app.ui.states.workspace_signal import (
+    AccountSignal,
+    WorkspaceSignal,
+    account_signal_token,
+    signal_token,
+)
 
 log = logging.getLogger(__name__)
 REFRESH_INTERVAL_SECONDS = 15.0
@@ -46,11 +51,12 @@ async def _bump(app: rx.App, workspace_id: str) -> None:
     membership when they linked; each reload re-derives that tab's own actor
     from its own session, so what a tab receives is what its person may see.
     """
-    token = rx.BaseStateToken(ident=signal_token(workspace_id), cls=WorkspaceSignal)
+    account_id = alerts.account_of(workspace_id)
+    cls: type[rx.SharedState] = WorkspaceSignal if account_id is None else AccountSignal
+    ident = signal_token(workspace_id) if account_id is None else account_signal_token(account_id)
+    token = rx.BaseStateToken(ident=ident, cls=cls)
     async with app.modify_state(token) as state:
-        signal = (
-            state if isinstance(state, WorkspaceSignal) else await state.get_state(WorkspaceSignal)
-        )
+        signal = state if isinstance(state, cls) else await state.get_state(cls)
         signal.version += 1
         tabs = set(signal._linked_from)
     live = live_state_classes()
@@ -107,6 +113,8 @@ def alert_bridge(app: rx.App):  # type: ignore[no-untyped-def]
             future.add_done_callback(
                 lambda f: f.exception() and log.warning("alert push failed: %s", f.exception())
             )
+            if alerts.account_of(workspace_id) is not None:
+                return  # the account's screens only: no workspace's runs wait on it
             # A reconnect may unblock parked runs (F22): try them now, not at the next pass.
             resume = asyncio.run_coroutine_threadsafe(_resume(workspace_id), loop)
             resume.add_done_callback(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from typing import Any
 
 import pytest
 from sqlmodel import Session
@@ -96,3 +97,51 @@ def make_custom(
             "api_key": key,
         },
     )
+
+
+def grants_snapshot(engine: Any) -> tuple:
+    """Grants, connections and the audit events other than recorded refusals: what a
+    hostile call on the account screens must leave as it was."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from connections_app.core.audit import AuditEvent
+    from connections_app.core.connections.models import Connection, Grant
+
+    with Session(engine) as db:
+        return (
+            sorted(
+                (g.id, g.connection_id, g.workspace_id, g.monthly_cap_cents)
+                for g in db.exec(select(Grant))
+            ),
+            sorted((c.id, c.label, c.status) for c in db.exec(select(Connection))),
+            db.exec(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action != "access_denied")
+            ).one(),
+        )
+
+
+def account_key(
+    db: Session, actor: Actor, label: str, key: str = "sk-DemoAccountKey000111222"
+) -> str:
+    """An account-scope OpenAI connection (F9); returns its id."""
+    return service.create(
+        db, actor=actor, app="openai", label=label, fields={"api_key": key}, scope="account"
+    ).id
+
+
+def other_account_admin(engine: Any, account_id: str, workspace_id: str) -> Actor:
+    """An account admin of another account (the hostile side of the account tests)."""
+    from connections_app.core.identity import service as identity
+
+    with Session(engine) as db:
+        user = identity.create_user(
+            db,
+            email=f"other-admin-{next(_counter)}-{os.urandom(2).hex()}@example.test",
+            name="Other admin",
+            password="x" * 16,
+        )
+        identity.make_account_admin(db, account_id=account_id, user_id=user.id, by="test")
+        return Actor(user.id, "other admin", account_id, workspace_id, None, True)

@@ -14,6 +14,7 @@ import typing
 
 import reflex as rx
 
+from connections_app.ui.states.account_connections import AccountConnectionsState, LlmKeysState
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
@@ -23,11 +24,7 @@ from connections_app.ui.states.connection_details import (
     EditState,
     RotateState,
 )
-from connections_app.ui.states.connections_list import (
-    AccountKeysState,
-    ConnectionListState,
-    PortalState,
-)
+from connections_app.ui.states.connections_list import ConnectionListState, PortalState
 from connections_app.ui.states.node_panel import NodePanelState
 from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
@@ -36,7 +33,7 @@ from connections_app.ui.states.rows import ConnectionRow, StepRow
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
-from connections_app.ui.states.workspace_signal import WorkspaceSignal
+from connections_app.ui.states.workspace_signal import AccountSignal, WorkspaceSignal
 
 SECRET_WORDS = re.compile(
     r"secret|password|passwd|token|cipher|credential|dsn|api_?key|private|cookie|plain", re.I
@@ -51,12 +48,25 @@ LIST = SESSION | {
     "next_page",
     "previous_page",
 }
+# The account's screens (F9, F25): every id argument goes to the core, which answers
+# not-found for anything not the account admin's own (tests/integration/test_grants.py).
+ACCOUNT = LIST | {
+    "dialog_changed",
+    "open_grant",
+    "submit_grant",
+    "open_cap",
+    "submit_cap",
+    "clear_cap",
+    "ask_remove",
+    "confirm_remove",
+}
 REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     SessionState: SESSION,
     SignInState: {"setvar", "load"},
     NotFoundState: {"setvar", "load"},
     ConnectionListState: LIST,
-    AccountKeysState: LIST,
+    AccountConnectionsState: ACCOUNT,
+    LlmKeysState: ACCOUNT,
     PortalState: LIST,
     AddConnectionState: SESSION
     | {
@@ -69,6 +79,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "label_changed",
         "submit",
         "open_for_node",
+        "open_for_account",
         "dismiss_question",
     },
     DetailsState: SESSION
@@ -81,6 +92,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     | {"finished", "refresh_now", "ask_revoke", "revoke_open_changed", "confirm_revoke"},
     ReauthBannerState: SESSION | {"load", "toggle"},
     WorkspaceSignal: {"setvar"},
+    AccountSignal: {"setvar"},
     BuilderState: SESSION
     | {
         "load",

@@ -19,7 +19,7 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from connections_app.core import audit, audit_log, guard
+from connections_app.core import alerts, audit, audit_log, guard
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.clock import utcnow
@@ -43,6 +43,7 @@ from connections_app.core.connections.views import (
 from connections_app.core.errors import Conflict, DomainError, Invalid
 from connections_app.core.oauth import provider
 from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import grants as grant_scope
 from connections_app.core.tenancy import policy
 from connections_app.core.tenancy import workflows as workflow_scope
 from connections_app.core.tenancy.actor import Actor
@@ -139,6 +140,8 @@ def _audit(
     outcome: str = "success",
     detail: dict[str, Any] | None = None,
 ) -> None:
+    if conn.scope == Scope.ACCOUNT:
+        signal_account_connection(db, conn)
     audit.record(
         db,
         account_id=conn.account_id,
@@ -154,6 +157,22 @@ def _audit(
     )
 
 
+def signal_account_connection(db: Session, conn: Connection) -> None:
+    """An account connection changed: every workspace it is granted to shows it (lists,
+    pickers, nodes), and so do the account's own screens."""
+    for workspace_id in grant_scope.granted_workspace_ids(db, conn):
+        alerts.changed_in(db, workspace_id)
+    alerts.changed_in_account(db, conn.account_id)
+
+
+def granted_by(db: Session, actor: Actor, rows: list[Connection]) -> str:
+    """The account's name, when these rows include account connections shown in a
+    workspace (one read for a whole page)."""
+    if actor.workspace_id is None or not any(r.scope == Scope.ACCOUNT for r in rows):
+        return ""
+    return grant_scope.account_name(db, actor.account_id)
+
+
 def _authorize(db: Session, actor: Actor, op: Op, conn: Connection) -> None:
     """Refuse with Forbidden and leave an `access_denied` event behind (F11)."""
     guard.authorize(db, actor, op, conn)
@@ -167,7 +186,9 @@ def _commit(db: Session) -> None:
         raise Conflict("Another change to this connection happened at the same time.") from None
 
 
-def to_view(actor: Actor, conn: Connection) -> ConnectionView:
+def to_view(actor: Actor, conn: Connection, *, account_name: str = "") -> ConnectionView:
+    """`account_name`: the account granting it, for an account connection shown in a
+    workspace (`granted_by`); leave it empty on the account's own screens."""
     allowed = policy.allowed_ops(actor, conn)
     # A revoked connection has no credential and no token any more: showing the old
     # tail or expiry would suggest otherwise.
@@ -207,6 +228,7 @@ def to_view(actor: Actor, conn: Connection) -> ConnectionView:
         granted=conn.scope == Scope.ACCOUNT and actor.workspace_id is not None,
         allowed=frozenset(str(op) for op in allowed),
         test_masked_tail="" if revoked else conn.test_masked_tail,
+        granted_by=account_name if conn.scope == Scope.ACCOUNT else "",
     )
 
 
@@ -276,6 +298,8 @@ def create(
         _, test_secrets = method.validate(test_fields, partial=True)
     label_text = _label(label)
     sharing_value = _choice(sharing, Sharing, field="sharing", label="Sharing")
+    if scope_value == Scope.ACCOUNT and sharing_value == Sharing.PERSONAL:
+        raise Invalid("Account connections cannot be personal.", field="sharing")
     verdict = _pre_save_test(db, app_def, method, fields, client) if test_first else None
     if verdict is not None and not verdict.ok and not save_if_test_fails:
         raise Invalid(failed_test_question(verdict), field=FAILED_TEST_FIELD)
@@ -396,8 +420,11 @@ def list_connections(
     page_size: Any = 25,
     account_scope: bool = False,
     authorized_by_me: bool = False,
+    model_providers: bool = False,
 ) -> Page:
-    """One page of the connections the actor can see, filtered in the database."""
+    """One page of the connections the actor can see, filtered in the database.
+
+    `model_providers`: only apps the catalog marks as model providers (LLM Keys, F25)."""
     if not isinstance(page, int) or isinstance(page, bool) or page < 1:
         raise Invalid("Page must be a positive whole number.", field="page")
     if (
@@ -409,6 +436,9 @@ def list_connections(
     stmt = connection_scope.connections_query(actor, account_scope=account_scope)
     if authorized_by_me:
         stmt = stmt.where(Connection.authorized_by == actor.user_id)
+    if model_providers:
+        providers = [a.key for a in get_catalog().apps if a.model_provider]
+        stmt = stmt.where(Connection.app.in_(providers))  # type: ignore[attr-defined]
     if search not in (None, ""):
         text = clean_text(search, field="search", label="Search", max_length=100)
         pattern = _like(label_key(text))
@@ -434,13 +464,19 @@ def list_connections(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    return Page([to_view(actor, row) for row in rows], total, page, page_size)
+    name = "" if account_scope else granted_by(db, actor, list(rows))
+    return Page([to_view(actor, row, account_name=name) for row in rows], total, page, page_size)
 
 
-def get(db: Session, *, actor: Actor, connection_id: Any) -> ConnectionView:
+def get(
+    db: Session, *, actor: Actor, connection_id: Any, account_screen: bool = False
+) -> ConnectionView:
+    """One connection; `account_screen`: as the account's screens show it (an account
+    connection is then the account's own, not "granted by")."""
     conn = connection_scope.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.VIEW, conn)
-    return to_view(actor, conn)
+    in_workspace = not account_screen and grant_scope.granted_here(db, actor, conn)
+    return to_view(actor, conn, account_name=granted_by(db, actor, [conn]) if in_workspace else "")
 
 
 def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
@@ -482,17 +518,36 @@ def needing_reauthorization(db: Session, *, actor: Actor) -> list[ConnectionView
 
 
 def usages(db: Session, *, actor: Actor, connection_id: Any) -> list[Usage]:
+    """Where a connection is used. An account connection is used in every workspace it
+    is granted to: its account admins see them all (with the workspace's name), anyone
+    else only their own workspace's."""
     conn = connection_scope.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.VIEW, conn)
-    return _usages(db, conn)
+    found = _usages(db, conn)
+    if conn.scope == Scope.ACCOUNT and not actor.is_account_admin:
+        return [u for u in found if u.workspace_id == actor.workspace_id]
+    return found
 
 
 def _usages(db: Session, conn: Connection) -> list[Usage]:
     """F19: the nodes that reference this connection (a tenancy query, so every entry
     point gets the same answer without loading anything first)."""
+    rows = workflow_scope.nodes_using(db, conn)
+    names = (
+        grant_scope.workspace_names(db, conn.account_id, {wf.workspace_id for _, wf in rows})
+        if conn.scope == Scope.ACCOUNT
+        else {}
+    )
     return [
-        Usage(wf.id, wf.name, node.id, node.label)
-        for node, wf in workflow_scope.nodes_using(db, conn)
+        Usage(
+            wf.id,
+            wf.name,
+            node.id,
+            node.label,
+            workspace_id=wf.workspace_id,
+            workspace_name=names.get(wf.workspace_id, ""),
+        )
+        for node, wf in rows
     ]
 
 
@@ -789,6 +844,8 @@ def delete(db: Session, *, actor: Actor, connection_id: Any) -> DeleteResult:
     conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
     _authorize(db, actor, Op.DELETE, conn)
     broken = _usages(db, conn)
+    if conn.scope == Scope.ACCOUNT:  # before its grants go: they name who shows it
+        signal_account_connection(db, conn)
     for row in connection_scope.secret_rows(db, conn):
         db.delete(row)
     for grant in connection_scope.grants_of(db, conn):

@@ -84,12 +84,24 @@ class ConnectionView:
     granted: bool
     allowed: frozenset[str] = field(default_factory=frozenset)
     test_masked_tail: str = ""  # F28: the test credential's tail, never more
+    # F9: the account's name on an account connection shown in a workspace (it reaches
+    # the workspace through a grant); "" on the account's own screens and for own rows.
+    granted_by: str = ""
 
     @property
     def actions(self) -> ConnectionActions:
         return ConnectionActions.decide(
             allowed=self.allowed, kind=self.kind, scope=self.scope, status=self.status
         )
+
+    @property
+    def scope_label(self) -> str:
+        """Where the connection lives, in the words every screen shows."""
+        if self.scope != "account":
+            return "This workspace"
+        if self.granted_by:
+            return f"Granted by {self.granted_by}"
+        return "Account"
 
     @property
     def via_sign_in(self) -> bool:
@@ -142,6 +154,8 @@ class Usage:
     workflow_name: str
     node_id: str
     node_label: str
+    workspace_id: str = ""
+    workspace_name: str = ""  # set for account connections (used in several workspaces)
 
 
 @dataclass(frozen=True)

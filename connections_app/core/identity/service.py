@@ -495,6 +495,11 @@ class SessionView:
         return self.actor is not None and can_build(self.actor)
 
     @property
+    def may_add_account_connection(self) -> bool:
+        """May add account connections and manage their grants (account screens, F9)."""
+        return self.actor is not None and self.actor.is_account_admin
+
+    @property
     def may_add_connection(self) -> bool:
         """May add a workspace connection here."""
         return self.actor is not None and can_create(self.actor)

@@ -32,6 +32,7 @@ from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFoun
 from connections_app.core.identity import service as identity
 from connections_app.core.metering import service as metering
 from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import grants as grant_scope
 from connections_app.core.tenancy import leases, policy
 from connections_app.core.tenancy import runs as run_scope
 from connections_app.core.tenancy import workflows as workflow_scope
@@ -284,10 +285,19 @@ def _refuse_unusable(db: Session, actor: Actor, nodes: list[Node]) -> dict[str, 
     (a run that posts its first steps and then fails helps nobody). Returns the
     connection label of each node."""
     found = workflows.node_connections(db, actor, nodes)
+    lost = grant_scope.ungranted_account_connections(
+        db,
+        actor,
+        [n.connection_id for n in nodes if n.connection_id and n.connection_id not in found],
+    )
     problems = []
     for node in nodes:
         conn = found.get(node.connection_id or "")
-        reason = _unusable_reason(actor, conn, node)
+        reason = (
+            "its account connection is no longer granted to this workspace"
+            if node.connection_id in lost
+            else _unusable_reason(actor, conn, node)
+        )
         if reason is not None:
             problems.append(f"{node.position}. “{node.label}” ({reason})")
     if problems:
@@ -359,10 +369,14 @@ def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> C
     try:
         conn = connection_scope.get_connection(db, actor, step.connection_id)
     except NotFound:
+        if grant_scope.is_ungranted_account_connection(db, actor, step.connection_id):
+            raise _Fail(_ungranted_message(step.connection_label)) from None
         raise _Fail(
             "Connection missing: it was deleted or is not available in this workspace. "
             "Pick another in the node's panel, then run again."
         ) from None
+    if not grant_scope.granted_here(db, actor, conn):  # an account admin sees it anyway
+        raise _Fail(_ungranted_message(conn.label))
     step.connection_label = conn.label
     if conn.status == Status.REVOKED:
         raise _Fail(f"The connection “{conn.label}” was revoked. Reconnect it or pick another.")
@@ -374,6 +388,16 @@ def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> C
     if run.mode == "test" and not conn.has_test_credentials:
         raise _Skip(f"Skipped in test mode: “{conn.label}” has no test credentials.")
     return conn
+
+
+def _ungranted_message(label: str | None) -> str:
+    """F9: the account took its connection out of this workspace (the label is the one
+    the step already knew, never read from a connection the actor may not see)."""
+    name = f"“{label}”" if label else "The account connection this node uses"
+    return (
+        f"{name} is no longer granted to this workspace. An account admin can grant it "
+        "again, or pick another connection in the node's panel."
+    )
 
 
 def _waiting_message(conn: Connection) -> str:

@@ -21,6 +21,7 @@ from connections_app.core.connections.models import Connection, Status
 from connections_app.core.connections.views import Page
 from connections_app.core.errors import Conflict, Invalid
 from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import grants as grant_scope
 from connections_app.core.tenancy import policy
 from connections_app.core.tenancy import workflows as workflow_scope
 from connections_app.core.tenancy.actor import Actor
@@ -54,6 +55,9 @@ class NodeView:
     connection_id: str | None
     connection_label: str | None
     connection_status: str | None  # None with an id: the connection is missing
+    # F9: the id names an account connection of this account that is no longer granted
+    # to this workspace ("No longer granted" rather than "missing").
+    connection_ungranted: bool = False
 
 
 def _require_builder(db: Session, actor: Actor) -> None:
@@ -158,7 +162,12 @@ def _node_views(db: Session, actor: Actor, nodes: list[Node]) -> list[NodeView]:
     """Views of these nodes, with their connections read in one query (the builder
     re-reads a whole workflow on every alert)."""
     found = node_connections(db, actor, nodes)
-    return [_node_view(node, found.get(node.connection_id or "")) for node in nodes]
+    unseen = [n.connection_id for n in nodes if n.connection_id and n.connection_id not in found]
+    lost = grant_scope.ungranted_account_connections(db, actor, unseen)
+    return [
+        _node_view(node, found.get(node.connection_id or ""), node.connection_id in lost)
+        for node in nodes
+    ]
 
 
 def node_connections(db: Session, actor: Actor, nodes: list[Node]) -> dict[str, Connection]:
@@ -174,7 +183,7 @@ def node_connections(db: Session, actor: Actor, nodes: list[Node]) -> dict[str, 
     }
 
 
-def _node_view(node: Node, conn: Connection | None) -> NodeView:
+def _node_view(node: Node, conn: Connection | None, ungranted: bool = False) -> NodeView:
     app = get_catalog().get(node.app)
     action = app.action(node.action)
     label, status = (conn.label, conn.status) if conn is not None else (None, None)
@@ -190,6 +199,7 @@ def _node_view(node: Node, conn: Connection | None) -> NodeView:
         connection_id=node.connection_id,
         connection_label=label,
         connection_status=status,
+        connection_ungranted=ungranted,
     )
 
 
@@ -338,7 +348,8 @@ def picker(db: Session, *, actor: Actor, node_id: Any, search: Any = None, page:
         page_size=PICKER_PAGE,
         count_cap=PICKER_COUNT_CAP,
     )
-    views = [connections.to_view(actor, c) for c in rows]
+    name = connections.granted_by(db, actor, rows)
+    views = [connections.to_view(actor, c, account_name=name) for c in rows]
     if total > PICKER_COUNT_CAP:
         return Page(views, PICKER_COUNT_CAP, page, PICKER_PAGE, more=True, following=following)
     return Page(views, total, page, PICKER_PAGE, following=following)
@@ -353,6 +364,12 @@ def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connecti
             "You may not use this connection in workflows.",
             what="use in workflows",
             connection=conn,
+        )
+    if not grant_scope.granted_here(db, actor, conn):
+        raise Invalid(
+            f"“{conn.label}” is not granted to this workspace. Grant it on the account's "
+            "connections screen first.",
+            field="connection",
         )
     if conn.app != app:
         raise Invalid("That connection is for another app.", field="connection")

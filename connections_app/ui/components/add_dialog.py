@@ -355,21 +355,29 @@ def _form_step() -> rx.Component:
                             "the one shown is used.",
                             "stable_key",
                         ),
-                        _labelled(
-                            "Sharing",
-                            rx.select.root(
-                                rx.select.trigger(width="100%", id="add-sharing"),
-                                rx.select.content(
-                                    *[
-                                        rx.select.item(SHARING_LABELS[k], value=k)
-                                        for k in ("use", "view", "manage", "personal")
-                                    ]
-                                ),
-                                name="cx_sharing",
-                                default_value="use",
+                        rx.cond(
+                            S.scope == "account",
+                            rx.text(
+                                "Account connection: it reaches a workspace only through a grant.",
+                                size="2",
+                                color_scheme="gray",
                             ),
-                            SHARING_HELP["use"],
-                            "sharing",
+                            _labelled(
+                                "Sharing",
+                                rx.select.root(
+                                    rx.select.trigger(width="100%", id="add-sharing"),
+                                    rx.select.content(
+                                        *[
+                                            rx.select.item(SHARING_LABELS[k], value=k)
+                                            for k in ("use", "view", "manage", "personal")
+                                        ]
+                                    ),
+                                    name="cx_sharing",
+                                    default_value="use",
+                                ),
+                                SHARING_HELP["use"],
+                                "sharing",
+                            ),
                         ),
                         columns="2",
                         spacing="3",
@@ -431,7 +439,11 @@ def add_dialog() -> rx.Component:
         rx.dialog.content(
             rx.hstack(
                 rx.dialog.title(
-                    rx.cond(S.for_node == "", "Add connection", "Connect a new account"),
+                    rx.cond(
+                        S.for_node == "",
+                        rx.cond(S.scope == "account", "Add account connection", "Add connection"),
+                        "Connect a new account",
+                    ),
                     margin="0",
                 ),
                 # Closable at every step (the catalog and OAuth-only steps have no Cancel).

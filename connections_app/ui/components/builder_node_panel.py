@@ -37,6 +37,10 @@ def _option(option: rx.Var) -> rx.Component:
                 align="start",
             ),
             rx.spacer(),
+            rx.cond(
+                option["granted"] != "",
+                rx.badge(option["granted"], color_scheme="violet", variant="soft", size="1"),
+            ),
             status_badge(option["status"]),
             width="100%",
             align="center",
@@ -89,6 +93,17 @@ def _auth_section() -> rx.Component:
                     icon="unplug",
                     color_scheme="red",
                     size="1",
+                ),
+            ),
+            (
+                "ungranted",
+                rx.callout(
+                    "No longer granted: the account took this connection out of this "
+                    "workspace. Pick another below, or ask an account admin to grant it again.",
+                    icon="unplug",
+                    color_scheme="red",
+                    size="1",
+                    id="node-ungranted",
                 ),
             ),
             ("none", rx.text("No connection picked yet.", size="2", color_scheme="gray")),

@@ -75,6 +75,11 @@ def workflow_list() -> rx.Component:
     )
 
 
+def _unplugged(text: str) -> rx.Component:
+    """A node whose connection it cannot use any more (deleted, or no longer granted)."""
+    return rx.badge(rx.icon("unplug", size=12), text, color_scheme="red", class_name="cx-missing")
+
+
 def _connection_chip(node: rx.Var) -> rx.Component:
     return rx.match(
         node["conn_state"],
@@ -82,15 +87,8 @@ def _connection_chip(node: rx.Var) -> rx.Component:
             "none",
             rx.badge(rx.icon("plug-zap", size=12), "No connection", color_scheme="amber"),
         ),
-        (
-            "missing",
-            rx.badge(
-                rx.icon("unplug", size=12),
-                "Connection missing",
-                color_scheme="red",
-                class_name="cx-missing",
-            ),
-        ),
+        ("ungranted", _unplugged("No longer granted")),
+        ("missing", _unplugged("Connection missing")),
         rx.hstack(
             rx.badge(rx.icon("key-round", size=12), node["connection_label"], variant="outline"),
             status_badge(node["conn_state"]),

@@ -125,8 +125,8 @@ def connection_table(
             rx.table.cell(rx.code(r["masked_tail"], variant="ghost", color_scheme="gray")),
             rx.table.cell(
                 rx.cond(
-                    r["scope"] == "Granted",
-                    rx.badge("Granted", color_scheme="violet", variant="soft"),
+                    r["granted_by"] != "",
+                    rx.badge(r["scope"], color_scheme="violet", variant="soft"),
                     rx.text(r["sharing_label"], size="2"),
                 )
             ),

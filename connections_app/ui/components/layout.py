@@ -91,7 +91,12 @@ def sidebar() -> rx.Component:
                 ),
                 rx.cond(
                     SessionState.is_account_admin,
-                    _nav_item("LLM Keys", "sparkles", "/llm-keys"),
+                    rx.vstack(
+                        _nav_item("Account connections", "building-2", "/account/connections"),
+                        _nav_item("LLM Keys", "sparkles", "/llm-keys"),
+                        spacing="1",
+                        width="100%",
+                    ),
                 ),
                 spacing="1",
                 width="100%",

@@ -1,4 +1,5 @@
-"""Signed-in pages: Integrations, Builder, LLM Keys and the client portal."""
+"""Signed-in pages: Integrations and the client portal (the account's screens and LLM Keys:
+account_pages.py)."""
 
 from __future__ import annotations
 
@@ -18,22 +19,17 @@ from connections_app.ui.components.connection_table import connection_table
 from connections_app.ui.components.form_parts import pager, text_button
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
 from connections_app.ui.states.add_connection import AddConnectionState
-from connections_app.ui.states.connections_list import (
-    AccountKeysState,
-    ConnectionListState,
-    PortalState,
-)
-from connections_app.ui.states.session import SessionState
+from connections_app.ui.states.connections_list import ConnectionListState, PortalState
 
 
-def _error(state: type[ConnectionListState]) -> rx.Component:
+def list_error(state: type[ConnectionListState]) -> rx.Component:
     return rx.cond(
         state.error != "",
         rx.callout(state.error, icon="triangle-alert", color_scheme="red", width="100%"),
     )
 
 
-def _pager(state: type[ConnectionListState]) -> rx.Component:
+def list_pager(state: type[ConnectionListState]) -> rx.Component:
     return pager(
         summary=state.page_summary,
         on_previous=state.previous_page,
@@ -44,7 +40,11 @@ def _pager(state: type[ConnectionListState]) -> rx.Component:
 
 
 def _filter_select(
-    name: str, value: rx.Var, placeholder: str, items: list[tuple[str, str]]
+    state: type[ConnectionListState],
+    name: str,
+    value: rx.Var,
+    placeholder: str,
+    items: list[tuple[str, str]],
 ) -> rx.Component:
     return rx.select.root(
         rx.select.trigger(placeholder=placeholder, id=f"filter-{name}", min_width="140px"),
@@ -54,13 +54,41 @@ def _filter_select(
             *[rx.select.item(label, value=key) for key, label in items],
         ),
         value=value,
-        on_change=lambda v: ConnectionListState.filter_changed(name, v),
+        on_change=lambda v: state.filter_changed(name, v),
         size="2",
     )
 
 
-def _filters() -> rx.Component:
-    state = ConnectionListState
+def list_body(
+    state: type[ConnectionListState], items: rx.Component, *, no_match: str, empty: rx.Component
+) -> rx.Component:
+    """A spinner until loaded, then the page of items with its pager, or why there are
+    none (the filters match nothing, or the list is empty)."""
+    return rx.cond(
+        ~state.list_loaded,
+        rx.center(rx.spinner(size="3"), padding="48px", width="100%"),
+        rx.cond(
+            state.total > 0,
+            rx.vstack(items, list_pager(state), width="100%", spacing="3"),
+            rx.cond(
+                state.filtering,
+                empty_state(
+                    "search-x",
+                    "No matching connections",
+                    no_match,
+                    rx.button("Clear filters", variant="soft", on_click=state.clear_filters),
+                ),
+                empty,
+            ),
+        ),
+    )
+
+
+def connection_filters(
+    state: type[ConnectionListState], apps: list[AppDefinition] | None = None
+) -> rx.Component:
+    """Search and filters of a connection list; each state's events reload its own list."""
+    apps = list(get_catalog().apps) if apps is None else apps
     return rx.hstack(
         rx.input(
             rx.input.slot(rx.icon("search", size=16)),
@@ -72,9 +100,10 @@ def _filters() -> rx.Component:
             max_length=100,
             aria_label="Search connections",
         ),
-        _filter_select("app", state.app_filter, "Apps", [(a.key, a.name) for a in _apps()]),
-        _filter_select("kind", state.kind_filter, "Kinds", list(KIND_LABELS.items())),
+        _filter_select(state, "app", state.app_filter, "Apps", [(a.key, a.name) for a in apps]),
+        _filter_select(state, "kind", state.kind_filter, "Kinds", list(KIND_LABELS.items())),
         _filter_select(
+            state,
             "status",
             state.status_filter,
             "Statuses",
@@ -89,10 +118,6 @@ def _filters() -> rx.Component:
         wrap="wrap",
         align="center",
     )
-
-
-def _apps() -> list[AppDefinition]:
-    return list(get_catalog().apps)
 
 
 def integrations_page() -> rx.Component:
@@ -113,40 +138,19 @@ def integrations_page() -> rx.Component:
             "Every connection this workspace can use: its own and those granted by the account.",
             add_button,
         ),
-        _filters(),
-        _error(state),
-        rx.cond(
-            ~state.list_loaded,
-            rx.center(rx.spinner(size="3"), padding="48px", width="100%"),
-            rx.cond(
-                state.total > 0,
-                rx.vstack(
-                    connection_table(state.rows, show_actions=True),
-                    _pager(state),
-                    width="100%",
-                    spacing="3",
-                ),
-                rx.cond(
-                    state.filtering,
-                    empty_state(
-                        "search-x",
-                        "No matching connections",
-                        "Nothing in this workspace matches these filters.",
-                        rx.button(
-                            "Clear filters",
-                            variant="soft",
-                            on_click=state.clear_filters,
-                        ),
-                    ),
-                    empty_state(
-                        "plug",
-                        "No connections yet",
-                        "Connections hold the credentials your workflows use to call "
-                        "third-party apps. Each one is encrypted, scoped to this workspace, "
-                        "and shown with only the last few characters of its secret.",
-                        add_button,
-                    ),
-                ),
+        connection_filters(state),
+        list_error(state),
+        list_body(
+            state,
+            connection_table(state.rows, show_actions=True),
+            no_match="Nothing in this workspace matches these filters.",
+            empty=empty_state(
+                "plug",
+                "No connections yet",
+                "Connections hold the credentials your workflows use to call "
+                "third-party apps. Each one is encrypted, scoped to this workspace, "
+                "and shown with only the last few characters of its secret.",
+                add_button,
             ),
         ),
         add_dialog(),
@@ -158,39 +162,6 @@ def integrations_page() -> rx.Component:
     )
 
 
-def llm_keys_page() -> rx.Component:
-    state = AccountKeysState
-    return app_shell(
-        page_header(
-            "LLM Keys",
-            "Account-scoped model-provider keys, granted to workspaces with a monthly spend cap.",
-        ),
-        rx.cond(
-            SessionState.is_account_admin,
-            rx.vstack(
-                _error(state),
-                rx.cond(
-                    state.total > 0,
-                    rx.vstack(
-                        connection_table(state.rows, show_usage=True),
-                        _pager(state),
-                        width="100%",
-                        spacing="3",
-                    ),
-                    empty_state(
-                        "sparkles",
-                        "No account keys yet",
-                        "Keys added here belong to the account, not to one workspace. They "
-                        "reach a workspace only through a grant.",
-                    ),
-                ),
-                width="100%",
-            ),
-            rx.callout("Only account admins manage LLM keys.", icon="lock", width="100%"),
-        ),
-    )
-
-
 def portal_page() -> rx.Component:
     state = PortalState
     return app_shell(
@@ -198,12 +169,12 @@ def portal_page() -> rx.Component:
             "My connections",
             "The apps you have authorized for this workspace. You can reconnect or revoke them.",
         ),
-        _error(state),
+        list_error(state),
         rx.cond(
             state.total > 0,
             rx.vstack(
                 connection_table(state.rows, show_usage=False),
-                _pager(state),
+                list_pager(state),
                 width="100%",
                 spacing="3",
             ),

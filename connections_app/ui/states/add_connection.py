@@ -68,6 +68,11 @@ class AddConnectionState(SessionState):
     # Opened from a node's panel (F16): the new connection is selected on that node.
     for_node: str = ""
     for_node_label: str = ""
+    # F9/F25: opened on the account's screens, the new connection is the account's
+    # (the core refuses it to anyone but an account admin); the LLM Keys page offers
+    # only the catalog's model providers.
+    scope: str = "workspace"
+    models_only: bool = False
 
     def _reset_result(self) -> None:
         self.error = self.error_field = self.question = ""
@@ -96,11 +101,30 @@ class AddConnectionState(SessionState):
         if not me.may_add_connection:
             guard.record_refusal(me.actor, "open the Add connection dialog")
             return rx.toast.error("Your role does not allow adding connections here.")
+        self._start("workspace", models_only=False)
+        return None
+
+    def _start(self, scope: str, *, models_only: bool) -> None:
+        """Open on the catalog step, nothing typed, for this scope."""
         self.open, self.step, self.app_query = True, "pick", ""
+        self.scope, self.models_only = scope, models_only
         self.for_node = self.for_node_label = ""
         self.label = self.key_suggestion = ""
         self.busy = ""
         self._reset_result()
+
+    @rx.event
+    async def open_for_account(self, models_only: Any = False) -> Any:
+        """Add on the account's screens: an account connection (any app, or the model
+        providers only on the LLM Keys page)."""
+        answer = await self._as_actor(myself, write=False)
+        me = answer.me
+        if me is None or me.actor is None:
+            return self._failed(answer)
+        if not me.may_add_account_connection:
+            guard.record_refusal(me.actor, "open the Add account connection dialog")
+            return rx.toast.error("Only account admins add account connections.")
+        self._start("account", models_only=models_only is True)
         return None
 
     @rx.event
@@ -116,7 +140,8 @@ class AddConnectionState(SessionState):
             self.app_query = value[:60]
 
     async def _offer_oauth(self, app: AppDefinition) -> None:
-        has_oauth = app.offers_sign_in
+        # Sign-in connections belong to a workspace (the Connect flow has no account scope).
+        has_oauth = app.offers_sign_in and self.scope == "workspace"
         answer = await self._as_actor(
             lambda db, actor: app.key in clients.registered_apps(db), write=False
         )
@@ -141,6 +166,7 @@ class AddConnectionState(SessionState):
             guard.record_refusal(me.actor, "connect a new account from a node")
             return rx.toast.error("Your role does not allow adding connections here.")
         self.for_node, self.for_node_label = node.id, node.label
+        self.scope, self.models_only = "workspace", False
         self.busy = ""
         await self.pick_app(node.app)
         self.open = True
@@ -178,10 +204,13 @@ class AddConnectionState(SessionState):
     async def _suggest_key(self) -> str:
         """A slug of the label that is still free in this workspace (F3)."""
         base = connections.suggest_stable_key(self.label)
+        account = self.scope == "account"
         answer = await self._as_actor(
             lambda db, actor: (
-                connections.unique_stable_key(db, actor.workspace_id, base)
-                if actor.workspace_id
+                connections.unique_stable_key(db, actor.account_id, base)
+                if account and actor.is_account_admin
+                else connections.unique_stable_key(db, actor.workspace_id, base)
+                if actor.workspace_id and not account
                 else base
             ),
             write=False,
@@ -200,7 +229,7 @@ class AddConnectionState(SessionState):
     @rx.var
     def visible_apps(self) -> list[AppCard]:
         needle = self.app_query.strip().casefold()
-        cards = _CARDS
+        cards = _MODEL_CARDS if self.models_only else _CARDS
         return [c for c in cards if needle in c.search] if needle else cards
 
     # --- submit: the only place the secret values pass through ----------------------
@@ -218,6 +247,7 @@ class AddConnectionState(SessionState):
         intent = intent if intent in ("test", "save_anyway") else "save"
         meta = {k: form.get(k) for k in ("cx_label", "cx_stable_key", "cx_sharing")}
         async with self:
+            meta["scope"] = self.scope
             if self.busy or self.step != "form" or self.oauth_only:
                 return None
             self.busy = "save" if intent == "save_anyway" else intent
@@ -313,6 +343,7 @@ def _create(
         label=meta.get("cx_label"),
         stable_key=meta.get("cx_stable_key") or None,
         sharing=meta.get("cx_sharing") or "use",
+        scope=meta.get("scope") or "workspace",
         fields=values,
         test_fields=test_values or None,
         test_first=bool(meta.get("test_first")),
@@ -322,3 +353,6 @@ def _create(
 
 
 _CARDS: list[AppCard] = app_cards()
+_MODEL_CARDS: list[AppCard] = [
+    c for c in _CARDS if c.key in {a.key for a in get_catalog().apps if a.model_provider}
+]

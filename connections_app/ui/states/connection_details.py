@@ -86,8 +86,17 @@ class _Panel:
     history: audit_log.AuditPage | None
 
 
-def _read_panel(db: Session, actor: Actor, connection_id: str, history_page: int) -> _Panel:
-    view = connections.get(db, actor=actor, connection_id=connection_id)
+ACCOUNT_SCREENS = ("/account/connections", "/llm-keys")
+
+
+def _read_panel(
+    db: Session, actor: Actor, connection_id: str, history_page: int, account_screen: bool = False
+) -> _Panel:
+    """`account_screen`: opened on the account's screens, where an account connection is
+    the account's own rather than "granted by" it."""
+    view = connections.get(
+        db, actor=actor, connection_id=connection_id, account_screen=account_screen
+    )
     health = connections.health(db, actor=actor, connection_id=connection_id)
     found = connections.usages(db, actor=actor, connection_id=connection_id)
     try:
@@ -131,8 +140,11 @@ class DetailsState(SessionState):
 
     async def _read(self, connection_id: str, *, ref: str | None = None) -> Answer[_Panel]:
         page = self.history_page
+        on_account = (self.router.url.path or "").rstrip("/") in ACCOUNT_SCREENS
         return await self._as_actor(
-            lambda db, actor: _read_panel(db, actor, connection_id, page), write=False, ref=ref
+            lambda db, actor: _read_panel(db, actor, connection_id, page, on_account),
+            write=False,
+            ref=ref,
         )
 
     async def _open_or_fail(self, connection_id: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Read-models of connection lists for the Integrations, LLM Keys and portal pages.
+"""Read-models of connection lists for the Integrations and portal pages (the account
+screens extend them: ui/states/account_connections.py).
 
 Rows are typed `ConnectionRow`s built from `ConnectionView` (ui/states/rows.py):
 label, app, status and a masked tail, never configuration values the actor may not
@@ -46,14 +47,20 @@ class ConnectionListState(PagedMixin, SessionState):
     def _authorized_by_me(self) -> bool:
         return False
 
-    async def _reload(self) -> Any:
-        query = {
+    def _page_query(self) -> dict[str, Any]:
+        """The search, filters and page the list service is asked for."""
+        return {
             "search": self.search or None,
             "app": None if self.app_filter == ALL else self.app_filter,
             "kind": None if self.kind_filter == ALL else self.kind_filter,
             "status": None if self.status_filter == ALL else self.status_filter,
             "page": self.page,
             "page_size": PAGE_SIZE,
+        }
+
+    async def _reload(self) -> Any:
+        query = {
+            **self._page_query(),
             "account_scope": self._account_scope(),
             "authorized_by_me": self._authorized_by_me(),
         }
@@ -118,11 +125,6 @@ class ConnectionListState(PagedMixin, SessionState):
     def filtering(self) -> bool:
         filters = (self.app_filter, self.kind_filter, self.status_filter)
         return bool(self.search) or any(f != ALL for f in filters)
-
-
-class AccountKeysState(ConnectionListState):
-    def _account_scope(self) -> bool:
-        return True
 
 
 class PortalState(ConnectionListState):

@@ -80,6 +80,8 @@ class NodePanelState(SessionState):
         self.connection_label = node.connection_label or ""
         if node.connection_id is None:
             self.conn_state = "none"
+        elif node.connection_ungranted:
+            self.conn_state = "ungranted"
         else:
             self.conn_state = node.connection_status or "missing"
         self.can_edit, self.can_connect = me.may_build, me.may_add_connection

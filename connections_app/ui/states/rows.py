@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from connections_app.core.audit_log import AuditPage
 from connections_app.core.catalog import AuthMethod, get_catalog
+from connections_app.core.connections.grants import GrantView
 from connections_app.core.connections.views import (
     ConnectionActions,
     ConnectionView,
@@ -71,6 +72,7 @@ class ConnectionRow(ConnectionHead):
     use_count: str = ""
     expires: str = ""
     scope: str = ""
+    granted_by: str = ""  # the account's name on a granted account connection
     actions: ConnectionActions = field(default_factory=ConnectionActions)
 
 
@@ -82,7 +84,8 @@ def connection_row(view: ConnectionView) -> ConnectionRow:
         last_used=when(view.last_used_at),
         use_count=str(view.use_count),
         expires=expiry(view.token_expires_at),
-        scope="Granted" if view.granted else "Workspace",
+        scope=view.scope_label,
+        granted_by=view.granted_by,
         actions=view.actions,
     )
 
@@ -171,6 +174,7 @@ class PickerOption(Labelled):
     who: str = ""
     used: str = ""
     selected: bool = False
+    granted: str = ""  # "Granted by <account>" on an account connection
 
 
 def picker_options(items: list[ConnectionView], selected_id: str) -> list[PickerOption]:
@@ -183,6 +187,7 @@ def picker_options(items: list[ConnectionView], selected_id: str) -> list[Picker
             who=v.external_name or "",
             used=when(v.last_used_at),
             selected=v.id == selected_id,
+            granted=f"Granted by {v.granted_by}" if v.granted_by else "",
         )
         for v in items
     ]
@@ -216,12 +221,14 @@ class NodeRow(Labelled):
     action_name: str = ""
     summary: str = ""
     connection_label: str = ""
-    conn_state: str = ""  # none | missing | a connection status (for its badge)
+    conn_state: str = ""  # none | missing | ungranted | a connection status (its badge)
 
 
 def node_row(view: NodeView) -> NodeRow:
     if view.connection_id is None:
         conn_state = "none"
+    elif view.connection_ungranted:
+        conn_state = "ungranted"
     elif view.connection_status is None:
         conn_state = "missing"
     else:
@@ -359,7 +366,7 @@ def connection_summary(view: ConnectionView, health: Health, api_url: str) -> Co
         notice_ok=health.notice_ok,
         test_tail=_test_tail(view),
         stable_key=view.stable_key,
-        scope="Granted by the account" if view.granted else "This workspace",
+        scope=view.scope_label,
         created=exact(view.created_at),
         updated=exact(view.updated_at),
         external=view.external_name or view.external_identity or "",
@@ -412,7 +419,15 @@ class UsageRow:
 
 
 def usage_rows(found: list[Usage]) -> list[UsageRow]:
-    return [UsageRow(u.workflow_name, u.node_label, u.workflow_id) for u in found]
+    """An account connection's usages name their workspace too (it has several)."""
+    return [
+        UsageRow(
+            f"{u.workspace_name} · {u.workflow_name}" if u.workspace_name else u.workflow_name,
+            u.node_label,
+            u.workflow_id,
+        )
+        for u in found
+    ]
 
 
 @dataclass(frozen=True)
@@ -511,3 +526,39 @@ class ImportLine:
     node: str = ""
     bound: bool = False
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class GrantRow:
+    """One grant of an account connection, as the account screens and LLM Keys show it."""
+
+    id: str = ""
+    workspace: str = ""
+    cap: str = ""  # "$5.00" or "No cap"
+    cap_input: str = ""  # the cap as the change form pre-fills it ("5.00", "" for none)
+    has_cap: bool = False
+    spent: str = ""
+    percent: int = 0
+    over_cap: bool = False
+
+
+@dataclass(frozen=True)
+class AccountCard:
+    """An account connection with its grants (the account screens' list)."""
+
+    connection: ConnectionRow = field(default_factory=ConnectionRow)
+    grants: list[GrantRow] = field(default_factory=list)
+
+
+def grant_row(view: GrantView) -> GrantRow:
+    cents = view.cap_cents
+    return GrantRow(
+        id=view.id,
+        workspace=view.workspace_name,
+        cap=view.cap_label,
+        cap_input="" if cents is None else f"{cents // 100}.{cents % 100:02d}",
+        has_cap=cents is not None,
+        spent=view.spent_label,
+        percent=view.percent,
+        over_cap=view.over_cap,
+    )

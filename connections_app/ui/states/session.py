@@ -28,7 +28,12 @@ from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
 from connections_app.ui.states.core_call import Answer, Work, call_as
 from connections_app.ui.states.rows import Choice
-from connections_app.ui.states.workspace_signal import WorkspaceSignal, signal_token
+from connections_app.ui.states.workspace_signal import (
+    AccountSignal,
+    WorkspaceSignal,
+    account_signal_token,
+    signal_token,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -168,8 +173,14 @@ class SessionState(rx.State):
 
     async def _link_workspace_signal(self, actor: Actor | None) -> None:
         """Hear this workspace's alerts; only after the session proved membership."""
-        signal = await self.get_state(WorkspaceSignal)
         wanted = signal_token(actor.workspace_id) if actor and actor.workspace_id else ""
+        await self._link(WorkspaceSignal, wanted)
+        # Account admins also hear their account's own changes (the account screens).
+        admin = actor is not None and actor.is_account_admin
+        await self._link(AccountSignal, account_signal_token(actor.account_id) if admin else "")
+
+    async def _link(self, cls: type[rx.SharedState], wanted: str) -> None:
+        signal = await self.get_state(cls)
         if signal._linked_to == wanted:
             return
         try:

@@ -20,3 +20,14 @@ def signal_token(workspace_id: str) -> str:
 
 class WorkspaceSignal(rx.SharedState):
     version: int = 0
+
+
+def account_signal_token(account_id: str) -> str:
+    return "ac-" + account_id.replace("_", "-")
+
+
+class AccountSignal(rx.SharedState):
+    """The account's own change counter (account connections, grants, spend caps):
+    linked only by account admins' tabs, after the session proved they are."""
+
+    version: int = 0
