@@ -18,6 +18,7 @@ from connections_app.core.connections import grants
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Connection, Grant
 from connections_app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from connections_app.core.metering import service as metering
 from connections_app.core.metering.models import GrantSpend
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.workflows import runs, transfer
@@ -109,7 +110,7 @@ def test_account_admin_grants_caps_and_removes(db: Session, world: World) -> Non
         GrantSpend(
             connection_id=key,
             workspace_id=world.ws1,
-            month=grants.current_month(),
+            month=metering.month_key(),
             account_id=world.account_id,
             spent_micros=420_000,
             calls=3,

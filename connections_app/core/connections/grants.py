@@ -24,6 +24,7 @@ from connections_app.core.audit import Action
 from connections_app.core.clock import utcnow
 from connections_app.core.connections.models import Connection, Grant, Scope
 from connections_app.core.errors import Conflict, Invalid, NotFound
+from connections_app.core.metering import service as metering
 from connections_app.core.tenancy import connections as connection_scope
 from connections_app.core.tenancy import grants as grant_scope
 from connections_app.core.tenancy.actor import Actor
@@ -73,11 +74,6 @@ def dollars(micros: int) -> str:
     """Micro-dollars as "$1,234.56" (rounded half up to the cent)."""
     cents = (micros + 5_000) // 10_000
     return f"${cents // 100:,}.{cents % 100:02d}"
-
-
-def current_month() -> str:
-    """The metering month: the UTC calendar month, "YYYY-MM"."""
-    return utcnow().strftime("%Y-%m")
 
 
 def parse_cap(value: Any) -> int | None:
@@ -170,10 +166,10 @@ def list_grants(db: Session, *, actor: Actor, connection_id: Any) -> list[GrantV
 
 def _grant_views(db: Session, actor: Actor, conn: Connection) -> list[GrantView]:
     rows = grant_scope.grants_with_workspaces(db, actor, conn)
-    spent = grant_scope.spend_this_month(
-        db, conn.account_id, [(conn.id, g.workspace_id) for g, _ in rows], month=current_month()
+    spent = metering.month_to_date(
+        db, conn.account_id, [(conn.id, g.workspace_id) for g, _ in rows]
     )
-    return [_view(g, name, spent.get((conn.id, g.workspace_id), 0)) for g, name in rows]
+    return [_view(g, name, spent[(conn.id, g.workspace_id)].spent_micros) for g, name in rows]
 
 
 def grants_by_connection(
@@ -270,10 +266,8 @@ def set_cap(db: Session, *, actor: Actor, grant_id: Any, cap: Any) -> GrantView:
         )
         _signal(db, conn, row.workspace_id)
         db.commit()
-    spent = grant_scope.spend_this_month(
-        db, conn.account_id, [(conn.id, row.workspace_id)], month=current_month()
-    )
-    return _view(row, workspace.name, spent.get((conn.id, row.workspace_id), 0))
+    spent = metering.month_to_date(db, conn.account_id, [(conn.id, row.workspace_id)])
+    return _view(row, workspace.name, spent[(conn.id, row.workspace_id)].spent_micros)
 
 
 def remove_grant(db: Session, *, actor: Actor, grant_id: Any) -> str:

@@ -57,6 +57,7 @@ from connections_app.core.catalog.models import AppDefinition, MeteringSpec
 from connections_app.core.clock import utcnow
 from connections_app.core.connections.models import Connection, Scope
 from connections_app.core.errors import DomainError
+from connections_app.core.tenancy import grants as grant_scope
 from connections_app.core.tenancy import metering as spend_scope
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ def check_cap(
     app = metered_app(conn)
     if app is None:
         return
-    grant = spend_scope.grant_in_workspace(db, connection_id=conn.id, workspace_id=workspace_id)
+    grant = grant_scope.grant_of(db, conn, workspace_id)
     if grant is None or grant.monthly_cap_cents is None:
         return
     cap_micros = grant.monthly_cap_cents * MICROS_PER_CENT

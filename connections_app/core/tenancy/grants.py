@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import false, tuple_
+from sqlalchemy import false
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from connections_app.core.connections.models import Connection, Grant, Scope
 from connections_app.core.identity.models import Account, Workspace
-from connections_app.core.metering.models import GrantSpend
 from connections_app.core.tenancy._rows import one, valid_id
 from connections_app.core.tenancy.actor import Actor
 
@@ -149,24 +148,3 @@ def workspace_names(db: Session, account_id: str, ids: Iterable[str]) -> dict[st
 def account_name(db: Session, account_id: str) -> str:
     """The name the workspace screens show on granted connections ("Granted by …")."""
     return db.exec(select(Account.name).where(Account.id == account_id)).first() or ""
-
-
-# --- month-to-date spend (written by metering; read here) -----------------------------
-
-
-def spend_this_month(
-    db: Session, account_id: str, pairs: Iterable[tuple[str, str]], *, month: str
-) -> dict[tuple[str, str], int]:
-    """Micro-dollars spent in `month` ("YYYY-MM", UTC) per (connection, workspace) of
-    one account; a pair with no spend yet is absent (zero)."""
-    wanted = list({(c, w) for c, w in pairs})
-    if not wanted:
-        return {}
-    rows = db.exec(
-        select(GrantSpend.connection_id, GrantSpend.workspace_id, GrantSpend.spent_micros).where(
-            GrantSpend.account_id == account_id,
-            GrantSpend.month == month,
-            tuple_(GrantSpend.connection_id, GrantSpend.workspace_id).in_(wanted),  # type: ignore[arg-type]
-        )
-    ).all()
-    return {(c, w): int(spent) for c, w, spent in rows}

@@ -16,20 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from connections_app.core.clock import utcnow
-from connections_app.core.connections.models import Grant
 from connections_app.core.identity.models import Workspace
 from connections_app.core.metering.models import GrantSpend, ModelPrice
 from connections_app.core.tenancy.actor import Actor
-
-
-def grant_in_workspace(db: Session, *, connection_id: str, workspace_id: str) -> Grant | None:
-    """The grant of an account connection to the run's workspace (read fresh each step,
-    so a raised cap counts for the very next step)."""
-    return db.exec(
-        select(Grant).where(
-            Grant.connection_id == connection_id, Grant.workspace_id == workspace_id
-        )
-    ).first()
 
 
 def workspace_name(db: Session, *, account_id: str, workspace_id: str) -> str:
