@@ -2,9 +2,14 @@
 adds an account OpenAI key on the LLM Keys page, grants it to Acme with a $1.00 cap
 and to Globex without one; Bea (builder in both) sees it in an OpenAI node's picker
 marked "Granted by Northstar Agency"; Ada removes the Globex grant while Bea has
-Globex's builder open on that picker, and the key leaves it within 2 seconds."""
+Globex's builder open on that picker, and the key leaves it within 2 seconds. In
+between, Bea's runs in Acme spend until the cap: the next run is refused with the cap
+message before anything reaches the provider, Ada's spend bar follows, and after she
+raises the cap the next run works."""
 
 from __future__ import annotations
+
+import time
 
 from playwright.sync_api import Page, expect
 
@@ -46,6 +51,23 @@ def _openai_node_picker(ui: UI, workflow: str):  # type: ignore[no-untyped-def]
     panel = page.locator("#node-panel")
     expect(panel).to_be_visible()
     return panel
+
+
+def _model_calls(standin: StandIn) -> int:
+    return int(standin.control("GET", "/calls").json().get("openai:chat", 0))
+
+
+def _run_once(ui: UI, standin: StandIn, *, expect_calls: int) -> None:
+    """Run the open workflow live; it succeeds once the provider has had `expect_calls`
+    calls in all (the latest-run card keeps the previous run's status until then)."""
+    ui.page.locator("#run-live").click()
+    deadline = time.monotonic() + 20
+    while _model_calls(standin) < expect_calls:
+        assert time.monotonic() < deadline, "the run never reached the provider"
+        ui.page.wait_for_timeout(100)
+    expect(ui.page.locator("#latest-run")).to_have_attribute(
+        "data-status", "succeeded", timeout=20_000
+    )
 
 
 def test_grant_an_account_key_see_it_granted_and_remove_it_live(
@@ -107,6 +129,31 @@ def test_grant_an_account_key_see_it_granted_and_remove_it_live(
     panel.get_by_role("button", name="Close").click()
     expect(panel).to_have_count(0)
 
+    # Runs spend until the cap: each answer reports 5,000,000 input tokens of
+    # gpt-4o-mini ($0.15 per million) = $0.75; the bar on Ada's open page follows live.
+    standin.control("PUT", "/usage/openai", {"input_tokens": 5_000_000, "output_tokens": 0})
+    _run_once(other, standin, expect_calls=1)
+    expect(acme_bar).to_have_attribute("aria-valuetext", "$0.75 of $1.00")
+    _run_once(other, standin, expect_calls=2)  # admitted at $0.75: may cross the cap
+    expect(acme_bar).to_have_attribute("aria-valuetext", "$1.50 of $1.00")
+    # The next run is refused with the cap message, and nothing reaches the provider.
+    other.page.locator("#run-live").click()
+    latest = other.page.locator("#latest-run")
+    expect(latest).to_have_attribute("data-status", "failed", timeout=20_000)
+    expect(latest).to_contain_text(
+        f"Monthly spend cap of $1.00 for Acme Corp on “{label}” reached ($1.50 used). "
+        "An account admin can raise it on the LLM Keys page."
+    )
+    assert _model_calls(standin) == 2
+    ui.shot("llm-keys-cap-reached")
+    # Ada raises the cap to $5.00; the next run works.
+    card.get_by_role("button", name="Change the cap for Acme Corp").click()
+    page.locator("#cap-input").fill("5.00")
+    page.locator("#cap-save").click()
+    expect(acme_bar).to_have_attribute("aria-valuetext", "$1.50 of $5.00")
+    _run_once(other, standin, expect_calls=3)
+    expect(acme_bar).to_have_attribute("aria-valuetext", "$2.25 of $5.00")
+
     # Bea in Globex with the picker open; Ada removes Globex's grant: gone within 2 s.
     _in_workspace(other.page, "Globex")
     panel = _openai_node_picker(other, unique("Summarize in Globex"))
@@ -117,11 +164,6 @@ def test_grant_an_account_key_see_it_granted_and_remove_it_live(
     expect(option).to_have_count(0, timeout=2_000)
     expect(card.get_by_role("row").filter(has_text="Globex")).to_have_count(0)
     expect(card).to_contain_text("Acme Corp")
-
-    # SPEND AND CAP (needs the meter branch; added after merging): Bea runs the Acme
-    # workflow until the $1.00 cap, the next run is refused with the cap message and
-    # nothing reaches the stand-in; the LLM Keys bar shows the spend; Ada raises the
-    # cap and the next run works.
 
     # Deleting the key first lists where it is used, in every workspace; then it is
     # gone from the account (and no later test meets it in Acme's lists).

@@ -52,6 +52,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from connections_app.core import alerts
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition, MeteringSpec
 from connections_app.core.clock import utcnow
@@ -278,6 +279,9 @@ def record(
         month=month_key(now),
         micros=cost,
     )
+    # The account's screens show month-to-date spend (the LLM Keys bars): they follow
+    # it live, once this step's transaction commits.
+    alerts.changed_in_account(db, conn.account_id)
     return cost
 
 
