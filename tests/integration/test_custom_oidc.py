@@ -7,14 +7,15 @@ introspection, identity rules, and account-first client resolution."""
 from __future__ import annotations
 
 import base64
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from typing import Any
+from urllib.parse import quote_plus
 
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from connections_app.core.connections import oauth_lifecycle, tokens
+from connections_app.core.connections import tokens
 from connections_app.core.connections.models import Connection
 from connections_app.core.identity import service as identity
 from connections_app.core.oauth import apps, clients, flow
@@ -28,7 +29,7 @@ from connections_app.standin.oauth import (
     client_secret_for,
 )
 from tests.conftest import World
-from tests.integration.oauth_helpers import REDIRECT, session_for
+from tests.integration.oauth_helpers import connect, session_for
 from tests.standin_fixtures import StandIn
 
 
@@ -73,42 +74,12 @@ def _ledger(standin: StandIn) -> dict:
     return standin.control("GET", "/oauth/ledger").json()
 
 
-def _consent(url: str, *, decision: str = "allow", account: str = "alice") -> dict[str, str]:
-    with httpx.Client(timeout=5, follow_redirects=False) as http:
-        assert http.get(url).status_code == 200
-        answer = http.post(url, data={"decision": decision, "account": account})
-    assert answer.status_code == 302, answer.text
-    return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
-
-
 def _connect(
-    engine: Engine,
-    vault: Vault,
-    token: str,
-    oauth_app: str | None,
-    *,
-    account: str = "alice",
-    decision: str = "allow",
-    target: str = "new",
-    another: bool = False,
-    app: str = "custom_oauth2",
+    engine: Engine, vault: Vault, token: str, oauth_app: str | None, **kwargs: Any
 ) -> flow.FlowOutcome:
-    with Session(engine, expire_on_commit=False) as db:
-        actor = identity.actor_for_token(db, token)
-        url = oauth_lifecycle.start(
-            db,
-            actor=actor,
-            session_token=token,
-            app=app,
-            redirect_uri=REDIRECT,
-            vault=vault,
-            target=target,
-            oauth_app=oauth_app,
-            another_account=another,
-        )
-    params = _consent(url, decision=decision, account=account)
-    with Session(engine, expire_on_commit=False) as db:
-        return oauth_lifecycle.finish(db, session_token=token, params=params, vault=vault)
+    return connect(
+        engine, vault, token, app=kwargs.pop("app", "custom_oauth2"), oauth_app=oauth_app, **kwargs
+    )
 
 
 def _rows(engine: Engine, workspace_id: str, oauth_app: str) -> list[Connection]:
