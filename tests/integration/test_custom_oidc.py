@@ -351,3 +351,17 @@ def test_another_accounts_oauth_app_cannot_be_used_to_connect(
                     oauth_app=hostile,
                 )
     assert _ledger(standin)["codes_issued"] == 0
+
+
+def test_the_standin_preselects_the_signed_in_account_unless_asked_to_choose(
+    standin: StandIn,
+) -> None:
+    standin.control("PUT", "/oauth/oidc/next-account", {"account": "bob"})
+    base = (
+        f"{_issuer(standin)}/authorize?response_type=code&client_id={OIDC_CLIENT_ID}"
+        "&redirect_uri=http://127.0.0.1:9/cb&state=abc&scope=openid"
+    )
+    plain = httpx.get(base, timeout=5).text
+    choose = httpx.get(base + "&prompt=select_account", timeout=5).text
+    assert '<option value="bob" selected>' in plain
+    assert " selected>" not in choose
