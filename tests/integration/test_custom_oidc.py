@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from connections_app.core.connections import oauth_lifecycle, tokens
+from connections_app.core.connections import oauth_lifecycle, service, tokens
 from connections_app.core.connections.models import Connection
 from connections_app.core.errors import Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
@@ -158,6 +158,10 @@ def test_connect_refresh_revoke_with_client_secret_basic(
     assert conn.external_identity == "sub-alice"
     assert conn.config["api_base_url"] == _issuer(standin)
     assert conn.config["test_path"] == "/userinfo"
+    with Session(engine, expire_on_commit=False) as db:  # Test calls userinfo with the token
+        actor = identity.actor_for_token(db, token)
+        tested = service.test(db, actor=actor, connection_id=conn.id)
+    assert tested.ok, tested
 
     # Refresh now, twice: each answer rotates the refresh token; no reuse is detected.
     with Session(engine, expire_on_commit=False) as db:
