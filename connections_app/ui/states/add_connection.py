@@ -20,7 +20,7 @@ from connections_app.core.catalog import AppDefinition, get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.views import ConnectionView
 from connections_app.core.errors import Invalid
-from connections_app.core.oauth import clients
+from connections_app.core.oauth import apps as oauth_apps
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.workflows import service as workflows
@@ -143,7 +143,7 @@ class AddConnectionState(SessionState):
         # Sign-in connections belong to a workspace (the Connect flow has no account scope).
         has_oauth = app.offers_sign_in and self.scope == "workspace"
         answer = await self._as_actor(
-            lambda db, actor: app.key in clients.registered_apps(db), write=False
+            lambda db, actor: oauth_apps.sign_in_available(db, actor, app.key), write=False
         )
         registered = bool(answer.value)
         self.oauth_ready = has_oauth and registered
