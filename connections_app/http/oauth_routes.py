@@ -102,6 +102,7 @@ def _start(
     node: str | None,
     oauth_app: str | None = None,
     another: bool = False,
+    scope: str = "workspace",
 ) -> str:
     with session_scope() as db:
         actor = identity.actor_for_token(db, token)
@@ -116,6 +117,7 @@ def _start(
             node=node,
             oauth_app=oauth_app,
             another_account=another,
+            scope=scope,
         )
 
 
@@ -127,9 +129,13 @@ async def start(request: Request) -> Response:
     # A custom provider: which of the account's OAuth apps; "Connect another account".
     oauth_app = request.query_params.get("oauth_app") or None
     another = request.query_params.get("another") == "1"
+    # An account admin connecting an account connection (the account screens' Add).
+    scope = request.query_params.get("scope") or "workspace"
     try:
         # Database work in a worker thread: the event loop serves every websocket.
-        url = await asyncio.to_thread(_start, token, app, target, node, oauth_app, another)
+        url = await asyncio.to_thread(
+            _start, token, app, target, node, oauth_app, another, scope
+        )
     except Unauthenticated:
         return result_page(False, "Your session ended. Sign in again, then connect.", 401)
     except DomainError as err:

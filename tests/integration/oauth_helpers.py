@@ -58,6 +58,7 @@ def connect(
     node: str | None = None,
     oauth_app: str | None = None,
     another: bool = False,
+    scope: str = "workspace",
 ) -> flow.FlowOutcome:
     with Session(engine, expire_on_commit=False) as db:
         actor = identity.actor_for_token(db, token)
@@ -72,6 +73,7 @@ def connect(
             node=node,
             oauth_app=oauth_app,
             another_account=another,
+            scope=scope,
         )
     params = consent(url, decision=decision, account=account)
     with Session(engine, expire_on_commit=False) as db:

@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from connections_app.core import guard
+from connections_app.core import alerts, guard
 from connections_app.core.clock import utcnow
-from connections_app.core.connections.models import Connection, Status
+from connections_app.core.connections.models import Connection, Scope, Status
 from connections_app.core.errors import Invalid
+from connections_app.core.tenancy import grants as grant_scope
 from connections_app.core.tenancy import workflows as workflow_scope
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.tenancy.policy import Op, can_build, check
@@ -90,3 +91,15 @@ def select_on_node(db: Session, actor: Actor, node: Node | None, conn: Connectio
     db.add(node)
     workflow_scope.touch_workflow(db, node.workflow_id, now=now)
     return {"node": node.id}
+
+
+def signal_if_account(db: Session, conn: Connection) -> None:
+    """An account connection changed (created, reconnected, refreshed, broken, revoked…):
+    every workspace it is granted to shows it (lists, pickers, nodes, the banner), and so
+    do the account's own screens; its audit event alone would reach no workspace. A
+    workspace connection's audit event signals its workspace already."""
+    if conn.scope != Scope.ACCOUNT:
+        return
+    for workspace_id in grant_scope.granted_workspace_ids(db, conn):
+        alerts.changed_in(db, workspace_id)
+    alerts.changed_in_account(db, conn.account_id)

@@ -48,8 +48,13 @@ def start(
     node: Any = None,
     oauth_app: Any = None,
     another_account: Any = False,
+    scope: Any = Scope.WORKSPACE,
 ) -> str:
     """Record a pending flow and return the provider URL the popup goes to.
+
+    `scope="account"` connects an account connection (F9, F26): account admins only,
+    never bound to a node (it reaches workspaces through grants, not by being picked
+    where it was made).
 
     With `node`, the flow is also bound to that node of this workspace: when it
     finishes, the connection is selected on the node (F16). A custom provider names
@@ -60,20 +65,29 @@ def start(
     definition = flow.oauth_app(app)
     if actor.workspace_id is None or actor.user_id is None:
         raise Forbidden("Choose a workspace first.")
+    if scope not in (Scope.WORKSPACE, Scope.ACCOUNT):
+        raise Invalid("Choose where the connection belongs.", field="scope")
     oauth_app_id: str | None = None
     if target == "new":
-        guard.require_create(db, actor, "connect accounts", what="connect an account")
+        guard.require_create(
+            db, actor, "connect accounts", what="connect an account", scope=Scope(scope)
+        )
         if definition.key == apps.CUSTOM:
             oauth_app_id = apps.custom_app_id(db, actor, oauth_app)
     else:
         existing = connection_scope.get_connection(db, actor, target)
-        guard.authorize(db, actor, Op.ROTATE, existing)
+        guard.authorize(db, actor, Op.ROTATE, existing)  # account ones: account admins
         if existing.app != definition.key or existing.kind != Kind.OAUTH2:
             raise Invalid("That connection cannot be reconnected with this app.")
-        if existing.scope != Scope.WORKSPACE:
-            raise Invalid("Account connections are reconnected by an account admin.")
+        scope = existing.scope
         if definition.key == apps.CUSTOM:
             oauth_app_id = str((existing.config or {}).get("oauth_app_id") or "") or None
+    if scope == Scope.ACCOUNT and node:
+        raise Invalid(
+            "An account connection is not connected from a node: grant it to the "
+            "workspace, then pick it.",
+            field="node",
+        )
     bound = lifecycle.node_to_select(
         db, actor, node, app=definition.key, kind=None, what="connect an account for a node"
     )
@@ -88,6 +102,7 @@ def start(
         node_id=bound.id if bound else None,
         oauth_app_id=oauth_app_id,
         another_account=another_account is True,
+        scope=str(Scope(scope)),
     )
 
 
@@ -154,7 +169,7 @@ def _save(db: Session, done: Authorized, vault: Vault) -> FlowOutcome:
     elif done.external_id:
         existing = connection_scope.find_by_external_identity(
             db,
-            workspace_id=bound.workspace_id,
+            owner_id=_owner(bound)[1],
             app=definition.key,
             identity=done.external_id,
             oauth_app_id=bound.oauth_app_id,
@@ -189,6 +204,7 @@ def _reauthorize(db: Session, done: Authorized, existing: Connection, vault: Vau
     existing.refresh_failures = 0
     db.add(existing)
     node = _flow_node(db, actor, done.flow)
+    lifecycle.signal_if_account(db, existing)
     audit.record_by(
         db,
         actor,
@@ -211,11 +227,23 @@ def _name(done: Authorized) -> str:
     return done.settings.name if done.settings else done.definition.name
 
 
+def _owner(bound: OAuthFlow) -> tuple[str | None, str]:
+    """(workspace_id, tenant_id) of what this flow connects: the workspace it was started
+    in, or for an account connection the account (whose data key seals its tokens)."""
+    if bound.scope == Scope.ACCOUNT:
+        return None, bound.account_id
+    return bound.workspace_id, bound.workspace_id
+
+
 def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutcome:
     actor, bound, definition = done.actor, done.flow, done.definition
+    if bound.scope == Scope.ACCOUNT and not policy.can_create(actor, scope=Scope.ACCOUNT):
+        # Checked at the start too; the person may have lost the role meanwhile.
+        raise Forbidden("Only account admins connect account connections.")
+    workspace_id, owner_id = _owner(bound)
     who = done.external_name or done.external_id
     name = _name(done)
-    label = _unique_label(db, bound.workspace_id, f"{name} ({who})" if who else name)
+    label = _unique_label(db, owner_id, f"{name} ({who})" if who else name)
     config: dict[str, str] = {}
     if definition.key == apps.CUSTOM and bound.oauth_app_id:
         config = apps.connection_config(
@@ -224,14 +252,14 @@ def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutc
     now = utcnow()
     conn = Connection(
         account_id=actor.account_id,
-        workspace_id=bound.workspace_id,
-        tenant_id=bound.workspace_id,
-        scope=Scope.WORKSPACE,
+        workspace_id=workspace_id,
+        tenant_id=owner_id,
+        scope=Scope(bound.scope),
         app=definition.key,
         label=label,
         label_key=connections.label_key(label),
         stable_key=connections.unique_stable_key(
-            db, bound.workspace_id, connections.suggest_stable_key(label)
+            db, owner_id, connections.suggest_stable_key(label)
         ),
         kind=Kind.OAUTH2,
         status=Status.ACTIVE,
@@ -249,6 +277,7 @@ def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutc
     tokens.store_token_response(db, vault, conn, done.token, keep_refresh=False)
     node = _flow_node(db, actor, bound)
     detail = {"kind": "oauth2", **lifecycle.select_on_node(db, actor, node, conn)}
+    lifecycle.signal_if_account(db, conn)
     audit.record_by(db, actor, conn, Action.CREATED, in_actor_workspace=False, detail=detail)
     db.commit()
     return FlowOutcome(True, f"Connected “{conn.label}”.", "connected", conn.id)

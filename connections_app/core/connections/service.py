@@ -19,7 +19,7 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from connections_app.core import alerts, audit, audit_log, guard
+from connections_app.core import audit, audit_log, guard
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
 from connections_app.core.clock import utcnow
@@ -140,8 +140,7 @@ def _audit(
     outcome: str = "success",
     detail: dict[str, Any] | None = None,
 ) -> None:
-    if conn.scope == Scope.ACCOUNT:
-        signal_account_connection(db, conn)
+    lifecycle.signal_if_account(db, conn)
     audit.record(
         db,
         account_id=conn.account_id,
@@ -155,14 +154,6 @@ def _audit(
         outcome=outcome,
         detail={"label": conn.label, "app": conn.app, **(detail or {})},
     )
-
-
-def signal_account_connection(db: Session, conn: Connection) -> None:
-    """An account connection changed: every workspace it is granted to shows it (lists,
-    pickers, nodes), and so do the account's own screens."""
-    for workspace_id in grant_scope.granted_workspace_ids(db, conn):
-        alerts.changed_in(db, workspace_id)
-    alerts.changed_in_account(db, conn.account_id)
 
 
 def granted_by(db: Session, actor: Actor, rows: list[Connection]) -> str:
@@ -844,8 +835,7 @@ def delete(db: Session, *, actor: Actor, connection_id: Any) -> DeleteResult:
     conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
     _authorize(db, actor, Op.DELETE, conn)
     broken = _usages(db, conn)
-    if conn.scope == Scope.ACCOUNT:  # before its grants go: they name who shows it
-        signal_account_connection(db, conn)
+    lifecycle.signal_if_account(db, conn)  # before its grants go: they name who shows it
     for row in connection_scope.secret_rows(db, conn):
         db.delete(row)
     for grant in connection_scope.grants_of(db, conn):

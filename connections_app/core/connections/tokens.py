@@ -166,6 +166,7 @@ def _audit(
     actor: Actor | None = None,
 ) -> None:
     """Credited to the person who asked (Refresh now), else to the refresher."""
+    lifecycle.signal_if_account(db, conn)
     audit.record_for_connection(
         db,
         conn,
@@ -385,6 +386,7 @@ def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bo
         db.delete(row)
     lifecycle.mark_revoked(conn, by=actor.label)
     db.add(conn)
+    lifecycle.signal_if_account(db, conn)
     audit.record_by(db, actor, conn, Action.REVOKED, detail={"provider_confirmed": confirmed})
     db.commit()
     return confirmed

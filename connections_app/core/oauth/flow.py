@@ -89,6 +89,7 @@ def begin(
     node_id: str | None,
     oauth_app_id: str | None = None,
     another_account: bool = False,
+    scope: str = "workspace",
 ) -> str:
     """Record a pending flow (the caller checked what the actor may start) and return
     the provider URL the popup goes to. The account's OAuth app registration is used
@@ -120,6 +121,7 @@ def begin(
             node_id=node_id,
             oauth_app_id=oauth_app_id,
             another_account=another_account,
+            scope=scope,
             redirect_uri=redirect_uri,
             verifier_key_version=sealed.key_version,
             verifier_nonce=sealed.nonce,

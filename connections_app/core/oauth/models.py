@@ -33,6 +33,11 @@ class OAuthFlow(SQLModel, table=True):
     oauth_app_id: str | None = Field(default=None, max_length=32)
     # "Connect another account": the provider is asked to let the person choose.
     another_account: bool = False
+    # "account": an account admin connects an account-scoped connection (F9, F26); the
+    # flow stays bound to the admin's session and workspace like any other.
+    scope: str = Field(
+        default="workspace", max_length=16, sa_column_kwargs={"server_default": "workspace"}
+    )
     redirect_uri: str = Field(max_length=500)
     verifier_key_version: int
     verifier_nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

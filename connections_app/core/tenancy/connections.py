@@ -234,13 +234,14 @@ def usable_by_ids(db: Session, actor: Actor, ids: list[str], *, app: str) -> lis
 
 
 def find_by_external_identity(
-    db: Session, *, workspace_id: str, app: str, identity: str, oauth_app_id: str | None = None
+    db: Session, *, owner_id: str, app: str, identity: str, oauth_app_id: str | None = None
 ) -> Connection | None:
-    """F18: the workspace's existing connection to this external account, if any (for a
-    custom provider: of the same account OAuth app, since two providers' ids may clash)."""
+    """F18: the owner's existing connection to this external account, if any — the
+    owner being a workspace, or the account for account connections (`tenant_id` names
+    exactly one of them). For a custom provider: of the same account OAuth app, since
+    two providers' ids may clash."""
     stmt = select(Connection).where(
-        Connection.tenant_id == workspace_id,
-        Connection.workspace_id == workspace_id,
+        Connection.tenant_id == owner_id,
         Connection.app == app,
         Connection.kind == "oauth2",
         Connection.external_identity == identity,
