@@ -1,0 +1,108 @@
+"""The Custom HTTP request action against a real service on loopback (the stand-in's
+echo): each method arrives as chosen, under the connection's base URL, with its JSON
+body and the credential; bad input is refused before anything is sent."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from connections_app.core.errors import Invalid
+from connections_app.core.workflows import runs
+from connections_app.core.workflows import service as workflows
+from connections_app.core.workflows.models import RunStep
+from tests.conftest import World
+from tests.integration.helpers import make_custom, workflow_with_node
+from tests.standin_fixtures import StandIn
+
+
+def _connection(db: Session, world: World, standin: StandIn, key: str) -> str:
+    admin = world.actors["admin1"]
+    return make_custom(db, admin, standin.url, key, base_url=standin.url + "/echo/api").id
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("GET", None),
+        ("POST", '{"a": 1}'),
+        ("PUT", "[1, 2]"),
+        ("PATCH", '{"b": null}'),
+        ("DELETE", None),
+    ],
+)
+def test_each_method_reaches_the_service_with_its_body_and_the_credential(
+    db: Session,
+    world: World,
+    standin: StandIn,
+    engine: Engine,
+    method: str,
+    body: str | None,
+) -> None:
+    admin = world.actors["admin1"]
+    key = "k_" + secrets.token_hex(8)
+    conn_id = _connection(db, world, standin, key)
+    params = {"method": method, "path": "/items/7?view=full"}
+    if body is not None:
+        params["body"] = body
+    wf, _ = workflow_with_node(
+        db,
+        admin,
+        f"HTTP {secrets.token_hex(3)}",
+        conn_id,
+        params,
+        app="custom_api_key",
+        action="http_request",
+    )
+    db.rollback()
+    run_id = runs.run_now(
+        lambda: Session(engine, expire_on_commit=False), actor=admin, workflow_id=wf.id
+    )
+    seen = standin.control("GET", "/captured").json()[-1]
+    assert seen["method"] == method
+    assert seen["path"] == "/echo/api/items/7" and seen["query"] == "view=full"
+    assert seen["headers"]["x-api-key"] == key
+    assert (json.loads(seen["body"]) if body else seen["body"]) == (
+        json.loads(body) if body else ""
+    )
+    db.rollback()
+    step = db.exec(select(RunStep).where(RunStep.run_id == run_id)).one()
+    assert step.status == "succeeded" and step.http_status == 200
+    assert step.result["method"] == method  # the answer, shown like any step's
+    assert key not in json.dumps(step.result)
+    view = runs.get(db, actor=admin, run_id=run_id)
+    assert view.steps[0].action_name == "Custom HTTP request"
+
+
+def test_bad_paths_and_bodies_are_refused_on_save_with_nothing_written(
+    db: Session, world: World, standin: StandIn
+) -> None:
+    admin = world.actors["admin1"]
+    conn_id = _connection(db, world, standin, "k_" + secrets.token_hex(8))
+    _wf, node = workflow_with_node(
+        db,
+        admin,
+        f"HTTP {secrets.token_hex(3)}",
+        conn_id,
+        {"method": "GET", "path": "/ok"},
+        app="custom_api_key",
+        action="http_request",
+    )
+    for params, message in (
+        ({"method": "GET", "path": "https://elsewhere.test/x"}, "not a full URL"),
+        ({"method": "GET", "path": "//elsewhere.test/x"}, "single “/”"),
+        ({"method": "GET", "path": "/a/../../b"}, "“..”"),
+        ({"method": "POST", "path": "/x", "body": "{nope"}, "not valid JSON"),
+        ({"method": "GET", "path": "/x", "body": "{}"}, "A GET request has no body"),
+    ):
+        with pytest.raises(Invalid, match=message):
+            workflows.update_node_params(db, actor=admin, node_id=node.id, params=params)
+        db.rollback()
+        assert workflows.get_node(db, actor=admin, node_id=node.id).params == {
+            "method": "GET",
+            "path": "/ok",
+        }
