@@ -8,7 +8,7 @@ import json
 import pytest
 
 from connections_app.core.catalog import get_catalog
-from connections_app.core.catalog.models import ActionSpec, ParamSpec, path_under, relative_path
+from connections_app.core.catalog.models import ActionSpec, ParamSpec, relative_path
 from connections_app.core.connections.models import Connection
 from connections_app.core.errors import Invalid
 from connections_app.core.workflows.models import RunStep
@@ -139,10 +139,3 @@ def test_custom_apps_test_a_configurable_path(app: str) -> None:
     method = definition.auth_methods[0]
     field = next(f for f in method.fields if f.name == "test_path")
     assert not field.secret and not field.destination and field.default == "/"
-
-
-def test_the_oauth_test_path_defaults_to_the_userinfo_endpoint_under_the_api_base() -> None:
-    assert path_under("https://id.example.com/", "https://id.example.com/userinfo") == "/userinfo"
-    assert path_under("https://api.example.com/v1", "https://id.example.com/userinfo") is None
-    assert path_under("https://api.example.com", "https://api.example.com.evil/x") is None
-    assert path_under("https://api.example.com", None) is None

@@ -269,20 +269,6 @@ def relative_path(value: str, *, label: str = "Path", field: str = "path") -> st
     return text
 
 
-def path_under(base_url: str, url: str | None) -> str | None:
-    """`url` as a path relative to `base_url` when it lies under it (a provider's userinfo
-    endpoint under its API base URL makes a natural test path); None otherwise."""
-    if not url:
-        return None
-    base = base_url.rstrip("/")
-    if not base or not url.startswith(base + "/"):
-        return None
-    try:
-        return relative_path(url[len(base) :])
-    except Invalid:
-        return None
-
-
 class ParamSpec(_Frozen):
     """A non-secret parameter of a node's action (never a credential).
 
