@@ -40,6 +40,7 @@ from connections_app.ui.page_scripts import built_html_pages, component_scripts
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
 from connections_app.ui.pages.not_found import not_found_page
+from connections_app.ui.pages.oauth_apps import oauth_apps_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import (
@@ -60,6 +61,7 @@ from connections_app.ui.states.connections_list import (
     PortalState,
 )
 from connections_app.ui.states.not_found import NotFoundState
+from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
@@ -111,6 +113,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
     (builder_page, "/builder", "Builder · Connections", [_SESSION, BuilderState.load]),
     (runs_page, "/runs", "Runs · Connections", [_SESSION, RunsState.load]),
     (llm_keys_page, "/llm-keys", "LLM Keys · Connections", [_SESSION, AccountKeysState.load]),
+    (oauth_apps_page, "/oauth-apps", "OAuth apps · Connections", [_SESSION, OAuthAppsState.load]),
     (
         portal_page,
         "/portal/connections",

@@ -93,6 +93,10 @@ def sidebar() -> rx.Component:
                     SessionState.is_account_admin,
                     _nav_item("LLM Keys", "sparkles", "/llm-keys"),
                 ),
+                rx.cond(
+                    SessionState.is_account_admin,
+                    _nav_item("OAuth apps", "key-round", "/oauth-apps"),
+                ),
                 spacing="1",
                 width="100%",
             ),
