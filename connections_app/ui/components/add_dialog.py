@@ -278,7 +278,9 @@ def _custom_oauth_block() -> rx.Component:
             "registers one on the OAuth apps page",
             rx.cond(
                 SessionState.is_account_admin,
-                rx.fragment(": ", rx.link("open OAuth apps", href="/oauth-apps", id="to-oauth-apps")),
+                rx.fragment(
+                    ": ", rx.link("open OAuth apps", href="/oauth-apps", id="to-oauth-apps")
+                ),
             ),
             ".",
         ),

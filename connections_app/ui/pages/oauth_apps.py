@@ -155,8 +155,15 @@ def _provider_fields() -> rx.Component:
         ),
         rx.cond(
             S.notice != "",
-            rx.callout(S.notice, icon="circle-check", color_scheme="green", size="1", width="100%",
-                       role="status", id="oa-notice"),
+            rx.callout(
+                S.notice,
+                icon="circle-check",
+                color_scheme="green",
+                size="1",
+                width="100%",
+                role="status",
+                id="oa-notice",
+            ),
         ),
         _text("authorize_url", "Authorize URL", placeholder="https://id.example.com/authorize"),
         _text("token_url", "Token URL", placeholder="https://id.example.com/token"),
@@ -218,8 +225,14 @@ def _general_error() -> rx.Component:
         unplaced = unplaced & (S.error_field != name)
     return rx.cond(
         unplaced,
-        rx.callout(S.error, icon="triangle-alert", color_scheme="red", width="100%", role="alert",
-                   id="oa-error"),
+        rx.callout(
+            S.error,
+            icon="triangle-alert",
+            color_scheme="red",
+            width="100%",
+            role="alert",
+            id="oa-error",
+        ),
     )
 
 
@@ -230,6 +243,7 @@ def _app_choice() -> rx.Component:
             rx.foreach(S.registrable, lambda c: rx.el.option(c["label"], value=c["value"])),
             value=S.draft_app,
             on_change=S.choose_app,
+            name="cx_app",
             id="oa-app",
             style=NATIVE_SELECT_STYLE,
         ),
@@ -262,9 +276,7 @@ def editor_dialog() -> rx.Component:
                 _secret_field(),
                 rx.cond(
                     S.used_by.length() > 0,
-                    rx.text(
-                        "Used by: ", S.used_by.join(", "), size="1", color_scheme="gray"
-                    ),
+                    rx.text("Used by: ", S.used_by.join(", "), size="1", color_scheme="gray"),
                 ),
                 rx.el.input(type="hidden", name="cx_intent", default_value="save"),
                 _general_error(),
@@ -360,8 +372,14 @@ def delete_dialog() -> rx.Component:
             ),
             rx.cond(
                 S.error != "",
-                rx.callout(S.error, icon="triangle-alert", color_scheme="red", role="alert",
-                           width="100%", margin_bottom="12px"),
+                rx.callout(
+                    S.error,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    role="alert",
+                    width="100%",
+                    margin_bottom="12px",
+                ),
             ),
             rx.hstack(
                 rx.alert_dialog.cancel(
@@ -402,13 +420,28 @@ def _row(row: rx.Var) -> rx.Component:
         rx.table.cell(rx.text(row["used"], size="2")),
         rx.table.cell(
             rx.hstack(
-                rx.button("Edit", size="1", variant="soft", on_click=S.open_edit(row["id"]),
-                          aria_label="Edit " + row["name"]),
-                rx.button("Rotate secret", size="1", variant="soft",
-                          on_click=S.ask_rotate(row["id"]),
-                          aria_label="Rotate the client secret of " + row["name"]),
-                rx.button("Delete", size="1", variant="soft", color_scheme="red",
-                          on_click=S.ask_delete(row["id"]), aria_label="Delete " + row["name"]),
+                rx.button(
+                    "Edit",
+                    size="1",
+                    variant="soft",
+                    on_click=S.open_edit(row["id"]),
+                    aria_label="Edit " + row["name"],
+                ),
+                rx.button(
+                    "Rotate secret",
+                    size="1",
+                    variant="soft",
+                    on_click=S.ask_rotate(row["id"]),
+                    aria_label="Rotate the client secret of " + row["name"],
+                ),
+                rx.button(
+                    "Delete",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=S.ask_delete(row["id"]),
+                    aria_label="Delete " + row["name"],
+                ),
                 spacing="2",
             )
         ),

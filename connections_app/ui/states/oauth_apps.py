@@ -22,6 +22,7 @@ import reflex as rx
 
 from connections_app.core.errors import DomainError
 from connections_app.core.oauth import apps
+from connections_app.core.oauth.provider import EXTRA_PARAMS
 from connections_app.core.vault import get_vault
 from connections_app.ui.states.rows import Choice, when
 from connections_app.ui.states.session import SessionState
@@ -71,9 +72,9 @@ class OAuthAppRow:
 
 def _row(view: apps.OAuthAppView) -> OAuthAppRow:
     if view.has_secret:
-        secret = f"••••{view.secret_tail}" if view.secret_tail else "set"
+        shown = f"••••{view.secret_tail}" if view.secret_tail else "set"
     else:
-        secret = "none (public client)"
+        shown = "none (public client)"
     used = len(view.used_by)
     return OAuthAppRow(
         id=view.id,
@@ -82,7 +83,7 @@ def _row(view: apps.OAuthAppView) -> OAuthAppRow:
         app_name=view.app_name,
         is_custom=view.is_custom,
         client_id=view.client_id,
-        secret=secret,
+        secret=shown,
         where=view.issuer or view.authorize_url or "catalog endpoints",
         scopes=view.scopes,
         used_by=list(view.used_by),
@@ -101,8 +102,12 @@ def _draft_of(view: apps.OAuthAppView) -> dict[str, str]:
 
 
 def _blank_draft() -> dict[str, str]:
-    return {**{name: "" for name in TEXT_FIELDS}, "token_auth_method": "client_secret_basic",
-            "pkce": "on", "iss_required": ""}
+    return {
+        **{name: "" for name in TEXT_FIELDS},
+        "token_auth_method": "client_secret_basic",
+        "pkce": "on",
+        "iss_required": "",
+    }
 
 
 def _non_secret(form: Mapping[str, Any]) -> dict[str, str]:
@@ -110,7 +115,7 @@ def _non_secret(form: Mapping[str, Any]) -> dict[str, str]:
     draft = {n: str(form.get(n) or "") for n in TEXT_FIELDS}
     for name in CHECKBOXES:
         draft[name] = "on" if form.get(name) in ("on", True, "true") else ""
-    for key in apps.EXTRA_PARAMS:
+    for key in EXTRA_PARAMS:
         draft[EXTRA_PREFIX + key] = str(form.get(EXTRA_PREFIX + key) or "")
     return draft
 
@@ -123,7 +128,7 @@ def _values(draft: Mapping[str, str], app: str, custom: bool) -> dict[str, Any]:
     if custom:
         values["iss_required"] = draft.get("iss_required") == "on"
     values["extra_params"] = {
-        k: draft.get(EXTRA_PREFIX + k, "") for k in apps.EXTRA_PARAMS if draft.get(EXTRA_PREFIX + k)
+        k: draft.get(EXTRA_PREFIX + k, "") for k in EXTRA_PARAMS if draft.get(EXTRA_PREFIX + k)
     }
     if app:
         values["app"] = app
@@ -207,7 +212,9 @@ class OAuthAppsState(SessionState):
 
     @rx.event
     async def open_edit(self, app_id: Any) -> Any:
-        answer = await self._as_actor(lambda db, actor: apps.get_app(db, actor, app_id), write=False)
+        answer = await self._as_actor(
+            lambda db, actor: apps.get_app(db, actor, app_id), write=False
+        )
         view = answer.value
         if view is None:
             await self._load()
@@ -241,7 +248,7 @@ class OAuthAppsState(SessionState):
             app_id, app, custom = self.editing_id, self.draft_app, self.draft_custom
             ref = self._session_ref()
         if intent == "discover":
-            secret = None
+            del secret
             return await self._discover(draft)
         values = _values(draft, "" if app_id else app, custom)
         try:
@@ -391,4 +398,4 @@ class OAuthAppsState(SessionState):
 
     @rx.var
     def draft_extra(self) -> dict[str, str]:
-        return {k: self.draft.get(EXTRA_PREFIX + k, "") for k in apps.EXTRA_PARAMS}
+        return {k: self.draft.get(EXTRA_PREFIX + k, "") for k in EXTRA_PARAMS}
