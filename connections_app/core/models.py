@@ -15,7 +15,7 @@ from connections_app.core.identity.models import (
     WorkspaceMember,
 )
 from connections_app.core.metering.models import GrantSpend, ModelPrice
-from connections_app.core.oauth.models import OAuthClientRegistration, OAuthFlow
+from connections_app.core.oauth.models import AccountOAuthApp, OAuthClientRegistration, OAuthFlow
 from connections_app.core.vault import DataKey, VaultCheck
 from connections_app.core.workflows.models import Node, Workflow
 
@@ -24,6 +24,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Account",
     "AccountAdmin",
+    "AccountOAuthApp",
     "AuditEvent",
     "AuditHead",
     "ClientUser",

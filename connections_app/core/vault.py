@@ -202,6 +202,11 @@ class SealedPlace:
         """The installation's client secret for an OAuth app."""
         return cls(INSTALLATION_TENANT, f"oauth-client:{app}", "client_secret")
 
+    @classmethod
+    def account_oauth_app(cls, account_id: str, app_id: str) -> SealedPlace:
+        """An account's OAuth app registration's client secret, under the account's key."""
+        return cls(account_id, f"account-oauth-app:{app_id}", "client_secret")
+
     def aad(self, key_version: int) -> bytes:
         return secret_aad(self.tenant_id, self.owner, self.field, key_version)
 

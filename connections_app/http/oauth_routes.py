@@ -95,7 +95,14 @@ def _session_token(request: Request) -> str | None:
     return request.cookies.get(get_settings().session_cookie_name)
 
 
-def _start(token: str | None, app: str | None, target: str, node: str | None) -> str:
+def _start(
+    token: str | None,
+    app: str | None,
+    target: str,
+    node: str | None,
+    oauth_app: str | None = None,
+    another: bool = False,
+) -> str:
     with session_scope() as db:
         actor = identity.actor_for_token(db, token)
         return oauth_lifecycle.start(
@@ -107,6 +114,8 @@ def _start(token: str | None, app: str | None, target: str, node: str | None) ->
             vault=get_vault(),
             target=target,
             node=node,
+            oauth_app=oauth_app,
+            another_account=another,
         )
 
 
@@ -115,9 +124,12 @@ async def start(request: Request) -> Response:
     app = request.query_params.get("app")
     target = request.query_params.get("target") or "new"
     node = request.query_params.get("node") or None
+    # A custom provider: which of the account's OAuth apps; "Connect another account".
+    oauth_app = request.query_params.get("oauth_app") or None
+    another = request.query_params.get("another") == "1"
     try:
         # Database work in a worker thread: the event loop serves every websocket.
-        url = await asyncio.to_thread(_start, token, app, target, node)
+        url = await asyncio.to_thread(_start, token, app, target, node, oauth_app, another)
     except Unauthenticated:
         return result_page(False, "Your session ended. Sign in again, then connect.", 401)
     except DomainError as err:

@@ -183,6 +183,6 @@ def test_the_shipped_catalog_marks_its_destinations() -> None:
     assert marked == {
         ("custom_api_key", "api_key"): ["base_url", "header_name"],
         ("custom_api_key", "custom"): ["base_url"],
-        ("custom_oauth2", "oauth2"): ["api_base_url", "authorize_url", "token_url"],
+        ("custom_oauth2", "oauth2"): ["api_base_url", "oauth_app_id"],
         ("freshdesk", "api_key"): ["subdomain"],
     }

@@ -24,7 +24,7 @@ from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Connection, Kind, Scope, Sharing, Status
 from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
-from connections_app.core.oauth import flow
+from connections_app.core.oauth import apps, flow
 from connections_app.core.oauth.flow import Authorized, FlowOutcome
 from connections_app.core.oauth.models import OAuthFlow
 from connections_app.core.tenancy import connections as connection_scope
@@ -46,17 +46,25 @@ def start(
     vault: Vault,
     target: Any = "new",
     node: Any = None,
+    oauth_app: Any = None,
+    another_account: Any = False,
 ) -> str:
     """Record a pending flow and return the provider URL the popup goes to.
 
     With `node`, the flow is also bound to that node of this workspace: when it
-    finishes, the connection is selected on the node (F16).
+    finishes, the connection is selected on the node (F16). A custom provider names
+    which of the account's OAuth apps to sign in through (`oauth_app`; a reconnect uses
+    the connection's own). `another_account` asks the provider to let the person
+    choose an account ("Connect another account").
     """
     definition = flow.oauth_app(app)
     if actor.workspace_id is None or actor.user_id is None:
         raise Forbidden("Choose a workspace first.")
+    oauth_app_id: str | None = None
     if target == "new":
         guard.require_create(db, actor, "connect accounts", what="connect an account")
+        if definition.key == apps.CUSTOM:
+            oauth_app_id = apps.custom_app_id(db, actor, oauth_app)
     else:
         existing = connection_scope.get_connection(db, actor, target)
         guard.authorize(db, actor, Op.ROTATE, existing)
@@ -64,6 +72,8 @@ def start(
             raise Invalid("That connection cannot be reconnected with this app.")
         if existing.scope != Scope.WORKSPACE:
             raise Invalid("Account connections are reconnected by an account admin.")
+        if definition.key == apps.CUSTOM:
+            oauth_app_id = str((existing.config or {}).get("oauth_app_id") or "") or None
     bound = lifecycle.node_to_select(
         db, actor, node, app=definition.key, kind=None, what="connect an account for a node"
     )
@@ -76,6 +86,8 @@ def start(
         vault=vault,
         target=target if target != "new" else "new",
         node_id=bound.id if bound else None,
+        oauth_app_id=oauth_app_id,
+        another_account=another_account is True,
     )
 
 
@@ -132,18 +144,20 @@ def _save(db: Session, done: Authorized, vault: Vault) -> FlowOutcome:
     existing: Connection | None = None
     if bound.target != "new":
         existing = connection_scope.get_connection(db, actor, bound.target, for_update=True)
-        if (
-            existing.external_identity
-            and done.external_id
-            and existing.external_identity != done.external_id
-        ):
+        if existing.external_identity and existing.external_identity != done.external_id:
             raise Invalid(
-                f"You signed in to a different {definition.name} account than this "
-                "connection uses. Sign in with the same account, or connect a new one."
+                f"You signed in to a different {_name(done)} account "
+                f"({done.external_name or done.external_id or 'unknown'}) than this connection "
+                f"uses ({existing.external_name or existing.external_identity}). Nothing was "
+                "changed. Sign in with the same account, or connect a new one."
             )
     elif done.external_id:
         existing = connection_scope.find_by_external_identity(
-            db, workspace_id=bound.workspace_id, app=definition.key, identity=done.external_id
+            db,
+            workspace_id=bound.workspace_id,
+            app=definition.key,
+            identity=done.external_id,
+            oauth_app_id=bound.oauth_app_id,
         )
     if existing is not None:
         return _reauthorize(db, done, existing, vault)
@@ -186,12 +200,21 @@ def _reauthorize(db: Session, done: Authorized, existing: Connection, vault: Vau
     )
 
 
+def _name(done: Authorized) -> str:
+    """The provider as people know it: a custom provider's registered name."""
+    return done.settings.name if done.settings else done.definition.name
+
+
 def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutcome:
     actor, bound, definition = done.actor, done.flow, done.definition
     who = done.external_name or done.external_id
-    label = _unique_label(
-        db, bound.workspace_id, f"{definition.name} ({who})" if who else definition.name
-    )
+    name = _name(done)
+    label = _unique_label(db, bound.workspace_id, f"{name} ({who})" if who else name)
+    config: dict[str, str] = {}
+    if definition.key == apps.CUSTOM and bound.oauth_app_id:
+        config = apps.connection_config(
+            db, account_id=bound.account_id, oauth_app_id=bound.oauth_app_id
+        )
     now = utcnow()
     conn = Connection(
         account_id=actor.account_id,
@@ -207,7 +230,7 @@ def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutc
         kind=Kind.OAUTH2,
         status=Status.ACTIVE,
         sharing=Sharing.USE,
-        config={},
+        config=config,
         external_identity=done.external_id,
         external_name=done.external_name,
         created_by=actor.user_id,

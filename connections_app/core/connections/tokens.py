@@ -41,7 +41,7 @@ from connections_app.core.connections.models import (
     Status,
 )
 from connections_app.core.errors import DomainError, Invalid, NotFound
-from connections_app.core.oauth import clients, provider
+from connections_app.core.oauth import apps, provider
 from connections_app.core.oauth.provider import ACCESS, REFRESH, ProviderError
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import connections as connection_scope
@@ -126,6 +126,21 @@ def _open(db: Session, vault: Vault, conn: Connection, name: str) -> str | None:
     return secret_rows.open_row(db, vault, conn, row)
 
 
+def _client_of(
+    db: Session, vault: Vault, conn: Connection, definition: AppDefinition
+) -> apps.Resolved:
+    """The client a connection's tokens belong to: its account's OAuth app (a custom
+    provider's connection names which), else the installation's registration."""
+    named = (conn.config or {}).get("oauth_app_id")
+    return apps.resolve(
+        db,
+        vault=vault,
+        account_id=conn.account_id,
+        definition=definition,
+        oauth_app_id=named if isinstance(named, str) and named else None,
+    )
+
+
 # --- refresh ------------------------------------------------------------------------
 
 
@@ -202,12 +217,14 @@ def refresh(
                     f"{definition.name} gave no refresh token; the access token expired. "
                     "Reconnect to keep it working."
                 )
-            creds = clients.credentials(db, vault=vault, app=definition.key)
+            # The account's OAuth app first, the installation's as the fallback: a
+            # rotated client secret applies from this call on.
+            resolved = _client_of(db, vault, conn, definition)
             db.commit()  # read what the call needs; no transaction across it
             token = provider.refresh_tokens(
-                definition,
-                client_id=creds.client_id,
-                client_secret=creds.client_secret,
+                resolved.settings,
+                client_id=resolved.credentials.client_id,
+                client_secret=resolved.credentials.client_secret or None,
                 refresh=refresh_token,
             )
     except ProviderError as err:
@@ -329,8 +346,6 @@ def _provider_revoke(
     db: Session, vault: Vault, conn: Connection, definition: AppDefinition
 ) -> bool:
     """Tell the provider (best effort); the local revoke happens regardless."""
-    if definition.oauth is None or not definition.oauth.revoke_url:
-        return False
     hint = REFRESH if REFRESH in _secret_rows(db, conn) else ACCESS  # revoking it ends the grant
     try:
         token = _open(db, vault, conn, hint)
@@ -339,14 +354,16 @@ def _provider_revoke(
     if token is None:
         return False
     try:
-        creds = clients.credentials(db, vault=vault, app=definition.key)
+        resolved = _client_of(db, vault, conn, definition)
     except (DomainError, VaultError):
+        return False
+    if not resolved.settings.revocation_url:
         return False
     db.commit()  # no transaction stays open across the provider call
     return provider.revoke_token(
-        definition,
-        client_id=creds.client_id,
-        client_secret=creds.client_secret,
+        resolved.settings,
+        client_id=resolved.credentials.client_id,
+        client_secret=resolved.credentials.client_secret or None,
         token=token,
         hint=hint,
     )

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from connections_app.core.catalog import get_catalog
 from connections_app.core.clock import utcnow
 from connections_app.core.errors import Invalid, NotFound
-from connections_app.core.oauth.models import OAuthClientRegistration
+from connections_app.core.oauth.models import AccountOAuthApp, OAuthClientRegistration
 from connections_app.core.validation import clean_text
 from connections_app.core.vault import Sealed, SealedPlace, Vault
 
@@ -85,5 +85,18 @@ def credentials(db: Session, *, vault: Vault, app: str) -> ClientCredentials:
         db,
         place=SealedPlace.oauth_client(app),
         sealed=Sealed(row.secret_key_version, row.secret_nonce, row.secret_ciphertext),
+    )
+    return ClientCredentials(row.client_id, secret)
+
+
+def account_credentials(db: Session, *, vault: Vault, row: AccountOAuthApp) -> ClientCredentials:
+    """An account OAuth app's client, opened for one provider call (a public client has
+    no secret: an empty one)."""
+    if row.secret_ciphertext is None or row.secret_nonce is None:
+        return ClientCredentials(row.client_id, "")
+    secret = vault.decrypt(
+        db,
+        place=SealedPlace.account_oauth_app(row.account_id, row.id),
+        sealed=Sealed(row.secret_key_version or 0, row.secret_nonce, row.secret_ciphertext),
     )
     return ClientCredentials(row.client_id, secret)

@@ -26,8 +26,9 @@ from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
 from connections_app.core.clock import utcnow
 from connections_app.core.errors import DomainError, Invalid
-from connections_app.core.oauth import clients, provider
+from connections_app.core.oauth import apps, provider
 from connections_app.core.oauth.models import OAuthFlow
+from connections_app.core.oauth.provider import ProviderSettings
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import Sealed, SealedPlace, Vault, VaultError
 
@@ -54,6 +55,7 @@ class Authorized:
     token: dict[str, Any]
     external_id: str | None
     external_name: str | None
+    settings: ProviderSettings | None = None
 
     def __repr__(self) -> str:  # never print the tokens, even in a traceback
         return f"Authorized(app={self.definition.key!r}, flow={self.flow.id[:8]}…)"
@@ -66,6 +68,8 @@ def _hash(value: str) -> str:
 def oauth_app(app: Any) -> AppDefinition:
     """The catalog app, if it offers sign-in with a browser window."""
     definition = get_catalog().get(app)
+    if definition.key == apps.CUSTOM:
+        return definition  # its endpoints are the account's OAuth app's
     if definition.oauth is None or not any(m.kind == OAUTH2 for m in definition.auth_methods):
         raise Invalid(f"{definition.name} does not offer OAuth 2.0 sign-in.", field="app")
     if definition.oauth.grant_type != "authorization_code" or not definition.oauth.authorize_url:
@@ -83,11 +87,18 @@ def begin(
     vault: Vault,
     target: str,
     node_id: str | None,
+    oauth_app_id: str | None = None,
+    another_account: bool = False,
 ) -> str:
     """Record a pending flow (the caller checked what the actor may start) and return
-    the provider URL the popup goes to."""
+    the provider URL the popup goes to. The account's OAuth app registration is used
+    when it has one, else the installation's."""
     assert actor.workspace_id is not None and actor.user_id is not None
-    registration = clients.client_id_of(db, app=definition.key)
+    settings, registration = apps.settings_for(
+        db, account_id=actor.account_id, definition=definition, oauth_app_id=oauth_app_id
+    )
+    if not settings.authorize_url:
+        raise Invalid(f"{settings.name} has no authorize URL.", field="app")
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
     flow_id = _hash(state)
@@ -107,6 +118,8 @@ def begin(
             app=definition.key,
             target=target,
             node_id=node_id,
+            oauth_app_id=oauth_app_id,
+            another_account=another_account,
             redirect_uri=redirect_uri,
             verifier_key_version=sealed.key_version,
             verifier_nonce=sealed.nonce,
@@ -117,11 +130,12 @@ def begin(
     )
     db.commit()
     return provider.authorization_url(
-        definition,
+        settings,
         client_id=registration,
         redirect_uri=redirect_uri,
         state=state,
         verifier=verifier,
+        another_account=another_account,
     )
 
 
@@ -178,30 +192,68 @@ def complete(
     if utcnow() > flow.expires_at:
         return fail(db, flow, "This sign-in expired after 10 minutes. Start again from Connect.")
     definition = get_catalog().get(flow.app)
+    try:
+        settings, _client_id = apps.settings_for(
+            db, account_id=flow.account_id, definition=definition, oauth_app_id=flow.oauth_app_id
+        )
+    except DomainError as err:
+        return fail(db, flow, str(err))
+    refused = _issuer_refusal(settings, params)
+    if refused:
+        return fail(db, flow, refused)
     if params.get("error"):
+        described = provider.clean_description(params.get("error_description"))
+        said = f" {settings.name} said: “{described}”" if described else ""
         if params["error"] == "access_denied":
-            message = f"You declined access at {definition.name}. Nothing was connected."
+            message = f"You declined access at {settings.name}. Nothing was connected.{said}"
         else:
-            message = f"{definition.name} refused the sign-in ({params['error'][:60]})."
+            error = provider.clean_description(params["error"], 60)
+            message = f"{settings.name} refused the sign-in ({error}).{said}"
         return fail(db, flow, message)
     code = params.get("code")
     if not isinstance(code, str) or not 1 <= len(code) <= 2048:
-        return fail(db, flow, f"{definition.name} sent no authorization code. Start again.")
+        return fail(db, flow, f"{settings.name} sent no authorization code. Start again.")
     try:
         actor = actor_for_token(db, session_token)
     except DomainError:
         return fail(db, flow, "Your session ended. Sign in and start again.")
     if actor.workspace_id != flow.workspace_id or actor.user_id != flow.user_id:
         return fail(db, flow, "You switched workspace while connecting. Start again.")
+    nonce = provider.nonce_for(state) if "openid" in settings.scopes else None
     try:
-        token = _exchange(db, flow, definition, code, vault)
-        external_id, external_name = provider.read_identity(definition, token)
+        token, settings, client_id = _exchange(db, flow, definition, code, vault)
+        external_id, external_name = provider.read_identity(
+            settings, token, client_id=client_id, nonce=nonce
+        )
     except provider.ProviderError as err:
+        return fail(db, flow, str(err))
+    except DomainError as err:  # the registration went away meanwhile
+        db.rollback()
         return fail(db, flow, str(err))
     except VaultError:
         db.rollback()
         return fail(db, flow, "A stored secret of this sign-in could not be read. Start again.")
-    return Authorized(flow, actor, definition, token, external_id, external_name)
+    return Authorized(flow, actor, definition, token, external_id, external_name, settings)
+
+
+def _issuer_refusal(settings: ProviderSettings, params: dict[str, str]) -> str | None:
+    """RFC 9207: an authorization response names its issuer; a wrong one (a mix-up
+    attack) or a missing one where the provider advertises it is refused before the
+    code or any error is believed."""
+    iss = params.get("iss")
+    if iss is None:
+        if settings.iss_required:
+            return (
+                f"{settings.name} did not say who answered (no “iss”), although it "
+                "advertises it. Nothing was connected."
+            )
+        return None
+    if settings.issuer and iss != settings.issuer:
+        return (
+            f"The answer came from another issuer than {settings.name}'s "
+            f"(“{provider.clean_description(iss, 80)}”). Nothing was connected."
+        )
+    return None
 
 
 def _exchange(
@@ -210,22 +262,29 @@ def _exchange(
     definition: AppDefinition,
     code: str,
     vault: Vault,
-) -> dict[str, Any]:
-    creds = clients.credentials(db, vault=vault, app=definition.key)
+) -> tuple[dict[str, Any], ProviderSettings, str]:
+    resolved = apps.resolve(
+        db,
+        vault=vault,
+        account_id=flow.account_id,
+        definition=definition,
+        oauth_app_id=flow.oauth_app_id,
+    )
     verifier = vault.decrypt(
         db,
         place=SealedPlace.oauth_flow(flow.workspace_id, flow.id),
         sealed=Sealed(flow.verifier_key_version, flow.verifier_nonce, flow.verifier_ciphertext),
     )
     db.commit()  # read what the exchange needs; no transaction stays open across it
-    return provider.exchange_code(
-        definition,
-        client_id=creds.client_id,
-        client_secret=creds.client_secret,
+    token = provider.exchange_code(
+        resolved.settings,
+        client_id=resolved.credentials.client_id,
+        client_secret=resolved.credentials.client_secret or None,
         redirect_uri=flow.redirect_uri,
         code=code,
         verifier=verifier,
     )
+    return token, resolved.settings, resolved.credentials.client_id
 
 
 def latest_outcome(db: Session, *, session_token: str | None) -> FlowOutcome | None:

@@ -234,9 +234,10 @@ def usable_by_ids(db: Session, actor: Actor, ids: list[str], *, app: str) -> lis
 
 
 def find_by_external_identity(
-    db: Session, *, workspace_id: str, app: str, identity: str
+    db: Session, *, workspace_id: str, app: str, identity: str, oauth_app_id: str | None = None
 ) -> Connection | None:
-    """F18: the workspace's existing connection to this external account, if any."""
+    """F18: the workspace's existing connection to this external account, if any (for a
+    custom provider: of the same account OAuth app, since two providers' ids may clash)."""
     stmt = select(Connection).where(
         Connection.tenant_id == workspace_id,
         Connection.workspace_id == workspace_id,
@@ -244,7 +245,10 @@ def find_by_external_identity(
         Connection.kind == "oauth2",
         Connection.external_identity == identity,
     )
-    return db.exec(stmt.with_for_update()).first()
+    for row in db.exec(stmt.with_for_update()).all():
+        if oauth_app_id is None or (row.config or {}).get("oauth_app_id") == oauth_app_id:
+            return row
+    return None
 
 
 def connection_for_system(
