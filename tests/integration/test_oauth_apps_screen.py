@@ -131,7 +131,7 @@ async def test_an_account_admin_adds_edits_rotates_and_deletes_without_keeping_t
     await _submit(state, _form(name=name))
     assert state.error == "", state.error
     row = next(r for r in state.items if r.name == name)
-    assert row.secret == "••••" + SECRET[-4:] and row.is_custom
+    assert row.masked == "••••" + SECRET[-4:] and row.is_custom
     assert SECRET.encode() not in _pickled(state)
 
     await state.open_edit(row.id)
@@ -139,11 +139,11 @@ async def test_an_account_admin_adds_edits_rotates_and_deletes_without_keeping_t
     assert "client_secret" not in state.draft
     await _submit(state, _form(name=name, scopes="openid", client_secret=""))  # keeps it
     row = next(r for r in state.items if r.id == row.id)
-    assert row.scopes == "openid" and row.secret.endswith(SECRET[-4:])
+    assert row.scopes == "openid" and row.masked.endswith(SECRET[-4:])
 
     state.ask_rotate(row.id)
     await OAuthAppsState.rotate.fn(state, {"client_secret": ROTATED})  # type: ignore[attr-defined]
-    assert next(r for r in state.items if r.id == row.id).secret == "••••" + ROTATED[-4:]
+    assert next(r for r in state.items if r.id == row.id).masked == "••••" + ROTATED[-4:]
     dump = _pickled(state)
     assert SECRET.encode() not in dump and ROTATED.encode() not in dump
 

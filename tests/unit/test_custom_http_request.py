@@ -131,7 +131,7 @@ def test_the_node_form_rows_carry_the_declared_kinds() -> None:
     assert fresh["method"].default == "POST"
 
 
-@pytest.mark.parametrize("app", ["custom_api_key"])
+@pytest.mark.parametrize("app", APPS)
 def test_custom_apps_test_a_configurable_path(app: str) -> None:
     definition = get_catalog().get(app)
     assert definition.test_request is not None

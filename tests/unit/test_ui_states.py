@@ -30,6 +30,7 @@ from connections_app.ui.states.connections_list import (
 )
 from connections_app.ui.states.node_panel import NodePanelState
 from connections_app.ui.states.not_found import NotFoundState
+from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
 from connections_app.ui.states.rows import ConnectionRow, StepRow
@@ -70,6 +71,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "submit",
         "open_for_node",
         "dismiss_question",
+        "choose_provider",
     },
     DetailsState: SESSION
     | {"show", "open_changed", "history_next", "history_previous", "run_test"},
@@ -126,6 +128,21 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "switch_all",
     },
     RunsState: SESSION | {"load", "next_page", "previous_page"},
+    OAuthAppsState: SESSION
+    | {
+        "load",
+        "open_new",
+        "choose_app",
+        "open_edit",
+        "editor_open_changed",
+        "submit",
+        "ask_rotate",
+        "rotate_open_changed",
+        "rotate",
+        "ask_delete",
+        "delete_open_changed",
+        "confirm_delete",
+    },
 }
 
 

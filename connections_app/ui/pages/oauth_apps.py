@@ -203,7 +203,7 @@ def _secret_field() -> rx.Component:
         spell_check=False,
         max_length=1024,
         width="100%",
-        placeholder=rx.cond(S.editing_id != "", "Leave empty to keep " + S.secret_tail, ""),
+        placeholder=rx.cond(S.editing_id != "", "Leave empty to keep " + S.kept_tail, ""),
     )
     return field_block(
         "Client secret (write-only)",
@@ -416,7 +416,7 @@ def _row(row: rx.Var) -> rx.Component:
         ),
         rx.table.cell(rx.text(row["where"], size="2", trim="both")),
         rx.table.cell(rx.code(row["client_id"], size="1")),
-        rx.table.cell(rx.text(row["secret"], size="2")),
+        rx.table.cell(rx.text(row["masked"], size="2")),
         rx.table.cell(rx.text(row["used"], size="2")),
         rx.table.cell(
             rx.hstack(

@@ -62,7 +62,7 @@ class OAuthAppRow:
     app_name: str = ""
     is_custom: bool = False
     client_id: str = ""
-    secret: str = ""  # "••••abcd", or why there is none
+    masked: str = ""  # the client secret as "••••abcd", or why there is none
     where: str = ""  # issuer or authorize host, for the list
     scopes: str = ""
     used_by: list[str] = field(default_factory=list)
@@ -83,7 +83,7 @@ def _row(view: apps.OAuthAppView) -> OAuthAppRow:
         app_name=view.app_name,
         is_custom=view.is_custom,
         client_id=view.client_id,
-        secret=shown,
+        masked=shown,
         where=view.issuer or view.authorize_url or "catalog endpoints",
         scopes=view.scopes,
         used_by=list(view.used_by),
@@ -149,7 +149,7 @@ class OAuthAppsState(SessionState):
     draft: dict[str, str] = {}
     draft_key: int = 0
     form_key: int = 0
-    secret_tail: str = ""
+    kept_tail: str = ""  # the stored client secret's masked tail, for the placeholder
     used_by: list[str] = []
     busy: str = ""  # "" | discover | save | rotate | delete
     error: str = ""
@@ -195,7 +195,7 @@ class OAuthAppsState(SessionState):
     def open_new(self) -> None:
         if self.denied:
             return
-        self.editing_id = self.editing_name = self.secret_tail = ""
+        self.editing_id = self.editing_name = self.kept_tail = ""
         self.used_by = []
         self.draft_app = "custom_oauth2"
         self.draft_custom = True
@@ -221,7 +221,7 @@ class OAuthAppsState(SessionState):
             return rx.toast.error(answer.message or "That OAuth app no longer exists.")
         self.editing_id, self.editing_name = view.id, view.name
         self.draft_app, self.draft_custom = view.app, view.is_custom
-        self.secret_tail = _row(view).secret
+        self.kept_tail = _row(view).masked
         self.used_by = list(view.used_by)
         self._open_editor(_draft_of(view))
         return None
