@@ -247,3 +247,21 @@ async def test_add_custom_oauth_offers_the_accounts_providers_only(
     for hostile in (foreign.id, "f" * 32, {"$ne": ""}, None):
         add.choose_provider(hostile)  # ids the core did not list
         assert add.oauth_url == before
+
+
+async def test_a_catalog_app_registered_by_the_account_offers_sign_in(
+    as_browser: type[Cookie], engine: Engine, vault: Vault, world: World
+) -> None:
+    with Session(engine, expire_on_commit=False) as db:
+        apps.save_app(
+            db,
+            world.actors["acct_admin"],
+            vault=vault,
+            values={"app": "hubspot", "client_id": "agency-hubspot-client"},
+            client_secret=SECRET,
+        )
+    as_browser.value = _sign_in(engine, world.user_ids["builder1"])
+    add = await _state(AddConnectionState)
+    await add.pick_app("hubspot")
+    assert add.oauth_ready and not add.oauth_missing
+    assert "app=hubspot" in add.oauth_url and not add.custom_oauth

@@ -20,7 +20,7 @@ from connections_app.core.catalog import AppDefinition, get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.views import ConnectionView
 from connections_app.core.errors import Invalid
-from connections_app.core.oauth import apps, clients
+from connections_app.core.oauth import apps
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.workflows import service as workflows
@@ -133,10 +133,17 @@ class AddConnectionState(SessionState):
             self._choose_provider(self.providers[0].value if self.providers else "")
             return
         has_oauth = app.offers_sign_in
-        answer = await self._as_actor(
-            lambda db, actor: app.key in clients.registered_apps(db), write=False
-        )
-        registered = bool(answer.value)
+        registered = False
+        if has_oauth:
+            # The account's own client first, the installation's as the fallback: the
+            # core answers which a flow would use, or not found when neither exists.
+            answer = await self._as_actor(
+                lambda db, actor: apps.settings_for(
+                    db, account_id=actor.account_id, definition=app
+                ),
+                write=False,
+            )
+            registered = answer.value is not None
         self.oauth_ready = has_oauth and registered
         self.oauth_missing = has_oauth and not registered
         self.oauth_url = self._start_url(app.key) if self.oauth_ready else ""
