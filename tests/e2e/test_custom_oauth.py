@@ -22,7 +22,7 @@ def _register_provider(ui: UI, standin: StandIn, name: str) -> None:
     """Ada adds the provider by hand (authorize, token, revocation, userinfo)."""
     page = ui.page
     ui.goto("/oauth-apps")
-    expect(page.get_by_role("heading", name="OAuth apps")).to_be_visible()
+    expect(page.get_by_role("heading", name="OAuth apps", exact=True)).to_be_visible()
     page.locator("#oa-add").click()
     dialog = page.get_by_role("dialog", name="Add an OAuth app")
     expect(dialog.locator("#oa-app")).to_have_value(APP)
