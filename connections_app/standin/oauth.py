@@ -10,11 +10,23 @@ others drop `refresh_token` or `expires_in` from token responses.
 
 Everything lives in memory: it is a test and demo double, one per process.
 Every app gets its own client and its own URL space, `/oauth/<app>/...`.
+
+`/oauth/oidc/...` is the standards mode: an OpenID Connect provider with discovery
+(`/oauth/oidc/.well-known/openid-configuration`), a JWKS, signed ID tokens (`sub`,
+`iss`, `aud`, `nonce`), userinfo, `iss` in every authorization response (RFC 9207;
+a switch makes it wrong or absent), `error_description` on deny, RFC 7662
+introspection, and several registered clients: a confidential one whose secret
+holds `+`, `%`, `:` and `/` (client_secret_basic is decoded per RFC 6749 §2.3.1,
+form-urlencoded then Base64, so a client that does not encode fails), a public one
+(`none`), PKCE optional. Who signs in is chosen on the consent page; `prompt` is
+recorded, and `/_standin/oauth/oidc/next-account` preselects the next account.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import html
 import re
@@ -22,18 +34,28 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, OAuth2Error
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import RSAKey
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-OAUTH_APPS = ("slack", "hubspot", "github", "custom_oauth2", "paypal")
+OIDC = "oidc"
+OAUTH_APPS = ("slack", "hubspot", "github", "custom_oauth2", "paypal", OIDC)
+# The standards-mode provider's registered clients. The confidential client's secret has
+# the characters that break a client which does not form-encode Basic credentials.
+OIDC_CLIENT_ID = "oidc-standin-client"
+OIDC_CLIENT_SECRET = "s3cr+et%2F:with/odd=chars-0000"
+OIDC_PUBLIC_CLIENT_ID = "oidc-standin-public"
+ID_TOKEN_TTL = 600
 ACCOUNTS = ("alice", "bob", "carol")
 ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TOKEN_MODES = ("ok", "slow", "error", "invalid_grant")
@@ -47,6 +69,17 @@ def client_id_for(app: str) -> str:
 def client_secret_for(app: str) -> str:
     """The demo's client secrets: valid here and nowhere else."""
     return f"{app}-standin-client-secret-0000"
+
+
+def oidc_identity(account: str | None) -> dict[str, Any]:
+    """The standards-mode provider's person: `sub`, display name and email."""
+    name = (account or "service").title()
+    return {
+        "sub": f"sub-{account}",
+        "name": f"{name} Example",
+        "preferred_username": account,
+        "email": f"{account}@oidc.standin.test",
+    }
 
 
 def identity_of(account: str) -> dict[str, Any]:
@@ -72,6 +105,9 @@ class Settings:
     include_expires_in: bool = True
     token_mode: str = "ok"
     slow_seconds: float = 2.0
+    # Standards mode (RFC 9207): send `iss` in authorization responses, or a wrong one.
+    send_iss: bool = True
+    wrong_iss: bool = False
 
 
 @dataclass
@@ -80,6 +116,7 @@ class Client:
     client_id: str
     client_secret: str
     grant_types: tuple[str, ...]
+    auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -96,10 +133,12 @@ class Client:
         return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost")
 
     def check_client_secret(self, client_secret: str) -> bool:
+        if not self.client_secret:
+            return False
         return hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method in ("client_secret_basic", "client_secret_post")
+        return method in self.auth_methods
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.grant_types
@@ -118,6 +157,7 @@ class AuthorizationCode:
     code_challenge: str
     code_challenge_method: str
     expires_at: float
+    nonce: str | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -174,10 +214,16 @@ class Ledger:
     reuse_detected: int = 0
     invalid_grant_answers: int = 0
     revocations: list[dict[str, str]] = field(default_factory=list)
+    # Standards mode: what the last authorization request asked for, and which client
+    # authentication each token request used.
+    last_authorize: dict[str, str] = field(default_factory=dict)
+    token_auth: list[str] = field(default_factory=list)
 
 
 class OAuthState:
     def __init__(self) -> None:
+        # One signing key per process: ID tokens verify against the published JWKS.
+        self.signing_key = RSAKey.generate_key(2048, parameters={"kid": "standin-1", "use": "sig"})
         self.reset()
 
     def reset(self) -> None:
@@ -193,6 +239,16 @@ class OAuthState:
             )
             for app in OAUTH_APPS
         }
+        self.oidc_clients = {
+            OIDC_CLIENT_ID: Client(
+                OIDC, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, ("authorization_code", "refresh_token")
+            ),
+            OIDC_PUBLIC_CLIENT_ID: Client(
+                OIDC, OIDC_PUBLIC_CLIENT_ID, "", ("authorization_code", "refresh_token"), ("none",)
+            ),
+        }
+        self.clients[OIDC] = self.oidc_clients[OIDC_CLIENT_ID]
+        self.next_account: str | None = None
         self.codes: dict[str, AuthorizationCode] = {}
         self.by_access: dict[str, Token] = {}
         self.by_refresh: dict[str, Token] = {}
@@ -203,6 +259,12 @@ class OAuthState:
         if token is None or token.app != app or token.revoked or token.is_expired():
             return None
         return token
+
+    def client(self, app: str, client_id: str) -> Client | None:
+        if app == OIDC:
+            return self.oidc_clients.get(client_id)
+        client = self.clients[app]
+        return client if client_id == client.client_id else None
 
     def revoke_grant(self, grant_id: str) -> None:
         for token in self.by_access.values():
@@ -242,8 +304,7 @@ class _PassThroughServer(AuthorizationServer):
         return token
 
     def query_client(self, client_id: str) -> Client | None:
-        client = self.state.clients[self.app]
-        return client if client_id == client.client_id else None
+        return self.state.client(self.app, client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         previous: Token | None = getattr(request, "refresh_token", None)
@@ -262,6 +323,9 @@ class _PassThroughServer(AuthorizationServer):
             refresh_token=refresh,
             expires_at=time.time() + settings.access_ttl,
         )
+        code: AuthorizationCode | None = getattr(request, "authorization_code", None)
+        if self.app == OIDC and code is not None and "openid" in code.scope.split():
+            token["id_token"] = _id_token(self.state, request, code)
         self.state.by_access[record.access_token] = record
         if refresh:
             self.state.by_refresh[refresh] = record
@@ -284,13 +348,61 @@ class _PassThroughServer(AuthorizationServer):
         return None
 
 
+def _issuer(uri: str) -> str:
+    """The standards-mode issuer, as seen at the address the request came to."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}/oauth/{OIDC}"
+
+
+def _id_token(state: OAuthState, request: OAuth2Request, code: AuthorizationCode) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": _issuer(request.uri),
+        "sub": oidc_identity(code.account)["sub"],
+        "aud": code.client_id,
+        "iat": now,
+        "exp": now + ID_TOKEN_TTL,
+        "name": oidc_identity(code.account)["name"],
+        "email": oidc_identity(code.account)["email"],
+    }
+    if code.nonce:
+        claims["nonce"] = code.nonce
+    return jose_jwt.encode({"alg": "RS256", "kid": "standin-1"}, claims, state.signing_key)
+
+
+def _form_decoded_basic(query_client: Any, request: OAuth2Request) -> Client | None:
+    """RFC 6749 §2.3.1: the id and secret were form-urlencoded, then Base64-encoded. A
+    client that skipped the encoding (`+` sent raw, `%2F` left as is) fails here, as it
+    does at strict providers."""
+    header = request.headers.get("Authorization") or ""
+    kind, _, encoded = header.partition(" ")
+    if kind.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    raw_id, colon, raw_secret = decoded.partition(":")
+    if not colon:
+        return None
+    client = query_client(unquote_plus(raw_id))
+    if client is None:
+        raise InvalidClientError(status_code=401, description="Unknown client.")
+    return client if client.check_client_secret(unquote_plus(raw_secret)) else None
+
+
 def _make_grants(state: OAuthState, app: str) -> _PassThroughServer:
+    methods = ["client_secret_basic", "client_secret_post"] + (["none"] if app == OIDC else [])
+
     class CodeGrant(grants.AuthorizationCodeGrant):
-        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+        TOKEN_ENDPOINT_AUTH_METHODS = methods
 
         def validate_authorization_request(self) -> str:
-            # PKCE is mandatory here, and only S256, like the strictest providers.
+            # PKCE is mandatory here, and only S256, like the strictest providers; the
+            # standards-mode provider lets a confidential client go without it.
             data = self.request.payload.data
+            if app == OIDC and not data.get("code_challenge"):
+                return super().validate_authorization_request()
             if not data.get("code_challenge"):
                 raise InvalidRequestError("PKCE is required: missing 'code_challenge'.")
             if data.get("code_challenge_method") != "S256":
@@ -308,6 +420,7 @@ def _make_grants(state: OAuthState, app: str) -> _PassThroughServer:
                 code_challenge=data.get("code_challenge", ""),
                 code_challenge_method=data.get("code_challenge_method", ""),
                 expires_at=time.time() + CODE_TTL,
+                nonce=data.get("nonce"),
             )
             state.ledger.codes_issued += 1
 
@@ -333,7 +446,7 @@ def _make_grants(state: OAuthState, app: str) -> _PassThroughServer:
             return authorization_code.code_challenge_method
 
     class RotatingRefreshGrant(grants.RefreshTokenGrant):
-        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+        TOKEN_ENDPOINT_AUTH_METHODS = methods
 
         @property
         def INCLUDE_NEW_REFRESH_TOKEN(self) -> bool:
@@ -365,7 +478,7 @@ def _make_grants(state: OAuthState, app: str) -> _PassThroughServer:
         TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     class Revocation(RevocationEndpoint):
-        CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+        CLIENT_AUTH_METHODS = methods
 
         def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
             if token_type_hint == "refresh_token":
@@ -378,17 +491,46 @@ def _make_grants(state: OAuthState, app: str) -> _PassThroughServer:
                 {"app": app, "grant": token.grant_id, "hint": request.form.get("token_type_hint")}
             )
 
+    class Introspection(IntrospectionEndpoint):
+        """RFC 7662: a revoked or expired token reports `active: false`."""
+
+        CLIENT_AUTH_METHODS = methods
+
+        def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+            return state.by_access.get(token_string) or state.by_refresh.get(token_string)
+
+        def check_permission(self, token: Token, client: Client, request: Any) -> bool:
+            return token.client_id == client.client_id
+
+        def introspect_token(self, token: Token) -> dict[str, Any]:
+            return {
+                "active": True,
+                "client_id": token.client_id,
+                "scope": token.scope,
+                "sub": oidc_identity(token.account)["sub"] if token.account else None,
+                "exp": int(token.expires_at),
+                "token_type": "Bearer",
+            }
+
     server = _PassThroughServer(state, app)
-    server.register_grant(CodeGrant, [PkceS256(required=True)])
+    if app == OIDC:
+        server.register_client_auth_method("client_secret_basic", _form_decoded_basic)
+        server.register_endpoint(Introspection)
+    server.register_grant(CodeGrant, [PkceS256(required=app != OIDC)])
     server.register_grant(RotatingRefreshGrant)
     server.register_grant(MachineGrant)
     server.register_endpoint(Revocation)
     return server
 
 
-def _consent_page(app: str, client: Client, query: str, scope: str) -> HTMLResponse:
+def _consent_page(
+    app: str, client: Client, query: str, scope: str, preselect: str | None = None
+) -> HTMLResponse:
     scopes = "".join(f"<li>{html.escape(s)}</li>" for s in scope.split() if s) or "<li>basic</li>"
-    options = "".join(f'<option value="{a}">{a.title()}</option>' for a in ACCOUNTS)
+    options = "".join(
+        f'<option value="{a}"{" selected" if a == preselect else ""}>{a.title()}</option>'
+        for a in ACCOUNTS
+    )
     body = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Authorize {html.escape(app)} — stand-in provider</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;color:#1c2024}}
@@ -413,6 +555,25 @@ def _error_page(message: str, status: int = 400) -> HTMLResponse:
         f"<p>{html.escape(message)}</p>",
         status_code=status,
     )
+
+
+def _standards_redirect(response: Response, issuer: str, settings: Settings) -> Response:
+    """RFC 9207 `iss` on every authorization response (a switch makes it wrong or
+    absent), and an `error_description` when the person declined."""
+    location = response.headers.get("location")
+    if response.status_code != 302 or not location:
+        return response
+    parts = urlsplit(location)
+    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "iss"]
+    if dict(params).get("error") == "access_denied":
+        params = [(k, v) for k, v in params if k != "error_description"]
+        params.append(("error_description", "The person declined to share their account."))
+    if settings.send_iss:
+        params.append(
+            ("iss", "https://wrong-issuer.standin.test" if settings.wrong_iss else issuer)
+        )
+    response.headers["location"] = urlunsplit(parts._replace(query=urlencode(params)))
+    return response
 
 
 class _Payload(OAuth2Payload):
@@ -484,18 +645,34 @@ def oauth_routes(state: OAuthState) -> list[Route]:
             # Errors before the redirect URI is trusted are shown here, never redirected.
             return _error_page(f"{error.error}: {error.description or ''}".strip(": "))
         if request.method == "GET":
-            client = state.clients[server.app]
+            client = state.client(server.app, oauth_request.payload.client_id or "")
+            assert client is not None  # get_consent_grant checked it
+            data = oauth_request.payload.data
+            if server.app == OIDC:
+                state.ledger.last_authorize = {
+                    k: data[k]
+                    for k in ("client_id", "scope", "prompt", "nonce", "code_challenge_method")
+                    if k in data
+                } | {k: data[k] for k in ("audience", "access_type", "resource") if k in data}
+            # prompt=select_account/login: the person chooses; otherwise the account the
+            # control route named (the "signed-in" one) is preselected.
+            chooses = bool(set((data.get("prompt") or "").split()) & {"select_account", "login"})
+            preselect = None if chooses else state.next_account
             return _consent_page(
-                server.app, client, request.url.query, oauth_request.payload.scope or ""
+                server.app, client, request.url.query, oauth_request.payload.scope or "", preselect
             )
         account = oauth_request.form.get("account")
         # The page offers the demo accounts; tests may sign in as any simple name.
         allowed = oauth_request.form.get("decision") == "allow" and bool(
             account and ACCOUNT_NAME.fullmatch(account)
         )
-        return server.create_authorization_response(
+        response = server.create_authorization_response(
             oauth_request, grant_user=account if allowed else None, grant=grant
         )
+        if server.app == OIDC:
+            state.next_account = None
+            return _standards_redirect(response, _issuer(str(request.url)), state.settings[OIDC])
+        return response
 
     async def token(request: Request) -> Response:
         server = server_for(request)
@@ -512,6 +689,15 @@ def oauth_routes(state: OAuthState) -> list[Route]:
             return JSONResponse(
                 {"error": "invalid_grant", "error_description": "Token has been revoked."},
                 status_code=400,
+            )
+        if server.app == OIDC:
+            basic = request.headers.get("authorization", "").lower().startswith("basic ")
+            state.ledger.token_auth.append(
+                "client_secret_basic"
+                if basic
+                else "client_secret_post"
+                if form.get("client_secret")
+                else "none"
             )
         response = server.create_token_response(_oauth_request(request, form))
         if response.status_code == 400 and b"invalid_grant" in bytes(response.body):
@@ -532,7 +718,59 @@ def oauth_routes(state: OAuthState) -> list[Route]:
         token = state.live_token(app, bearer)
         if token is None:
             return JSONResponse({"ok": False, "error": "invalid_auth"}, status_code=401)
+        if app == OIDC:
+            return JSONResponse(oidc_identity(token.account))
         return JSONResponse(identity_of(token.account or "service"))
+
+    async def discovery(request: Request) -> Response:
+        issuer = _issuer(str(request.url))
+        return JSONResponse(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": f"{issuer}/authorize",
+                "token_endpoint": f"{issuer}/token",
+                "revocation_endpoint": f"{issuer}/revoke",
+                "introspection_endpoint": f"{issuer}/introspect",
+                "userinfo_endpoint": f"{issuer}/userinfo",
+                "jwks_uri": f"{issuer}/jwks",
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "none",
+                ],
+                "code_challenge_methods_supported": ["S256"],
+                "prompt_values_supported": ["none", "login", "consent", "select_account"],
+                "authorization_response_iss_parameter_supported": True,
+            }
+        )
+
+    async def jwks(_request: Request) -> Response:
+        return JSONResponse({"keys": [state.signing_key.as_dict(private=False)]})
+
+    async def introspect(request: Request) -> Response:
+        form = await _read_form(request)
+        return servers[OIDC].create_endpoint_response(
+            "introspection", _oauth_request(request, form)
+        )
+
+    async def next_account(request: Request) -> Response:
+        """Who is "signed in" at the provider for the next consent page."""
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
+        account = data.get("account") if isinstance(data, dict) else None
+        if account is not None and not (
+            isinstance(account, str) and ACCOUNT_NAME.fullmatch(account)
+        ):
+            return JSONResponse({"error": "account is a simple name or null"}, status_code=400)
+        state.next_account = account
+        return JSONResponse({"next_account": account})
 
     async def configure(request: Request) -> Response:
         app = request.path_params["app"]
@@ -570,6 +808,10 @@ def oauth_routes(state: OAuthState) -> list[Route]:
         return JSONResponse({"expired": app})
 
     return [
+        Route(f"/oauth/{OIDC}/.well-known/openid-configuration", discovery),
+        Route(f"/oauth/{OIDC}/jwks", jwks),
+        Route(f"/oauth/{OIDC}/introspect", introspect, methods=["POST"]),
+        Route(f"/_standin/oauth/{OIDC}/next-account", next_account, methods=["PUT"]),
         Route("/oauth/{app}/authorize", authorize, methods=["GET", "POST"]),
         Route("/oauth/{app}/token", token, methods=["POST"]),
         Route("/oauth/{app}/revoke", revoke, methods=["POST"]),

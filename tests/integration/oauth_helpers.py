@@ -56,6 +56,8 @@ def connect(
     decision: str = "allow",
     target: str = "new",
     node: str | None = None,
+    oauth_app: str | None = None,
+    another: bool = False,
 ) -> flow.FlowOutcome:
     with Session(engine, expire_on_commit=False) as db:
         actor = identity.actor_for_token(db, token)
@@ -68,6 +70,8 @@ def connect(
             vault=vault,
             target=target,
             node=node,
+            oauth_app=oauth_app,
+            another_account=another,
         )
     params = consent(url, decision=decision, account=account)
     with Session(engine, expire_on_commit=False) as db:
