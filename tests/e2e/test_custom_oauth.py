@@ -1,51 +1,86 @@
-"""Custom OAuth 2.0 in a real browser, against the stand-in provider on loopback: Ada
-(account admin) registers a custom provider on the OAuth apps page; Wes connects in
-Acme through the popup, connects the same account again (one connection, updated),
+"""Custom OAuth 2.0 in a real browser, against the stand-in's OpenID Connect mode on
+loopback: Ada (account admin) adds a provider on the OAuth apps page by its issuer URL
+(Discover), with a client secret holding `+`, `%`, `:` and `/`; Wes connects in Acme
+through the popup, connects the same account again (one connection, updated),
 connects another account (a second connection named after it), refreshes twice
-(rotating refresh tokens), revokes (the provider is told), is refused on deny with
-the provider's words; a Custom HTTP request step calls userinfo with the token.
-No token and no client secret reaches either browser, the log or `.states/`."""
+(rotating refresh tokens), uses it in a Custom HTTP request step that calls userinfo,
+revokes (the provider reports the token inactive), is refused on a wrong `iss` and
+shown the provider's description on deny. No token and no client secret reaches
+either browser, the log or `.states/`."""
 
 from __future__ import annotations
 
+import base64
+import time
+from collections.abc import Callable
+from urllib.parse import quote_plus
+
+import httpx
 from playwright.sync_api import Page, expect
 
-from connections_app.standin.oauth import client_id_for, client_secret_for
+from connections_app.standin.oauth import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET
 from tests.e2e.conftest import UI
 from tests.e2e.test_integrations import assert_nowhere, table, unique
 from tests.standin_fixtures import StandIn
 
-APP = "custom_oauth2"
+SCOPES = "openid profile email"
+
+
+def _issuer(standin: StandIn) -> str:
+    return f"{standin.url}/oauth/oidc"
+
+
+def _introspect(standin: StandIn, token: str) -> dict:
+    """What the provider says about a token (RFC 7662), asked as the registered client."""
+    pair = f"{quote_plus(OIDC_CLIENT_ID)}:{quote_plus(OIDC_CLIENT_SECRET)}"
+    answer = httpx.post(
+        f"{_issuer(standin)}/introspect",
+        data={"token": token},
+        headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _refreshes(standin: StandIn) -> int:
+    return int(standin.control("GET", "/oauth/ledger").json()["refreshes"])
+
+
+def _wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def _register_provider(ui: UI, standin: StandIn, name: str) -> None:
-    """Ada adds the provider by hand (authorize, token, revocation, userinfo)."""
+    """Ada adds the provider by its issuer URL: Discover fills the endpoints."""
     page = ui.page
     ui.goto("/oauth-apps")
     expect(page.get_by_role("heading", name="OAuth apps", exact=True)).to_be_visible()
+    if page.locator("#oauth-apps-table").count() == 0:
+        expect(page.get_by_text("No OAuth apps yet")).to_be_visible()
+        ui.shot("oauth-apps-empty")
     page.locator("#oa-add").click()
     dialog = page.get_by_role("dialog", name="Add an OAuth app")
-    expect(dialog.locator("#oa-app")).to_have_value(APP)
-    base = f"{standin.url}/oauth/{APP}"
-    for field, value in {
-        "name": name,
-        "authorize_url": f"{base}/authorize",
-        "token_url": f"{base}/token",
-        "revocation_url": f"{base}/revoke",
-        "userinfo_url": f"{base}/userinfo",
-        "identity_field": "id",
-        "name_field": "name",
-        "api_base_url": base,
-        "client_id": client_id_for(APP),
-        "scopes": "read",
-    }.items():
-        dialog.locator(f"#oa-{field}").fill(value)
-    dialog.locator("#oa-client_secret").fill(client_secret_for(APP))
+    expect(dialog.locator("#oa-app")).to_have_value("custom_oauth2")
+    dialog.locator("#oa-name").fill(name)
+    dialog.locator("#oa-client_secret").fill(OIDC_CLIENT_SECRET)  # kept through Discover
+    dialog.locator("#oa-issuer").fill(_issuer(standin))
+    dialog.locator("#oa-discover").click()
+    expect(dialog.locator("#oa-notice")).to_contain_text("Filled from")
+    expect(dialog.locator("#oa-authorize_url")).to_have_value(f"{_issuer(standin)}/authorize")
+    expect(dialog.locator("#oa-token_url")).to_have_value(f"{_issuer(standin)}/token")
+    expect(dialog.locator("#oa-userinfo_url")).to_have_value(f"{_issuer(standin)}/userinfo")
+    expect(dialog.locator("#oa-name")).to_have_value(name)  # what was typed stays
+    dialog.locator("#oa-client_id").fill(OIDC_CLIENT_ID)
+    dialog.locator("#oa-scopes").fill(SCOPES)
     ui.shot("oauth-app-editor")
     dialog.locator("#oa-save").click()
     expect(page.get_by_text(f"“{name}” saved.")).to_be_visible()
     row = page.locator("#oauth-apps-table").get_by_role("row").filter(has_text=name)
-    expect(row).to_contain_text("••••" + client_secret_for(APP)[-4:])
+    expect(row).to_contain_text("••••" + OIDC_CLIENT_SECRET[-4:])
     expect(row).to_contain_text("not used yet")
     ui.shot("oauth-apps")
 
@@ -91,7 +126,7 @@ def test_custom_provider_registered_connected_refreshed_used_and_revoked(
     other.shot("add-custom-oauth")
     page.keyboard.press("Escape")
 
-    alice = f"{provider} (Alice)"
+    alice = f"{provider} (Alice Example)"
     _connect(page, provider, "alice")
     expect(page.get_by_text(f"Connected “{alice}”")).to_be_visible()
     expect(table(page)).to_contain_text(alice)
@@ -100,20 +135,27 @@ def test_custom_provider_registered_connected_refreshed_used_and_revoked(
     _connect(page, provider, "alice")
     expect(page.get_by_text(f"Reconnected “{alice}”")).to_be_visible()
     expect(table(page).get_by_role("link", name=alice, exact=True)).to_have_count(1)
-    expect(table(page)).not_to_contain_text(f"{alice} (2)")
 
     # Another account: a second connection, named after it.
-    bob = f"{provider} (Bob)"
+    bob = f"{provider} (Bob Example)"
     _connect(page, provider, "bob", another=True)
+    expect(page.get_by_text(f"Connected “{bob}”")).to_be_visible()
     expect(table(page)).to_contain_text(bob)
+    assert standin.control("GET", "/oauth/ledger").json()["last_authorize"]["prompt"] == (
+        "select_account"
+    )
 
-    # Refresh now twice: the stand-in rotates the refresh token each time.
+    # Refresh now twice: each answer rotates the refresh token, none is reused.
+    before = standin.control("GET", "/oauth/ledger").json()
     table(page).get_by_role("link", name=alice, exact=True).click()
     panel = page.locator("#details-panel")
-    for _ in range(2):
+    for done in (1, 2):
         panel.locator("#details-refresh").click()
-        expect(page.get_by_text("Token refreshed.").last).to_be_visible()
-        page.wait_for_timeout(300)
+        expect(page.get_by_text("Token refreshed.").first).to_be_visible()
+        _wait_for(lambda n=done: _refreshes(standin) - before["refreshes"] == n)
+    after = standin.control("GET", "/oauth/ledger").json()
+    assert after["refreshes"] - before["refreshes"] == 2
+    assert after["reuse_detected"] == before["reuse_detected"]
     page.keyboard.press("Escape")
 
     # A Custom HTTP request step calls userinfo with Alice's token.
@@ -136,37 +178,52 @@ def test_custom_provider_registered_connected_refreshed_used_and_revoked(
     page.locator("#run-live").click()
     latest = page.locator("#latest-run")
     expect(latest).to_have_attribute("data-status", "succeeded", timeout=20_000)
-    expect(latest).to_contain_text("U-alice")
+    expect(latest).to_contain_text("sub-alice")
 
-    # Revoke Bob's: the provider is told.
+    # Revoke Bob's: the provider then reports his tokens inactive.
+    issued = standin.control("GET", "/oauth/issued").json()
+    bobs = [t for t in issued if _introspect(standin, t).get("sub") == "sub-bob"]
+    assert bobs, "Bob's tokens are live before the revoke"
     other.goto("/integrations")
     table(page).get_by_role("link", name=bob, exact=True).click()
     page.locator("#details-panel").locator("#details-revoke").click()
     page.locator("#revoke-confirm").click()
     expect(page.get_by_text("Revoked. The provider confirmed")).to_be_visible()
-    ledger = standin.control("GET", "/oauth/ledger").json()
-    assert [r for r in ledger["revocations"] if r["app"] == APP]
+    assert all(_introspect(standin, t) == {"active": False} for t in bobs)
     page.keyboard.press("Escape")
 
-    # Deny: the message says so, nothing is created.
+    # A wrong `iss` in the authorization response is refused; nothing is connected.
+    standin.control("PUT", "/oauth/oidc/settings", {"wrong_iss": True})
+    try:
+        _open_custom(page, provider)
+        popup = _consent(page, "#oauth-connect", decision="Allow", account="carol")
+        expect(popup.get_by_role("status")).to_contain_text("another issuer")
+    finally:
+        standin.control("PUT", "/oauth/oidc/settings", {"wrong_iss": False})
+    expect(page.get_by_text("another issuer").first).to_be_visible()
+    page.keyboard.press("Escape")
+
+    # Deny: the provider's own description is shown; nothing is created.
     _open_custom(page, provider)
     popup = _consent(page, "#oauth-connect", decision="Deny", account="carol")
-    expect(popup.get_by_role("status")).to_contain_text("declined")
+    said = f"{provider} said: “The person declined to share their account.”"
+    expect(popup.get_by_role("status")).to_contain_text(said)
+    expect(page.get_by_text(said).first).to_be_visible()
     page.keyboard.press("Escape")
-    expect(table(page)).not_to_contain_text(f"{provider} (Carol)")
+    expect(table(page)).not_to_contain_text("Carol Example")
 
-    # Ada's list now says which connections use the provider; delete is refused.
+    # Ada's list says which connections use the provider; deleting it is refused.
     ui.goto("/oauth-apps")
     row = ui.page.locator("#oauth-apps-table").get_by_role("row").filter(has_text=provider)
-    expect(row).to_contain_text("connection")
+    expect(row).to_contain_text("1 connection")  # Alice's; Bob's was revoked
     row.get_by_role("button", name=f"Delete {provider}").click()
     expect(ui.page.get_by_role("alertdialog")).to_contain_text(alice)
     ui.shot("oauth-app-delete")
     ui.page.locator("#oa-delete-confirm").click()
-    expect(ui.page.get_by_role("alertdialog")).to_contain_text("Revoke or delete them first")
+    expect(ui.page.get_by_role("alertdialog")).to_contain_text("Revoke or delete them")
     ui.page.locator("#oa-delete-cancel").click()
 
     issued = standin.control("GET", "/oauth/issued").json()
     assert issued, "the provider issued tokens"
-    assert_nowhere(ui, *issued, client_secret_for(APP))
-    assert_nowhere(other, *issued, client_secret_for(APP))
+    assert_nowhere(ui, *issued, OIDC_CLIENT_SECRET)
+    assert_nowhere(other, *issued, OIDC_CLIENT_SECRET)
