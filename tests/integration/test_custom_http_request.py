@@ -12,11 +12,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from connections_app.core.errors import Invalid
+from connections_app.core.oauth import apps
+from connections_app.core.vault import Vault
 from connections_app.core.workflows import runs
 from connections_app.core.workflows import service as workflows
 from connections_app.core.workflows.models import RunStep
+from connections_app.standin.oauth import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET
 from tests.conftest import World
 from tests.integration.helpers import make_custom, workflow_with_node
+from tests.integration.oauth_helpers import connect, session_for
 from tests.standin_fixtures import StandIn
 
 
@@ -95,7 +99,7 @@ def test_bad_paths_and_bodies_are_refused_on_save_with_nothing_written(
     for params, message in (
         ({"method": "GET", "path": "https://elsewhere.test/x"}, "not a full URL"),
         ({"method": "GET", "path": "//elsewhere.test/x"}, "single “/”"),
-        ({"method": "GET", "path": "/a/../../b"}, "“..”"),
+        ({"method": "GET", "path": "/a/../../b"}, r"“\.\.”"),
         ({"method": "POST", "path": "/x", "body": "{nope"}, "not valid JSON"),
         ({"method": "GET", "path": "/x", "body": "{}"}, "A GET request has no body"),
     ):
@@ -106,3 +110,56 @@ def test_bad_paths_and_bodies_are_refused_on_save_with_nothing_written(
             "method": "GET",
             "path": "/ok",
         }
+
+
+def test_a_custom_oauth_connection_calls_userinfo_with_its_token(
+    db: Session, engine: Engine, vault: Vault, world: World, standin: StandIn
+) -> None:
+    """The same action through an OAuth connection of a custom provider (OpenID Connect
+    stand-in): the bearer token is applied, the path stays under the API base URL."""
+    issuer = f"{standin.url}/oauth/oidc"
+    found = apps.discover(issuer)
+    with Session(engine, expire_on_commit=False) as own:
+        registered = apps.save_app(
+            own,
+            world.actors["acct_admin"],
+            vault=vault,
+            values={
+                "app": "custom_oauth2",
+                "name": f"HTTP ID {secrets.token_hex(3)}",
+                "client_id": OIDC_CLIENT_ID,
+                "issuer": found.issuer,
+                "authorize_url": found.authorize_url,
+                "token_url": found.token_url,
+                "userinfo_url": found.userinfo_url,
+                "jwks_url": found.jwks_url,
+                "scopes": "openid profile email",
+                "api_base_url": issuer,
+            },
+            client_secret=OIDC_CLIENT_SECRET,
+        )
+    token = session_for(engine, world.user_ids["admin1"])
+    outcome = connect(engine, vault, token, app="custom_oauth2", oauth_app=registered.id)
+    assert outcome.ok and outcome.connection_id, outcome.message
+    admin = world.actors["admin1"]
+    wf, node = workflow_with_node(
+        db,
+        admin,
+        f"Who {secrets.token_hex(3)}",
+        outcome.connection_id,
+        {"method": "GET", "path": "/userinfo"},
+        app="custom_oauth2",
+        action="http_request",
+    )
+    db.rollback()
+    run_id = runs.run_now(
+        lambda: Session(engine, expire_on_commit=False), actor=admin, workflow_id=wf.id
+    )
+    step = db.exec(select(RunStep).where(RunStep.run_id == run_id)).one()
+    assert step.status == "succeeded", step.message
+    assert step.result["sub"] == "sub-alice"
+    # A path that tries to leave the API base URL never reaches the provider.
+    with pytest.raises(Invalid, match=r"“\.\.”"):
+        workflows.update_node_params(
+            db, actor=admin, node_id=node.id, params={"method": "GET", "path": "/../token"}
+        )
