@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from connections_app.core.connections.models import Connection
 from connections_app.core.errors import Invalid
 from connections_app.core.oauth import apps
+from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import Vault
 from connections_app.core.workflows import runs
 from connections_app.core.workflows import service as workflows
@@ -22,6 +24,21 @@ from tests.conftest import World
 from tests.integration.helpers import make_custom, workflow_with_node
 from tests.integration.oauth_helpers import connect, session_for
 from tests.standin_fixtures import StandIn
+
+
+def _run_one(
+    db: Session, engine: Engine, admin: Actor, conn_id: str, params: dict[str, str]
+) -> tuple[RunStep, str]:
+    """A one-node workflow with this action and connection, run now; its step and node."""
+    app = db.exec(select(Connection.app).where(Connection.id == conn_id)).one()
+    wf, node = workflow_with_node(
+        db, admin, f"HTTP {secrets.token_hex(3)}", conn_id, params, app=app, action="http_request"
+    )
+    db.rollback()  # the run works in sessions of its own (SQLite: one writer at a time)
+    run_id = runs.run_now(
+        lambda: Session(engine, expire_on_commit=False), actor=admin, workflow_id=wf.id
+    )
+    return db.exec(select(RunStep).where(RunStep.run_id == run_id)).one(), node.id
 
 
 def _connection(db: Session, world: World, standin: StandIn, key: str) -> str:
@@ -53,19 +70,7 @@ def test_each_method_reaches_the_service_with_its_body_and_the_credential(
     params = {"method": method, "path": "/items/7?view=full"}
     if body is not None:
         params["body"] = body
-    wf, _ = workflow_with_node(
-        db,
-        admin,
-        f"HTTP {secrets.token_hex(3)}",
-        conn_id,
-        params,
-        app="custom_api_key",
-        action="http_request",
-    )
-    db.rollback()
-    run_id = runs.run_now(
-        lambda: Session(engine, expire_on_commit=False), actor=admin, workflow_id=wf.id
-    )
+    step, _ = _run_one(db, engine, admin, conn_id, params)
     seen = standin.control("GET", "/captured").json()[-1]
     assert seen["method"] == method
     assert seen["path"] == "/echo/api/items/7" and seen["query"] == "view=full"
@@ -73,12 +78,10 @@ def test_each_method_reaches_the_service_with_its_body_and_the_credential(
     assert (json.loads(seen["body"]) if body else seen["body"]) == (
         json.loads(body) if body else ""
     )
-    db.rollback()
-    step = db.exec(select(RunStep).where(RunStep.run_id == run_id)).one()
     assert step.status == "succeeded" and step.http_status == 200
     assert step.result["method"] == method  # the answer, shown like any step's
     assert key not in json.dumps(step.result)
-    view = runs.get(db, actor=admin, run_id=run_id)
+    view = runs.get(db, actor=admin, run_id=step.run_id)
     assert view.steps[0].action_name == "Custom HTTP request"
 
 
@@ -142,24 +145,13 @@ def test_a_custom_oauth_connection_calls_userinfo_with_its_token(
     outcome = connect(engine, vault, token, app="custom_oauth2", oauth_app=registered.id)
     assert outcome.ok and outcome.connection_id, outcome.message
     admin = world.actors["admin1"]
-    wf, node = workflow_with_node(
-        db,
-        admin,
-        f"Who {secrets.token_hex(3)}",
-        outcome.connection_id,
-        {"method": "GET", "path": "/userinfo"},
-        app="custom_oauth2",
-        action="http_request",
+    step, node_id = _run_one(
+        db, engine, admin, outcome.connection_id, {"method": "GET", "path": "/userinfo"}
     )
-    db.rollback()
-    run_id = runs.run_now(
-        lambda: Session(engine, expire_on_commit=False), actor=admin, workflow_id=wf.id
-    )
-    step = db.exec(select(RunStep).where(RunStep.run_id == run_id)).one()
     assert step.status == "succeeded", step.message
     assert step.result["sub"] == "sub-alice"
     # A path that tries to leave the API base URL never reaches the provider.
     with pytest.raises(Invalid, match=r"“\.\.”"):
         workflows.update_node_params(
-            db, actor=admin, node_id=node.id, params={"method": "GET", "path": "/../token"}
+            db, actor=admin, node_id=node_id, params={"method": "GET", "path": "/../token"}
         )
