@@ -141,6 +141,8 @@ def test_a_catalog_app_registration_keeps_the_catalogs_endpoints(
             client_secret="y",
         )
     db.rollback()
+    member = world.actors["builder1"]
+    assert not apps.sign_in_available(db, member, "slack")
     view = apps.save_app(
         db,
         admin,
@@ -149,6 +151,8 @@ def test_a_catalog_app_registration_keeps_the_catalogs_endpoints(
         client_secret="y",
     )
     assert view.name == "Slack" and view.token_url == ""
+    assert apps.sign_in_available(db, member, "slack")
+    assert not apps.sign_in_available(db, world.actors["foreign_admin"], "slack")
     with pytest.raises(Conflict):
         apps.save_app(
             db, admin, vault=vault, values={"app": "slack", "client_id": "b"}, client_secret="z"

@@ -121,7 +121,7 @@ def test_a_custom_oauth_connection_calls_userinfo_with_its_token(
     """The same action through an OAuth connection of a custom provider (OpenID Connect
     stand-in): the bearer token is applied, the path stays under the API base URL."""
     issuer = f"{standin.url}/oauth/oidc"
-    found = apps.discover(issuer)
+    found = apps.discover(world.actors["acct_admin"], issuer)
     with Session(engine, expire_on_commit=False) as own:
         registered = apps.save_app(
             own,

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from connections_app.core.connections import tokens
+from connections_app.core.connections import oauth_lifecycle, tokens
 from connections_app.core.connections.models import Connection
+from connections_app.core.errors import Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
 from connections_app.core.oauth import apps, clients, flow
 from connections_app.core.oauth.provider import ProviderError
@@ -47,7 +48,7 @@ def _register(
     secret: str | None = OIDC_CLIENT_SECRET,
     **values: object,
 ) -> str:
-    found = apps.discover(_issuer(standin))
+    found = apps.discover(world.actors["acct_admin"], _issuer(standin))
     form: dict[str, object] = {
         "app": "custom_oauth2",
         "name": name,
@@ -112,15 +113,20 @@ def token(engine: Engine, world: World) -> str:
     return session_for(engine, world.user_ids["admin1"])
 
 
-def test_discovery_checks_the_issuer(standin: StandIn) -> None:
-    found = apps.discover(_issuer(standin))
+def test_discovery_checks_the_issuer(standin: StandIn, world: World) -> None:
+    admin = world.actors["acct_admin"]
+    with pytest.raises(Forbidden):
+        apps.discover(world.actors["admin1"], _issuer(standin))
+    found = apps.discover(admin, _issuer(standin))
     assert found.iss_required and found.pkce_s256
     assert "client_secret_basic" in found.auth_methods and "none" in found.auth_methods
     assert found.token_url == f"{_issuer(standin)}/token"
     with pytest.raises(ProviderError, match="another issuer"):
-        apps.discover(_issuer(standin) + "/")
+        apps.discover(admin, _issuer(standin) + "/")
     with pytest.raises(ProviderError):
-        apps.discover(f"{standin.url}/nowhere")
+        apps.discover(admin, f"{standin.url}/nowhere")
+    with pytest.raises(Invalid):
+        apps.discover(admin, "file:///etc/passwd")
 
 
 def test_the_standin_refuses_basic_credentials_that_were_not_form_encoded(
@@ -324,3 +330,24 @@ def test_the_accounts_registration_wins_over_the_installations(
                 app_id=view.id,
                 values={"client_id": "another"},
             )
+
+
+def test_another_accounts_oauth_app_cannot_be_used_to_connect(
+    engine: Engine, vault: Vault, world: World, standin: StandIn
+) -> None:
+    app_id = _register(engine, vault, world, standin, "Stand-in ID private")
+    foreign = session_for(engine, world.user_ids["foreign_admin"])
+    for hostile in (app_id, "0" * 32, None, ["x"], "x" * 400):
+        with Session(engine, expire_on_commit=False) as db:
+            actor = identity.actor_for_token(db, foreign)
+            with pytest.raises(NotFound):
+                oauth_lifecycle.start(
+                    db,
+                    actor=actor,
+                    session_token=foreign,
+                    app="custom_oauth2",
+                    redirect_uri="http://127.0.0.1:9/oauth/callback",
+                    vault=vault,
+                    oauth_app=hostile,
+                )
+    assert _ledger(standin)["codes_issued"] == 0

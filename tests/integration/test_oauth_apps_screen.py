@@ -23,6 +23,7 @@ from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.session import SessionState
 from tests.conftest import World
 from tests.integration.cli_env import use_database
+from tests.standin_fixtures import StandIn
 
 SECRET = "cl+ient%2Fsecret:with/odd-9z8y"
 ROTATED = "rot+ated%3A:/secret-7x6w"
@@ -265,3 +266,29 @@ async def test_a_catalog_app_registered_by_the_account_offers_sign_in(
     await add.pick_app("hubspot")
     assert add.oauth_ready and not add.oauth_missing
     assert "app=hubspot" in add.oauth_url and not add.custom_oauth
+
+
+async def test_discover_fills_the_endpoints_for_account_admins_only(
+    as_browser: type[Cookie], engine: Engine, world: World, standin: StandIn
+) -> None:
+    issuer = f"{standin.url}/oauth/oidc"
+    as_browser.value = _sign_in(engine, world.user_ids["acct_admin"])
+    state = await _state(OAuthAppsState)
+    await state.load()
+    state.open_new()
+    form = _form(cx_intent="discover", issuer=issuer, authorize_url="", token_url="")
+    form["api_base_url"] = ""
+    await _submit(state, form)
+    assert state.error == "", state.error
+    assert state.draft["authorize_url"] == f"{issuer}/authorize"
+    assert state.draft["token_url"] == f"{issuer}/token"
+    assert state.draft["jwks_url"] == f"{issuer}/jwks"
+    assert state.draft["api_base_url"] == issuer and state.draft["name"] == "Acme ID"
+    assert "Filled from" in state.notice
+    assert SECRET.encode() not in _pickled(state)
+
+    as_browser.value = _sign_in(engine, world.user_ids["admin1"])  # a workspace admin
+    forged = await _state(OAuthAppsState)
+    forged.editor_open = True
+    await _submit(forged, _form(cx_intent="discover", issuer=issuer, authorize_url=""))
+    assert forged.error != "" and forged.draft.get("authorize_url", "") == ""

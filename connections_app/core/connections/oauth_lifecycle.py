@@ -175,6 +175,12 @@ def _reauthorize(db: Session, done: Authorized, existing: Connection, vault: Vau
             what="reconnect an account connected by someone else",
             connection=existing,
         )
+    if done.definition.key == apps.CUSTOM and done.flow.oauth_app_id:
+        # Where its tokens go is the account OAuth app's answer now, not an earlier edit;
+        # set before sealing, so the tokens are bound to exactly this destination.
+        existing.config = apps.connection_config(
+            db, account_id=done.flow.account_id, oauth_app_id=done.flow.oauth_app_id
+        )
     tokens.store_token_response(db, vault, existing, done.token, keep_refresh=False)
     lifecycle.mark_active(existing)
     existing.external_identity = done.external_id or existing.external_identity

@@ -160,6 +160,16 @@ def custom_providers(db: Session, actor: Actor) -> list[tuple[str, str]]:
     return [(r.id, r.name) for r in scope.custom_apps_for_members(db, actor, app=CUSTOM)]
 
 
+def sign_in_available(db: Session, actor: Actor, app: str) -> bool:
+    """Can a member of the actor's account connect this app by signing in? Its account
+    registration, else the installation's; a custom provider needs one of the account's."""
+    if app == CUSTOM:
+        return bool(scope.custom_apps_for_members(db, actor, app=CUSTOM))
+    if scope.registration_for_system(db, account_id=actor.account_id, slot=app) is not None:
+        return True
+    return app in clients.registered_apps(db)
+
+
 def custom_app_id(db: Session, actor: Actor, oauth_app: Any) -> str:
     """The account's custom provider a member connects with (hostile id: not found)."""
     row = scope.get_app(db, actor, oauth_app)
@@ -168,8 +178,10 @@ def custom_app_id(db: Session, actor: Actor, oauth_app: Any) -> str:
     return row.id
 
 
-def discover(issuer: Any) -> provider.Discovered:
-    """The endpoints an OpenID Connect issuer publishes, to fill the form (egress-guarded)."""
+def discover(actor: Actor, issuer: Any) -> provider.Discovered:
+    """The endpoints an OpenID Connect issuer publishes, to fill the form (egress-guarded;
+    account admins only: it makes the server send a request)."""
+    _require_admin(actor)
     url = _url(issuer, "issuer", "Issuer URL", required=True)
     assert url is not None
     return provider.discover(url)

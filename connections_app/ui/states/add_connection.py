@@ -133,17 +133,11 @@ class AddConnectionState(SessionState):
             self._choose_provider(self.providers[0].value if self.providers else "")
             return
         has_oauth = app.offers_sign_in
-        registered = False
-        if has_oauth:
-            # The account's own client first, the installation's as the fallback: the
-            # core answers which a flow would use, or not found when neither exists.
-            answer = await self._as_actor(
-                lambda db, actor: apps.settings_for(
-                    db, account_id=actor.account_id, definition=app
-                ),
-                write=False,
-            )
-            registered = answer.value is not None
+        # The account's own client first, the installation's as the fallback.
+        answer = await self._as_actor(
+            lambda db, actor: apps.sign_in_available(db, actor, app.key), write=False
+        )
+        registered = bool(answer.value)
         self.oauth_ready = has_oauth and registered
         self.oauth_missing = has_oauth and not registered
         self.oauth_url = self._start_url(app.key) if self.oauth_ready else ""

@@ -24,6 +24,7 @@ from connections_app.core.errors import DomainError
 from connections_app.core.oauth import apps
 from connections_app.core.oauth.provider import EXTRA_PARAMS
 from connections_app.core.vault import get_vault
+from connections_app.ui.states.core_call import myself
 from connections_app.ui.states.rows import Choice, when
 from connections_app.ui.states.session import SessionState
 
@@ -249,7 +250,7 @@ class OAuthAppsState(SessionState):
             ref = self._session_ref()
         if intent == "discover":
             del secret
-            return await self._discover(draft)
+            return await self._discover(draft, ref)
         values = _values(draft, "" if app_id else app, custom)
         try:
             answer = await self._as_actor(
@@ -278,12 +279,18 @@ class OAuthAppsState(SessionState):
             await self._load()
         return rx.toast.success(f"“{answer.value.name}” saved.")
 
-    async def _discover(self, draft: dict[str, str]) -> Any:
-        """Ask the issuer what it publishes and fill the endpoints (no database work;
-        the core's egress policy decides whether the issuer may be reached)."""
+    async def _discover(self, draft: dict[str, str], ref: str | None) -> Any:
+        """Ask the issuer what it publishes and fill the endpoints. The core decides who
+        may make the server send that request (account admins) and the egress policy
+        whether the issuer may be reached; no transaction is open meanwhile."""
         issuer = draft.get("issuer", "")
+        me = (await self._as_actor(myself, write=False, ref=ref)).me
+        if me is None or me.actor is None:
+            async with self:
+                self.busy = ""
+            return self._sign_in_redirect()
         try:
-            found = await asyncio.to_thread(apps.discover, issuer)
+            found = await asyncio.to_thread(apps.discover, me.actor, issuer)
         except DomainError as err:
             async with self:
                 self.busy = ""
