@@ -19,7 +19,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from connections_app.standin.oauth import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET
-from tests.e2e.conftest import UI
+from tests.e2e.conftest import ARTIFACTS, UI
 from tests.e2e.test_integrations import assert_nowhere, table, unique
 from tests.standin_fixtures import StandIn
 
@@ -89,6 +89,11 @@ def _open_custom(page: Page, provider: str) -> None:
     page.get_by_role("button", name="Add connection").click()
     page.get_by_role("dialog").get_by_placeholder("Search apps").fill("custom oauth")
     page.get_by_role("button", name="Custom OAuth 2.0", exact=True).click()
+    try:
+        expect(page.locator("#add-provider")).to_be_visible(timeout=30_000)
+    except AssertionError:
+        page.screenshot(path=str(ARTIFACTS / "FAILED-custom-oauth-add.png"), full_page=True)
+        raise
     page.locator("#add-provider").select_option(label=provider)
     expect(page.locator("#oauth-connect")).to_be_visible()
 
