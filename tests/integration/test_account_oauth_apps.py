@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from connections_app.core import alerts
 from connections_app.core.audit import AuditEvent
 from connections_app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from connections_app.core.oauth import apps
@@ -204,3 +205,22 @@ def test_another_accounts_admin_gets_not_found(db: Session, vault: Vault, world:
     with pytest.raises(NotFound):
         apps.custom_app_id(db, foreign_admin, view.id)
     apps.delete_app(db, owner, app_id=view.id)
+
+
+def test_a_change_signals_every_workspace_of_the_account(
+    db: Session, vault: Vault, world: World
+) -> None:
+    seen: list[str] = []
+    stop = alerts.subscribe(seen.append)
+    try:
+        view = apps.save_app(
+            db,
+            world.actors["acct_admin"],
+            vault=vault,
+            values=_custom("Signals"),
+            client_secret="x",
+        )
+        apps.delete_app(db, world.actors["acct_admin"], app_id=view.id)
+    finally:
+        stop()
+    assert {world.ws1, world.ws2} <= set(seen) and world.other_ws not in seen

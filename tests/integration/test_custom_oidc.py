@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from connections_app.core.connections import oauth_lifecycle, tokens
+from connections_app.core.connections import oauth_lifecycle, service, tokens
 from connections_app.core.connections.models import Connection
 from connections_app.core.errors import Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
@@ -158,6 +158,10 @@ def test_connect_refresh_revoke_with_client_secret_basic(
     assert conn.external_identity == "sub-alice"
     assert conn.config["api_base_url"] == _issuer(standin)
     assert conn.config["test_path"] == "/userinfo"
+    with Session(engine, expire_on_commit=False) as db:  # Test calls userinfo with the token
+        actor = identity.actor_for_token(db, token)
+        tested = service.test(db, actor=actor, connection_id=conn.id)
+    assert tested.ok, tested
 
     # Refresh now, twice: each answer rotates the refresh token; no reuse is detected.
     with Session(engine, expire_on_commit=False) as db:
@@ -351,3 +355,17 @@ def test_another_accounts_oauth_app_cannot_be_used_to_connect(
                     oauth_app=hostile,
                 )
     assert _ledger(standin)["codes_issued"] == 0
+
+
+def test_the_standin_preselects_the_signed_in_account_unless_asked_to_choose(
+    standin: StandIn,
+) -> None:
+    standin.control("PUT", "/oauth/oidc/next-account", {"account": "bob"})
+    base = (
+        f"{_issuer(standin)}/authorize?response_type=code&client_id={OIDC_CLIENT_ID}"
+        "&redirect_uri=http://127.0.0.1:9/cb&state=abc&scope=openid"
+    )
+    plain = httpx.get(base, timeout=5).text
+    choose = httpx.get(base + "&prompt=select_account", timeout=5).text
+    assert '<option value="bob" selected>' in plain
+    assert " selected>" not in choose

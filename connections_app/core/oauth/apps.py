@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from connections_app.core import audit
+from connections_app.core import alerts, audit
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
 from connections_app.core.clock import utcnow
@@ -348,6 +348,10 @@ def _seal(db: Session, vault: Vault, row: AccountOAuthApp, secret: str) -> None:
 
 
 def _audit(db: Session, actor: Actor, row: AccountOAuthApp, action: str, detail: dict) -> None:
+    """Audited in the account's chain; every workspace of the account re-reads on commit
+    (what its Add dialog offers may have changed)."""
+    for workspace_id in scope.workspaces_of(db, actor):
+        alerts.changed_in(db, workspace_id)
     audit.record(
         db,
         account_id=row.account_id,

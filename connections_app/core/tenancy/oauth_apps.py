@@ -14,6 +14,7 @@ from sqlalchemy import JSON, column, table
 from sqlmodel import Session, select
 
 from connections_app.core.errors import NotFound
+from connections_app.core.identity.models import Workspace
 from connections_app.core.oauth.models import AccountOAuthApp
 from connections_app.core.tenancy._rows import one, valid_id
 from connections_app.core.tenancy.actor import Actor
@@ -86,6 +87,13 @@ def connections_using(db: Session, row: AccountOAuthApp, *, custom: bool) -> lis
         for label, config in found
         if not custom or (config or {}).get("oauth_app_id") == row.id
     )
+
+
+def workspaces_of(db: Session, actor: Actor) -> list[str]:
+    """Every workspace of the actor's account: their Add dialogs offer its OAuth apps, so
+    a change to one signals them all."""
+    stmt = select(Workspace.id).where(Workspace.account_id == actor.account_id)
+    return list(db.exec(stmt).all())
 
 
 # --- system lookups (the flow, the refresher, revoke) -------------------------------
