@@ -292,3 +292,26 @@ async def test_discover_fills_the_endpoints_for_account_admins_only(
     forged.editor_open = True
     await _submit(forged, _form(cx_intent="discover", issuer=issuer, authorize_url=""))
     assert forged.error != "" and forged.draft.get("authorize_url", "") == ""
+
+
+async def test_an_open_custom_oauth_step_follows_the_accounts_registrations(
+    as_browser: type[Cookie], engine: Engine, vault: Vault, world: World
+) -> None:
+    as_browser.value = _sign_in(engine, world.user_ids["builder1"])
+    add = await _state(AddConnectionState)
+    await add.pick_app("custom_oauth2")
+    add.open = True
+    before = [p.value for p in add.providers]
+    chosen = add.provider_id
+    with Session(engine, expire_on_commit=False) as db:
+        made = apps.save_app(
+            db,
+            world.actors["acct_admin"],
+            vault=vault,
+            values=_values(f"Late {secrets.token_hex(3)}"),
+            client_secret=SECRET,
+        )
+    await add._on_workspace_change()  # what the alert bridge calls for this tab
+    assert made.id in {p.value for p in add.providers}
+    assert len(add.providers) == len(before) + 1
+    assert add.provider_id == (chosen or made.id) and add.oauth_ready

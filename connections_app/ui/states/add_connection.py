@@ -121,8 +121,19 @@ class AddConnectionState(SessionState):
         if isinstance(value, str):
             self.app_query = value[:60]
 
+    async def _on_workspace_change(self) -> None:
+        """An OAuth app registered, changed or deleted by an account admin: an open
+        sign-in step offers what the account has now (nothing typed is touched)."""
+        if self.open and self.step == "form" and self.app_key:
+            try:
+                app = get_catalog().get(self.app_key)
+            except Invalid:
+                return
+            await self._offer_oauth(app)
+
     async def _offer_oauth(self, app: AppDefinition) -> None:
         self.custom_oauth = app.key == apps.CUSTOM
+        chosen = self.provider_id
         self.providers, self.provider_id, self.another_url = [], "", ""
         if self.custom_oauth:
             answer = await self._as_actor(
@@ -130,7 +141,8 @@ class AddConnectionState(SessionState):
             )
             self.providers = [Choice(pid, name) for pid, name in answer.value or []]
             self.oauth_missing = False
-            self._choose_provider(self.providers[0].value if self.providers else "")
+            listed = [p.value for p in self.providers]
+            self._choose_provider(chosen if chosen in listed else (listed[0] if listed else ""))
             return
         has_oauth = app.offers_sign_in
         # The account's own client first, the installation's as the fallback.
