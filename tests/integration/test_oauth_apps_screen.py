@@ -173,14 +173,7 @@ async def test_a_bad_form_says_which_field_and_writes_nothing(
 async def test_no_one_else_sees_or_changes_an_accounts_oauth_apps(
     as_browser: type[Cookie], engine: Engine, vault: Vault, world: World, who: str
 ) -> None:
-    with Session(engine, expire_on_commit=False) as db:
-        made = apps.save_app(
-            db,
-            world.actors["acct_admin"],
-            vault=vault,
-            values=_values(f"Acme {secrets.token_hex(3)}"),
-            client_secret=SECRET,
-        )
+    made = _register(engine, vault, world, "Acme")
     before = _rows(engine)
     assert made.id in {r[0] for r in before}
     as_browser.value = _sign_in(engine, world.user_ids[who])
@@ -199,6 +192,18 @@ async def test_no_one_else_sees_or_changes_an_accounts_oauth_apps(
     assert _rows(engine) == before
 
 
+def _register(engine: Engine, vault: Vault, world: World, prefix: str) -> apps.OAuthAppView:
+    """A custom provider registered by the account admin, straight through the core."""
+    with Session(engine, expire_on_commit=False) as db:
+        return apps.save_app(
+            db,
+            world.actors["acct_admin"],
+            vault=vault,
+            values=_values(f"{prefix} {secrets.token_hex(3)}"),
+            client_secret=SECRET,
+        )
+
+
 def _values(name: str) -> dict[str, object]:
     """The same registration as `_form`, as the core takes it directly."""
     keep = (
@@ -212,14 +217,8 @@ def _values(name: str) -> dict[str, object]:
 async def test_add_custom_oauth_offers_the_accounts_providers_only(
     as_browser: type[Cookie], engine: Engine, vault: Vault, world: World
 ) -> None:
+    made = _register(engine, vault, world, "Acme")
     with Session(engine, expire_on_commit=False) as db:
-        made = apps.save_app(
-            db,
-            world.actors["acct_admin"],
-            vault=vault,
-            values=_values(f"Acme {secrets.token_hex(3)}"),
-            client_secret=SECRET,
-        )
         identity.make_account_admin(
             db,
             account_id=world.other_account_id,
@@ -303,14 +302,7 @@ async def test_an_open_custom_oauth_step_follows_the_accounts_registrations(
     add.open = True
     before = [p.value for p in add.providers]
     chosen = add.provider_id
-    with Session(engine, expire_on_commit=False) as db:
-        made = apps.save_app(
-            db,
-            world.actors["acct_admin"],
-            vault=vault,
-            values=_values(f"Late {secrets.token_hex(3)}"),
-            client_secret=SECRET,
-        )
+    made = _register(engine, vault, world, "Late")
     await add._on_workspace_change()  # what the alert bridge calls for this tab
     assert made.id in {p.value for p in add.providers}
     assert len(add.providers) == len(before) + 1
