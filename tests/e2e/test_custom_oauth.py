@@ -85,7 +85,20 @@ def _register_provider(ui: UI, standin: StandIn, name: str) -> None:
     ui.shot("oauth-apps")
 
 
+def _close_overlays(page: Page) -> None:
+    """Escape until no dialog, alert dialog or drawer is open (each closes with an
+    animation; a key pressed during one may land on the one beneath)."""
+    overlays = page.locator("[role=dialog], [role=alertdialog]")
+    for _ in range(4):
+        if overlays.count() == 0:
+            return
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(400)
+    expect(overlays).to_have_count(0)
+
+
 def _open_custom(page: Page, provider: str) -> None:
+    _close_overlays(page)
     page.get_by_role("button", name="Add connection").click()
     page.get_by_role("dialog").get_by_placeholder("Search apps").fill("custom oauth")
     page.get_by_role("button", name="Custom OAuth 2.0", exact=True).click()
@@ -129,7 +142,7 @@ def test_custom_provider_registered_connected_refreshed_used_and_revoked(
     expect(page.locator("#nav-oauth-apps")).to_have_count(0)  # not an account admin
     _open_custom(page, provider)
     other.shot("add-custom-oauth")
-    page.keyboard.press("Escape")
+    _close_overlays(page)
 
     alice = f"{provider} (Alice Example)"
     _connect(page, provider, "alice")
@@ -161,7 +174,7 @@ def test_custom_provider_registered_connected_refreshed_used_and_revoked(
     after = standin.control("GET", "/oauth/ledger").json()
     assert after["refreshes"] - before["refreshes"] == 2
     assert after["reuse_detected"] == before["reuse_detected"]
-    page.keyboard.press("Escape")
+    _close_overlays(page)
 
     # A Custom HTTP request step calls userinfo with Alice's token.
     other.goto("/builder")
@@ -195,7 +208,7 @@ def test_custom_provider_registered_connected_refreshed_used_and_revoked(
     page.locator("#revoke-confirm").click()
     expect(page.get_by_text("Revoked. The provider confirmed")).to_be_visible()
     assert all(_introspect(standin, t) == {"active": False} for t in bobs)
-    page.keyboard.press("Escape")
+    _close_overlays(page)
 
     # A wrong `iss` in the authorization response is refused; nothing is connected.
     standin.control("PUT", "/oauth/oidc/settings", {"wrong_iss": True})
@@ -206,7 +219,7 @@ def test_custom_provider_registered_connected_refreshed_used_and_revoked(
     finally:
         standin.control("PUT", "/oauth/oidc/settings", {"wrong_iss": False})
     expect(page.get_by_text("another issuer").first).to_be_visible()
-    page.keyboard.press("Escape")
+    _close_overlays(page)
 
     # Deny: the provider's own description is shown; nothing is created.
     _open_custom(page, provider)
@@ -214,7 +227,7 @@ def test_custom_provider_registered_connected_refreshed_used_and_revoked(
     said = f"{provider} said: “The person declined to share their account.”"
     expect(popup.get_by_role("status")).to_contain_text(said)
     expect(page.get_by_text(said).first).to_be_visible()
-    page.keyboard.press("Escape")
+    _close_overlays(page)
     expect(table(page)).not_to_contain_text("Carol Example")
 
     # Ada's list says which connections use the provider; deleting it is refused.
