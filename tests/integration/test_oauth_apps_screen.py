@@ -18,6 +18,7 @@ from connections_app.core.identity.models import User
 from connections_app.core.oauth import apps
 from connections_app.core.oauth.models import AccountOAuthApp
 from connections_app.core.vault import Vault
+from connections_app.core.workflows import service as workflows
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.session import SessionState
@@ -307,3 +308,27 @@ async def test_an_open_custom_oauth_step_follows_the_accounts_registrations(
     assert made.id in {p.value for p in add.providers}
     assert len(add.providers) == len(before) + 1
     assert add.provider_id == (chosen or made.id) and add.oauth_ready
+
+
+async def test_connect_new_account_from_a_custom_oauth_node_offers_the_providers(
+    as_browser: type[Cookie], engine: Engine, vault: Vault, world: World
+) -> None:
+    made = _register(engine, vault, world, "Node")
+    with Session(engine, expire_on_commit=False) as db:
+        builder = world.actors["builder1"]
+        wf = workflows.create_workflow(db, actor=builder, name=f"Node {secrets.token_hex(3)}")
+        node = workflows.add_node(
+            db,
+            actor=builder,
+            workflow_id=wf.id,
+            app="custom_oauth2",
+            action="http_request",
+            params={"method": "GET", "path": "/userinfo"},
+        )
+    as_browser.value = _sign_in(engine, world.user_ids["builder1"])
+    add = await _state(AddConnectionState)
+    await add.open_for_node(node.id)
+    assert add.open and add.custom_oauth and add.for_node == node.id
+    add.choose_provider(made.id)
+    assert f"oauth_app={made.id}" in add.oauth_url and f"node={node.id}" in add.oauth_url
+    assert f"node={node.id}" in add.another_url
