@@ -41,6 +41,7 @@ from connections_app.ui.pages.account_pages import account_connections_page, llm
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
 from connections_app.ui.pages.not_found import not_found_page
+from connections_app.ui.pages.oauth_apps import oauth_apps_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import integrations_page, portal_page
@@ -54,6 +55,7 @@ from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.connections_list import ConnectionListState, PortalState
 from connections_app.ui.states.not_found import NotFoundState
+from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
@@ -111,6 +113,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         "Account connections · Connections",
         [_SESSION, AccountConnectionsState.load],
     ),
+    (oauth_apps_page, "/oauth-apps", "OAuth apps · Connections", [_SESSION, OAuthAppsState.load]),
     (
         portal_page,
         "/portal/connections",

@@ -133,9 +133,7 @@ async def start(request: Request) -> Response:
     scope = request.query_params.get("scope") or "workspace"
     try:
         # Database work in a worker thread: the event loop serves every websocket.
-        url = await asyncio.to_thread(
-            _start, token, app, target, node, oauth_app, another, scope
-        )
+        url = await asyncio.to_thread(_start, token, app, target, node, oauth_app, another, scope)
     except Unauthenticated:
         return result_page(False, "Your session ended. Sign in again, then connect.", 401)
     except DomainError as err:

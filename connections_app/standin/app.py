@@ -402,7 +402,7 @@ def create_app(*, credentials: dict[str, dict[str, str]] | None = None) -> Starl
         return JSONResponse(state.captured)
 
     routes += [
-        Route("/echo/{rest:path}", echo, methods=["GET", "POST"]),
+        Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/redirect/{rest:path}", redirect, methods=["GET", "POST"]),
     ]
 

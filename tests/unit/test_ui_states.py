@@ -27,6 +27,7 @@ from connections_app.ui.states.connection_details import (
 from connections_app.ui.states.connections_list import ConnectionListState, PortalState
 from connections_app.ui.states.node_panel import NodePanelState
 from connections_app.ui.states.not_found import NotFoundState
+from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
 from connections_app.ui.states.rows import ConnectionRow, StepRow
@@ -81,6 +82,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "open_for_node",
         "open_for_account",
         "dismiss_question",
+        "choose_provider",
     },
     DetailsState: SESSION
     | {"show", "open_changed", "history_next", "history_previous", "run_test"},
@@ -138,6 +140,21 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "switch_all",
     },
     RunsState: SESSION | {"load", "next_page", "previous_page"},
+    OAuthAppsState: SESSION
+    | {
+        "load",
+        "open_new",
+        "choose_app",
+        "open_edit",
+        "editor_open_changed",
+        "submit",
+        "ask_rotate",
+        "rotate_open_changed",
+        "rotate",
+        "ask_delete",
+        "delete_open_changed",
+        "confirm_delete",
+    },
 }
 
 

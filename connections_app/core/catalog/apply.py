@@ -58,7 +58,12 @@ def build_test_request(
     test = app.test_request
     if test is None or test.type != "http":
         raise Invalid(f"{app.name} has no HTTP test request.")
-    url = app.resolve_base_url(config) + render(test.path, config, quote_values=True)
+    # A field left out of the stored config (a connection made before the field existed,
+    # or by a sign-in that set only some of it) takes its catalog default, as the form would.
+    defaults = {f.name: f.default for f in method.config_fields if f.default is not None}
+    url = app.resolve_base_url(config) + render(
+        test.path, {**defaults, **config}, quote_values=True
+    )
     request = httpx.Request(test.method, url, headers={"Accept": "application/json"})
     apply_credential(request, method, config, secrets)
     return request

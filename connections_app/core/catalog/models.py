@@ -8,6 +8,7 @@ its label and never echo a secret value.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -238,25 +239,131 @@ class AuthMethod(_Frozen):
         return self.validate_values(values, partial=partial)
 
 
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+BODY_METHODS = ("POST", "PUT", "PATCH")
+_DOT_SEGMENT = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)", re.IGNORECASE)
+
+
+def relative_path(value: str, *, label: str = "Path", field: str = "path") -> str:
+    """A request path under a connection's base URL, or a clear refusal.
+
+    The credential goes only to the connection's own origin: a path that could name
+    another host (`//host`, `https://…`), climb out of the base path (`..`, also
+    percent-encoded) or smuggle a header (control characters) is refused here, before
+    the runtime's own origin check ever sees it.
+    """
+    text = value.strip()
+    if _CONTROL.search(text) or any(c.isspace() for c in text):
+        raise Invalid(f"{label} contains spaces or control characters.", field=field)
+    if "://" in text or text.startswith("//") or not text.startswith("/"):
+        raise Invalid(
+            f"{label} must start with a single “/” and stay under the app's base URL "
+            "(like /v1/things), not a full URL.",
+            field=field,
+        )
+    path_part = re.split(r"[?#]", text, maxsplit=1)[0]
+    if "\\" in path_part or "%5c" in path_part.lower() or _DOT_SEGMENT.search(path_part):
+        raise Invalid(f"{label} may not contain “..”, “.” or “\\” segments.", field=field)
+    if "#" in text:
+        raise Invalid(f"{label} may not contain a “#” fragment.", field=field)
+    return text
+
+
 class ParamSpec(_Frozen):
-    """A non-secret parameter of a node's action (never a credential)."""
+    """A non-secret parameter of a node's action (never a credential).
+
+    The core declares what kind of input it is (`choices` for a fixed list, `multiline`
+    for a body, `format` for what the text must be); screens render it as declared and
+    the core checks every value again on save and on run.
+    """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
     label: str
     required: bool = True
     placeholder: str = ""
+    help: str = ""
     max_length: int = Field(default=2000, gt=0, le=20000)
+    choices: list[str] = Field(default_factory=list)
+    default: str | None = None
+    multiline: bool = False
+    format: Literal["text", "path", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _default_is_a_choice(self) -> ParamSpec:
+        if self.choices and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"param {self.name}: default is not one of its choices")
+        return self
+
+    def clean(self, raw: object) -> str | None:
+        """The value to store, None when left empty; raises a message naming the label."""
+        if raw is None or raw == "":
+            if self.default is not None:
+                return self.default
+            if self.required:
+                raise Invalid(f"{self.label} is required.", field=self.name)
+            return None
+        if not isinstance(raw, str):
+            raise Invalid(f"{self.label} must be text.", field=self.name)
+        if len(raw) > self.max_length:
+            raise Invalid(
+                f"{self.label} must be at most {self.max_length} characters.", field=self.name
+            )
+        if self.choices and raw not in self.choices:
+            raise Invalid(
+                f"{self.label} must be one of {', '.join(self.choices)}.", field=self.name
+            )
+        if self.format == "path":
+            return relative_path(raw, label=self.label, field=self.name)
+        if self.format == "json":
+            if not raw.strip():
+                return self.clean(None)
+            try:
+                json.loads(raw)
+            except json.JSONDecodeError as err:
+                where = f" (line {err.lineno}, column {err.colno})"
+                raise Invalid(f"{self.label} is not valid JSON{where}.", field=self.name) from None
+        return raw
 
 
 class ActionSpec(_Frozen):
     """Something a workflow node does with an app: one HTTP request, the credential
-    applied as the connection's auth method says."""
+    applied as the connection's auth method says.
+
+    A generic action (Custom HTTP request) lets the node choose the method
+    (`method_param`, a parameter whose choices are HTTP methods) and send one
+    parameter as its raw JSON body (`body_param`); every other action has a fixed
+    method and sends its parameters as a JSON object or a query.
+    """
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
     name: str
-    method: Literal["GET", "POST"] = "POST"
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     path: str
     params: list[ParamSpec] = Field(default_factory=list)
+    method_param: str | None = None
+    body_param: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActionSpec:
+        specs = {p.name: p for p in self.params}
+        if len(specs) != len(self.params):
+            raise ValueError(f"action {self.key}: duplicate parameter names")
+        if self.method_param is not None:
+            chooser = specs.get(self.method_param)
+            if chooser is None or not chooser.choices:
+                raise ValueError(f"action {self.key}: method_param needs a param with choices")
+            if not set(chooser.choices) <= set(HTTP_METHODS):
+                raise ValueError(f"action {self.key}: method choices must be HTTP methods")
+        if self.body_param is not None:
+            body = specs.get(self.body_param)
+            if body is None or body.format != "json":
+                raise ValueError(f"action {self.key}: body_param needs a json param")
+        return self
+
+    def request_method(self, params: Mapping[str, str]) -> str:
+        if self.method_param is not None:
+            return params.get(self.method_param, self.method)
+        return self.method
 
     def validate_params(self, values: object) -> dict[str, str]:
         if not isinstance(values, Mapping):
@@ -267,19 +374,17 @@ class ActionSpec(_Frozen):
             raise Invalid(f"Unknown parameter: {str(unknown[0])[:40]}.", field="params")
         cleaned: dict[str, str] = {}
         for spec in self.params:
-            raw = values.get(spec.name)
-            if raw in (None, ""):
-                if spec.required:
-                    raise Invalid(f"{spec.label} is required.", field=spec.name)
-                continue
-            if not isinstance(raw, str):
-                raise Invalid(f"{spec.label} must be text.", field=spec.name)
-            if len(raw) > spec.max_length:
-                raise Invalid(
-                    f"{spec.label} must be at most {spec.max_length} characters.",
-                    field=spec.name,
-                )
-            cleaned[spec.name] = raw
+            value = spec.clean(values.get(spec.name))
+            if value is not None:
+                cleaned[spec.name] = value
+        method = self.request_method(cleaned)
+        if self.body_param in cleaned and method not in BODY_METHODS:
+            body = specs[self.body_param].label
+            raise Invalid(
+                f"A {method} request has no body: clear the {body} or choose "
+                f"{', '.join(BODY_METHODS[:-1])} or {BODY_METHODS[-1]}.",
+                field=self.body_param,
+            )
         return cleaned
 
 

@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from connections_app.core import audit, egress, guard
 from connections_app.core.catalog import get_catalog
-from connections_app.core.catalog.models import placeholders, render
+from connections_app.core.catalog.models import placeholders, relative_path, render
 from connections_app.core.clock import utcnow
 from connections_app.core.connections import runtime
 from connections_app.core.connections.models import Connection, Purpose, Status
@@ -330,32 +330,38 @@ class _Skip(Exception):
 
 
 def build_request(step: RunStep, conn: Connection) -> httpx.Request:
-    """The action's HTTP request from the catalog and the node's non-secret parameters."""
+    """The action's HTTP request from the catalog and the node's non-secret parameters.
+
+    The parameters are checked again here (a node saved before a rule tightened, or
+    imported): a path stays under the connection's base URL, a body is JSON. The
+    runtime then refuses any request whose origin is not the connection's own.
+    """
     app = get_catalog().get(step.app)
     spec = app.action(step.action)
     params = spec.validate_params(step.params)
     path_names = placeholders(spec.path)
-    path = render(spec.path, params, quote_values=True)
-    if not path.startswith("/") or path.startswith("//") or "://" in path:
-        raise Invalid("The request path must start with a single “/”.", field="path")
+    path = relative_path(render(spec.path, params, quote_values=True))
     url = app.resolve_base_url(conn.config) + path
-    rest = {k: v for k, v in params.items() if k not in path_names}
+    method = spec.request_method(params)
+    consumed = path_names | {spec.method_param, spec.body_param}
+    # Extra parameters become the query (GET/DELETE); none at all keeps a query the
+    # path itself carries (httpx replaces the query when handed even an empty mapping).
+    rest = {k: v for k, v in params.items() if k not in consumed} or None
     headers = {"Accept": "application/json"}
-    if spec.method == "GET":
-        return httpx.Request("GET", url, params=rest, headers=headers)
-    if "body" in rest and len(rest) == 1:  # a raw body (Custom HTTP request)
+    if spec.body_param is not None:
+        body = params.get(spec.body_param)
+        if body is None:
+            return httpx.Request(method, url, params=rest, headers=headers)
         return httpx.Request(
-            "POST", url, content=rest["body"].encode(), headers={**headers, **_content_type(rest)}
+            method,
+            url,
+            params=rest,
+            content=body.encode(),
+            headers={**headers, "Content-Type": "application/json"},
         )
-    return httpx.Request("POST", url, json=rest, headers=headers)
-
-
-def _content_type(rest: dict[str, str]) -> dict[str, str]:
-    try:
-        json.loads(rest["body"])
-    except ValueError:
-        return {"Content-Type": "text/plain; charset=utf-8"}
-    return {"Content-Type": "application/json"}
+    if method in ("GET", "DELETE"):
+        return httpx.Request(method, url, params=rest, headers=headers)
+    return httpx.Request(method, url, json=rest or {}, headers=headers)
 
 
 def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> Connection:

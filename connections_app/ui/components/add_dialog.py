@@ -12,10 +12,12 @@ from typing import Any
 
 import reflex as rx
 
+from connections_app.ui.components.builder_parts import NATIVE_SELECT_STYLE
 from connections_app.ui.components.connection_table import app_icon
 from connections_app.ui.components.form_parts import close_icon, field_block, text_button
 from connections_app.ui.formatting import SHARING_HELP, SHARING_LABELS
 from connections_app.ui.states.add_connection import AddConnectionState as S
+from connections_app.ui.states.session import SessionState
 
 FORM_ID = "add-connection-form"
 
@@ -258,6 +260,75 @@ def _oauth_block() -> rx.Component:
     )
 
 
+def _popup_link(label: rx.Var | str, href: rx.Var, element_id: str, **props: Any) -> rx.Component:
+    """A link that opens the provider's sign-in in the named popup window."""
+    return rx.button(
+        rx.el.a(rx.icon("log-in", size=16), label, href=href, target="cx-oauth", id=element_id),
+        as_child=True,
+        **props,
+    )
+
+
+def _custom_oauth_block() -> rx.Component:
+    """Custom OAuth 2.0: one of the account's registered providers, then sign in there."""
+    none_yet = rx.callout.root(
+        rx.callout.icon(rx.icon("info")),
+        rx.callout.text(
+            "No custom OAuth provider is registered for this account yet. An account admin "
+            "registers one on the OAuth apps page",
+            rx.cond(
+                SessionState.is_account_admin,
+                rx.fragment(
+                    ": ", rx.link("open OAuth apps", href="/oauth-apps", id="to-oauth-apps")
+                ),
+            ),
+            ".",
+        ),
+        color_scheme="amber",
+        width="100%",
+        id="custom-oauth-none",
+    )
+    chooser = rx.vstack(
+        field_block(
+            "Provider",
+            rx.el.select(
+                rx.foreach(S.providers, lambda p: rx.el.option(p["label"], value=p["value"])),
+                value=S.provider_id,
+                on_change=S.choose_provider,
+                id="add-provider",
+                style=NATIVE_SELECT_STYLE,
+            ),
+            html_for="add-provider",
+            help_text="Registered by an account admin on the OAuth apps page.",
+        ),
+        rx.text(
+            "Sign in at the provider in a popup and allow access. Connecting the same account "
+            "again updates its connection; another account gets a connection of its own.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.hstack(
+            rx.dialog.close(
+                rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
+            ),
+            rx.spacer(),
+            _popup_link(
+                "Connect another account",
+                S.another_url,
+                "oauth-connect-another",
+                variant="outline",
+            ),
+            _popup_link("Connect", S.oauth_url, "oauth-connect"),
+            width="100%",
+            spacing="3",
+            wrap="wrap",
+        ),
+        spacing="3",
+        width="100%",
+    )
+    return rx.cond(S.providers.length() > 0, chooser, none_yet)
+
+
 def _form_step() -> rx.Component:
     return rx.vstack(
         rx.cond(
@@ -290,7 +361,7 @@ def _form_step() -> rx.Component:
             spacing="3",
             align="center",
         ),
-        rx.cond(S.oauth_ready, _oauth_block()),
+        rx.cond(S.custom_oauth, _custom_oauth_block(), rx.cond(S.oauth_ready, _oauth_block())),
         rx.cond(
             S.oauth_missing & S.oauth_only,
             rx.callout(

@@ -98,6 +98,10 @@ def sidebar() -> rx.Component:
                         width="100%",
                     ),
                 ),
+                rx.cond(
+                    SessionState.is_account_admin,
+                    _nav_item("OAuth apps", "key-round", "/oauth-apps"),
+                ),
                 spacing="1",
                 width="100%",
             ),

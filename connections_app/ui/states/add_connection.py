@@ -20,7 +20,7 @@ from connections_app.core.catalog import AppDefinition, get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.views import ConnectionView
 from connections_app.core.errors import Invalid
-from connections_app.core.oauth import apps as oauth_apps
+from connections_app.core.oauth import apps
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.workflows import service as workflows
@@ -45,6 +45,12 @@ class AddConnectionState(SessionState):
     oauth_ready: bool = False
     oauth_missing: bool = False
     oauth_url: str = ""
+    # Custom OAuth 2.0: the account's registered providers (the core lists those this
+    # person may connect with); Connect starts the popup for the chosen one.
+    custom_oauth: bool = False
+    providers: list[Choice] = []
+    provider_id: str = ""
+    another_url: str = ""
     kind: str = ""
     kinds: list[Choice] = []
     fields: list[FieldRow] = []
@@ -139,19 +145,59 @@ class AddConnectionState(SessionState):
         if isinstance(value, str):
             self.app_query = value[:60]
 
+    async def _on_workspace_change(self) -> None:
+        """An OAuth app registered, changed or deleted by an account admin: an open
+        sign-in step offers what the account has now (nothing typed is touched)."""
+        if self.open and self.step == "form" and self.app_key:
+            try:
+                app = get_catalog().get(self.app_key)
+            except Invalid:
+                return
+            await self._offer_oauth(app)
+
     async def _offer_oauth(self, app: AppDefinition) -> None:
-        # Sign-in connections belong to a workspace (the Connect flow has no account scope).
-        has_oauth = app.offers_sign_in and self.scope == "workspace"
+        self.custom_oauth = app.key == apps.CUSTOM
+        chosen = self.provider_id
+        self.providers, self.provider_id, self.another_url = [], "", ""
+        if self.custom_oauth:
+            answer = await self._as_actor(
+                lambda db, actor: apps.custom_providers(db, actor), write=False
+            )
+            self.providers = [Choice(pid, name) for pid, name in answer.value or []]
+            self.oauth_missing = False
+            listed = [p.value for p in self.providers]
+            self._choose_provider(chosen if chosen in listed else (listed[0] if listed else ""))
+            return
+        has_oauth = app.offers_sign_in
+        # The account's own client first, the installation's as the fallback.
         answer = await self._as_actor(
-            lambda db, actor: oauth_apps.sign_in_available(db, actor, app.key), write=False
+            lambda db, actor: apps.sign_in_available(db, actor, app.key), write=False
         )
         registered = bool(answer.value)
         self.oauth_ready = has_oauth and registered
         self.oauth_missing = has_oauth and not registered
-        query = {"app": app.key, **({"node": self.for_node} if self.for_node else {})}
-        self.oauth_url = (
-            f"{get_settings().api_url}/oauth/start?{urlencode(query)}" if self.oauth_ready else ""
-        )
+        self.oauth_url = self._start_url(app.key) if self.oauth_ready else ""
+
+    def _start_url(self, app_key: str, **extra: str) -> str:
+        query = {"app": app_key, **extra, **({"node": self.for_node} if self.for_node else {})}
+        if self.scope == "account":  # the account screens' Add: an account connection
+            query["scope"] = "account"
+        return f"{get_settings().api_url}/oauth/start?{urlencode(query)}"
+
+    def _choose_provider(self, provider_id: str) -> None:
+        self.provider_id = provider_id
+        self.oauth_ready = bool(provider_id)
+        if not provider_id:
+            self.oauth_url = self.another_url = ""
+            return
+        self.oauth_url = self._start_url(apps.CUSTOM, oauth_app=provider_id)
+        self.another_url = self._start_url(apps.CUSTOM, oauth_app=provider_id, another="1")
+
+    @rx.event
+    def choose_provider(self, value: Any) -> None:
+        """Only one of the providers the core listed; the start route checks it again."""
+        if isinstance(value, str) and value in {p.value for p in self.providers}:
+            self._choose_provider(value)
 
     @rx.event
     async def open_for_node(self, node_id: Any) -> Any:

@@ -131,6 +131,10 @@ class FieldRow:
     help: str = ""
     default: str = ""
     max_length: int = 0
+    # How an action parameter is entered, as the catalog declares it: one of a fixed
+    # list (a select) or several lines (a textarea); empty/False is one line of text.
+    choices: list[str] = field(default_factory=list)
+    multiline: bool = False
 
 
 def field_rows(method: AuthMethod) -> list[FieldRow]:
@@ -157,9 +161,12 @@ def param_rows(app_key: str, action_key: str, values: dict[str, str]) -> list[Fi
             name=p.name,
             label=p.label,
             placeholder=p.placeholder,
+            help=p.help,
             required=p.required,
-            default=values.get(p.name, ""),
+            default=values.get(p.name, p.default or ""),
             max_length=p.max_length,
+            choices=list(p.choices),
+            multiline=p.multiline,
         )
         for p in spec.params
     ]
