@@ -5,6 +5,7 @@ body recorded so tests can prove what never reached the browser."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -125,6 +126,13 @@ class UI:
         return path
 
 
+def _dump_socket(seen: Recorder, path: Path) -> None:
+    """The last websocket frames each way of a failed test, for reading what the page
+    was told (the app's test data only: demo credentials at most)."""
+    tail = {"sent": seen.sent[-40:], "received": [f[:2000] for f in seen.frames[-60:]]}
+    path.write_text(json.dumps(tail, indent=1))
+
+
 def _record(page: Page, seen: Recorder) -> None:
     def on_socket(ws) -> None:  # type: ignore[no-untyped-def]
         ws.on("framereceived", lambda payload: seen.frames.append(str(payload)))
@@ -158,6 +166,7 @@ def ui(browser: Browser, live_app: LiveApp, request: pytest.FixtureRequest) -> I
     if failed is not None and failed.failed:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
+        _dump_socket(seen, ARTIFACTS / f"FAILED-{request.node.name}.frames.json")
     context.close()
 
 

@@ -14,6 +14,7 @@ import time
 from playwright.sync_api import Page, expect
 
 from connections_app.standin.app import DEMO_CREDENTIALS
+from connections_app.standin.oauth import client_secret_for
 from tests.e2e.conftest import UI
 from tests.e2e.test_integrations import assert_nowhere, unique
 from tests.standin_fixtures import StandIn
@@ -176,3 +177,48 @@ def test_grant_an_account_key_see_it_granted_and_remove_it_live(
 
     assert_nowhere(ui, OPENAI)
     assert_nowhere(other, OPENAI)
+
+
+def test_an_account_admin_signs_in_an_account_connection_and_reconnects_it(
+    ui: UI, standin: StandIn
+) -> None:
+    """Account scope by sign-in (F26): Ada connects Slack on the Account connections
+    screen through the popup; it belongs to the account (no "Granted by"), appears live,
+    and its details offer Reconnect, which updates it in place."""
+    page = ui.page
+    ui.sign_in("ada@northstar.test")
+    page.locator("#nav-account-connections").click()
+    page.locator("#add-account-connection").first.click()
+    dialog = page.get_by_role("dialog", name="Add account connection")
+    dialog.get_by_placeholder("Search apps").fill("slack")
+    dialog.get_by_role("button", name="Slack", exact=True).click()
+    with page.expect_popup() as popup_info:
+        page.locator("#oauth-connect").click()
+    popup = popup_info.value
+    popup.locator("#account").select_option("carol")
+    popup.get_by_role("button", name="Allow").click()
+    popup.wait_for_event("close", timeout=10_000)
+    label = "Slack (Carol's team)"
+    card = page.locator(".cx-account-card", has_text=label)
+    expect(card).to_contain_text("Not granted to any workspace yet")
+    assert "Granted by" not in card.inner_text()
+
+    # Reconnect from its details: the same account again, the same connection.
+    card.get_by_role("button", name="Details").click()
+    reconnect = page.locator("#details-reconnect")
+    expect(reconnect).to_be_visible()
+    with page.expect_popup() as popup_info:
+        reconnect.click()
+    popup = popup_info.value
+    popup.locator("#account").select_option("carol")
+    popup.get_by_role("button", name="Allow").click()
+    popup.wait_for_event("close", timeout=10_000)
+    expect(page.get_by_text(f"Reconnected “{label}”.")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator(".cx-account-card", has_text=label)).to_have_count(1)
+
+    # Delete it again (the next tests meet the account as it was).
+    card.get_by_role("button", name="Delete").click()
+    page.get_by_role("alertdialog").locator("#delete-confirm").click()
+    expect(card).to_have_count(0)
+    assert_nowhere(ui, client_secret_for("slack"))

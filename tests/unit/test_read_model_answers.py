@@ -7,10 +7,12 @@ from __future__ import annotations
 import pytest
 
 from connections_app.core.catalog import get_catalog
+from connections_app.core.connections.models import Connection
 from connections_app.core.connections.views import ConnectionActions
 from connections_app.core.errors import Conflict
 from connections_app.core.identity.service import SessionView, WorkspaceChoice
 from connections_app.core.tenancy.actor import Actor, Role
+from connections_app.core.tenancy.policy import allowed_ops
 
 MANAGE = frozenset(
     {"list", "view", "view_config", "use", "test", "update", "rotate", "delete", "revoke"}
@@ -19,10 +21,8 @@ USE = frozenset({"list", "view", "use", "test"})
 CLIENT_OWN = frozenset({"list", "view", "rotate", "revoke"})
 
 
-def _decide(
-    allowed: frozenset[str], kind: str, status: str = "active", scope: str = "workspace"
-) -> ConnectionActions:
-    return ConnectionActions.decide(allowed=allowed, kind=kind, scope=scope, status=status)
+def _decide(allowed: frozenset[str], kind: str, status: str = "active") -> ConnectionActions:
+    return ConnectionActions.decide(allowed=allowed, kind=kind, status=status)
 
 
 def test_a_key_is_rotated_never_reconnected_refreshed_or_revoked() -> None:
@@ -48,8 +48,29 @@ def test_status_decides_refresh_and_revoke(status: str, refresh: bool, revoke: b
     assert (acts.refresh, acts.revoke) == (refresh, revoke)
 
 
-def test_a_granted_sign_in_is_reconnected_by_the_account_not_here() -> None:
-    assert not _decide(MANAGE, "oauth2", scope="account").reconnect
+def test_an_account_sign_in_is_reconnected_by_account_admins_not_by_granted_workspaces() -> None:
+    conn = Connection(
+        account_id="acct",
+        workspace_id=None,
+        tenant_id="acct",
+        scope="account",
+        app="slack",
+        label="Slack (agency)",
+        label_key="slack (agency)",
+        stable_key="slack-agency",
+        kind="oauth2",
+        status="active",
+    )
+
+    def acts(actor: Actor) -> ConnectionActions:
+        allowed = frozenset(str(op) for op in allowed_ops(actor, conn))
+        return _decide(allowed, "oauth2")
+
+    admin = Actor("u1", "Ada", "acct", "ws1", Role.ADMIN, is_account_admin=True)
+    assert acts(admin).reconnect and acts(admin).revoke
+    for role in (Role.ADMIN, Role.BUILDER, Role.VIEWER):
+        member = acts(Actor("u2", "Wes", "acct", "ws1", role))
+        assert not (member.reconnect or member.refresh or member.revoke or member.delete)
 
 
 def test_use_level_may_test_and_nothing_else() -> None:

@@ -13,8 +13,8 @@ SIGN_IN_KIND = "oauth2"  # the one kind whose credential comes from a provider s
 class ConnectionActions:
     """What the actor may do with one connection right now, as buttons.
 
-    Role × sharing come in through `allowed` (the tenancy table's answer); kind,
-    scope and status decide which of those operations make sense at the moment:
+    Role × sharing (and scope) come in through `allowed` (the tenancy table's answer);
+    kind and status decide which of those operations make sense at the moment:
     a signed-in connection is reconnected rather than rotated, only an active one
     can be refreshed, a revoked one cannot be revoked again. Screens render these
     flags and never compare kinds or statuses themselves; the services check the
@@ -33,9 +33,7 @@ class ConnectionActions:
     set_test_credentials: bool = False
 
     @classmethod
-    def decide(
-        cls, *, allowed: frozenset[str], kind: str, scope: str, status: str
-    ) -> ConnectionActions:
+    def decide(cls, *, allowed: frozenset[str], kind: str, status: str) -> ConnectionActions:
         signed_in = kind == SIGN_IN_KIND
         live = status != "revoked"
         return cls(
@@ -44,8 +42,9 @@ class ConnectionActions:
             test="test" in allowed,
             edit="update" in allowed,
             rotate="rotate" in allowed and not signed_in,
-            # Granted (account-scope) sign-ins are reconnected by the account, not here.
-            reconnect="rotate" in allowed and signed_in and scope == "workspace",
+            # Account sign-ins too: only account admins hold `rotate` on them (a workspace
+            # they are granted to has use level), and they reconnect on the account screens.
+            reconnect="rotate" in allowed and signed_in,
             refresh="rotate" in allowed and signed_in and status == "active",
             revoke="revoke" in allowed and signed_in and live,
             delete="delete" in allowed,
@@ -90,9 +89,7 @@ class ConnectionView:
 
     @property
     def actions(self) -> ConnectionActions:
-        return ConnectionActions.decide(
-            allowed=self.allowed, kind=self.kind, scope=self.scope, status=self.status
-        )
+        return ConnectionActions.decide(allowed=self.allowed, kind=self.kind, status=self.status)
 
     @property
     def scope_label(self) -> str:
