@@ -94,13 +94,29 @@ def test_viewer_has_no_admin_pages_and_client_lands_in_the_portal(ui: UI) -> Non
     expect(ui.page).to_have_url(re.compile(r"/portal/connections/?$"))
 
 
+def _tab_token(ui: UI) -> str | None:
+    return ui.page.evaluate("() => window.sessionStorage.getItem('token')")
+
+
 def test_sign_out_ends_the_session_on_the_server(ui: UI) -> None:
-    ui.sign_in("wes@northstar.test")
+    ui.goto("/sign-in")
+    expect(ui.page.get_by_label("Email")).to_be_visible()
+    ui.page.wait_for_function("() => window.sessionStorage.getItem('token') !== null")
+    before_sign_in = _tab_token(ui)
+    ui.page.get_by_label("Email").fill("wes@northstar.test")
+    ui.page.get_by_label("Password").fill("connections-demo")
+    ui.page.get_by_role("button", name="Sign in").click()
     expect(ui.page.get_by_role("heading", name="Integrations")).to_be_visible()
+    # Signing in (and out) gives the tab a new Reflex state token: no late disconnect
+    # of the sign-in page's socket can take the first page's replies with it.
+    signed_in = _tab_token(ui)
+    assert signed_in and signed_in != before_sign_in
     token = next(c for c in ui.page.context.cookies() if c["name"] == "cx_session")["value"]
     ui.page.get_by_role("button", name="Sign out").click()
     expect(ui.page).to_have_url(re.compile(r"/sign-in"))
     expect(ui.page.get_by_text("You have been signed out.")).to_be_visible()
+    ui.page.wait_for_function("() => window.sessionStorage.getItem('token') !== null")
+    assert _tab_token(ui) != signed_in
     # Replaying the old cookie gets nothing: the session row is gone.
     ui.page.context.add_cookies([{"name": "cx_session", "value": token, "url": ui.app.url}])
     ui.goto("/integrations")

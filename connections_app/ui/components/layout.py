@@ -9,7 +9,7 @@ import reflex as rx
 
 from connections_app.core.settings import get_settings
 from connections_app.ui.components.badges import icon_tile
-from connections_app.ui.components.native_form import native_form
+from connections_app.ui.components.native_form import fresh_token_on_submit, new_session_form
 from connections_app.ui.components.reauth_banner import reauth_banner
 from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.oauth_connect import OAuthConnectState
@@ -116,7 +116,7 @@ def sidebar() -> rx.Component:
                 spacing="0",
             ),
             rx.spacer(),
-            native_form(
+            new_session_form(
                 rx.tooltip(
                     rx.icon_button(
                         rx.icon("log-out", size=16),
@@ -129,7 +129,6 @@ def sidebar() -> rx.Component:
                     content="Sign out",
                 ),
                 action=backend_url("/auth/sign-out"),
-                method="post",
             ),
             width="100%",
             align="center",
@@ -239,6 +238,7 @@ def app_shell(*children: rx.Component) -> rx.Component:
     return rx.box(
         _oauth_listener(),
         rx.script(_SHELL_SCRIPT),
+        fresh_token_on_submit(),
         sidebar(),
         rx.box(id="nav-backdrop", class_name="cx-backdrop", custom_attrs={"data-open": "false"}),
         rx.el.main(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from connections_app.ui.components.badges import icon_tile
-from connections_app.ui.components.native_form import native_form
+from connections_app.ui.components.native_form import fresh_token_on_submit, new_session_form
 from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.sign_in import SignInState
 
@@ -30,6 +30,7 @@ def _field(label: str, name: str, input_type: str, autocomplete: str) -> rx.Comp
 
 def sign_in_page() -> rx.Component:
     return rx.center(
+        fresh_token_on_submit(),
         rx.card(
             rx.vstack(
                 rx.hstack(
@@ -61,7 +62,7 @@ def sign_in_page() -> rx.Component:
                     SignInState.notice != "",
                     rx.callout(SignInState.notice, icon="info", width="100%"),
                 ),
-                native_form(
+                new_session_form(
                     rx.vstack(
                         _field("Email", "email", "email", "username"),
                         _field("Password", "password", "password", "current-password"),
@@ -73,7 +74,6 @@ def sign_in_page() -> rx.Component:
                         width="100%",
                     ),
                     action=backend_url("/auth/sign-in"),
-                    method="post",
                     width="100%",
                 ),
                 spacing="5",
