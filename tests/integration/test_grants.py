@@ -81,7 +81,9 @@ def test_cap_parsing() -> None:
             grants.parse_cap(bad)
     with pytest.raises(Invalid, match="at most"):
         grants.parse_cap("1000000.01")
-    assert grants.dollars(1_005_000) == "$1.01" and grants.dollars(0) == "$0.00"
+    assert metering.dollars(1_005_000) == "$1.01" and metering.dollars(0) == "$0.00"
+    # One way to say money: a bar never reads $1.00 where the cap message says $1.01.
+    assert metering.dollars(1_000_001) == "$1.01"
 
 
 def test_account_admin_grants_caps_and_removes(db: Session, world: World) -> None:

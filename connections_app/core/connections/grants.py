@@ -46,11 +46,11 @@ class GrantView:
 
     @property
     def cap_label(self) -> str:
-        return "No cap" if self.cap_cents is None else dollars(self.cap_cents * 10_000)
+        return "No cap" if self.cap_cents is None else metering.dollars(self.cap_cents * 10_000)
 
     @property
     def spent_label(self) -> str:
-        return dollars(self.spent_micros)
+        return metering.dollars(self.spent_micros)  # as the cap message says it
 
     @property
     def percent(self) -> int:
@@ -68,12 +68,6 @@ class GrantView:
 class WorkspaceOption:
     id: str
     name: str
-
-
-def dollars(micros: int) -> str:
-    """Micro-dollars as "$1,234.56" (rounded half up to the cent)."""
-    cents = (micros + 5_000) // 10_000
-    return f"${cents // 100:,}.{cents % 100:02d}"
 
 
 def parse_cap(value: Any) -> int | None:
@@ -94,7 +88,8 @@ def parse_cap(value: Any) -> int | None:
     if cents <= 0:
         raise Invalid("A cap must be more than $0. Leave it empty for no cap.", field="cap")
     if cents > MAX_CAP_CENTS:
-        raise Invalid(f"A cap can be at most {dollars(MAX_CAP_CENTS * 10_000)}.", field="cap")
+        most = metering.dollars(MAX_CAP_CENTS * 10_000)
+        raise Invalid(f"A cap can be at most {most}.", field="cap")
     return cents
 
 
@@ -152,7 +147,7 @@ def _view(grant: Grant, workspace_name: str, spent: int) -> GrantView:
 
 
 def _cap_words(cents: int | None) -> str:
-    return "no cap" if cents is None else dollars(cents * 10_000)
+    return "no cap" if cents is None else metering.dollars(cents * 10_000)
 
 
 # --- reads --------------------------------------------------------------------------
