@@ -4,66 +4,28 @@ only account admins change anything, ids from elsewhere find nothing."""
 
 from __future__ import annotations
 
-import pickle
 import secrets
-from collections.abc import Iterator
 
 import pytest
-import reflex as rx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from connections_app.core.identity import service as identity
-from connections_app.core.identity.models import User
 from connections_app.core.oauth import apps
 from connections_app.core.oauth.models import AccountOAuthApp
 from connections_app.core.vault import Vault
 from connections_app.core.workflows import service as workflows
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
-from connections_app.ui.states.session import SessionState
 from tests.conftest import World
-from tests.integration.cli_env import use_database
+from tests.integration import test_ui_handlers
+from tests.integration.test_ui_handlers import Cookie, _everything, _sign_in, _state
 from tests.standin_fixtures import StandIn
+
+as_browser = test_ui_handlers.as_browser  # the shared "browser" fixture
 
 SECRET = "cl+ient%2Fsecret:with/odd-9z8y"
 ROTATED = "rot+ated%3A:/secret-7x6w"
-
-
-class Cookie:
-    value: str | None = None
-
-
-@pytest.fixture
-def as_browser(
-    monkeypatch: pytest.MonkeyPatch, db_url: str, engine: Engine, vault: Vault
-) -> Iterator[type[Cookie]]:
-    use_database(monkeypatch, db_url)
-    Cookie.value = None
-    monkeypatch.setattr(
-        SessionState, "_session_ref", lambda self: identity.session_ref(Cookie.value)
-    )
-    yield Cookie
-    Cookie.value = None
-
-
-def _sign_in(engine: Engine, user_id: str) -> str:
-    with Session(engine, expire_on_commit=False) as db:
-        user = db.get(User, user_id)
-        assert user is not None
-        return identity.start_session(db, user=user, ttl_hours=1)
-
-
-async def _state(cls: type[rx.State]) -> rx.State:
-    root = rx.State(_reflex_internal_init=True)
-    return await root.get_state(cls)
-
-
-def _pickled(state: rx.State) -> bytes:
-    root = state
-    while root.parent_state is not None:
-        root = root.parent_state
-    return pickle.dumps(root)
 
 
 def _form(**extra: str) -> dict[str, str]:
@@ -134,7 +96,7 @@ async def test_an_account_admin_adds_edits_rotates_and_deletes_without_keeping_t
     assert state.error == "", state.error
     row = next(r for r in state.items if r.name == name)
     assert row.masked == "••••" + SECRET[-4:] and row.is_custom
-    assert SECRET.encode() not in _pickled(state)
+    assert SECRET.encode() not in _everything(state)
 
     await state.open_edit(row.id)
     assert state.draft["name_field"] == "email" and state.draft["extra__prompt"] == "consent"
@@ -146,7 +108,7 @@ async def test_an_account_admin_adds_edits_rotates_and_deletes_without_keeping_t
     state.ask_rotate(row.id)
     await OAuthAppsState.rotate.fn(state, {"client_secret": ROTATED})  # type: ignore[attr-defined]
     assert next(r for r in state.items if r.id == row.id).masked == "••••" + ROTATED[-4:]
-    dump = _pickled(state)
+    dump = _everything(state)
     assert SECRET.encode() not in dump and ROTATED.encode() not in dump
 
     state.ask_delete(row.id)
@@ -167,7 +129,7 @@ async def test_a_bad_form_says_which_field_and_writes_nothing(
     assert state.error_field == "token_url" and "Token URL" in state.error
     assert state.draft["name"] == "Bad one"  # what was typed stays (not the secret)
     assert _rows(engine) == before
-    assert SECRET.encode() not in _pickled(state)
+    assert SECRET.encode() not in _everything(state)
 
 
 @pytest.mark.parametrize("who", ["admin1", "builder1", "viewer1", "client1", "foreign_admin"])
@@ -285,7 +247,7 @@ async def test_discover_fills_the_endpoints_for_account_admins_only(
     assert state.draft["jwks_url"] == f"{issuer}/jwks"
     assert state.draft["api_base_url"] == issuer and state.draft["name"] == "Acme ID"
     assert "Filled from" in state.notice
-    assert SECRET.encode() not in _pickled(state)
+    assert SECRET.encode() not in _everything(state)
 
     as_browser.value = _sign_in(engine, world.user_ids["admin1"])  # a workspace admin
     forged = await _state(OAuthAppsState)
