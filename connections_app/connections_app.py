@@ -40,6 +40,7 @@ from connections_app.ui.page_scripts import built_html_pages, component_scripts
 from connections_app.ui.pages.account_pages import account_connections_page, llm_keys_page
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
+from connections_app.ui.pages.clients import clients_page
 from connections_app.ui.pages.not_found import not_found_page
 from connections_app.ui.pages.oauth_apps import oauth_apps_page
 from connections_app.ui.pages.runs import runs_page
@@ -103,6 +104,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         "Integrations · Connections",
         [_SESSION, ConnectionListState.load],
     ),
+    (clients_page, "/clients", "Clients · Connections", [_SESSION]),
     (audit_log_page, "/audit", "Audit log · Connections", [_SESSION, AuditLogState.load]),
     (builder_page, "/builder", "Builder · Connections", [_SESSION, BuilderState.load]),
     (runs_page, "/runs", "Runs · Connections", [_SESSION, RunsState.load]),

@@ -87,7 +87,12 @@ def sidebar() -> rx.Component:
                 _nav_item("Runs", "history", "/runs"),
                 rx.cond(
                     SessionState.is_workspace_admin,
-                    _nav_item("Audit log", "scroll-text", "/audit"),
+                    rx.vstack(
+                        _nav_item("Clients", "users", "/clients"),
+                        _nav_item("Audit log", "scroll-text", "/audit"),
+                        spacing="1",
+                        width="100%",
+                    ),
                 ),
                 rx.cond(
                     SessionState.is_account_admin,
