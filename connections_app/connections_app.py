@@ -43,9 +43,10 @@ from connections_app.ui.pages.builder import builder_page
 from connections_app.ui.pages.clients import clients_page
 from connections_app.ui.pages.not_found import not_found_page
 from connections_app.ui.pages.oauth_apps import oauth_apps_page
+from connections_app.ui.pages.portal import portal_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
-from connections_app.ui.pages.workspace_pages import integrations_page, portal_page
+from connections_app.ui.pages.workspace_pages import integrations_page
 from connections_app.ui.reflex_logging import (
     backend_exception_handler,
     frontend_exception_handler,
@@ -54,9 +55,10 @@ from connections_app.ui.session_guard import SessionGuard
 from connections_app.ui.states.account_connections import AccountConnectionsState, LlmKeysState
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
-from connections_app.ui.states.connections_list import ConnectionListState, PortalState
+from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
+from connections_app.ui.states.portal import PortalState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState

@@ -282,6 +282,13 @@ def connection_history(
     return _run(db, stmt, page, page_size)
 
 
+def own_activity(db: Session, *, actor: Actor, page: Any = 1, page_size: Any = 10) -> AuditPage:
+    """What this person did in the current workspace, newest first, in the log's words
+    (the portal's "Your activity"; `audit_scope.own_activity_query` says which rows)."""
+    page, page_size = _paging(page, page_size)
+    return _run(db, audit_scope.own_activity_query(actor), page, page_size)
+
+
 def failures_since(db: Session, *, actor: Actor, connection_id: str, hours: int = 24) -> int:
     """Failed uses, tests and refreshes of a connection the actor can see, in a window."""
     conn = connection_scope.get_connection(db, actor, connection_id)

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from connections_app.core import egress
 from connections_app.core.connections import runtime, service
+from connections_app.core.connections.models import Connection
 from connections_app.core.errors import Forbidden, NotFound
 from connections_app.core.tenancy.actor import Actor
 from tests.conftest import World
@@ -46,6 +47,20 @@ PERSONAL = {
     "client1": dict.fromkeys(OPS, MISSING),
     "admin2": dict.fromkeys(OPS, MISSING),
     "foreign_admin": dict.fromkeys(OPS, MISSING),
+}
+
+# Target "client_own": created by admin1 in ws1 (sharing=use) and authorized by client1,
+# as a connect link makes it (F24). The client may see, list and rotate it (and revoke a
+# sign-in: test_portal.py); nothing else. Usages: only where it is used, like `get`.
+CLIENT_OWN = {
+    **SHARED,
+    "client1": {
+        **dict.fromkeys(OPS, DENY),
+        "get": OK,
+        "list": OK,
+        "rotate": OK,
+        "usages": OK,
+    },
 }
 
 
@@ -92,17 +107,23 @@ def _outcome(call: Callable[[], None]) -> str:
     return OK
 
 
-@pytest.mark.parametrize("target", ["shared", "personal"])
+@pytest.mark.parametrize("target", ["shared", "personal", "client_own"])
 def test_role_matrix(engine: Engine, world: World, standin: StandIn, target: str) -> None:
-    table = SHARED if target == "shared" else PERSONAL
-    owner = world.actors["admin1" if target == "shared" else "builder1"]
-    sharing = "use" if target == "shared" else "personal"
+    table = {"shared": SHARED, "personal": PERSONAL, "client_own": CLIENT_OWN}[target]
+    owner = world.actors["builder1" if target == "personal" else "admin1"]
+    sharing = "personal" if target == "personal" else "use"
     mismatches = []
     for who, expected_ops in table.items():
         actor = world.actors[who]
         for op in OPS:
             with Session(engine, expire_on_commit=False) as db:
                 conn = make_stripe(db, owner, sharing=sharing)
+                if target == "client_own":
+                    row = db.get(Connection, conn.id)
+                    assert row is not None
+                    row.authorized_by = world.user_ids["client1"]
+                    db.add(row)
+                    db.commit()
                 got = _outcome(
                     lambda db=db, actor=actor, op=op, conn=conn: _op(
                         op, db, actor, conn.id, standin

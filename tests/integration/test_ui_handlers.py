@@ -27,9 +27,10 @@ from connections_app.ui.states.connection_details import (
     EditState,
     RotateState,
 )
-from connections_app.ui.states.connections_list import ConnectionListState, PortalState
+from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.core_call import call_as
 from connections_app.ui.states.oauth_connect import OAuthConnectState
+from connections_app.ui.states.portal import PortalState
 from connections_app.ui.states.rows import ConnectionSummary
 from connections_app.ui.states.session import SessionState
 from tests.conftest import World

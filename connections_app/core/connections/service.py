@@ -42,6 +42,7 @@ from connections_app.core.connections.views import (
 )
 from connections_app.core.errors import Conflict, DomainError, Invalid
 from connections_app.core.oauth import provider
+from connections_app.core.tenancy import clients as client_scope
 from connections_app.core.tenancy import connections as connection_scope
 from connections_app.core.tenancy import grants as grant_scope
 from connections_app.core.tenancy import policy
@@ -177,9 +178,25 @@ def _commit(db: Session) -> None:
         raise Conflict("Another change to this connection happened at the same time.") from None
 
 
-def to_view(actor: Actor, conn: Connection, *, account_name: str = "") -> ConnectionView:
+def authorizers(db: Session, rows: list[Connection]) -> dict[str, str]:
+    """Client names by user id, for the rows a client of their workspace authorized
+    (one read for a whole page)."""
+    names: dict[str, str] = {}
+    for workspace_id in {r.workspace_id for r in rows if r.authorized_by and r.workspace_id}:
+        names |= client_scope.client_names(
+            db,
+            workspace_id=workspace_id,
+            user_ids={r.authorized_by or "" for r in rows if r.workspace_id == workspace_id},
+        )
+    return names
+
+
+def to_view(
+    actor: Actor, conn: Connection, *, account_name: str = "", authorizer: str = ""
+) -> ConnectionView:
     """`account_name`: the account granting it, for an account connection shown in a
-    workspace (`granted_by`); leave it empty on the account's own screens."""
+    workspace (`granted_by`); leave it empty on the account's own screens. `authorizer`:
+    the client who authorized it (`authorizers`)."""
     allowed = policy.allowed_ops(actor, conn)
     # A revoked connection has no credential and no token any more: showing the old
     # tail or expiry would suggest otherwise.
@@ -220,6 +237,7 @@ def to_view(actor: Actor, conn: Connection, *, account_name: str = "") -> Connec
         allowed=frozenset(str(op) for op in allowed),
         test_masked_tail="" if revoked else conn.test_masked_tail,
         granted_by=account_name if conn.scope == Scope.ACCOUNT else "",
+        authorized_by_name=authorizer,
     )
 
 
@@ -426,6 +444,9 @@ def list_connections(
         raise Invalid(f"Page size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
     stmt = connection_scope.connections_query(actor, account_scope=account_scope)
     if authorized_by_me:
+        # "What I authorized" is a client's portal list: for anyone else it would be a
+        # list of the workspace under the wrong name.
+        require_client(db, actor)
         stmt = stmt.where(Connection.authorized_by == actor.user_id)
     if model_providers:
         providers = [a.key for a in get_catalog().apps if a.model_provider]
@@ -456,7 +477,25 @@ def list_connections(
         .limit(page_size)
     ).all()
     name = "" if account_scope else granted_by(db, actor, list(rows))
-    return Page([to_view(actor, row, account_name=name) for row in rows], total, page, page_size)
+    names = authorizers(db, list(rows))
+    views = [
+        to_view(actor, row, account_name=name, authorizer=names.get(row.authorized_by or "", ""))
+        for row in rows
+    ]
+    return Page(views, total, page, page_size)
+
+
+def require_client(db: Session, actor: Actor) -> None:
+    """Refuse (recorded) anyone but a client of this workspace: the portal is theirs."""
+    if not actor.is_client:
+        raise guard.refuse(
+            db,
+            actor,
+            "The portal is for client users: it lists the connections they authorized.",
+            what="open the client portal",
+            target_type="workspace",
+            target_id=actor.workspace_id,
+        )
 
 
 def get(
@@ -467,7 +506,12 @@ def get(
     conn = connection_scope.get_connection(db, actor, connection_id)
     _authorize(db, actor, Op.VIEW, conn)
     in_workspace = not account_screen and grant_scope.granted_here(db, actor, conn)
-    return to_view(actor, conn, account_name=granted_by(db, actor, [conn]) if in_workspace else "")
+    return to_view(
+        actor,
+        conn,
+        account_name=granted_by(db, actor, [conn]) if in_workspace else "",
+        authorizer=authorizers(db, [conn]).get(conn.authorized_by or "", ""),
+    )
 
 
 def health(db: Session, *, actor: Actor, connection_id: Any) -> Health:
@@ -784,6 +828,10 @@ def rotate(
     purpose_value = _choice(purpose, Purpose, field="purpose", label="Credential set")
     conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
     _authorize(db, actor, Op.ROTATE, conn)
+    if purpose_value == Purpose.TEST:
+        # Test credentials are part of the set-up (`ConnectionActions.set_test_credentials`):
+        # a client rotates the live credential it entered, nothing else (F24).
+        _authorize(db, actor, Op.UPDATE, conn)
     if conn.status == Status.REVOKED:
         raise Invalid("This connection was revoked. Create or reconnect a new one.")
     if conn.kind == Kind.OAUTH2:

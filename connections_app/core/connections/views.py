@@ -45,7 +45,9 @@ class ConnectionActions:
             # Account sign-ins too: only account admins hold `rotate` on them (a workspace
             # they are granted to has use level), and they reconnect on the account screens.
             reconnect="rotate" in allowed and signed_in,
-            refresh="rotate" in allowed and signed_in and status == "active",
+            # "Refresh now" is a troubleshooting tool of those who may also test: a
+            # client (rotate and revoke only, F24) reconnects or revokes, nothing more.
+            refresh="rotate" in allowed and "test" in allowed and signed_in and status == "active",
             revoke="revoke" in allowed and signed_in and live,
             delete="delete" in allowed,
             set_test_credentials="update" in allowed and "rotate" in allowed and not signed_in,
@@ -86,6 +88,9 @@ class ConnectionView:
     # F9: the account's name on an account connection shown in a workspace (it reaches
     # the workspace through a grant); "" on the account's own screens and for own rows.
     granted_by: str = ""
+    # F24: the client's name when a client of the workspace authorized it ("Authorized
+    # by <client>"); "" when a member of the agency did.
+    authorized_by_name: str = ""
 
     @property
     def actions(self) -> ConnectionActions:

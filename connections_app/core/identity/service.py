@@ -634,11 +634,36 @@ def switch_workspace_for_ref(db: Session, *, ref: Any, workspace_id: Any) -> Act
 PORTAL_PAGE = "/portal/connections"
 INTEGRATIONS_PAGE = "/integrations"
 
+# Which paths each kind of person may open (prefixes); anything else sends them to their
+# start page. Clients live in their portal; members and account admins never get a
+# portal (it would list "my connections" of a workspace they are not a client of).
+_CLIENT_PATHS: tuple[str, ...] = ("/portal",)
+_CLIENT_ONLY_PATHS: tuple[str, ...] = ("/portal",)
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
 
 def start_page(actor: Actor | None) -> str:
     """Where a person starts: a client's portal, everyone else's Integrations (every
     entry — `/`, `/sign-in`, the 404 page's way back — asks here)."""
     return PORTAL_PAGE if actor is not None and actor.is_client else INTEGRATIONS_PAGE
+
+
+def may_open(actor: Actor | None, path: str) -> bool:
+    """Whether a signed-in person may open a page (UX only: every service checks again).
+
+    Clients stay within `_CLIENT_PATHS`; nobody else opens `_CLIENT_ONLY_PATHS`.
+    """
+    if actor is not None and actor.is_client:
+        return _under(path, _CLIENT_PATHS)
+    return not _under(path, _CLIENT_ONLY_PATHS)
+
+
+def page_for(actor: Actor | None, path: str) -> str | None:
+    """None when the person may open `path`, else where to send them instead."""
+    return None if may_open(actor, path) else start_page(actor)
 
 
 def start_page_for_ref(db: Session, ref: Any) -> str | None:

@@ -39,3 +39,19 @@ def connection_health_query(actor: Actor, conn: Connection) -> SelectOfScalar[Au
     return select(AuditEvent).where(
         AuditEvent.account_id == actor.account_id, AuditEvent.connection_id == conn.id
     )
+
+
+def own_activity_query(actor: Actor) -> SelectOfScalar[AuditEvent]:
+    """A person's own events in the current workspace: the rows where they are the actor.
+
+    The portal's "Your activity" (F24). Only the person's own doings, not everything
+    that happened to the connections they authorized: those events name the agency's
+    people and runs, which a client is not shown anywhere else either.
+    """
+    if actor.workspace_id is None or actor.user_id is None:
+        return select(AuditEvent).where(false())
+    return select(AuditEvent).where(
+        AuditEvent.account_id == actor.account_id,
+        AuditEvent.workspace_id == actor.workspace_id,
+        AuditEvent.actor_id == actor.user_id,
+    )

@@ -65,3 +65,17 @@ def get_client(db: Session, actor: Actor, user_id: Any) -> ClientPerson:
 def is_client_of(db: Session, *, workspace_id: str, user_id: str) -> bool:
     """Whether a person is a client of a workspace the caller already resolved."""
     return db.get(ClientUser, (workspace_id, user_id)) is not None
+
+
+def client_names(db: Session, *, workspace_id: str | None, user_ids: set[str]) -> dict[str, str]:
+    """The names of those of `user_ids` who are clients of a workspace the caller already
+    resolved (the "Authorized by <client>" of its connections); others are left out."""
+    ids = sorted(i for i in user_ids if i)
+    if workspace_id is None or not ids:
+        return {}
+    rows = db.exec(
+        select(User.id, User.name, User.email)
+        .join(ClientUser, ClientUser.user_id == User.id)  # type: ignore[arg-type]
+        .where(ClientUser.workspace_id == workspace_id, User.id.in_(ids))  # type: ignore[attr-defined]
+    ).all()
+    return {uid: name or email for uid, name, email in rows}

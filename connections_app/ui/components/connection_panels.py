@@ -5,7 +5,11 @@ from __future__ import annotations
 import reflex as rx
 
 from connections_app.ui.components.badges import kind_text, status_badge
-from connections_app.ui.components.connection_table import app_icon
+from connections_app.ui.components.connection_table import (
+    app_icon,
+    authorized_badge,
+    reconnect_link,
+)
 from connections_app.ui.components.form_parts import (
     close_icon,
     confirm_dialog,
@@ -170,7 +174,9 @@ def details_panel() -> rx.Component:
                         status_badge(s["status"]),
                         rx.badge(kind_text(s["kind"]), variant="outline", color_scheme="gray"),
                         rx.badge(s["sharing_label"], variant="outline", color_scheme="gray"),
+                        authorized_badge(s["authorized_by"], id="details-authorized-by"),
                         spacing="2",
+                        wrap="wrap",
                     ),
                     rx.cond(
                         s["notice"] != "",
@@ -218,18 +224,7 @@ def details_panel() -> rx.Component:
                         ),
                         rx.cond(
                             _can("reconnect"),
-                            rx.button(
-                                rx.el.a(
-                                    rx.icon("log-in", size=14),
-                                    "Reconnect",
-                                    href=s["reconnect_url"],
-                                    target="cx-oauth",
-                                    id="details-reconnect",
-                                ),
-                                as_child=True,
-                                size="2",
-                                variant="soft",
-                            ),
+                            reconnect_link(s["reconnect_url"], s["label"], id="details-reconnect"),
                         ),
                         rx.cond(
                             _can("refresh"),
@@ -518,13 +513,16 @@ def rotate_dialog() -> rx.Component:
             ),
             rx.form(
                 rx.vstack(
-                    rx.segmented_control.root(
-                        rx.segmented_control.item("Live credential", value="live"),
-                        rx.segmented_control.item("Test credential", value="test"),
-                        value=R.purpose,
-                        on_change=R.choose_purpose,
-                        width="100%",
-                        id="rotate-purpose",
+                    rx.cond(
+                        R.can_set_test,
+                        rx.segmented_control.root(
+                            rx.segmented_control.item("Live credential", value="live"),
+                            rx.segmented_control.item("Test credential", value="test"),
+                            value=R.purpose,
+                            on_change=R.choose_purpose,
+                            width="100%",
+                            id="rotate-purpose",
+                        ),
                     ),
                     rx.cond(
                         R.purpose == "test",

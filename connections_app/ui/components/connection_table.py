@@ -17,6 +17,33 @@ def app_icon(src: rx.Var | str, name: rx.Var | str, size: str = "32px") -> rx.Co
     return rx.image(src=src, width=size, height=size, min_width=size, border_radius="8px", alt=name)
 
 
+def authorized_badge(line: rx.Var, **props: object) -> rx.Component:
+    """ "Authorized by <client>" (F24) when the read-model names one; nothing otherwise."""
+    badge = rx.badge(
+        rx.icon("user-check", size=12), line, color_scheme="teal", variant="soft", **props
+    )
+    return rx.cond(line != "", badge)
+
+
+def reconnect_link(
+    url: rx.Var, label: rx.Var, *, size: str = "2", variant: str = "soft", **props: object
+) -> rx.Component:
+    """Reconnect in the OAuth popup (`cx-oauth`): a link styled as a button."""
+    return rx.button(
+        rx.el.a(
+            rx.icon("log-in", size=14),
+            "Reconnect",
+            href=url,
+            target="cx-oauth",
+            aria_label="Reconnect " + label.to(str),
+            **props,
+        ),
+        as_child=True,
+        size=size,
+        variant=variant,
+    )
+
+
 def _app_cell(row: rx.Var, clickable: bool) -> rx.Component:
     title = rx.text(row["label"], size="2", weight="medium", trim="both")
     return rx.hstack(
@@ -35,6 +62,7 @@ def _app_cell(row: rx.Var, clickable: bool) -> rx.Component:
                 else title
             ),
             rx.text(row["app_name"], size="1", color_scheme="gray"),
+            authorized_badge(row["authorized_by"], size="1", class_name="authorized-by"),
             spacing="1",
         ),
         spacing="3",

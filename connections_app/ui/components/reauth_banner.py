@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from connections_app.ui.components.connection_table import app_icon
+from connections_app.ui.components.connection_table import app_icon, reconnect_link
 from connections_app.ui.states.reauth_banner import ReauthBannerState
 
 B = ReauthBannerState
@@ -21,17 +21,7 @@ def _row(item: rx.Var) -> rx.Component:
         ),
         rx.cond(
             item["reconnect_url"] != "",
-            rx.button(
-                rx.el.a(
-                    rx.icon("log-in", size=14),
-                    "Reconnect",
-                    href=item["reconnect_url"],
-                    target="cx-oauth",
-                    aria_label="Reconnect " + item["label"],
-                ),
-                as_child=True,
-                size="1",
-            ),
+            reconnect_link(item["reconnect_url"], item["label"], size="1", variant="solid"),
             rx.text("Ask a workspace admin to reconnect it.", size="1", color_scheme="gray"),
         ),
         align="center",

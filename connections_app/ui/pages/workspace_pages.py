@@ -1,5 +1,5 @@
-"""Signed-in pages: Integrations and the client portal (the account's screens and LLM Keys:
-account_pages.py)."""
+"""Signed-in pages: Integrations (the account's screens and LLM Keys: account_pages.py;
+the client portal: portal.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from connections_app.ui.components.connection_table import connection_table
 from connections_app.ui.components.form_parts import pager, text_button
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
 from connections_app.ui.states.add_connection import AddConnectionState
-from connections_app.ui.states.connections_list import ConnectionListState, PortalState
+from connections_app.ui.states.connections_list import ConnectionListState
 
 
 def list_error(state: type[ConnectionListState]) -> rx.Component:
@@ -159,30 +159,4 @@ def integrations_page() -> rx.Component:
         rotate_dialog(),
         delete_dialog(),
         revoke_dialog(),
-    )
-
-
-def portal_page() -> rx.Component:
-    state = PortalState
-    return app_shell(
-        page_header(
-            "My connections",
-            "The apps you have authorized for this workspace. You can reconnect or revoke them.",
-        ),
-        list_error(state),
-        rx.cond(
-            state.total > 0,
-            rx.vstack(
-                connection_table(state.rows, show_usage=False),
-                list_pager(state),
-                width="100%",
-                spacing="3",
-            ),
-            empty_state(
-                "shield-check",
-                "Nothing authorized yet",
-                "When your agency sends you a connect link, the apps you authorize appear "
-                "here. Nobody at the agency can read your credentials.",
-            ),
-        ),
     )

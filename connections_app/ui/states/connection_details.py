@@ -364,6 +364,7 @@ class RotateState(SessionState):
     # F28: which credential set is replaced: "live", or "test" (used by test-mode runs).
     purpose: str = "live"
     test_masked_tail: str = ""
+    can_set_test: bool = False  # the core's `set_test_credentials`
     fields: list[FieldRow] = []
     oauth: bool = False
     error: str = ""
@@ -384,6 +385,7 @@ class RotateState(SessionState):
         self.masked_tail = masked(view)
         self.test_masked_tail = f"••••{view.test_masked_tail}" if view.test_masked_tail else ""
         self.purpose = "live"
+        self.can_set_test = view.actions.set_test_credentials
         self.oauth = view.via_sign_in
         self.fields = [] if self.oauth else secret_inputs(view)
         self.error = ""

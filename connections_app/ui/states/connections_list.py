@@ -1,5 +1,5 @@
-"""Read-models of connection lists for the Integrations and portal pages (the account
-screens extend them: ui/states/account_connections.py).
+"""Read-models of connection lists for the Integrations page (the account screens extend
+them: ui/states/account_connections.py; the client portal has its own: ui/states/portal.py).
 
 Rows are typed `ConnectionRow`s built from `ConnectionView` (ui/states/rows.py):
 label, app, status and a masked tail, never configuration values the actor may not
@@ -37,14 +37,11 @@ class ConnectionListState(PagedMixin, SessionState):
     error: str = ""
     can_add: bool = False
     list_loaded: bool = False
-    # Which list state last loaded the rows: its subclasses (LLM keys, the portal)
+    # Which list state last loaded the rows: its subclasses (LLM keys, account ones)
     # share these fields with it (Reflex substates read their parent's vars).
     list_kind: str = ""
 
     def _account_scope(self) -> bool:
-        return False
-
-    def _authorized_by_me(self) -> bool:
         return False
 
     def _page_query(self) -> dict[str, Any]:
@@ -62,7 +59,6 @@ class ConnectionListState(PagedMixin, SessionState):
         query = {
             **self._page_query(),
             "account_scope": self._account_scope(),
-            "authorized_by_me": self._authorized_by_me(),
         }
         answer = await self._as_actor(
             lambda db, actor: connections.list_connections(db, actor=actor, **query),
@@ -82,7 +78,7 @@ class ConnectionListState(PagedMixin, SessionState):
         self.error = ""
         self.rows = [connection_row(v) for v in result.items]
         self.total = result.total
-        self.can_add = me.may_add_connection and not self._authorized_by_me()
+        self.can_add = me.may_add_connection
         self.list_loaded, self.list_kind = True, type(self).__name__
         return None
 
@@ -125,10 +121,3 @@ class ConnectionListState(PagedMixin, SessionState):
     def filtering(self) -> bool:
         filters = (self.app_filter, self.kind_filter, self.status_filter)
         return bool(self.search) or any(f != ALL for f in filters)
-
-
-class PortalState(ConnectionListState):
-    """The client portal lists only what the signed-in person authorized."""
-
-    def _authorized_by_me(self) -> bool:
-        return True

@@ -22,6 +22,7 @@ from connections_app.core.connections.views import (
     Usage,
 )
 from connections_app.core.errors import Invalid
+from connections_app.core.portal import PortalConnection
 from connections_app.core.workflows.runs import RunView
 from connections_app.core.workflows.service import NodeView
 from connections_app.ui.formatting import SHARING_LABELS, exact, expiry, when
@@ -73,7 +74,12 @@ class ConnectionRow(ConnectionHead):
     expires: str = ""
     scope: str = ""
     granted_by: str = ""  # the account's name on a granted account connection
+    authorized_by: str = ""  # "Authorized by <client>" (F24), or ""
     actions: ConnectionActions = field(default_factory=ConnectionActions)
+
+
+def authorized_line(view: ConnectionView) -> str:
+    return f"Authorized by {view.authorized_by_name}" if view.authorized_by_name else ""
 
 
 def connection_row(view: ConnectionView) -> ConnectionRow:
@@ -86,6 +92,7 @@ def connection_row(view: ConnectionView) -> ConnectionRow:
         expires=expiry(view.token_expires_at),
         scope=view.scope_label,
         granted_by=view.granted_by,
+        authorized_by=authorized_line(view),
         actions=view.actions,
     )
 
@@ -346,6 +353,7 @@ class ConnectionSummary(ConnectionHead):
     updated: str = ""
     external: str = ""
     reconnect_url: str = ""
+    authorized_by: str = ""  # "Authorized by <client>" (F24), or ""
     # One message per state (the core's `Health.notice`): why it is not active, else
     # what its latest test said; shown once, never beside a stale one.
     notice: str = ""
@@ -378,6 +386,7 @@ def connection_summary(view: ConnectionView, health: Health, api_url: str) -> Co
         updated=exact(view.updated_at),
         external=view.external_name or view.external_identity or "",
         reconnect_url=_reconnect_url(view, api_url),
+        authorized_by=authorized_line(view),
     )
 
 
@@ -448,6 +457,31 @@ class AuditRow:
     outcome: str = ""
     target: str = ""
     summary: str = ""
+
+
+@dataclass(frozen=True)
+class PortalRow(ConnectionHead):
+    """One connection in a client's portal: no configuration, no secret."""
+
+    id: str = ""
+    last_used: str = ""
+    workflows: str = ""  # the names of the workflows using it, or ""
+    reconnect_url: str = ""
+    actions: ConnectionActions = field(default_factory=ConnectionActions)
+
+
+def portal_rows(items: list[PortalConnection], api_url: str) -> list[PortalRow]:
+    return [
+        PortalRow(
+            **_head(i.connection),
+            id=i.connection.id,
+            last_used=when(i.connection.last_used_at),
+            workflows=", ".join(i.workflows),
+            reconnect_url=_reconnect_url(i.connection, api_url),
+            actions=i.connection.actions,
+        )
+        for i in items
+    ]
 
 
 def audit_rows(page: AuditPage) -> list[AuditRow]:

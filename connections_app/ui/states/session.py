@@ -166,10 +166,8 @@ class SessionState(rx.State):
             await self._forget_page_states()
         await self._link_workspace_signal(actor)
         path = self.router.url.path or "/"
-        home = identity.start_page(actor)
-        if home == identity.PORTAL_PAGE and not path.startswith("/portal"):
-            return rx.redirect(home)
-        return None
+        elsewhere = identity.page_for(actor, path)
+        return rx.redirect(elsewhere) if elsewhere is not None else None
 
     async def _link_workspace_signal(self, actor: Actor | None) -> None:
         """Hear this workspace's alerts; only after the session proved membership."""
