@@ -8,6 +8,7 @@ a portal list."""
 from __future__ import annotations
 
 import json
+import re
 
 from playwright.sync_api import Page, expect
 
@@ -89,7 +90,7 @@ def test_cleo_reconnects_and_revokes_her_connection_from_the_portal(
 
     # Cleo lands in her portal: her connection, the workflow using it, her actions only.
     other.sign_in(CLEO)
-    expect(cleo).to_have_url(ui.app.url + "/portal/connections")
+    expect(cleo).to_have_url(re.compile(r"/portal/connections/?$"))
     card = _card(cleo, conn_id)
     expect(card).to_contain_text(label)
     expect(card.locator(".portal-workflows")).to_contain_text(workflow)
@@ -110,6 +111,7 @@ def test_cleo_reconnects_and_revokes_her_connection_from_the_portal(
     wes.reload()
     row = table(wes).locator(f"#row-{conn_id}")
     expect(row).to_contain_text("Authorized by Cleo Client")
+    ui.shot("integrations-authorized-by")
     row.get_by_role("link", name=label, exact=True).click()
     panel = wes.locator("#details-panel")
     expect(panel.locator("#details-authorized-by")).to_have_text("Authorized by Cleo Client")
@@ -168,7 +170,7 @@ def test_a_viewer_opening_the_portal_is_sent_to_integrations_with_no_portal_list
     expect(table(page)).to_be_visible()
     received = len(ui.seen.frames)
     ui.goto("/portal/connections")
-    expect(page).to_have_url(ui.app.url + "/integrations")
+    expect(page).to_have_url(re.compile(r"/integrations/?$"))
     expect(table(page)).to_be_visible()
     expect(page.locator(".portal-card")).to_have_count(0)
     sent = _portal_deltas(ui.seen.frames[received:])
