@@ -68,7 +68,11 @@ def _op(name: str, db: Session, actor: Actor, conn_id: str, standin: StandIn) ->
     if name == "get":
         service.get(db, actor=actor, connection_id=conn_id)
     elif name == "list":
-        ids = {v.id for v in service.list_connections(db, actor=actor, page_size=100).items}
+        # Searched by its label: the workspace holds hundreds of rows by now (one a call).
+        row = db.get(Connection, conn_id)
+        assert row is not None
+        found = service.list_connections(db, actor=actor, search=row.label, page_size=100)
+        ids = {v.id for v in found.items}
         if conn_id not in ids:
             raise NotFound("not listed")
     elif name == "update":
