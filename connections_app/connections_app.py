@@ -58,7 +58,7 @@ from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
-from connections_app.ui.states.portal import PortalState
+from connections_app.ui.states.portal import PortalActivityState, PortalState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
@@ -122,7 +122,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         portal_page,
         "/portal/connections",
         "My connections · Connections",
-        [_SESSION, PortalState.load],
+        [_SESSION, PortalState.load, PortalActivityState.load],
     ),
     (not_found_page, "404", "Page not found · Connections", NotFoundState.load),
 ]

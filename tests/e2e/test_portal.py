@@ -97,6 +97,8 @@ def test_cleo_reconnects_and_revokes_her_connection_from_the_portal(
     expect(card.get_by_role("link", name=f"Reconnect {label}")).to_be_visible()
     expect(card.get_by_role("button", name=f"Revoke {label}")).to_be_visible()
     expect(card.locator(".portal-rotate")).to_have_count(0)  # a sign-in is reconnected
+    shown = [name for d in _portal_deltas(other.seen.frames) for name in _labels(d)]
+    assert label in shown, "the frame reader below sees the portal's rows when there are some"
     expect(cleo.locator("#connections-table")).to_have_count(0)  # no workspace list
     other.shot("portal")
     for width in (390, 900):
@@ -175,7 +177,7 @@ def test_a_viewer_opening_the_portal_is_sent_to_integrations_with_no_portal_list
     expect(page.locator(".portal-card")).to_have_count(0)
     sent = _portal_deltas(ui.seen.frames[received:])
     # The portal's state may tell the page it refused; it never carries a row.
-    assert all(not d.get("rows_rx_state_") and not d.get("activity_rx_state_") for d in sent)
+    assert all(not d.get("rows_rx_state_") and not d.get("items_rx_state_") for d in sent)
     assert not any(label for d in sent for label in _labels(d)), sent
 
 
@@ -183,16 +185,16 @@ def _portal_deltas(frames: list[str]) -> list[dict]:
     """What the server told the browser about the portal's state (socket.io frames)."""
     found = []
     for frame in frames:
-        body = frame.lstrip("0123456789")
-        if "portal_state" not in body:
+        if "portal____portal" not in frame or "[" not in frame:
             continue
+        body = frame[frame.index("[") :]  # after socket.io's `42/_event,`
         try:
             message = json.loads(body)
         except ValueError:
             continue
         for part in message if isinstance(message, list) else [message]:
             delta = part.get("delta", {}) if isinstance(part, dict) else {}
-            found += [v for k, v in delta.items() if k.endswith("portal____portal_state")]
+            found += [v for k, v in delta.items() if re.search(r"portal____portal_\w*state$", k)]
     return found
 
 

@@ -32,7 +32,7 @@ from connections_app.standin.app import DEMO_CREDENTIALS
 from connections_app.ui.states.connection_details import RotateState
 from connections_app.ui.states.core_call import call_as
 from connections_app.ui.states.oauth_connect import OAuthConnectState
-from connections_app.ui.states.portal import PortalState
+from connections_app.ui.states.portal import PortalActivityState, PortalState
 from tests.conftest import PASSWORD, World
 from tests.integration import test_ui_handlers
 from tests.integration.helpers import make_stripe, workflow_with_node
@@ -407,8 +407,11 @@ async def test_a_non_client_opening_the_portal_is_redirected_and_gets_no_list(
     as_browser: type[Cookie], engine: Engine, world: World, setup: Portal, who: str
 ) -> None:
     state = await _portal_of(as_browser, engine, world.user_ids[who])
-    assert state.rows == [] and state.total == 0 and state.activity == []
+    assert state.rows == [] and state.total == 0
     assert "client users" in state.error
+    activity = await _state(PortalActivityState)
+    await activity.load()
+    assert activity.items == [] and activity.total == 0
 
 
 async def test_the_client_portal_state_holds_its_rows_and_no_secret(

@@ -29,7 +29,7 @@ from connections_app.ui.states.node_panel import NodePanelState
 from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
-from connections_app.ui.states.portal import PortalState
+from connections_app.ui.states.portal import PortalActivityState, PortalState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
 from connections_app.ui.states.rows import ConnectionRow, StepRow
 from connections_app.ui.states.runs import RunsState
@@ -70,8 +70,8 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     AccountConnectionsState: ACCOUNT,
     LlmKeysState: ACCOUNT,
     # F24: no id argument at all; the core answers clients only (test_portal.py).
-    PortalState: SESSION
-    | {"load", "next_page", "previous_page", "activity_next", "activity_previous"},
+    PortalState: SESSION | {"load", "next_page", "previous_page"},
+    PortalActivityState: SESSION | {"load", "next_page", "previous_page"},
     AddConnectionState: SESSION
     | {
         "open_dialog",

@@ -13,14 +13,15 @@ import reflex as rx
 from connections_app.ui.components.badges import kind_text, status_badge
 from connections_app.ui.components.connection_panels import revoke_dialog, rotate_dialog
 from connections_app.ui.components.connection_table import app_icon, reconnect_link
-from connections_app.ui.components.form_parts import pager
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
 from connections_app.ui.components.portal_requests import pending_requests_section
+from connections_app.ui.pages.workspace_pages import list_pager
 from connections_app.ui.states.connection_details import RotateState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
-from connections_app.ui.states.portal import PortalState
+from connections_app.ui.states.portal import PortalActivityState, PortalState
 
 P = PortalState
+A = PortalActivityState
 
 
 def _fact(label: str, value: rx.Var | rx.Component) -> rx.Component:
@@ -125,13 +126,7 @@ def _connections() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                pager(
-                    summary=P.page_summary,
-                    on_previous=P.previous_page,
-                    on_next=P.next_page,
-                    at_first=P.page <= 1,
-                    has_next=P.has_next,
-                ),
+                list_pager(P),
                 width="100%",
                 spacing="3",
                 id="portal-connections",
@@ -172,26 +167,14 @@ def _activity_row(item: rx.Var) -> rx.Component:
     )
 
 
-# Newest first: "Older" is the next page.
-_ACTIVITY_PAGER = {
-    "summary": P.activity_summary,
-    "on_previous": P.activity_previous,
-    "on_next": P.activity_next,
-    "at_first": P.activity_page <= 1,
-    "has_next": P.activity_has_next,
-    "previous_label": "Newer",
-    "next_label": "Older",
-}
-
-
 def _activity() -> rx.Component:
     return rx.vstack(
         rx.heading("Your activity", size="4", as_="h2"),
         rx.cond(
-            P.activity_total > 0,
+            A.total > 0,
             rx.vstack(
-                rx.foreach(P.activity, _activity_row),
-                pager(**_ACTIVITY_PAGER),
+                rx.foreach(A.items, _activity_row),
+                list_pager(A, previous_label="Newer", next_label="Older"),
                 width="100%",
                 spacing="1",
             ),

@@ -20,6 +20,7 @@ from connections_app.ui.components.form_parts import pager, text_button
 from connections_app.ui.components.layout import app_shell, empty_state, page_header
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.connections_list import ConnectionListState
+from connections_app.ui.states.paging import PagedMixin
 
 
 def list_error(state: type[ConnectionListState]) -> rx.Component:
@@ -29,13 +30,14 @@ def list_error(state: type[ConnectionListState]) -> rx.Component:
     )
 
 
-def list_pager(state: type[ConnectionListState]) -> rx.Component:
+def list_pager(state: type[PagedMixin], **labels: str) -> rx.Component:
     return pager(
         summary=state.page_summary,
         on_previous=state.previous_page,
         on_next=state.next_page,
         at_first=state.page <= 1,
         has_next=state.has_next,
+        **labels,
     )
 
 

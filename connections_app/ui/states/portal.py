@@ -15,50 +15,40 @@ import reflex as rx
 
 from connections_app.core import portal
 from connections_app.core.settings import get_settings
-from connections_app.ui import formatting
 from connections_app.ui.states.paging import PAGE_SIZE, PagedMixin
 from connections_app.ui.states.rows import AuditRow, PortalRow, audit_rows, portal_rows
 from connections_app.ui.states.session import SessionState
 
-ACTIVITY_PAGE_SIZE = 10
-
 
 class PortalState(PagedMixin, SessionState):
+    """The connections this client authorized, a page at a time."""
+
     rows: list[PortalRow] = []
     error: str = ""
     loaded: bool = False
-    activity: list[AuditRow] = []
-    activity_page: int = 1
-    activity_total: int = 0
 
     async def _reload(self) -> Any:
-        page, activity_page = self.page, self.activity_page
-
-        def read(db: Any, actor: Any) -> tuple[portal.PortalPage, Any]:
-            mine = portal.my_connections(db, actor=actor, page=page, page_size=PAGE_SIZE)
-            done = portal.my_activity(
-                db, actor=actor, page=activity_page, page_size=ACTIVITY_PAGE_SIZE
-            )
-            return mine, done
-
-        answer = await self._as_actor(read, write=False)
+        page = self.page
+        answer = await self._as_actor(
+            lambda db, actor: portal.my_connections(
+                db, actor=actor, page=page, page_size=PAGE_SIZE
+            ),
+            write=False,
+        )
         if answer.signed_out:
             return self._sign_in_redirect()
-        if answer.value is None:
+        mine = answer.value
+        self.loaded = True
+        if mine is None:
             self.error = answer.message
-            self.rows, self.total, self.activity, self.activity_total = [], 0, [], 0
-            self.loaded = True
+            self.rows, self.total = [], 0
             return None
-        mine, done = answer.value
         if not mine.items and mine.total and self.page > 1:
             self.page = max(1, -(-mine.total // PAGE_SIZE))  # the page emptied under us
             return await self._reload()
         self.error = ""
         self.rows = portal_rows(mine.items, get_settings().api_url)
         self.total = mine.total
-        self.activity = audit_rows(done)
-        self.activity_total = done.total
-        self.loaded = True
         return None
 
     async def _on_workspace_change(self) -> None:
@@ -67,24 +57,33 @@ class PortalState(PagedMixin, SessionState):
 
     @rx.event
     async def load(self) -> Any:
-        self.page = self.activity_page = 1
+        self.page = 1
         return await self._reload()
+
+
+class PortalActivityState(PagedMixin, SessionState):
+    """The client's own events here, newest first (the next page is older)."""
+
+    items: list[AuditRow] = []
+    loaded: bool = False
+
+    async def _reload(self) -> Any:
+        page = self.page
+        answer = await self._as_actor(
+            lambda db, actor: portal.my_activity(db, actor=actor, page=page, page_size=PAGE_SIZE),
+            write=False,
+        )
+        done = answer.value
+        self.loaded = True
+        self.items = audit_rows(done) if done is not None else []
+        self.total = done.total if done is not None else 0
+        return None
+
+    async def _on_workspace_change(self) -> None:
+        if self.loaded:
+            await self._reload()
 
     @rx.event
-    async def activity_next(self) -> Any:
-        if self.activity_page * ACTIVITY_PAGE_SIZE < self.activity_total:
-            self.activity_page += 1
+    async def load(self) -> Any:
+        self.page = 1
         return await self._reload()
-
-    @rx.event
-    async def activity_previous(self) -> Any:
-        self.activity_page = max(1, self.activity_page - 1)
-        return await self._reload()
-
-    @rx.var
-    def activity_summary(self) -> str:
-        return formatting.page_summary(self.activity_page, ACTIVITY_PAGE_SIZE, self.activity_total)
-
-    @rx.var
-    def activity_has_next(self) -> bool:
-        return self.activity_page * ACTIVITY_PAGE_SIZE < self.activity_total
