@@ -20,12 +20,29 @@ from connections_app.ui.states.rows import AuditRow, PortalRow, audit_rows, port
 from connections_app.ui.states.session import SessionState
 
 
-class PortalState(PagedMixin, SessionState):
+class _PortalPart(rx.State, mixin=True):
+    """A part of the portal: loaded from page one on open, re-read on workspace news."""
+
+    loaded: bool = False
+
+    async def _reload(self) -> Any:
+        raise NotImplementedError
+
+    async def _on_workspace_change(self) -> None:
+        if self.loaded:
+            await self._reload()
+
+    @rx.event
+    async def load(self) -> Any:
+        self.page = 1  # PagedMixin's, beside this mixin in each part
+        return await self._reload()
+
+
+class PortalState(_PortalPart, PagedMixin, SessionState):
     """The connections this client authorized, a page at a time."""
 
     rows: list[PortalRow] = []
     error: str = ""
-    loaded: bool = False
 
     async def _reload(self) -> Any:
         page = self.page
@@ -51,21 +68,11 @@ class PortalState(PagedMixin, SessionState):
         self.total = mine.total
         return None
 
-    async def _on_workspace_change(self) -> None:
-        if self.loaded:
-            await self._reload()
 
-    @rx.event
-    async def load(self) -> Any:
-        self.page = 1
-        return await self._reload()
-
-
-class PortalActivityState(PagedMixin, SessionState):
+class PortalActivityState(_PortalPart, PagedMixin, SessionState):
     """The client's own events here, newest first (the next page is older)."""
 
     items: list[AuditRow] = []
-    loaded: bool = False
 
     async def _reload(self) -> Any:
         page = self.page
@@ -78,12 +85,3 @@ class PortalActivityState(PagedMixin, SessionState):
         self.items = audit_rows(done) if done is not None else []
         self.total = done.total if done is not None else 0
         return None
-
-    async def _on_workspace_change(self) -> None:
-        if self.loaded:
-            await self._reload()
-
-    @rx.event
-    async def load(self) -> Any:
-        self.page = 1
-        return await self._reload()
