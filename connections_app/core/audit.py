@@ -63,6 +63,9 @@ class Action(StrEnum):
     SPEND_CAP_REACHED = "spend_cap_reached"
     PRICE_SET = "price_set"
     PRICE_REMOVED = "price_removed"
+    INVITATION_CREATED = "invitation_created"
+    INVITATION_REVOKED = "invitation_revoked"
+    INVITATION_ACCEPTED = "invitation_accepted"
 
 
 # Events that change nothing a screen shows (or would flood every tab with reloads:

@@ -61,6 +61,9 @@ _ACTION_WORDS = {
     Action.SPEND_CAP_REACHED: "Spend cap reached",
     Action.PRICE_SET: "Model price set",
     Action.PRICE_REMOVED: "Model price removed",
+    Action.INVITATION_CREATED: "Client invited",
+    Action.INVITATION_REVOKED: "Invitation revoked",
+    Action.INVITATION_ACCEPTED: "Invitation accepted",
 }
 
 

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from connections_app.core.audit import AuditEvent, AuditHead
 from connections_app.core.connections.models import Connection, ConnectionSecret, Grant
+from connections_app.core.identity.invitation_models import ClientInvitation
 from connections_app.core.identity.models import (
     Account,
     AccountAdmin,
@@ -27,6 +28,7 @@ __all__ = [
     "AccountOAuthApp",
     "AuditEvent",
     "AuditHead",
+    "ClientInvitation",
     "ClientUser",
     "Connection",
     "ConnectionSecret",
