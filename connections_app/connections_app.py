@@ -55,6 +55,7 @@ from connections_app.ui.session_guard import SessionGuard
 from connections_app.ui.states.account_connections import AccountConnectionsState, LlmKeysState
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
+from connections_app.ui.states.client_people import ClientPeopleState
 from connections_app.ui.states.connections_list import ConnectionListState, PortalState
 from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
@@ -105,7 +106,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         "Integrations · Connections",
         [_SESSION, ConnectionListState.load],
     ),
-    (clients_page, "/clients", "Clients · Connections", [_SESSION]),
+    (clients_page, "/clients", "Clients · Connections", [_SESSION, ClientPeopleState.load]),
     (audit_log_page, "/audit", "Audit log · Connections", [_SESSION, AuditLogState.load]),
     (builder_page, "/builder", "Builder · Connections", [_SESSION, BuilderState.load]),
     (runs_page, "/runs", "Runs · Connections", [_SESSION, RunsState.load]),
