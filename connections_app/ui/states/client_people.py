@@ -19,7 +19,7 @@ import reflex as rx
 from connections_app.core.identity import invitations
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import clients
-from connections_app.ui.formatting import when
+from connections_app.ui.formatting import exact, when
 from connections_app.ui.states.session import SessionState
 
 LINK_INPUT_ID = "invite-link"
@@ -157,7 +157,8 @@ class ClientPeopleState(SessionState):
             self.error, self.error_field = answer.message, answer.field or ""
             return None
         self.link_email = made.invitation.email
-        self.link_expires = when(made.invitation.expires_at).lower()
+        hours = int(invitations.VALID_FOR.total_seconds() // 3600)
+        self.link_expires = f"in {hours} hours ({exact(made.invitation.expires_at)})"
         self.link_shown = True
         await self._load()
         link = f"{get_settings().api_url}/invite/{made.token}"
