@@ -152,6 +152,16 @@ def list_invitations(db: Session, actor: Actor) -> list[InvitationView]:
     return [_view(row, inviter, now) for row, inviter in scope.invitations_of(db, actor)]
 
 
+ClientPerson = client_scope.ClientPerson  # the People tab's rows, named where it asks
+
+
+def client_people(db: Session, actor: Actor) -> list[ClientPerson]:
+    """The workspace's client people, for the admins who invite them (the People tab)."""
+    if not actor.is_workspace_admin:
+        raise Forbidden("Only workspace admins see the client people of this workspace.")
+    return client_scope.client_people(db, actor)
+
+
 def invite(db: Session, actor: Actor, email: Any, name: Any = None) -> NewInvitation:
     """Invite `email` as a client of the actor's workspace; the token is returned once."""
     _require_admin(db, actor, "invite a client")

@@ -18,7 +18,6 @@ import reflex as rx
 
 from connections_app.core.identity import invitations
 from connections_app.core.settings import get_settings
-from connections_app.core.tenancy import clients
 from connections_app.ui.formatting import exact, when
 from connections_app.ui.states.session import SessionState
 
@@ -68,7 +67,7 @@ def _invitation_row(view: invitations.InvitationView) -> InvitationRow:
     )
 
 
-def _person_row(person: clients.ClientPerson) -> ClientPersonRow:
+def _person_row(person: invitations.ClientPerson) -> ClientPersonRow:
     return ClientPersonRow(
         id=person.user_id,
         name=person.name,
@@ -79,7 +78,7 @@ def _person_row(person: clients.ClientPerson) -> ClientPersonRow:
 
 
 def _people_and_invitations(db: Any, actor: Any) -> tuple[list[Any], list[Any]]:
-    return invitations.list_invitations(db, actor), clients.client_people(db, actor)
+    return invitations.list_invitations(db, actor), invitations.client_people(db, actor)
 
 
 class ClientPeopleState(SessionState):
