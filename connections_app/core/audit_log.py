@@ -61,6 +61,9 @@ _ACTION_WORDS = {
     Action.SPEND_CAP_REACHED: "Spend cap reached",
     Action.PRICE_SET: "Model price set",
     Action.PRICE_REMOVED: "Model price removed",
+    Action.CONNECT_LINK_REQUESTED: "Connect link requested",
+    Action.CONNECT_LINK_REVOKED: "Connect link revoked",
+    Action.CONNECT_LINK_USED: "Connect link used",
 }
 
 

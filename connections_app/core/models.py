@@ -3,7 +3,12 @@
 from sqlmodel import SQLModel
 
 from connections_app.core.audit import AuditEvent, AuditHead
-from connections_app.core.connections.models import Connection, ConnectionSecret, Grant
+from connections_app.core.connections.models import (
+    Connection,
+    ConnectionSecret,
+    ConnectLink,
+    Grant,
+)
 from connections_app.core.identity.models import (
     Account,
     AccountAdmin,
@@ -28,6 +33,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "ClientUser",
+    "ConnectLink",
     "Connection",
     "ConnectionSecret",
     "DataKey",
