@@ -651,7 +651,7 @@ def may_open(actor: Actor | None, path: str) -> bool:
     pages; everyone else may open any page (each page's core calls decide what it shows)."""
     if actor is None or not actor.is_client:
         return True
-    return any(path == p or path.startswith(p if p.endswith("/") else p + "/") for p in CLIENT_PATHS)
+    return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in CLIENT_PATHS)
 
 
 def start_page_for_ref(db: Session, ref: Any) -> str | None:
