@@ -475,3 +475,73 @@ def complete_with_credentials(
         claim=claim,
         vault=vault,
     )
+
+
+def answered_by(db: Session, actor: Actor, link_id: Any) -> str | None:
+    """The label of the connection this person made with this link, once they used it
+    (the link page turns to "Connected" when the popup's connection lands); else None."""
+    link = scope.by_id_in_workspace(db, actor, link_id)
+    if link is None or link.used_by is None or link.used_by != actor.user_id:
+        return None
+    if not link.connection_id:
+        return None
+    try:
+        return connection_scope.get_connection(db, actor, link.connection_id).label
+    except NotFound:
+        return None
+
+
+_TITLES = {
+    "invalid": "This link is not valid",
+    "not_client": "This link is for a client",
+    "other_client": "This link is not yours",
+    "revoked": "This link was withdrawn",
+    "used": "This link was already used",
+    "expired": "This link has expired",
+}
+
+
+@dataclass(frozen=True)
+class LinkLook:
+    """What the link page shows: the link to answer, the connection this person made
+    with it, or why it cannot be used (a title and a message, nothing else)."""
+
+    page: LinkPage | None = None
+    title: str = ""
+    message: str = ""
+    connected_label: str = ""
+
+
+def look(db: Session, actor: Actor, *, reference: Any = None, link_id: Any = None) -> LinkLook:
+    """The link page's one question: by the route's reference on load, by the link's
+    id afterwards (the page keeps no token)."""
+    if link_id is not None:
+        done = answered_by(db, actor, link_id)
+        if done:
+            return LinkLook(connected_label=done)
+    try:
+        if link_id is not None:
+            page = resolve(db, actor, link_id=link_id)
+        else:
+            page = resolve_reference(db, actor, reference)
+    except LinkUnusable as err:
+        return LinkLook(title=_TITLES.get(err.reason, "This link cannot be used"), message=str(err))
+    return LinkLook(page=page)
+
+
+@dataclass(frozen=True)
+class AdminScreen:
+    """The Connect links tab in one read: the links, the apps and the clients a
+    workspace admin may choose (anyone else: all empty)."""
+
+    links: list[LinkView]
+    apps: list[RequestableApp]
+    clients: list[clients.ClientPerson]
+
+
+def admin_screen(db: Session, actor: Actor) -> AdminScreen:
+    if not actor.is_workspace_admin:
+        return AdminScreen([], [], [])
+    return AdminScreen(
+        list_links(db, actor), requestable_apps(db, actor), clients.client_people(db, actor)
+    )
