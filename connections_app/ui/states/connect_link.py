@@ -48,9 +48,13 @@ class ConnectLinkState(SessionState):
         self.link_id = self.oauth_url = ""
         self.fields = []
 
+    def _reference(self) -> str:
+        """The route's `[token]`: read once on load, never stored in a field."""
+        return str(self.router.page.params.get("token", ""))
+
     @rx.event
     async def load(self) -> Any:
-        reference = self.router.page.params.get("token", "")
+        reference = self._reference()
         self.reset()
         answer = await self._as_actor(
             lambda db, actor: connect_links.look(db, actor, reference=reference), write=False
