@@ -414,7 +414,7 @@ def _form_step() -> rx.Component:
                         "How builders find it, e.g. “Stripe (prod)” or “Stripe EU”.",
                         "label",
                     ),
-                    rx.foreach(S.fields, catalog_field),
+                    rx.foreach(S.fields, lambda f: catalog_field(f)),
                     rx.cond(
                         S.test_fields.length() > 0,
                         rx.el.details(
