@@ -12,11 +12,12 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import UI
 from tests.e2e.test_integrations import assert_nowhere, table
+from tests.e2e.test_pages_clean import Console, _check
 from tests.integration.dbdump import dump, leaks
 from tests.standin_fixtures import StandIn
 
@@ -24,8 +25,9 @@ HUBSPOT_LABEL = "HubSpot (Acme link)"
 STRIPE_LABEL = "Stripe (Acme link)"
 
 
-def _request_link(page: Page, app: str, label: str, client_email: str | None) -> str:
+def _request_link(ui: UI, app: str, label: str, client_email: str | None) -> str:
     """Wes's dialog on /clients; the URL shown once in the read-only input."""
+    page = ui.page
     page.locator("#clients-tab-links").click()
     page.locator("#link-request").click()
     dialog = page.get_by_role("dialog")
@@ -38,7 +40,9 @@ def _request_link(page: Page, app: str, label: str, client_email: str | None) ->
     field = dialog.locator("#connect-link-url")
     expect(field).to_have_value(re.compile(r"/connect/[A-Za-z0-9_-]{43}$"))
     url = field.input_value()
+    _check(ui, "connect link shown")
     page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
     return urlsplit(url).path
 
 
@@ -94,12 +98,14 @@ def _problem(ui: UI, path: str, title: str) -> None:
 
 def test_a_client_answers_connect_links_once(ui: UI, other: UI, standin: StandIn) -> None:
     wes, cleo = ui, other
+    consoles = [Console(wes.page), Console(cleo.page)]
     wes.sign_in("wes@northstar.test")
     expect(table(wes.page)).to_be_visible()
     wes.goto("/clients")
-    path = _request_link(wes.page, "hubspot", HUBSPOT_LABEL, "cleo@acme.test")
+    path = _request_link(wes, "hubspot", HUBSPOT_LABEL, "cleo@acme.test")
     expect(wes.page.locator("#connect-links-table")).to_contain_text(HUBSPOT_LABEL)
     expect(wes.page.locator("#connect-links-table")).to_contain_text("Pending")
+    _check(wes, "connect links tab")
     wes.shot("connect-links-admin")
     wes.goto("/integrations")
     expect(table(wes.page)).to_be_visible()
@@ -117,6 +123,7 @@ def test_a_client_answers_connect_links_once(ui: UI, other: UI, standin: StandIn
         "Northstar Agency asks you to connect HubSpot for Acme Corp"
     )
     expect(cleo.page.get_by_text("nobody at Northstar Agency can read them")).to_be_visible()
+    _check(cleo, "connect link page")
     cleo.shot("connect-link-page")
     with cleo.page.expect_popup() as popup_info:
         cleo.page.locator("#connect-link-oauth").click()
@@ -127,6 +134,7 @@ def test_a_client_answers_connect_links_once(ui: UI, other: UI, standin: StandIn
     popup.wait_for_event("close", timeout=10_000)
     expect(table(wes.page)).to_contain_text(HUBSPOT_LABEL, timeout=2_000)
     expect(cleo.page.locator("#connect-link-done")).to_be_visible(timeout=2_000)
+    _check(cleo, "connect link done")
     cleo.shot("connect-link-done")
     cleo.goto("/portal/connections")
     expect(table(cleo.page)).to_contain_text(HUBSPOT_LABEL)
@@ -167,8 +175,11 @@ def test_a_client_answers_connect_links_once(ui: UI, other: UI, standin: StandIn
     _problem(cleo, _insert_link(wes, client_email=email, expired=False), "This link is not yours")
     tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
     _problem(cleo, tampered, "This link is not valid")
+    _check(cleo, "connect link invalid")
     cleo.shot("connect-link-invalid")
     assert _acme_connections(wes) == before + 1
+    messages = [m for c in consoles for m in c.messages]
+    assert not messages, "\n".join(messages)
 
 
 def test_an_api_key_through_a_link_stays_secret(ui: UI, other: UI, standin: StandIn) -> None:
@@ -177,7 +188,7 @@ def test_an_api_key_through_a_link_stays_secret(ui: UI, other: UI, standin: Stan
     wes.sign_in("wes@northstar.test")
     expect(table(wes.page)).to_be_visible()
     wes.goto("/clients")
-    path = _request_link(wes.page, "stripe", STRIPE_LABEL, None)  # any client
+    path = _request_link(wes, "stripe", STRIPE_LABEL, None)  # any client
     wes.goto("/integrations")
     expect(table(wes.page)).to_be_visible()
     cleo.sign_in("cleo@acme.test")

@@ -3,14 +3,17 @@ form or through the stand-in provider's consent; every other case creates nothin
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from starlette.applications import Starlette
 
 from connections_app.core.audit import AuditEvent
 from connections_app.core.clock import utcnow
@@ -23,7 +26,9 @@ from connections_app.core.oauth.models import OAuthFlow
 from connections_app.core.tenancy import policy
 from connections_app.core.tenancy.actor import Actor, Role
 from connections_app.core.vault import Vault
+from connections_app.http.oauth_routes import routes as oauth_routes
 from tests.conftest import PASSWORD, World
+from tests.integration.cli_env import use_database
 from tests.integration.dbdump import dump, leaks
 from tests.integration.oauth_helpers import REDIRECT, consent, register_clients, session_for
 from tests.standin_fixtures import StandIn
@@ -447,3 +452,59 @@ def test_oauth_link_refusals_leave_it_pending_and_others_cannot_start(
             redirect_uri=REDIRECT,
             vault=vault,
         )
+
+
+async def test_the_popup_route_starts_only_for_the_links_client(
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    engine: Engine,
+    world: World,
+    people: dict[str, Actor],
+    vault: Vault,
+    standin: StandIn,
+    registered: None,
+) -> None:
+    """`/oauth/start?link=<id>`: the person comes from the cookie; anyone else, or no
+    session, gets a clear page and no flow; the bound client goes to the provider and
+    the callback creates the connection."""
+    use_database(monkeypatch, db_url)
+    asked = _request(
+        engine,
+        people["admin1"],
+        app="hubspot",
+        label="HubSpot (route)",
+        client_user_id=world.user_ids["client1"],
+    )
+    app = Starlette(routes=oauth_routes)
+
+    async def start(token: str | None, link: object) -> httpx.Response:
+        cookies = {"cx_session": token} if token else {}
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost", cookies=cookies
+        ) as client:
+            return await client.get("/oauth/start", params={"link": link})
+
+    with Session(engine) as db:
+        flows_before = len(db.exec(select(OAuthFlow)).all())
+    for name in ("client1b", "client2", "admin1", "viewer1", "foreign_admin"):
+        answer = await start(session_for(engine, world.user_ids[name]), asked.link.id)
+        assert answer.status_code == 400 and "Not connected" in answer.text, name
+    answer = await start(None, asked.link.id)
+    assert answer.status_code == 401
+    token = session_for(engine, world.user_ids["client1"])
+    for hostile in ("0" * 32, "x" * 5000, "../../x", asked.token):
+        answer = await start(token, hostile)
+        assert answer.status_code == 400, hostile
+    with Session(engine) as db:
+        assert len(db.exec(select(OAuthFlow)).all()) == flows_before
+    answer = await start(token, asked.link.id)
+    assert answer.status_code == 302
+    params = await asyncio.to_thread(consent, answer.headers["location"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://localhost",
+        cookies={"cx_session": token},
+    ) as client:
+        finished = await client.get("/oauth/callback", params=params)
+    assert finished.status_code == 200 and "Connected" in finished.text
+    assert _row(engine, asked.link.id).connection_id is not None
