@@ -42,6 +42,7 @@ from connections_app.ui.pages.account_pages import account_connections_page, llm
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
 from connections_app.ui.pages.clients import clients_page
+from connections_app.ui.pages.connect_link import connect_link_page
 from connections_app.ui.pages.not_found import not_found_page
 from connections_app.ui.pages.oauth_apps import oauth_apps_page
 from connections_app.ui.pages.runs import runs_page
@@ -56,9 +57,12 @@ from connections_app.ui.states.account_connections import AccountConnectionsStat
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.client_people import ClientPeopleState
+from connections_app.ui.states.connect_link import ConnectLinkState
+from connections_app.ui.states.connect_link_admin import ConnectLinkAdminState
 from connections_app.ui.states.connections_list import ConnectionListState, PortalState
 from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
+from connections_app.ui.states.portal_requests import PortalRequestsState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
@@ -106,7 +110,18 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         "Integrations · Connections",
         [_SESSION, ConnectionListState.load],
     ),
-    (clients_page, "/clients", "Clients · Connections", [_SESSION, ClientPeopleState.load]),
+    (
+        clients_page,
+        "/clients",
+        "Clients · Connections",
+        [_SESSION, ClientPeopleState.load, ConnectLinkAdminState.load],
+    ),
+    (
+        connect_link_page,
+        "/connect/[token]",
+        "Connect an app · Connections",
+        [_SESSION, ConnectLinkState.load],
+    ),
     (audit_log_page, "/audit", "Audit log · Connections", [_SESSION, AuditLogState.load]),
     (builder_page, "/builder", "Builder · Connections", [_SESSION, BuilderState.load]),
     (runs_page, "/runs", "Runs · Connections", [_SESSION, RunsState.load]),
@@ -122,7 +137,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         portal_page,
         "/portal/connections",
         "My connections · Connections",
-        [_SESSION, PortalState.load],
+        [_SESSION, PortalState.load, PortalRequestsState.load],
     ),
     (not_found_page, "404", "Page not found · Connections", NotFoundState.load),
 ]

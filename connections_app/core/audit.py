@@ -66,6 +66,9 @@ class Action(StrEnum):
     INVITATION_CREATED = "invitation_created"
     INVITATION_REVOKED = "invitation_revoked"
     INVITATION_ACCEPTED = "invitation_accepted"
+    CONNECT_LINK_REQUESTED = "connect_link_requested"
+    CONNECT_LINK_REVOKED = "connect_link_revoked"
+    CONNECT_LINK_USED = "connect_link_used"
 
 
 # Events that change nothing a screen shows (or would flood every tab with reloads:

@@ -64,6 +64,9 @@ _ACTION_WORDS = {
     Action.INVITATION_CREATED: "Client invited",
     Action.INVITATION_REVOKED: "Invitation revoked",
     Action.INVITATION_ACCEPTED: "Invitation accepted",
+    Action.CONNECT_LINK_REQUESTED: "Connect link requested",
+    Action.CONNECT_LINK_REVOKED: "Connect link revoked",
+    Action.CONNECT_LINK_USED: "Connect link used",
 }
 
 

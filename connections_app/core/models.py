@@ -3,7 +3,12 @@
 from sqlmodel import SQLModel
 
 from connections_app.core.audit import AuditEvent, AuditHead
-from connections_app.core.connections.models import Connection, ConnectionSecret, Grant
+from connections_app.core.connections.models import (
+    Connection,
+    ConnectionSecret,
+    ConnectLink,
+    Grant,
+)
 from connections_app.core.identity.invitation_models import ClientInvitation
 from connections_app.core.identity.models import (
     Account,
@@ -30,6 +35,7 @@ __all__ = [
     "AuditHead",
     "ClientInvitation",
     "ClientUser",
+    "ConnectLink",
     "Connection",
     "ConnectionSecret",
     "DataKey",

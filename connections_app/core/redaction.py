@@ -95,8 +95,8 @@ _QUOTED_ASSIGNMENT = re.compile(
 # Cookie: a=b; c=d   (to the end of the line)
 _HEADER_LINE = re.compile(r"(?P<key>\b" + _HEADERS + r"[ \t]*:[ \t]*)(?=[^\s'\"])[^\r\n]+", re.I)
 # Capability links: the path segment after these prefixes is a single-use token (an
-# invitation link's), and access logs print request paths.
-CAPABILITY_PATHS = ("invite",)
+# invitation's or a connect link's), and access logs print request paths.
+CAPABILITY_PATHS = ("invite", "connect")
 _CAPABILITY_PATH = re.compile(
     r"(?P<key>/(?:" + "|".join(CAPABILITY_PATHS) + r")/)[A-Za-z0-9_\-]{8,}"
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -299,7 +299,7 @@ def create(
     target_node = lifecycle.node_to_select(
         db, actor, node, app=app_def.key, kind=method.kind, what="create a connection for a node"
     )
-    workspace_id, tenant_id = _owner(actor, scope_value)
+    _, tenant_id = _owner(actor, scope_value)
     if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
         raise Conflict(f"A connection named “{label_text}” already exists here.", field="label")
     if stable_key not in (None, ""):
@@ -309,27 +309,19 @@ def create(
     else:
         key = unique_stable_key(db, tenant_id, suggest_stable_key(label_text))
     now = utcnow()
-    conn = Connection(
-        account_id=actor.account_id,
-        workspace_id=workspace_id,
-        tenant_id=tenant_id,
-        scope=scope_value,
-        app=app_def.key,
-        label=label_text,
-        label_key=label_key(label_text),
-        stable_key=key,
-        kind=method.kind,
-        status=Status.ACTIVE,
-        sharing=sharing_value,
+    conn = _form_row(
+        actor,
+        app_def,
+        method,
+        label_text,
+        key,
         config=config,
-        masked_tail=tail_of(method, secrets) or "",
-        secret_version=1,
-        has_test_credentials=bool(test_secrets),
-        test_masked_tail=tail_of(method, test_secrets) or "",
-        created_by=actor.user_id,
-        created_at=now,
-        updated_at=now,
+        secrets=secrets,
+        scope=scope_value,
+        sharing=sharing_value,
     )
+    conn.has_test_credentials = bool(test_secrets)
+    conn.test_masked_tail = tail_of(method, test_secrets) or ""
     detail: dict[str, Any] = {"kind": conn.kind, "scope": conn.scope}
     if verdict is not None:
         _record_verdict(conn, verdict, now)
@@ -356,6 +348,109 @@ def create(
     except IntegrityError:
         db.rollback()
         raise Conflict("A connection with this label or stable key already exists.") from None
+    return to_view(actor, conn)
+
+
+def _form_row(
+    actor: Actor,
+    app_def: AppDefinition,
+    method: AuthMethod,
+    label_text: str,
+    key: str,
+    *,
+    config: dict[str, Any],
+    secrets: Mapping[str, str],
+    scope: Scope,
+    sharing: Sharing,
+) -> Connection:
+    """A new connection row from a form's validated values (its secrets sealed next)."""
+    workspace_id, tenant_id = _owner(actor, scope)
+    now = utcnow()
+    return Connection(
+        account_id=actor.account_id,
+        workspace_id=workspace_id,
+        tenant_id=tenant_id,
+        scope=scope,
+        app=app_def.key,
+        label=label_text,
+        label_key=label_key(label_text),
+        stable_key=key,
+        kind=method.kind,
+        status=Status.ACTIVE,
+        sharing=sharing,
+        config=config,
+        masked_tail=tail_of(method, secrets) or "",
+        secret_version=1,
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def unique_label(db: Session, tenant_id: str, base: str) -> str:
+    """`base`, or `base (2)`, `base (3)`… : the first label not taken by this owner."""
+    candidate, n = base[:120], 1
+    while _taken(db, tenant_id, Connection.label_key, label_key(candidate), None):
+        n += 1
+        suffix = f" ({n})"
+        candidate = base[: 120 - len(suffix)] + suffix
+    return candidate
+
+
+def create_through_link(
+    db: Session,
+    *,
+    actor: Actor,
+    app: str,
+    kind: str,
+    label: str,
+    fields: Mapping[str, Any],
+    claim: Callable[[Connection], bool],
+    vault: Vault | None = None,
+) -> ConnectionView:
+    """A client answers a connect link with a credential form (F24).
+
+    The role does not allow this person to create connections (`policy.can_create` is
+    false for clients): the permission is the pending link the caller (`connect_links`)
+    resolved for exactly this person, workspace and app. The row is the workspace's,
+    created and authorized by the client, shared at the default level; the secret
+    takes the one path of every form (validate → `secret_rows.store` → vault). `claim`
+    marks the link used in this same transaction; when another use won meanwhile it
+    answers False and nothing is saved.
+    """
+    app_def, method = _app_and_method(app, kind)
+    if method.kind == Kind.OAUTH2:
+        raise Invalid("This app connects by signing in, not with a form.", field="kind")
+    if not isinstance(fields, Mapping):
+        raise Invalid("The form is incomplete.")
+    config, secrets = method.validate(fields)
+    assert actor.workspace_id is not None
+    label_text = unique_label(db, actor.workspace_id, _label(label))
+    key = unique_stable_key(db, actor.workspace_id, suggest_stable_key(label_text))
+    conn = _form_row(
+        actor,
+        app_def,
+        method,
+        label_text,
+        key,
+        config=config,
+        secrets=secrets,
+        scope=Scope.WORKSPACE,
+        sharing=Sharing.USE,
+    )
+    conn.authorized_by = actor.user_id
+    db.add(conn)
+    db.flush()
+    secret_rows.store(db, vault or get_vault(), conn, secrets, Purpose.LIVE)
+    if not claim(conn):
+        db.rollback()
+        raise Conflict("This link was used meanwhile. Nothing was saved.")
+    _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "via": "connect link"})
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict("This link was used meanwhile. Nothing was saved.") from None
     return to_view(actor, conn)
 
 

@@ -641,6 +641,19 @@ def start_page(actor: Actor | None) -> str:
     return PORTAL_PAGE if actor is not None and actor.is_client else INTEGRATIONS_PAGE
 
 
+# Where a client may go besides the portal: the page of a connect link sent to them
+# (F24), which the core resolves for the signed-in person before showing anything.
+CLIENT_PATHS = ("/portal", "/connect/")
+
+
+def may_open(actor: Actor | None, path: str) -> bool:
+    """May this person open `path`? Clients stay in their portal and on connect-link
+    pages; everyone else may open any page (each page's core calls decide what it shows)."""
+    if actor is None or not actor.is_client:
+        return True
+    return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in CLIENT_PATHS)
+
+
 def start_page_for_ref(db: Session, ref: Any) -> str | None:
     """The start page of the live session a reference names; None when there is none."""
     if session_user_for_ref(db, ref) is None:

@@ -166,9 +166,8 @@ class SessionState(rx.State):
             await self._forget_page_states()
         await self._link_workspace_signal(actor)
         path = self.router.url.path or "/"
-        home = identity.start_page(actor)
-        if home == identity.PORTAL_PAGE and not path.startswith("/portal"):
-            return rx.redirect(home)
+        if not identity.may_open(actor, path):
+            return rx.redirect(identity.start_page(actor))
         return None
 
     async def _link_workspace_signal(self, actor: Actor | None) -> None:
