@@ -63,6 +63,8 @@ class Action(StrEnum):
     SPEND_CAP_REACHED = "spend_cap_reached"
     PRICE_SET = "price_set"
     PRICE_REMOVED = "price_removed"
+    EMBEDDED_EXPOSED = "embedded_exposed"
+    EMBEDDED_WITHDRAWN = "embedded_withdrawn"
 
 
 # Events that change nothing a screen shows (or would flood every tab with reloads:

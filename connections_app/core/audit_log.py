@@ -61,6 +61,8 @@ _ACTION_WORDS = {
     Action.SPEND_CAP_REACHED: "Spend cap reached",
     Action.PRICE_SET: "Model price set",
     Action.PRICE_REMOVED: "Model price removed",
+    Action.EMBEDDED_EXPOSED: "Exposed to embedded workflows",
+    Action.EMBEDDED_WITHDRAWN: "Withdrawn from embedded workflows",
 }
 
 
