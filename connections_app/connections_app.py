@@ -45,6 +45,7 @@ from connections_app.ui.pages.clients import clients_page
 from connections_app.ui.pages.connect_link import connect_link_page
 from connections_app.ui.pages.not_found import not_found_page
 from connections_app.ui.pages.oauth_apps import oauth_apps_page
+from connections_app.ui.pages.portal_workflows import portal_workflows_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import integrations_page, portal_page
@@ -138,6 +139,12 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         "/portal/connections",
         "My connections · Connections",
         [_SESSION, PortalState.load, PortalRequestsState.load],
+    ),
+    (
+        portal_workflows_page,
+        "/portal/workflows",
+        "Workflows · Connections",
+        [_SESSION, BuilderState.load],
     ),
     (not_found_page, "404", "Page not found · Connections", NotFoundState.load),
 ]

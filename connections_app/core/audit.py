@@ -69,6 +69,8 @@ class Action(StrEnum):
     CONNECT_LINK_REQUESTED = "connect_link_requested"
     CONNECT_LINK_REVOKED = "connect_link_revoked"
     CONNECT_LINK_USED = "connect_link_used"
+    EMBEDDED_EXPOSED = "embedded_exposed"
+    EMBEDDED_WITHDRAWN = "embedded_withdrawn"
 
 
 # Events that change nothing a screen shows (or would flood every tab with reloads:

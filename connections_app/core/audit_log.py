@@ -67,6 +67,8 @@ _ACTION_WORDS = {
     Action.CONNECT_LINK_REQUESTED: "Connect link requested",
     Action.CONNECT_LINK_REVOKED: "Connect link revoked",
     Action.CONNECT_LINK_USED: "Connect link used",
+    Action.EMBEDDED_EXPOSED: "Exposed to embedded workflows",
+    Action.EMBEDDED_WITHDRAWN: "Withdrawn from embedded workflows",
 }
 
 

@@ -102,7 +102,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "choose_provider",
     },
     DetailsState: SESSION
-    | {"show", "open_changed", "history_next", "history_previous", "run_test"},
+    | {"show", "open_changed", "history_next", "history_previous", "run_test", "switch_embedded"},
     EditState: SESSION | {"show", "open_changed", "submit"},
     RotateState: SESSION | {"show", "open_changed", "submit", "choose_purpose"},
     DeleteState: SESSION | {"show", "open_changed", "confirm"},

@@ -182,8 +182,11 @@ def to_view(actor: Actor, conn: Connection, *, account_name: str = "") -> Connec
     workspace (`granted_by`); leave it empty on the account's own screens."""
     allowed = policy.allowed_ops(actor, conn)
     # A revoked connection has no credential and no token any more: showing the old
-    # tail or expiry would suggest otherwise.
-    revoked = conn.status == Status.REVOKED
+    # tail or expiry would suggest otherwise. A connection the actor may only use (a
+    # client's picker row of an exposed connection, F32) shows its label, app and
+    # status, and nothing else of its configuration or history.
+    revoked = conn.status == Status.REVOKED or Op.VIEW not in allowed
+    seen = Op.VIEW in allowed
     try:
         app = get_catalog().get(conn.app)
         app_name, app_icon = app.name, app.icon
@@ -197,23 +200,23 @@ def to_view(actor: Actor, conn: Connection, *, account_name: str = "") -> Connec
         label=conn.label,
         kind=conn.kind,
         status=conn.status,
-        status_reason=conn.status_reason,
+        status_reason=conn.status_reason if seen else None,
         scope=conn.scope,
         sharing=conn.sharing,
-        stable_key=conn.stable_key,
+        stable_key=conn.stable_key if seen else "",
         masked_tail="" if revoked else conn.masked_tail,
         config=dict(conn.config) if Op.VIEW_CONFIG in allowed else None,
-        external_identity=conn.external_identity,
-        external_name=conn.external_name,
-        created_by=conn.created_by,
+        external_identity=conn.external_identity if seen else None,
+        external_name=conn.external_name if seen else None,
+        created_by=conn.created_by if seen else None,
         created_at=conn.created_at,
         updated_at=conn.updated_at,
-        last_used_at=conn.last_used_at,
-        use_count=conn.use_count,
+        last_used_at=conn.last_used_at if seen else None,
+        use_count=conn.use_count if seen else 0,
         token_expires_at=None if revoked else conn.token_expires_at,
-        last_tested_at=conn.last_tested_at,
-        last_test_ok=conn.last_test_ok,
-        last_test_message=conn.last_test_message,
+        last_tested_at=conn.last_tested_at if seen else None,
+        last_test_ok=conn.last_test_ok if seen else None,
+        last_test_message=conn.last_test_message if seen else None,
         has_test_credentials=conn.has_test_credentials,
         embedded_enabled=conn.embedded_enabled,
         granted=conn.scope == Scope.ACCOUNT and actor.workspace_id is not None,
@@ -649,7 +652,6 @@ def update(
     config: Mapping[str, Any] | None = None,
     sharing: Any = None,
     stable_key: Any = None,
-    embedded_enabled: Any = None,
     secrets: Mapping[str, Any] | None = None,
     vault: Vault | None = None,
     test_secrets: Mapping[str, Any] | None = None,
@@ -675,7 +677,6 @@ def update(
             config=config,
             sharing=sharing,
             stable_key=stable_key,
-            embedded_enabled=embedded_enabled,
             secrets=secrets,
             vault=vault,
             test_secrets=test_secrets,
@@ -694,7 +695,6 @@ def _update(
     config: Mapping[str, Any] | None,
     sharing: Any,
     stable_key: Any,
-    embedded_enabled: Any,
     secrets: Mapping[str, Any] | None,
     vault: Vault | None,
     test_secrets: Mapping[str, Any] | None = None,
@@ -737,12 +737,6 @@ def _update(
                 raise Conflict(f"The stable key “{key}” is already used here.", field="stable_key")
             conn.stable_key = key
             changed.append("stable_key")
-    if embedded_enabled is not None:
-        if not isinstance(embedded_enabled, bool):
-            raise Invalid("Choose on or off.", field="embedded_enabled")
-        if embedded_enabled != conn.embedded_enabled:
-            conn.embedded_enabled = embedded_enabled
-            changed.append("embedded_enabled")
     entered = _entered_secrets(method, secrets)
     if entered and not moved:
         db.rollback()

@@ -39,7 +39,11 @@ from connections_app.core.identity.models import (
 )
 from connections_app.core.identity.tenants import all_tenants
 from connections_app.core.tenancy.actor import Actor, Role
-from connections_app.core.tenancy.policy import can_build, can_create
+from connections_app.core.tenancy.policy import (
+    can_build,
+    can_change_workspace_wide,
+    can_create,
+)
 from connections_app.core.validation import clean_text
 from connections_app.core.vault import Vault
 
@@ -493,6 +497,12 @@ class SessionView:
     def may_build(self) -> bool:
         """May change workflows and their nodes here."""
         return self.actor is not None and can_build(self.actor)
+
+    @property
+    def may_change_workspace_wide(self) -> bool:
+        """May use the workspace-wide workflow tools: switch a connection in every node,
+        export, import (not a client, whose world is its own workflows, F32)."""
+        return self.actor is not None and can_change_workspace_wide(self.actor)
 
     @property
     def may_add_account_connection(self) -> bool:

@@ -34,7 +34,22 @@ def _app_cell(row: rx.Var, clickable: bool) -> rx.Component:
                 if clickable
                 else title
             ),
-            rx.text(row["app_name"], size="1", color_scheme="gray"),
+            rx.hstack(
+                rx.text(row["app_name"], size="1", color_scheme="gray"),
+                rx.cond(
+                    row["embedded"],
+                    rx.badge(
+                        "Embedded",
+                        size="1",
+                        variant="soft",
+                        color_scheme="cyan",
+                        title="Used for embedded workflows: clients may pick it in the portal",
+                        class_name="cx-embedded-badge",
+                    ),
+                ),
+                spacing="2",
+                align="center",
+            ),
             spacing="1",
         ),
         spacing="3",

@@ -74,6 +74,7 @@ class ConnectionRow(ConnectionHead):
     scope: str = ""
     granted_by: str = ""  # the account's name on a granted account connection
     actions: ConnectionActions = field(default_factory=ConnectionActions)
+    embedded: bool = False  # F32: exposed to the clients' embedded workflows
 
 
 def connection_row(view: ConnectionView) -> ConnectionRow:
@@ -87,6 +88,7 @@ def connection_row(view: ConnectionView) -> ConnectionRow:
         scope=view.scope_label,
         granted_by=view.granted_by,
         actions=view.actions,
+        embedded=view.embedded_enabled,
     )
 
 
@@ -228,7 +230,7 @@ class NodeRow(Labelled):
     action_name: str = ""
     summary: str = ""
     connection_label: str = ""
-    conn_state: str = ""  # none | missing | ungranted | a connection status (its badge)
+    conn_state: str = ""  # none | missing | ungranted | unavailable | a connection status
 
 
 def node_row(view: NodeView) -> NodeRow:
@@ -236,6 +238,8 @@ def node_row(view: NodeView) -> NodeRow:
         conn_state = "none"
     elif view.connection_ungranted:
         conn_state = "ungranted"
+    elif view.connection_unavailable:
+        conn_state = "unavailable"
     elif view.connection_status is None:
         conn_state = "missing"
     else:
@@ -351,6 +355,7 @@ class ConnectionSummary(ConnectionHead):
     notice: str = ""
     notice_ok: bool = False
     test_tail: str = ""
+    embedded: bool = False  # F32: "Use for embedded workflows" is on
 
 
 def _test_tail(view: ConnectionView) -> str:
@@ -378,6 +383,7 @@ def connection_summary(view: ConnectionView, health: Health, api_url: str) -> Co
         updated=exact(view.updated_at),
         external=view.external_name or view.external_identity or "",
         reconnect_url=_reconnect_url(view, api_url),
+        embedded=view.embedded_enabled,
     )
 
 
