@@ -25,6 +25,7 @@ from connections_app.core.migrations import SchemaNotCurrent, ensure_current
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import VaultError, get_vault
 from connections_app.http.auth_routes import routes as auth_routes
+from connections_app.http.invite_routes import routes as invite_routes
 from connections_app.http.oauth_routes import routes as oauth_routes
 from connections_app.http.origin import allowed_origins
 from connections_app.http.security import (
@@ -41,9 +42,11 @@ from connections_app.ui.pages.account_pages import account_connections_page, llm
 from connections_app.ui.pages.audit_log import audit_log_page
 from connections_app.ui.pages.builder import builder_page
 from connections_app.ui.pages.clients import clients_page
+from connections_app.ui.pages.connect_link import connect_link_page
 from connections_app.ui.pages.not_found import not_found_page
 from connections_app.ui.pages.oauth_apps import oauth_apps_page
 from connections_app.ui.pages.portal import portal_page
+from connections_app.ui.pages.portal_workflows import portal_workflows_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import integrations_page
@@ -55,10 +58,14 @@ from connections_app.ui.session_guard import SessionGuard
 from connections_app.ui.states.account_connections import AccountConnectionsState, LlmKeysState
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
+from connections_app.ui.states.client_people import ClientPeopleState
+from connections_app.ui.states.connect_link import ConnectLinkState
+from connections_app.ui.states.connect_link_admin import ConnectLinkAdminState
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.portal import PortalActivityState, PortalState
+from connections_app.ui.states.portal_requests import PortalRequestsState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
@@ -106,7 +113,18 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         "Integrations · Connections",
         [_SESSION, ConnectionListState.load],
     ),
-    (clients_page, "/clients", "Clients · Connections", [_SESSION]),
+    (
+        clients_page,
+        "/clients",
+        "Clients · Connections",
+        [_SESSION, ClientPeopleState.load, ConnectLinkAdminState.load],
+    ),
+    (
+        connect_link_page,
+        "/connect/[token]",
+        "Connect an app · Connections",
+        [_SESSION, ConnectLinkState.load],
+    ),
     (audit_log_page, "/audit", "Audit log · Connections", [_SESSION, AuditLogState.load]),
     (builder_page, "/builder", "Builder · Connections", [_SESSION, BuilderState.load]),
     (runs_page, "/runs", "Runs · Connections", [_SESSION, RunsState.load]),
@@ -122,7 +140,13 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         portal_page,
         "/portal/connections",
         "My connections · Connections",
-        [_SESSION, PortalState.load, PortalActivityState.load],
+        [_SESSION, PortalState.load, PortalActivityState.load, PortalRequestsState.load],
+    ),
+    (
+        portal_workflows_page,
+        "/portal/workflows",
+        "Workflows · Connections",
+        [_SESSION, BuilderState.load],
     ),
     (not_found_page, "404", "Page not found · Connections", NotFoundState.load),
 ]
@@ -164,7 +188,7 @@ app = rx.App(
     # A list: our routes (matched before Reflex's), /sign-in for the signed-in, then
     # the edge guard around it all.
     api_transformer=[
-        Starlette(routes=[*auth_routes, *oauth_routes]),
+        Starlette(routes=[*auth_routes, *oauth_routes, *invite_routes]),
         _signed_in_redirect,
         _edge_guard,
     ],

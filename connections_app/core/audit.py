@@ -63,6 +63,14 @@ class Action(StrEnum):
     SPEND_CAP_REACHED = "spend_cap_reached"
     PRICE_SET = "price_set"
     PRICE_REMOVED = "price_removed"
+    INVITATION_CREATED = "invitation_created"
+    INVITATION_REVOKED = "invitation_revoked"
+    INVITATION_ACCEPTED = "invitation_accepted"
+    CONNECT_LINK_REQUESTED = "connect_link_requested"
+    CONNECT_LINK_REVOKED = "connect_link_revoked"
+    CONNECT_LINK_USED = "connect_link_used"
+    EMBEDDED_EXPOSED = "embedded_exposed"
+    EMBEDDED_WITHDRAWN = "embedded_withdrawn"
 
 
 # Events that change nothing a screen shows (or would flood every tab with reloads:

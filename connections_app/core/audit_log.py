@@ -61,6 +61,14 @@ _ACTION_WORDS = {
     Action.SPEND_CAP_REACHED: "Spend cap reached",
     Action.PRICE_SET: "Model price set",
     Action.PRICE_REMOVED: "Model price removed",
+    Action.INVITATION_CREATED: "Client invited",
+    Action.INVITATION_REVOKED: "Invitation revoked",
+    Action.INVITATION_ACCEPTED: "Invitation accepted",
+    Action.CONNECT_LINK_REQUESTED: "Connect link requested",
+    Action.CONNECT_LINK_REVOKED: "Connect link revoked",
+    Action.CONNECT_LINK_USED: "Connect link used",
+    Action.EMBEDDED_EXPOSED: "Exposed to embedded workflows",
+    Action.EMBEDDED_WITHDRAWN: "Withdrawn from embedded workflows",
 }
 
 

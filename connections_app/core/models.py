@@ -3,7 +3,13 @@
 from sqlmodel import SQLModel
 
 from connections_app.core.audit import AuditEvent, AuditHead
-from connections_app.core.connections.models import Connection, ConnectionSecret, Grant
+from connections_app.core.connections.models import (
+    Connection,
+    ConnectionSecret,
+    ConnectLink,
+    Grant,
+)
+from connections_app.core.identity.invitation_models import ClientInvitation
 from connections_app.core.identity.models import (
     Account,
     AccountAdmin,
@@ -27,7 +33,9 @@ __all__ = [
     "AccountOAuthApp",
     "AuditEvent",
     "AuditHead",
+    "ClientInvitation",
     "ClientUser",
+    "ConnectLink",
     "Connection",
     "ConnectionSecret",
     "DataKey",

@@ -9,8 +9,9 @@ instead: the values of the headers that carry them (Cookie, Set-Cookie,
 Authorization) in every spelling a log shows — an HTTP header line, a Python or
 JSON mapping, an ASGI `(b'cookie', b'...')` pair, a dataclass repr — the value of
 the session cookie and of its websocket reference wherever `name=value` appears,
-and bearer tokens. Reflex's dumps of an event (router data and handshake
-headers included) are covered by these shapes whatever else they contain.
+bearer tokens, and the token in a capability link's path (`/invite/<token>`).
+Reflex's dumps of an event (router data and handshake headers included) are
+covered by these shapes whatever else they contain.
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ _QUOTED_ASSIGNMENT = re.compile(
 )
 # Cookie: a=b; c=d   (to the end of the line)
 _HEADER_LINE = re.compile(r"(?P<key>\b" + _HEADERS + r"[ \t]*:[ \t]*)(?=[^\s'\"])[^\r\n]+", re.I)
+# Capability links: the path segment after these prefixes is a single-use token (an
+# invitation's or a connect link's), and access logs print request paths.
+CAPABILITY_PATHS = ("invite", "connect")
+_CAPABILITY_PATH = re.compile(
+    r"(?P<key>/(?:" + "|".join(CAPABILITY_PATHS) + r")/)[A-Za-z0-9_\-]{8,}"
+)
 _BEARER = re.compile(r"(?P<key>\bbearer\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
 _DEFAULT_COOKIE_NAMES = ("cx_session", "cx_session_ref")
 _cookie_names: tuple[str, ...] = _DEFAULT_COOKIE_NAMES
@@ -132,6 +139,7 @@ def scrub_credentials(text: str) -> str:
     text = _QUOTED_ASSIGNMENT.sub(_blank_quoted, text)
     text = _HEADER_LINE.sub(_blank, text)
     text = _named_cookie_pattern().sub(_blank, text)
+    text = _CAPABILITY_PATH.sub(_blank, text)
     return _BEARER.sub(_blank, text)
 
 

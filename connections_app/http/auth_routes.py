@@ -45,11 +45,13 @@ def _to_app(path: str) -> RedirectResponse:
     return RedirectResponse(get_settings().app_url + path, status_code=303)
 
 
-async def _read_form(request: Request) -> dict[str, str] | None:
-    """The urlencoded sign-in form, or None for anything else.
+async def read_form(
+    request: Request, *, max_fields: int = MAX_FORM_FIELDS
+) -> dict[str, str] | None:
+    """A small urlencoded form (sign-in, accepting an invitation), or None for anything else.
 
     Bounded before parsing (the body is read up to MAX_FORM_BYTES, whatever
-    Content-Length claims), UTF-8 only, at most MAX_FORM_FIELDS fields, each name
+    Content-Length claims), UTF-8 only, at most `max_fields` fields, each name
     once: an odd or huge form gets one clear message and no work at all.
     """
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -67,7 +69,7 @@ async def _read_form(request: Request) -> dict[str, str] | None:
         pairs = parse_qsl(
             body.decode("utf-8"),
             keep_blank_values=True,
-            max_num_fields=MAX_FORM_FIELDS,
+            max_num_fields=max_fields,
             errors="strict",
         )
     except ValueError:  # too many fields, or bytes that are not UTF-8 (UnicodeDecodeError)
@@ -92,7 +94,7 @@ def _check_password(email: object, password: object, client: str) -> str:
 async def sign_in(request: Request) -> Response:
     if not same_origin(request):
         return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
-    form = await _read_form(request)
+    form = await read_form(request)
     if form is None:
         return _to_app("/sign-in?error=form")
     next_path = _safe_next(form.get("next"))
@@ -109,8 +111,13 @@ async def sign_in(request: Request) -> Response:
         return response
     except Invalid:
         return _to_app(f"/sign-in?error=invalid&next={back}")
+    return set_session_cookie(_to_app(next_path), token)
+
+
+def set_session_cookie(response: Response, token: str) -> Response:
+    """The session cookie every sign-in sets (the form, an accepted invitation): HttpOnly,
+    so no script of any page can read it; Lax, so another site cannot post with it."""
     settings = get_settings()
-    response = _to_app(next_path)
     response.set_cookie(
         settings.session_cookie_name,
         token,

@@ -103,6 +103,7 @@ def _start(
     oauth_app: str | None = None,
     another: bool = False,
     scope: str = "workspace",
+    link: str | None = None,
 ) -> str:
     with session_scope() as db:
         actor = identity.actor_for_token(db, token)
@@ -118,6 +119,7 @@ def _start(
             oauth_app=oauth_app,
             another_account=another,
             scope=scope,
+            link=link,
         )
 
 
@@ -131,9 +133,14 @@ async def start(request: Request) -> Response:
     another = request.query_params.get("another") == "1"
     # An account admin connecting an account connection (the account screens' Add).
     scope = request.query_params.get("scope") or "workspace"
+    # A client answering a connect link (F24): the link's id; the core resolves it for
+    # the session's person, and it decides the app.
+    link = request.query_params.get("link") or None
     try:
         # Database work in a worker thread: the event loop serves every websocket.
-        url = await asyncio.to_thread(_start, token, app, target, node, oauth_app, another, scope)
+        url = await asyncio.to_thread(
+            _start, token, app, target, node, oauth_app, another, scope, link
+        )
     except Unauthenticated:
         return result_page(False, "Your session ended. Sign in again, then connect.", 401)
     except DomainError as err:

@@ -18,7 +18,7 @@ from tests.e2e.test_integrations import table, unique
 from tests.standin_fixtures import StandIn
 
 CLEO = "cleo@acme.test"
-ACCOUNT = "carol"  # the stand-in's HubSpot portal Cleo signs in to
+ACCOUNT = "bob"  # the stand-in's HubSpot portal Cleo signs in to (carol: test_connect_links)
 
 
 def _connect_hubspot(ui: UI) -> tuple[str, str, str]:

@@ -42,18 +42,20 @@ def workflow_with_node(
     db: Session,
     actor: Actor,
     name: str,
-    connection_id: str,
+    connection_id: str | None,
     params: dict[str, str],
     *,
     app: str = "stripe",
     action: str = "create_customer",
 ) -> tuple[WorkflowView, NodeView]:
-    """A workflow with one node that uses `connection_id`: where run and audit tests start."""
+    """A workflow with one node that uses `connection_id` (none yet: None): where run and
+    audit tests start."""
     wf = workflows.create_workflow(db, actor=actor, name=name)
     node = workflows.add_node(
         db, actor=actor, workflow_id=wf.id, app=app, action=action, params=params
     )
-    workflows.set_node_connection(db, actor=actor, node_id=node.id, connection_id=connection_id)
+    if connection_id is not None:
+        workflows.set_node_connection(db, actor=actor, node_id=node.id, connection_id=connection_id)
     return wf, node
 
 

@@ -25,10 +25,13 @@ from connections_app.ui.states.builder import BuilderState
 from connections_app.ui.states.core_call import call_as
 from connections_app.ui.states.node_panel import NodePanelState
 from connections_app.ui.states.rows import RunRow, param_rows
-from connections_app.ui.states.session import SessionState
 from tests.conftest import World
 from tests.integration.helpers import workflow_with_node
-from tests.integration.test_ui_handlers import Cookie, _sign_in, _state, as_browser  # noqa: F401
+from tests.integration.test_ui_handlers import (  # noqa: F401
+    Cookie,
+    as_browser,
+    signed_in_state,
+)
 from tests.standin_fixtures import StandIn
 
 STRIPE = DEMO_CREDENTIALS["stripe"]["secret_key"]
@@ -70,10 +73,7 @@ def _snapshot(engine: Engine) -> tuple:
 
 
 async def _signed_in(engine: Engine, world: World, cookie: type[Cookie], cls: type[rx.State]):  # type: ignore[no-untyped-def]
-    cookie.value = _sign_in(engine, world.user_ids["admin1"])
-    state = await _state(cls)
-    await (await state.get_state(SessionState)).load_session()
-    return state
+    return await signed_in_state(engine, cookie, world.user_ids["admin1"], cls)
 
 
 async def test_builder_handlers_with_foreign_ids_change_nothing(

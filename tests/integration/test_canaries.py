@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from connections_app.core import egress
-from connections_app.core.connections import runtime, service
+from connections_app.core.connections import connect_links, runtime, service
 from connections_app.core.connections.models import ConnectionSecret
 from connections_app.core.logging_setup import JsonFormatter
 from connections_app.core.redaction import RedactingFilter
@@ -127,3 +127,23 @@ def test_a_moved_ciphertext_does_not_decrypt(
         # The source still works: nothing else was disturbed.
         result = service.test(db, actor=world.actors["admin1"], connection_id=source)
         assert result.ok, result.message
+
+
+def test_a_key_entered_through_a_connect_link_leaves_no_trace(
+    engine: Engine, world: World, captured_logs: io.StringIO
+) -> None:
+    """F24: a client's key takes the form path (service → secret_rows → vault) too."""
+    canary = f"sk_test_LINKCANARY{secrets.token_hex(12)}"
+    client = world.actors["client1"]
+    with Session(engine) as db:
+        asked = connect_links.request(
+            db, world.actors["admin1"], app="stripe", label="Canary link", client_user_id=None
+        )
+    with Session(engine) as db:
+        view = connect_links.complete_with_credentials(
+            db, client, link_id=asked.link.id, fields={"secret_key": canary}
+        )
+    assert view.masked_tail == canary[-4:]
+    assert leaks(dump(engine), canary) == []
+    assert leaks(dump(engine), asked.token) == []
+    assert leaks(captured_logs.getvalue(), canary) == []

@@ -50,8 +50,9 @@ PERSONAL = {
 }
 
 # Target "client_own": created by admin1 in ws1 (sharing=use) and authorized by client1,
-# as a connect link makes it (F24). The client may see, list and rotate it (and revoke a
-# sign-in: test_portal.py); nothing else. Usages: only where it is used, like `get`.
+# as a connect link makes it (F24). The client may see, list, rotate and use it (in its
+# own workflows, F32; and revoke a sign-in: test_portal.py); nothing else. Usages: only
+# where it is used, like `get`.
 CLIENT_OWN = {
     **SHARED,
     "client1": {
@@ -59,6 +60,7 @@ CLIENT_OWN = {
         "get": OK,
         "list": OK,
         "rotate": OK,
+        "use": OK,
         "usages": OK,
     },
 }

@@ -75,6 +75,14 @@ async def _state(cls: type[rx.State]) -> rx.State:
     return await root.get_state(cls)
 
 
+async def signed_in_state(engine: Engine, cookie: type[Cookie], user_id: str, cls: type[rx.State]):  # type: ignore[no-untyped-def]
+    """A page state of a tab that signed in as this person and ran the page guard."""
+    cookie.value = _sign_in(engine, user_id)
+    state = await _state(cls)
+    await (await state.get_state(SessionState)).load_session()
+    return state
+
+
 def _everything(state: rx.State) -> bytes:
     """What the state manager would store: the pickled root with all substates."""
     root = state

@@ -106,25 +106,27 @@ def _view(role: Role | None, *, account_admin: bool = False) -> SessionView:
 
 
 @pytest.mark.parametrize(
-    ("role", "account_admin", "label", "admin", "build", "add"),
+    ("role", "account_admin", "label", "admin", "build", "add", "wide"),
     [
-        (Role.ADMIN, True, "Account admin", True, True, True),
-        (Role.ADMIN, False, "Workspace admin", True, True, True),
-        (Role.BUILDER, False, "Builder", False, True, True),
-        (Role.VIEWER, False, "Viewer", False, False, False),
-        (Role.CLIENT, False, "Client", False, False, False),
+        (Role.ADMIN, True, "Account admin", True, True, True, True),
+        (Role.ADMIN, False, "Workspace admin", True, True, True, True),
+        (Role.BUILDER, False, "Builder", False, True, True, True),
+        (Role.VIEWER, False, "Viewer", False, False, False, False),
+        # F32: a client builds its own workflows in the portal, nothing workspace-wide
+        (Role.CLIENT, False, "Client", False, True, False, False),
     ],
 )
 def test_the_session_view_labels_the_person_and_says_what_they_may(
-    role: Role, account_admin: bool, label: str, admin: bool, build: bool, add: bool
+    role: Role, account_admin: bool, label: str, admin: bool, build: bool, add: bool, wide: bool
 ) -> None:
     view = _view(role, account_admin=account_admin)
     assert view.role_label == label
-    assert (view.is_workspace_admin, view.may_build, view.may_add_connection) == (
-        admin,
-        build,
-        add,
-    )
+    assert (
+        view.is_workspace_admin,
+        view.may_build,
+        view.may_add_connection,
+        view.may_change_workspace_wide,
+    ) == (admin, build, add, wide)
 
 
 def test_a_clash_names_its_field() -> None:

@@ -114,6 +114,18 @@ def test_a_renamed_session_cookie_is_protected_too() -> None:
         redaction.protect_cookie_names([])
 
 
+def test_an_invitation_links_token_is_blanked_in_access_log_lines() -> None:
+    token = "q2Vd8Z-xT_0aB1cD2eF3gH4iJ5kL6mN7oP8qR9sT0uV"
+    stream = io.StringIO()
+    log = _logger(stream)
+    log.info('127.0.0.1 - "GET /invite/%s HTTP/1.1" 200', token)
+    log.info("POST http://localhost:8000/invite/%s?x=1 -> 303", token)
+    output = stream.getvalue()
+    assert token not in output
+    assert output.count("/invite/[REDACTED]") == 2
+    assert redaction.scrub("/invite/ and /invites page") == "/invite/ and /invites page"
+
+
 def test_ordinary_text_is_left_alone() -> None:
     text = "Token refreshed. cookie jar empty; session_ref missing; Basic plan"
     assert redaction.scrub(text) == text

@@ -34,6 +34,7 @@ def conn(
     ws: str | None = W1,
     scope: Scope = Scope.WORKSPACE,
     authorized_by: str | None = None,
+    embedded: bool = False,
 ) -> Connection:
     return Connection(
         account_id=A,
@@ -48,12 +49,13 @@ def conn(
         sharing=sharing,
         created_by=created_by,
         authorized_by=authorized_by,
+        embedded_enabled=embedded,
     )
 
 
 USE = {Op.LIST, Op.VIEW, Op.USE, Op.TEST}
 VIEW = USE | {Op.VIEW_CONFIG}
-MANAGE = VIEW | {Op.UPDATE, Op.ROTATE, Op.DELETE, Op.REVOKE, Op.VIEW_AUDIT}
+MANAGE = VIEW | {Op.UPDATE, Op.ROTATE, Op.DELETE, Op.REVOKE, Op.VIEW_AUDIT, Op.EMBED}
 
 
 @pytest.mark.parametrize(
@@ -68,7 +70,7 @@ MANAGE = VIEW | {Op.UPDATE, Op.ROTATE, Op.DELETE, Op.REVOKE, Op.VIEW_AUDIT}
         (Role.VIEWER, Sharing.MANAGE, {Op.LIST, Op.VIEW, Op.VIEW_CONFIG}),
         (Role.VIEWER, Sharing.PERSONAL, set()),
         (Role.ADMIN, Sharing.USE, set(ALL_CONNECTION_OPS)),
-        (Role.ADMIN, Sharing.PERSONAL, set(ALL_CONNECTION_OPS) - {Op.USE}),
+        (Role.ADMIN, Sharing.PERSONAL, set(ALL_CONNECTION_OPS) - {Op.USE, Op.EMBED}),
         (Role.CLIENT, Sharing.MANAGE, set()),
     ],
 )
@@ -91,15 +93,38 @@ def test_other_workspace_and_other_account_allow_nothing() -> None:
 
 def test_client_reaches_only_what_they_authorized() -> None:
     mine = conn(authorized_by="me")
-    assert set(allowed_ops(actor(Role.CLIENT), mine)) == {Op.LIST, Op.VIEW, Op.ROTATE, Op.REVOKE}
+    assert set(allowed_ops(actor(Role.CLIENT), mine)) == {
+        Op.LIST,
+        Op.VIEW,
+        Op.ROTATE,
+        Op.REVOKE,
+        Op.USE,
+    }
     assert allowed_ops(actor(Role.CLIENT), conn(authorized_by="other")) == frozenset()
+
+
+def test_client_only_uses_what_the_workspace_exposes_to_embedded_workflows() -> None:
+    exposed = conn(Sharing.MANAGE, embedded=True)
+    assert set(allowed_ops(actor(Role.CLIENT), exposed)) == {Op.USE}
+    assert allowed_ops(actor(Role.CLIENT, ws=W2), exposed) == frozenset()
+    assert allowed_ops(actor(Role.CLIENT, account="other"), exposed) == frozenset()
+    # the members' table does not change with the flag
+    assert set(allowed_ops(actor(Role.BUILDER), exposed)) == MANAGE
+    assert set(allowed_ops(actor(Role.VIEWER), exposed)) == {Op.LIST, Op.VIEW, Op.VIEW_CONFIG}
+
+
+def test_only_manage_level_exposes_to_embedded_workflows() -> None:
+    assert Op.EMBED not in allowed_ops(actor(Role.BUILDER), conn(Sharing.VIEW))
+    assert Op.EMBED in allowed_ops(actor(Role.BUILDER), conn(Sharing.MANAGE))
+    assert Op.EMBED not in allowed_ops(actor(Role.VIEWER), conn(Sharing.MANAGE))
+    assert Op.EMBED not in allowed_ops(actor(Role.CLIENT), conn(authorized_by="me"))
 
 
 def test_account_connections() -> None:
     shared = conn(ws=None, scope=Scope.ACCOUNT)
     assert set(allowed_ops(actor(Role.ADMIN, account_admin=True), shared)) == set(
         ALL_CONNECTION_OPS
-    )
+    ) - {Op.EMBED}
     assert set(allowed_ops(actor(Role.ADMIN), shared)) == USE
     assert set(allowed_ops(actor(Role.BUILDER), shared)) == USE
     assert set(allowed_ops(actor(Role.VIEWER), shared)) == {Op.LIST, Op.VIEW}

@@ -18,6 +18,8 @@ from connections_app.ui.states.account_connections import AccountConnectionsStat
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
+from connections_app.ui.states.connect_link import ConnectLinkState
+from connections_app.ui.states.connect_link_admin import ConnectLinkAdminState
 from connections_app.ui.states.connection_details import (
     DeleteState,
     DetailsState,
@@ -30,6 +32,7 @@ from connections_app.ui.states.not_found import NotFoundState
 from connections_app.ui.states.oauth_apps import OAuthAppsState
 from connections_app.ui.states.oauth_connect import OAuthConnectState
 from connections_app.ui.states.portal import PortalActivityState, PortalState
+from connections_app.ui.states.portal_requests import PortalRequestsState
 from connections_app.ui.states.reauth_banner import ReauthBannerState
 from connections_app.ui.states.rows import ConnectionRow, StepRow
 from connections_app.ui.states.runs import RunsState
@@ -72,6 +75,20 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     # F24: no id argument at all; the core answers clients only (test_portal.py).
     PortalState: SESSION | {"load", "next_page", "previous_page"},
     PortalActivityState: SESSION | {"load", "next_page", "previous_page"},
+    # Connect links (F24): every id and form value goes to `core/connections/connect_links`,
+    # which resolves it for the signed-in person (tests/integration/test_connect_link_handlers.py).
+    ConnectLinkState: SESSION | {"load", "submit"},
+    ConnectLinkAdminState: SESSION
+    | {
+        "load",
+        "open_request",
+        "request_open_changed",
+        "submit_request",
+        "ask_revoke",
+        "revoke_open_changed",
+        "confirm_revoke",
+    },
+    PortalRequestsState: SESSION | {"load"},
     AddConnectionState: SESSION
     | {
         "open_dialog",
@@ -88,7 +105,7 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "choose_provider",
     },
     DetailsState: SESSION
-    | {"show", "open_changed", "history_next", "history_previous", "run_test"},
+    | {"show", "open_changed", "history_next", "history_previous", "run_test", "switch_embedded"},
     EditState: SESSION | {"show", "open_changed", "submit"},
     RotateState: SESSION | {"show", "open_changed", "submit", "choose_purpose"},
     DeleteState: SESSION | {"show", "open_changed", "confirm"},

@@ -161,3 +161,33 @@ class Grant(SQLModel, table=True):
     monthly_cap_cents: int | None = None
     created_by: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ConnectLink(SQLModel, table=True):
+    """A workspace admin's request that a client authorize one app (F24).
+
+    Single use, expiring, bound to its workspace, app (and, for a custom provider, the
+    account's OAuth app) and to one client person (`client_user_id`) or to any client of
+    the workspace (null). Only SHA-256 of the link's token is stored: the raw token is
+    shown once to the admin who asked. The state (pending / used / expired / revoked) is
+    derived from `used_at`, `revoked_at` and `expires_at`.
+    """
+
+    __tablename__ = "connect_links"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspaces.id", index=True, max_length=32)
+    app: str = Field(max_length=64)
+    oauth_app_id: str | None = Field(default=None, max_length=32)
+    label: str = Field(max_length=120)
+    client_user_id: str | None = Field(default=None, max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    expires_at: datetime
+    created_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None
+    used_by: str | None = Field(default=None, max_length=32)
+    connection_id: str | None = Field(default=None, max_length=32)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=32)

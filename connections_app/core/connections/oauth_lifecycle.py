@@ -19,9 +19,16 @@ from sqlmodel import Session
 from connections_app.core import audit, guard
 from connections_app.core.audit import Action
 from connections_app.core.clock import utcnow
-from connections_app.core.connections import lifecycle, tokens
+from connections_app.core.connections import connect_links, lifecycle, tokens
 from connections_app.core.connections import service as connections
-from connections_app.core.connections.models import Connection, Kind, Scope, Sharing, Status
+from connections_app.core.connections.models import (
+    Connection,
+    ConnectLink,
+    Kind,
+    Scope,
+    Sharing,
+    Status,
+)
 from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
 from connections_app.core.oauth import apps, flow
@@ -49,6 +56,7 @@ def start(
     oauth_app: Any = None,
     another_account: Any = False,
     scope: Any = Scope.WORKSPACE,
+    link: Any = None,
 ) -> str:
     """Record a pending flow and return the provider URL the popup goes to.
 
@@ -61,10 +69,23 @@ def start(
     which of the account's OAuth apps to sign in through (`oauth_app`; a reconnect uses
     the connection's own). `another_account` asks the provider to let the person
     choose an account ("Connect another account").
+
+    With `link` (a connect link's id, F24) the signed-in client answers that link: the
+    link, resolved for this very person, is the permission (a client's role creates
+    nothing otherwise) and decides the app and custom provider; the flow records it.
     """
-    definition = flow.oauth_app(app)
     if actor.workspace_id is None or actor.user_id is None:
         raise Forbidden("Choose a workspace first.")
+    if link is not None:
+        return _start_from_link(
+            db,
+            actor=actor,
+            session_token=session_token,
+            link=link,
+            redirect_uri=redirect_uri,
+            vault=vault,
+        )
+    definition = flow.oauth_app(app)
     if scope not in (Scope.WORKSPACE, Scope.ACCOUNT):
         raise Invalid("Choose where the connection belongs.", field="scope")
     oauth_app_id: str | None = None
@@ -106,6 +127,31 @@ def start(
     )
 
 
+def _start_from_link(
+    db: Session,
+    *,
+    actor: Actor,
+    session_token: str,
+    link: Any,
+    redirect_uri: str,
+    vault: Vault,
+) -> str:
+    bound = connect_links.for_oauth_start(db, actor, link)
+    return flow.begin(
+        db,
+        actor=actor,
+        session_token=session_token,
+        definition=flow.oauth_app(bound.app),
+        redirect_uri=redirect_uri,
+        vault=vault,
+        target="new",
+        node_id=None,
+        oauth_app_id=bound.oauth_app_id,
+        scope=str(Scope.WORKSPACE),
+        connect_link_id=bound.id,
+    )
+
+
 def finish(
     db: Session,
     *,
@@ -131,17 +177,6 @@ def finish(
     finally:
         done.token.clear()
     return flow.record(db, done.flow, outcome)
-
-
-def _unique_label(db: Session, tenant_id: str, base: str) -> str:
-    candidate, n = base[:120], 1
-    while connection_scope.owner_has(
-        db, tenant_id=tenant_id, column=Connection.label_key, value=connections.label_key(candidate)
-    ):
-        n += 1
-        suffix = f" ({n})"
-        candidate = base[: 120 - len(suffix)] + suffix
-    return candidate
 
 
 def _flow_node(db: Session, actor: Actor, bound: OAuthFlow) -> Node | None:
@@ -179,6 +214,16 @@ def _save(db: Session, done: Authorized, vault: Vault) -> FlowOutcome:
     return _create_from_tokens(db, done, vault)
 
 
+def _link(db: Session, done: Authorized) -> ConnectLink | None:
+    """The connect link this flow answers, if it was started from one (F24)."""
+    if not done.flow.connect_link_id:
+        return None
+    link = connect_links.link_of_flow(db, done.actor, done.flow.connect_link_id)
+    if link is None:
+        raise Invalid("The link this sign-in answers is gone. Nothing was connected.")
+    return link
+
+
 def _reauthorize(db: Session, done: Authorized, existing: Connection, vault: Vault) -> FlowOutcome:
     """The same external account signed in again: new tokens on the same row (F18, F20)."""
     actor = done.actor
@@ -204,6 +249,9 @@ def _reauthorize(db: Session, done: Authorized, existing: Connection, vault: Vau
     existing.refresh_failures = 0
     db.add(existing)
     node = _flow_node(db, actor, done.flow)
+    link = _link(db, done)
+    if link is not None:
+        connect_links.mark_used(db, actor, link, existing)
     lifecycle.signal_if_account(db, existing)
     audit.record_by(
         db,
@@ -243,7 +291,11 @@ def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutc
     workspace_id, owner_id = _owner(bound)
     who = done.external_name or done.external_id
     name = _name(done)
-    label = _unique_label(db, owner_id, f"{name} ({who})" if who else name)
+    link = _link(db, done)
+    if link is not None:
+        label = connections.unique_label(db, owner_id, link.label)
+    else:
+        label = connections.unique_label(db, owner_id, f"{name} ({who})" if who else name)
     config: dict[str, str] = {}
     if definition.key == apps.CUSTOM and bound.oauth_app_id:
         config = apps.connection_config(
@@ -276,6 +328,8 @@ def _create_from_tokens(db: Session, done: Authorized, vault: Vault) -> FlowOutc
     db.flush()
     tokens.store_token_response(db, vault, conn, done.token, keep_refresh=False)
     node = _flow_node(db, actor, bound)
+    if link is not None:
+        connect_links.mark_used(db, actor, link, conn)
     detail = {"kind": "oauth2", **lifecycle.select_on_node(db, actor, node, conn)}
     lifecycle.signal_if_account(db, conn)
     audit.record_by(db, actor, conn, Action.CREATED, in_actor_workspace=False, detail=detail)

@@ -475,7 +475,7 @@ def send(
     The answer comes back masked and bounded. No transaction is open while the
     provider is called; the use is recorded afterwards in its own.
     """
-    conn = connection_scope.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection_to_use(db, actor, connection_id)
     guard.authorize(db, actor, Op.USE, conn)
     if conn.status != Status.ACTIVE:
         raise ConnectionUnavailable(

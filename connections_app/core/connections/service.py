@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -199,8 +199,11 @@ def to_view(
     the client who authorized it (`authorizers`)."""
     allowed = policy.allowed_ops(actor, conn)
     # A revoked connection has no credential and no token any more: showing the old
-    # tail or expiry would suggest otherwise.
-    revoked = conn.status == Status.REVOKED
+    # tail or expiry would suggest otherwise. A connection the actor may only use (a
+    # client's picker row of an exposed connection, F32) shows its label, app and
+    # status, and nothing else of its configuration or history.
+    revoked = conn.status == Status.REVOKED or Op.VIEW not in allowed
+    seen = Op.VIEW in allowed
     try:
         app = get_catalog().get(conn.app)
         app_name, app_icon = app.name, app.icon
@@ -214,23 +217,23 @@ def to_view(
         label=conn.label,
         kind=conn.kind,
         status=conn.status,
-        status_reason=conn.status_reason,
+        status_reason=conn.status_reason if seen else None,
         scope=conn.scope,
         sharing=conn.sharing,
-        stable_key=conn.stable_key,
+        stable_key=conn.stable_key if seen else "",
         masked_tail="" if revoked else conn.masked_tail,
         config=dict(conn.config) if Op.VIEW_CONFIG in allowed else None,
-        external_identity=conn.external_identity,
-        external_name=conn.external_name,
-        created_by=conn.created_by,
+        external_identity=conn.external_identity if seen else None,
+        external_name=conn.external_name if seen else None,
+        created_by=conn.created_by if seen else None,
         created_at=conn.created_at,
         updated_at=conn.updated_at,
-        last_used_at=conn.last_used_at,
-        use_count=conn.use_count,
+        last_used_at=conn.last_used_at if seen else None,
+        use_count=conn.use_count if seen else 0,
         token_expires_at=None if revoked else conn.token_expires_at,
-        last_tested_at=conn.last_tested_at,
-        last_test_ok=conn.last_test_ok,
-        last_test_message=conn.last_test_message,
+        last_tested_at=conn.last_tested_at if seen else None,
+        last_test_ok=conn.last_test_ok if seen else None,
+        last_test_message=conn.last_test_message if seen else None,
         has_test_credentials=conn.has_test_credentials,
         embedded_enabled=conn.embedded_enabled,
         granted=conn.scope == Scope.ACCOUNT and actor.workspace_id is not None,
@@ -317,7 +320,7 @@ def create(
     target_node = lifecycle.node_to_select(
         db, actor, node, app=app_def.key, kind=method.kind, what="create a connection for a node"
     )
-    workspace_id, tenant_id = _owner(actor, scope_value)
+    _, tenant_id = _owner(actor, scope_value)
     if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
         raise Conflict(f"A connection named “{label_text}” already exists here.", field="label")
     if stable_key not in (None, ""):
@@ -327,27 +330,19 @@ def create(
     else:
         key = unique_stable_key(db, tenant_id, suggest_stable_key(label_text))
     now = utcnow()
-    conn = Connection(
-        account_id=actor.account_id,
-        workspace_id=workspace_id,
-        tenant_id=tenant_id,
-        scope=scope_value,
-        app=app_def.key,
-        label=label_text,
-        label_key=label_key(label_text),
-        stable_key=key,
-        kind=method.kind,
-        status=Status.ACTIVE,
-        sharing=sharing_value,
+    conn = _form_row(
+        actor,
+        app_def,
+        method,
+        label_text,
+        key,
         config=config,
-        masked_tail=tail_of(method, secrets) or "",
-        secret_version=1,
-        has_test_credentials=bool(test_secrets),
-        test_masked_tail=tail_of(method, test_secrets) or "",
-        created_by=actor.user_id,
-        created_at=now,
-        updated_at=now,
+        secrets=secrets,
+        scope=scope_value,
+        sharing=sharing_value,
     )
+    conn.has_test_credentials = bool(test_secrets)
+    conn.test_masked_tail = tail_of(method, test_secrets) or ""
     detail: dict[str, Any] = {"kind": conn.kind, "scope": conn.scope}
     if verdict is not None:
         _record_verdict(conn, verdict, now)
@@ -374,6 +369,109 @@ def create(
     except IntegrityError:
         db.rollback()
         raise Conflict("A connection with this label or stable key already exists.") from None
+    return to_view(actor, conn)
+
+
+def _form_row(
+    actor: Actor,
+    app_def: AppDefinition,
+    method: AuthMethod,
+    label_text: str,
+    key: str,
+    *,
+    config: dict[str, Any],
+    secrets: Mapping[str, str],
+    scope: Scope,
+    sharing: Sharing,
+) -> Connection:
+    """A new connection row from a form's validated values (its secrets sealed next)."""
+    workspace_id, tenant_id = _owner(actor, scope)
+    now = utcnow()
+    return Connection(
+        account_id=actor.account_id,
+        workspace_id=workspace_id,
+        tenant_id=tenant_id,
+        scope=scope,
+        app=app_def.key,
+        label=label_text,
+        label_key=label_key(label_text),
+        stable_key=key,
+        kind=method.kind,
+        status=Status.ACTIVE,
+        sharing=sharing,
+        config=config,
+        masked_tail=tail_of(method, secrets) or "",
+        secret_version=1,
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def unique_label(db: Session, tenant_id: str, base: str) -> str:
+    """`base`, or `base (2)`, `base (3)`… : the first label not taken by this owner."""
+    candidate, n = base[:120], 1
+    while _taken(db, tenant_id, Connection.label_key, label_key(candidate), None):
+        n += 1
+        suffix = f" ({n})"
+        candidate = base[: 120 - len(suffix)] + suffix
+    return candidate
+
+
+def create_through_link(
+    db: Session,
+    *,
+    actor: Actor,
+    app: str,
+    kind: str,
+    label: str,
+    fields: Mapping[str, Any],
+    claim: Callable[[Connection], bool],
+    vault: Vault | None = None,
+) -> ConnectionView:
+    """A client answers a connect link with a credential form (F24).
+
+    The role does not allow this person to create connections (`policy.can_create` is
+    false for clients): the permission is the pending link the caller (`connect_links`)
+    resolved for exactly this person, workspace and app. The row is the workspace's,
+    created and authorized by the client, shared at the default level; the secret
+    takes the one path of every form (validate → `secret_rows.store` → vault). `claim`
+    marks the link used in this same transaction; when another use won meanwhile it
+    answers False and nothing is saved.
+    """
+    app_def, method = _app_and_method(app, kind)
+    if method.kind == Kind.OAUTH2:
+        raise Invalid("This app connects by signing in, not with a form.", field="kind")
+    if not isinstance(fields, Mapping):
+        raise Invalid("The form is incomplete.")
+    config, secrets = method.validate(fields)
+    assert actor.workspace_id is not None
+    label_text = unique_label(db, actor.workspace_id, _label(label))
+    key = unique_stable_key(db, actor.workspace_id, suggest_stable_key(label_text))
+    conn = _form_row(
+        actor,
+        app_def,
+        method,
+        label_text,
+        key,
+        config=config,
+        secrets=secrets,
+        scope=Scope.WORKSPACE,
+        sharing=Sharing.USE,
+    )
+    conn.authorized_by = actor.user_id
+    db.add(conn)
+    db.flush()
+    secret_rows.store(db, vault or get_vault(), conn, secrets, Purpose.LIVE)
+    if not claim(conn):
+        db.rollback()
+        raise Conflict("This link was used meanwhile. Nothing was saved.")
+    _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "via": "connect link"})
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise Conflict("This link was used meanwhile. Nothing was saved.") from None
     return to_view(actor, conn)
 
 
@@ -598,7 +696,6 @@ def update(
     config: Mapping[str, Any] | None = None,
     sharing: Any = None,
     stable_key: Any = None,
-    embedded_enabled: Any = None,
     secrets: Mapping[str, Any] | None = None,
     vault: Vault | None = None,
     test_secrets: Mapping[str, Any] | None = None,
@@ -624,7 +721,6 @@ def update(
             config=config,
             sharing=sharing,
             stable_key=stable_key,
-            embedded_enabled=embedded_enabled,
             secrets=secrets,
             vault=vault,
             test_secrets=test_secrets,
@@ -643,7 +739,6 @@ def _update(
     config: Mapping[str, Any] | None,
     sharing: Any,
     stable_key: Any,
-    embedded_enabled: Any,
     secrets: Mapping[str, Any] | None,
     vault: Vault | None,
     test_secrets: Mapping[str, Any] | None = None,
@@ -686,12 +781,6 @@ def _update(
                 raise Conflict(f"The stable key “{key}” is already used here.", field="stable_key")
             conn.stable_key = key
             changed.append("stable_key")
-    if embedded_enabled is not None:
-        if not isinstance(embedded_enabled, bool):
-            raise Invalid("Choose on or off.", field="embedded_enabled")
-        if embedded_enabled != conn.embedded_enabled:
-            conn.embedded_enabled = embedded_enabled
-            changed.append("embedded_enabled")
     entered = _entered_secrets(method, secrets)
     if entered and not moved:
         db.rollback()

@@ -31,6 +31,8 @@ class ConnectionActions:
     revoke: bool = False
     delete: bool = False
     set_test_credentials: bool = False
+    # F32: the "Use for embedded workflows" switch (manage level, workspace connections)
+    embed: bool = False
 
     @classmethod
     def decide(cls, *, allowed: frozenset[str], kind: str, status: str) -> ConnectionActions:
@@ -51,6 +53,7 @@ class ConnectionActions:
             revoke="revoke" in allowed and signed_in and live,
             delete="delete" in allowed,
             set_test_credentials="update" in allowed and "rotate" in allowed and not signed_in,
+            embed="embed" in allowed,
         )
 
 

@@ -39,7 +39,11 @@ from connections_app.core.identity.models import (
 )
 from connections_app.core.identity.tenants import all_tenants
 from connections_app.core.tenancy.actor import Actor, Role
-from connections_app.core.tenancy.policy import can_build, can_create
+from connections_app.core.tenancy.policy import (
+    can_build,
+    can_change_workspace_wide,
+    can_create,
+)
 from connections_app.core.validation import clean_text
 from connections_app.core.vault import Vault
 
@@ -495,6 +499,12 @@ class SessionView:
         return self.actor is not None and can_build(self.actor)
 
     @property
+    def may_change_workspace_wide(self) -> bool:
+        """May use the workspace-wide workflow tools: switch a connection in every node,
+        export, import (not a client, whose world is its own workflows, F32)."""
+        return self.actor is not None and can_change_workspace_wide(self.actor)
+
+    @property
     def may_add_account_connection(self) -> bool:
         """May add account connections and manage their grants (account screens, F9)."""
         return self.actor is not None and self.actor.is_account_admin
@@ -635,10 +645,11 @@ PORTAL_PAGE = "/portal/connections"
 INTEGRATIONS_PAGE = "/integrations"
 
 # Which paths each kind of person may open (prefixes); anything else sends them to their
-# start page. Clients live in their portal; members and account admins never get a
-# portal (it would list "my connections" of a workspace they are not a client of).
-_CLIENT_PATHS: tuple[str, ...] = ("/portal",)
-_CLIENT_ONLY_PATHS: tuple[str, ...] = ("/portal",)
+# start page. Clients live in their portal (and on connect-link pages, F24); members
+# and account admins never get a portal (it would list "my connections" of a workspace
+# they are not a client of).
+CLIENT_PATHS: tuple[str, ...] = ("/portal", "/connect")
+CLIENT_ONLY_PATHS: tuple[str, ...] = ("/portal",)
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
@@ -654,11 +665,14 @@ def start_page(actor: Actor | None) -> str:
 def may_open(actor: Actor | None, path: str) -> bool:
     """Whether a signed-in person may open a page (UX only: every service checks again).
 
-    Clients stay within `_CLIENT_PATHS`; nobody else opens `_CLIENT_ONLY_PATHS`.
+    Clients stay within `CLIENT_PATHS` (their portal, and the page of a connect link
+    sent to them, which the core resolves for the signed-in person before showing
+    anything); nobody else opens `CLIENT_ONLY_PATHS` (a member's "my connections"
+    would be a list of the workspace under the portal's name).
     """
     if actor is not None and actor.is_client:
-        return _under(path, _CLIENT_PATHS)
-    return not _under(path, _CLIENT_ONLY_PATHS)
+        return _under(path, CLIENT_PATHS)
+    return not _under(path, CLIENT_ONLY_PATHS)
 
 
 def page_for(actor: Actor | None, path: str) -> str | None:

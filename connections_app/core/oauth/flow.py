@@ -90,6 +90,7 @@ def begin(
     oauth_app_id: str | None = None,
     another_account: bool = False,
     scope: str = "workspace",
+    connect_link_id: str | None = None,
 ) -> str:
     """Record a pending flow (the caller checked what the actor may start) and return
     the provider URL the popup goes to. The account's OAuth app registration is used
@@ -122,6 +123,7 @@ def begin(
             oauth_app_id=oauth_app_id,
             another_account=another_account,
             scope=scope,
+            connect_link_id=connect_link_id,
             redirect_uri=redirect_uri,
             verifier_key_version=sealed.key_version,
             verifier_nonce=sealed.nonce,

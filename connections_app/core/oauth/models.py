@@ -38,6 +38,9 @@ class OAuthFlow(SQLModel, table=True):
     scope: str = Field(
         default="workspace", max_length=16, sa_column_kwargs={"server_default": "workspace"}
     )
+    # Started from a connect link (F24): the connection it creates is the link's answer,
+    # and the link is marked used in the same transaction.
+    connect_link_id: str | None = Field(default=None, max_length=32)
     redirect_uri: str = Field(max_length=500)
     verifier_key_version: int
     verifier_nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

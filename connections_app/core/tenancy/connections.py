@@ -59,6 +59,22 @@ def workspace_connections_predicate(actor: Actor) -> ColumnElement[bool]:
     return or_(own, granted)
 
 
+def client_usable_predicate(actor: Actor) -> ColumnElement[bool]:
+    """F32: what a client may use in its own workflows besides what it sees: the
+    workspace connections its workspace exposes to embedded workflows. Kept apart from
+    `workspace_connections_predicate` on purpose: a client never *sees* them (its lists
+    and connection screens stay its own), it only finds them in a node's picker and
+    through it."""
+    if not actor.is_client or actor.workspace_id is None:
+        return false()
+    return and_(
+        Connection.scope == Scope.WORKSPACE,
+        Connection.workspace_id == actor.workspace_id,
+        Connection.tenant_id == actor.workspace_id,
+        Connection.embedded_enabled == true(),
+    )
+
+
 def account_connections_predicate(actor: Actor) -> ColumnElement[bool]:
     """Account-scoped connections: the LLM Keys page, account admins only."""
     if not actor.is_account_admin:
@@ -84,6 +100,28 @@ def get_connection(
     row = db.exec(
         _connection_by_id(actor, for_update), params={"connection_id": connection_id}
     ).first()
+    if row is None:
+        raise NotFound("Connection not found.")
+    return row
+
+
+def usable_here_query(actor: Actor) -> SelectOfScalar[Connection]:
+    """The connections a node of the actor's workflows may resolve: what it sees, and for
+    a client also what the workspace exposes to embedded workflows (`policy` still
+    decides USE on each row)."""
+    return select(Connection).where(
+        or_(workspace_connections_predicate(actor), client_usable_predicate(actor))
+    )
+
+
+def get_connection_to_use(db: Session, actor: Actor, connection_id: Any) -> Connection:
+    """`get_connection` for the use path (picking on a node, a run's step, the runtime):
+    a client also reaches the exposed connections there, and only there."""
+    if not isinstance(connection_id, str) or not 0 < len(connection_id) <= 64:
+        raise NotFound("Connection not found.")
+    if not actor.is_client:
+        return get_connection(db, actor, connection_id)
+    row = db.exec(usable_here_query(actor).where(Connection.id == connection_id)).first()
     if row is None:
         raise NotFound("Connection not found.")
     return row
@@ -172,8 +210,20 @@ def usable_connection_sources(actor: Actor, *, app: str) -> list[ColumnElement[b
     is paged without reading its rows. `tenant_id` is the owning workspace for
     workspace-scoped rows (the data key's owner), so it pins the own part to it.
     """
-    if actor.workspace_id is None or actor.role is None or actor.is_client:
+    if actor.workspace_id is None or actor.role is None:
         return []
+    if actor.is_client:  # F32: its own authorized connections and the exposed ones
+        return [
+            and_(
+                Connection.tenant_id == actor.workspace_id,
+                Connection.workspace_id == actor.workspace_id,
+                Connection.app == app,
+                or_(
+                    Connection.authorized_by == actor.user_id,
+                    Connection.embedded_enabled == true(),
+                ),
+            )
+        ]
     usable = or_(Connection.sharing != Sharing.PERSONAL, Connection.created_by == actor.user_id)
     own = and_(
         Connection.tenant_id == actor.workspace_id,
@@ -223,7 +273,9 @@ def usable_by_ids(db: Session, actor: Actor, ids: list[str], *, app: str) -> lis
         return []
     found = {c.id: c for c in db.exec(select(Connection).where(Connection.id.in_(ids)))}  # type: ignore[attr-defined]
     rows = [found[i] for i in ids if i in found]
-    return [c for c in rows if c.app == app and check(actor, Op.VIEW, c)]
+    return [
+        c for c in rows if c.app == app and (check(actor, Op.VIEW, c) or check(actor, Op.USE, c))
+    ]
 
 
 # --- system queries (no person behind them) -----------------------------------------

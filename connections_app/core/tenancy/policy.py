@@ -25,12 +25,21 @@ class Op(StrEnum):
     USE = "use"
     REVOKE = "revoke"
     VIEW_AUDIT = "view_audit"
+    # F32: expose a workspace connection to client-built (embedded) workflows, or withdraw it.
+    EMBED = "embed"
 
 
 ALL_CONNECTION_OPS = frozenset(Op) - {Op.CREATE}
 _USE_LEVEL = frozenset({Op.LIST, Op.VIEW, Op.USE, Op.TEST})
 _VIEW_LEVEL = _USE_LEVEL | {Op.VIEW_CONFIG}
-_MANAGE_LEVEL = _VIEW_LEVEL | {Op.UPDATE, Op.ROTATE, Op.DELETE, Op.REVOKE, Op.VIEW_AUDIT}
+_MANAGE_LEVEL = _VIEW_LEVEL | {
+    Op.UPDATE,
+    Op.ROTATE,
+    Op.DELETE,
+    Op.REVOKE,
+    Op.VIEW_AUDIT,
+    Op.EMBED,
+}
 _READ_ONLY = frozenset({Op.LIST, Op.VIEW})
 _BUILDER_LEVELS = {
     Sharing.USE: _USE_LEVEL,
@@ -42,7 +51,11 @@ _VIEWER_LEVELS = {
     Sharing.VIEW: _READ_ONLY | {Op.VIEW_CONFIG},
     Sharing.MANAGE: _READ_ONLY | {Op.VIEW_CONFIG},
 }
-_CLIENT_OWN = frozenset({Op.LIST, Op.VIEW, Op.ROTATE, Op.REVOKE})
+# A client's own authorized connections: seen, rotated, revoked and used in its own
+# workflows. The workspace's connections exposed to embedded workflows (F32): used only;
+# the client sees nothing of them beyond what a picker row shows (label, app, status).
+_CLIENT_OWN = frozenset({Op.LIST, Op.VIEW, Op.ROTATE, Op.REVOKE, Op.USE})
+_CLIENT_EMBEDDED = frozenset({Op.USE})
 
 
 def allowed_ops(actor: Actor, conn: Connection) -> frozenset[Op]:
@@ -51,7 +64,7 @@ def allowed_ops(actor: Actor, conn: Connection) -> frozenset[Op]:
         return frozenset()
     if conn.scope == Scope.ACCOUNT:
         if actor.is_account_admin:
-            return ALL_CONNECTION_OPS
+            return ALL_CONNECTION_OPS - {Op.EMBED}
         if actor.role in (Role.ADMIN, Role.BUILDER):
             return _USE_LEVEL
         if actor.role == Role.VIEWER:
@@ -60,11 +73,15 @@ def allowed_ops(actor: Actor, conn: Connection) -> frozenset[Op]:
     if conn.workspace_id != actor.workspace_id:
         return frozenset()
     if actor.is_client:
-        return _CLIENT_OWN if conn.authorized_by == actor.user_id else frozenset()
+        if actor.user_id is not None and conn.authorized_by == actor.user_id:
+            return _CLIENT_OWN
+        return _CLIENT_EMBEDDED if conn.embedded_enabled else frozenset()
     own = actor.user_id is not None and conn.created_by == actor.user_id
     if actor.is_workspace_admin:
         if conn.sharing == Sharing.PERSONAL and not own:
-            return ALL_CONNECTION_OPS - {Op.USE}
+            # Someone's personal connection: managed, but neither used nor handed to
+            # clients by anyone else (exposing it would be using it by proxy).
+            return ALL_CONNECTION_OPS - {Op.USE, Op.EMBED}
         return ALL_CONNECTION_OPS
     if actor.role == Role.BUILDER:
         if own:
@@ -84,10 +101,17 @@ def can_create(actor: Actor, *, scope: Scope = Scope.WORKSPACE) -> bool:
 
 
 def can_build(actor: Actor) -> bool:
-    """Workflows belong to one workspace; builders and admins change them (F15)."""
+    """Workflows belong to one workspace; builders and admins change them (F15). A client
+    builds and runs its own workflows only (F32): the tenancy queries give it no other."""
     return actor.workspace_id is not None and (
-        actor.is_workspace_admin or actor.role == Role.BUILDER
+        actor.is_workspace_admin or actor.role in (Role.BUILDER, Role.CLIENT)
     )
+
+
+def can_change_workspace_wide(actor: Actor) -> bool:
+    """Workspace-wide workflow tools (switch a connection in every node, F17; export and
+    import): builders and admins. A client's world is its own workflows, so it gets none."""
+    return can_build(actor) and not actor.is_client
 
 
 def check(actor: Actor, op: Op, conn: Connection) -> bool:
@@ -117,4 +141,5 @@ _OP_WORDS = {
     Op.USE: "use",
     Op.REVOKE: "revoke",
     Op.VIEW_AUDIT: "see the audit history of",
+    Op.EMBED: "expose to embedded workflows",
 }

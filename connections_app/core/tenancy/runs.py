@@ -1,8 +1,10 @@
 """Scoped queries of runs and their steps (F22, F30).
 
 Runs are read by every member of the workspace; starting one needs the builder
-role (the same as changing a workflow). Executing and resuming are system work,
-claimed per row (`leases.claim_run`) so several workers never run a run twice.
+role (the same as changing a workflow). A client reads only the runs it started
+(of its own workflows, F32); members see those too, attributed to the client.
+Executing and resuming are system work, claimed per row (`leases.claim_run`) so
+several workers never run a run twice.
 """
 
 from __future__ import annotations
@@ -21,8 +23,14 @@ from connections_app.core.workflows.models import Run, RunStatus, RunStep
 
 
 def runs_query(actor: Actor) -> SelectOfScalar[Run]:
-    if actor.workspace_id is None or actor.role == Role.CLIENT:
+    if actor.workspace_id is None:
         return select(Run).where(false())
+    if actor.role == Role.CLIENT:
+        if actor.user_id is None:
+            return select(Run).where(false())
+        return select(Run).where(
+            Run.workspace_id == actor.workspace_id, Run.started_by == actor.user_id
+        )
     return select(Run).where(Run.workspace_id == actor.workspace_id)
 
 

@@ -1,7 +1,10 @@
-"""Scoped queries of workflows and their nodes (F15, F19).
+"""Scoped queries of workflows and their nodes (F15, F19, F32).
 
 Workflows belong to one workspace; every member sees them, builders and admins
-change them (`policy.can_build`). Foreign ids answer not-found, like connections.
+change them (`policy.can_build`). A client of the workspace reaches only the
+workflows it created itself (its portal's Workflows page); they stay the
+workspace's, so its members see them too. Foreign ids answer not-found, like
+connections.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, update
+from sqlalchemy import ColumnElement, and_, false, func, update
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -19,10 +22,19 @@ from connections_app.core.tenancy.actor import Actor, Role
 from connections_app.core.workflows.models import Node, Workflow
 
 
+def _workflows_predicate(actor: Actor) -> ColumnElement[bool]:
+    if actor.workspace_id is None:
+        return false()
+    here = Workflow.workspace_id == actor.workspace_id
+    if actor.role == Role.CLIENT:
+        if actor.user_id is None:
+            return false()
+        return and_(here, Workflow.created_by == actor.user_id)
+    return here
+
+
 def workflows_query(actor: Actor) -> SelectOfScalar[Workflow]:
-    if actor.workspace_id is None or actor.role == Role.CLIENT:
-        return select(Workflow).where(false())
-    return select(Workflow).where(Workflow.workspace_id == actor.workspace_id)
+    return select(Workflow).where(_workflows_predicate(actor))
 
 
 def get_workflow(
@@ -33,14 +45,33 @@ def get_workflow(
 
 
 def nodes_query(actor: Actor) -> SelectOfScalar[Node]:
-    if actor.workspace_id is None or actor.role == Role.CLIENT:
+    if actor.workspace_id is None:
         return select(Node).where(false())
-    return select(Node).where(Node.workspace_id == actor.workspace_id)
+    here = Node.workspace_id == actor.workspace_id
+    if actor.role == Role.CLIENT:  # the nodes of its own workflows only
+        own = select(Workflow.id).where(_workflows_predicate(actor))
+        return select(Node).where(here, Node.workflow_id.in_(own))  # type: ignore[attr-defined]
+    return select(Node).where(here)
 
 
 def get_node(db: Session, actor: Actor, node_id: Any, *, for_update: bool = False) -> Node:
     nid = valid_id(node_id, "Node")
     return one(db, nodes_query(actor).where(Node.id == nid), "Node", for_update)
+
+
+def workflow_name_taken(
+    db: Session, actor: Actor, name_key: str, *, exclude_id: str | None = None
+) -> bool:
+    """Is this name taken in the actor's workspace (names are unique per workspace, and a
+    client's workflows share the namespace with everyone else's)? The answer leaks no row."""
+    if actor.workspace_id is None:
+        return False
+    stmt = select(Workflow.id).where(
+        Workflow.workspace_id == actor.workspace_id, Workflow.name_key == name_key
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Workflow.id != exclude_id)
+    return db.exec(stmt).first() is not None
 
 
 def nodes_using(db: Session, conn: Connection) -> list[tuple[Node, Workflow]]:

@@ -270,7 +270,8 @@ def _unusable_reason(actor: Actor, conn: Connection | None, node: Node) -> str |
     if not node.connection_id:
         return "no connection picked"
     if conn is None:
-        return "connection missing"
+        # A client never saw a withdrawn connection, so it is not told it exists (F32).
+        return "connection no longer available" if actor.is_client else "connection missing"
     if not policy.check(actor, Op.USE, conn):
         return f"you may not use “{conn.label}”"
     if conn.status == Status.REVOKED:
@@ -373,8 +374,10 @@ def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> C
     if not step.connection_id:
         raise _Fail("No connection is picked for this node. Pick one in its panel.")
     try:
-        conn = connection_scope.get_connection(db, actor, step.connection_id)
+        conn = connection_scope.get_connection_to_use(db, actor, step.connection_id)
     except NotFound:
+        if actor.is_client:  # withdrawn from embedded workflows, or gone (F32)
+            raise _Fail(_unavailable_message(step.connection_label)) from None
         if grant_scope.is_ungranted_account_connection(db, actor, step.connection_id):
             raise _Fail(_ungranted_message(step.connection_label)) from None
         raise _Fail(
@@ -403,6 +406,16 @@ def _ungranted_message(label: str | None) -> str:
     return (
         f"{name} is no longer granted to this workspace. An account admin can grant it "
         "again, or pick another connection in the node's panel."
+    )
+
+
+def _unavailable_message(label: str | None) -> str:
+    """F32: the workspace took the connection out of its clients' workflows; nothing was
+    sent. The label is the one the step already knew."""
+    name = f"“{label}”" if label else "The connection this node uses"
+    return (
+        f"{name} is no longer available for your workflows; nothing was sent. "
+        "Pick another connection in the node's panel."
     )
 
 

@@ -8,7 +8,7 @@ the actor may use it under the sharing rules. Each change writes one audit event
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlmodel import Session
@@ -58,6 +58,15 @@ class NodeView:
     # F9: the id names an account connection of this account that is no longer granted
     # to this workspace ("No longer granted" rather than "missing").
     connection_ungranted: bool = False
+    # F32: a client's node whose connection it may no longer use (withdrawn from
+    # embedded workflows, or gone): the words its panel shows, from here.
+    connection_unavailable: str = ""
+
+
+UNAVAILABLE_NOTICE = (
+    "No longer available: this connection is no longer offered for your workflows. "
+    "Pick another below."
+)
 
 
 def _require_builder(db: Session, actor: Actor) -> None:
@@ -104,10 +113,7 @@ def create_workflow(db: Session, *, actor: Actor, name: Any) -> WorkflowView:
     _require_builder(db, actor)
     assert actor.workspace_id is not None
     text = _name(name)
-    taken = db.exec(
-        workflow_scope.workflows_query(actor).where(Workflow.name_key == text.casefold())
-    ).first()
-    if taken is not None:
+    if workflow_scope.workflow_name_taken(db, actor, text.casefold()):
         raise Conflict(f"A workflow named “{text}” already exists here.", field="name")
     row = Workflow(
         account_id=actor.account_id,
@@ -129,12 +135,7 @@ def rename_workflow(db: Session, *, actor: Actor, workflow_id: Any, name: Any) -
     text = _name(name)
     if text == row.name:
         return
-    clash = db.exec(
-        workflow_scope.workflows_query(actor).where(
-            Workflow.name_key == text.casefold(), Workflow.id != row.id
-        )
-    ).first()
-    if clash is not None:
+    if workflow_scope.workflow_name_taken(db, actor, text.casefold(), exclude_id=row.id):
         raise Conflict(f"A workflow named “{text}” already exists here.", field="name")
     before = row.name
     row.name, row.name_key, row.updated_at = text, text.casefold(), utcnow()
@@ -164,21 +165,31 @@ def _node_views(db: Session, actor: Actor, nodes: list[Node]) -> list[NodeView]:
     found = node_connections(db, actor, nodes)
     unseen = [n.connection_id for n in nodes if n.connection_id and n.connection_id not in found]
     lost = grant_scope.ungranted_account_connections(db, actor, unseen)
-    return [
+    views = [
         _node_view(node, found.get(node.connection_id or ""), node.connection_id in lost)
         for node in nodes
+    ]
+    if not actor.is_client:
+        return views
+    # A client may not tell a withdrawn connection from a deleted one (it never saw it).
+    return [
+        replace(v, connection_unavailable=UNAVAILABLE_NOTICE)
+        if v.connection_id and v.connection_status is None
+        else v
+        for v in views
     ]
 
 
 def node_connections(db: Session, actor: Actor, nodes: list[Node]) -> dict[str, Connection]:
-    """The connections these nodes reference that the actor can reach, by id (one query)."""
+    """The connections these nodes reference that the actor can reach, by id (one query):
+    for a client, its own and those exposed to embedded workflows right now (F32)."""
     wanted = {n.connection_id for n in nodes if n.connection_id}
     if not wanted:
         return {}
     return {
         c.id: c
         for c in db.exec(
-            connection_scope.connections_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
+            connection_scope.usable_here_query(actor).where(Connection.id.in_(wanted))  # type: ignore[attr-defined]
         )
     }
 
@@ -356,7 +367,7 @@ def picker(db: Session, *, actor: Actor, node_id: Any, search: Any = None, page:
 
 
 def _usable(db: Session, actor: Actor, connection_id: Any, app: str) -> Connection:
-    conn = connection_scope.get_connection(db, actor, connection_id)
+    conn = connection_scope.get_connection_to_use(db, actor, connection_id)
     if not policy.check(actor, Op.USE, conn):
         raise guard.refuse(
             db,
@@ -419,8 +430,18 @@ def _label_of(conn: Connection | None, node: Node) -> str:
 def replace_connection(
     db: Session, *, actor: Actor, from_connection_id: Any, to_connection_id: Any
 ) -> int:
-    """F17: every node of this workspace that uses X now uses Y; one audited action."""
+    """F17: every node of this workspace that uses X now uses Y; one audited action.
+    Workspace-wide, so not for clients (their world is their own workflows)."""
     _require_builder(db, actor)
+    if not policy.can_change_workspace_wide(actor):
+        raise guard.refuse(
+            db,
+            actor,
+            "Your role does not allow you to switch a connection in every node.",
+            what="switch a connection in every node",
+            target_type="workspace",
+            target_id=actor.workspace_id,
+        )
     source = connection_scope.get_connection(db, actor, from_connection_id)
     target = _usable(db, actor, to_connection_id, source.app)
     if source.id == target.id:

@@ -107,7 +107,8 @@ def export_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> dict[str,
     A node whose connection is missing or not visible to the actor exports
     `"connection": null`, exactly like a node that never had one.
     """
-    wf = workflow_scope.get_workflow(db, actor, workflow_id)
+    wf = workflow_scope.get_workflow(db, actor, workflow_id)  # not found comes first
+    _refuse_clients(db, actor, "export", wf.id)
     nodes = db.exec(
         workflow_scope.nodes_query(actor).where(Node.workflow_id == wf.id).order_by(Node.position)  # type: ignore[arg-type]
     ).all()
@@ -134,6 +135,20 @@ def export_workflow(db: Session, *, actor: Actor, workflow_id: Any) -> dict[str,
             for n in nodes
         ],
     }
+
+
+def _refuse_clients(db: Session, actor: Actor, verb: str, workflow_id: Any) -> None:
+    """F32: export and import are workspace tools (stable keys name the workspace's
+    connections); a client builds in its portal and gets neither."""
+    if actor.is_client:
+        raise guard.refuse(
+            db,
+            actor,
+            f"Your role does not allow you to {verb} workflows.",
+            what=f"{verb} a workflow",
+            target_type="workflow",
+            target_id=str(workflow_id)[:64] if workflow_id else None,
+        )
 
 
 def find_workflow_id(db: Session, *, actor: Actor, name: Any) -> str:
@@ -364,6 +379,7 @@ def import_workflow(db: Session, *, actor: Actor, document: Any, name: Any = Non
     workflow, its nodes and one `workflow_created` audit event commit together.
     """
     guard.require_build(db, actor, "import", what="import a workflow")
+    _refuse_clients(db, actor, "import", None)
     assert actor.workspace_id is not None
     doc_name, planned = _parse(document)
     final_name = _choose_name(db, actor, doc_name, name)

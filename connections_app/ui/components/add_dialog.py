@@ -108,27 +108,38 @@ def _catalog_step() -> rx.Component:
     )
 
 
-def _error_for(name: rx.Var | str) -> rx.Component:
+def _error_for(name: rx.Var | str, state: Any = S) -> rx.Component:
     return rx.cond(
-        (S.error_field == name) & (S.error != ""),
-        rx.text(S.error, size="1", color_scheme="red", role="alert"),
+        (state.error_field == name) & (state.error != ""),
+        rx.text(state.error, size="1", color_scheme="red", role="alert"),
     )
 
 
 def _labelled(
-    label: rx.Var | str, control: rx.Component, help_text: rx.Var | str, name
+    label: rx.Var | str,
+    control: rx.Component,
+    help_text: rx.Var | str,
+    name,
+    state: Any = S,
+    prefix: str = "add",
 ) -> rx.Component:
     return field_block(
-        label, control, html_for=f"add-{name}", help_text=help_text, error=_error_for(name)
+        label,
+        control,
+        html_for=f"{prefix}-{name}",
+        help_text=help_text,
+        error=_error_for(name, state),
     )
 
 
-def _catalog_field(field: rx.Var) -> rx.Component:
+def catalog_field(field: rx.Var, state: Any = S, prefix: str = "add") -> rx.Component:
+    """One input of an app's catalog form; a secret one is uncontrolled (read on submit).
+    `state` has `error`/`error_field` (the core's answer); `prefix` makes ids unique."""
     control = rx.cond(
         field["masked"],
         rx.input(
             name=field["name"],
-            id=f"add-{field['name']}",
+            id=f"{prefix}-{field['name']}",
             type="password",
             placeholder=field["placeholder"],
             auto_complete="off",
@@ -138,7 +149,7 @@ def _catalog_field(field: rx.Var) -> rx.Component:
         ),
         rx.input(
             name=field["name"],
-            id=f"add-{field['name']}",
+            id=f"{prefix}-{field['name']}",
             default_value=field["default"],
             placeholder=field["placeholder"],
             auto_complete="off",
@@ -148,7 +159,7 @@ def _catalog_field(field: rx.Var) -> rx.Component:
         ),
     )
     label = rx.cond(field["masked"], field["label"] + " (secret)", field["label"])
-    return _labelled(label, control, field["help"], field["name"])
+    return _labelled(label, control, field["help"], field["name"], state, prefix)
 
 
 def _test_field(field: rx.Var) -> rx.Component:
@@ -403,7 +414,7 @@ def _form_step() -> rx.Component:
                         "How builders find it, e.g. “Stripe (prod)” or “Stripe EU”.",
                         "label",
                     ),
-                    rx.foreach(S.fields, _catalog_field),
+                    rx.foreach(S.fields, lambda f: catalog_field(f)),
                     rx.cond(
                         S.test_fields.length() > 0,
                         rx.el.details(

@@ -65,6 +65,11 @@ def _option(option: rx.Var) -> rx.Component:
     )
 
 
+def _unplugged(text: rx.Var | str, element_id: str) -> rx.Component:
+    """A node that cannot use its connection any more, in the words given."""
+    return rx.callout(text, icon="unplug", color_scheme="red", size="1", id=element_id)
+
+
 def _auth_section() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -97,15 +102,13 @@ def _auth_section() -> rx.Component:
             ),
             (
                 "ungranted",
-                rx.callout(
+                _unplugged(
                     "No longer granted: the account took this connection out of this "
                     "workspace. Pick another below, or ask an account admin to grant it again.",
-                    icon="unplug",
-                    color_scheme="red",
-                    size="1",
-                    id="node-ungranted",
+                    "node-ungranted",
                 ),
             ),
+            ("unavailable", _unplugged(P.conn_notice, "node-unavailable")),
             ("none", rx.text("No connection picked yet.", size="2", color_scheme="gray")),
             rx.hstack(
                 rx.text("Uses ", rx.text.strong(P.connection_label), size="2"),
@@ -114,12 +117,15 @@ def _auth_section() -> rx.Component:
                 rx.cond(
                     P.can_edit,
                     rx.hstack(
-                        rx.button(
-                            "Switch in all nodes…",
-                            size="1",
-                            variant="soft",
-                            on_click=P.open_switch,
-                            id="switch-all",
+                        rx.cond(
+                            P.can_switch_all,
+                            rx.button(
+                                "Switch in all nodes…",
+                                size="1",
+                                variant="soft",
+                                on_click=P.open_switch,
+                                id="switch-all",
+                            ),
                         ),
                         text_button("Clear", P.clear_connection, size="1", color_scheme="gray"),
                         spacing="2",

@@ -63,7 +63,7 @@ def workflow_list() -> rx.Component:
         ),
         rx.foreach(B.workflows, _workflow_item),
         rx.cond(
-            B.can_edit,
+            B.can_edit & B.can_transfer,
             text_button("Import", B.open_import, icon="upload", size="1", id="import-workflow"),
         ),
         width="240px",
@@ -88,6 +88,7 @@ def _connection_chip(node: rx.Var) -> rx.Component:
             rx.badge(rx.icon("plug-zap", size=12), "No connection", color_scheme="amber"),
         ),
         ("ungranted", _unplugged("No longer granted")),
+        ("unavailable", _unplugged("No longer available")),
         ("missing", _unplugged("Connection missing")),
         rx.hstack(
             rx.badge(rx.icon("key-round", size=12), node["connection_label"], variant="outline"),
@@ -176,7 +177,10 @@ def _last_run() -> rx.Component:
                     on_click=B.retry(B.last_run["id"]),
                 ),
             ),
-            rx.link("All runs", href="/runs?wf=" + B.selected_id, size="2"),
+            rx.cond(
+                B.runs_page != "",
+                rx.link("All runs", href=B.runs_page + "?wf=" + B.selected_id, size="2"),
+            ),
             id="latest-run",
         ),
     )
@@ -219,15 +223,26 @@ def workflow_detail() -> rx.Component:
                         ),
                         rx.menu.content(
                             rx.menu.item("Rename", on_click=B.open_rename),
-                            rx.menu.item("Export JSON", on_click=B.export, id="export-workflow"),
+                            rx.cond(
+                                B.can_transfer,
+                                rx.menu.item(
+                                    "Export JSON", on_click=B.export, id="export-workflow"
+                                ),
+                            ),
                             rx.menu.separator(),
                             rx.menu.item("Delete", color="red", on_click=B.open_delete),
                         ),
                     ),
                     spacing="2",
                 ),
-                rx.button(
-                    rx.icon("download", size=14), "Export JSON", variant="soft", on_click=B.export
+                rx.cond(
+                    B.can_transfer,
+                    rx.button(
+                        rx.icon("download", size=14),
+                        "Export JSON",
+                        variant="soft",
+                        on_click=B.export,
+                    ),
                 ),
             ),
             width="100%",

@@ -139,6 +139,30 @@ def _history() -> rx.Component:
     )
 
 
+def _embedded_switch() -> rx.Component:
+    """F32: shown only when the core says this person may change it (manage level)."""
+    explanation = (
+        "Clients of this workspace may pick it in the workflows they build in their "
+        "portal; they never see its settings or credential."
+    )
+    return rx.hstack(
+        rx.box(
+            rx.text("Use for embedded workflows", size="2", weight="medium"),
+            rx.text(explanation, size="1", color_scheme="gray"),
+        ),
+        rx.spacer(),
+        rx.switch(
+            checked=D.summary["embedded"],
+            on_change=D.switch_embedded,
+            id="details-embedded",
+            aria_label="Use for embedded workflows",
+        ),
+        width="100%",
+        align="center",
+        spacing="3",
+    )
+
+
 def details_panel() -> rx.Component:
     s = D.summary
     return rx.drawer.root(
@@ -268,6 +292,7 @@ def details_panel() -> rx.Component:
                         spacing="2",
                         wrap="wrap",
                     ),
+                    rx.cond(_can("embed"), _embedded_switch()),
                     rx.divider(),
                     _section(
                         "Credential",

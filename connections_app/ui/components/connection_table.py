@@ -61,7 +61,22 @@ def _app_cell(row: rx.Var, clickable: bool) -> rx.Component:
                 if clickable
                 else title
             ),
-            rx.text(row["app_name"], size="1", color_scheme="gray"),
+            rx.hstack(
+                rx.text(row["app_name"], size="1", color_scheme="gray"),
+                rx.cond(
+                    row["embedded"],
+                    rx.badge(
+                        "Embedded",
+                        size="1",
+                        variant="soft",
+                        color_scheme="cyan",
+                        title="Used for embedded workflows: clients may pick it in the portal",
+                        class_name="cx-embedded-badge",
+                    ),
+                ),
+                spacing="2",
+                align="center",
+            ),
             authorized_badge(row["authorized_by"], size="1", class_name="authorized-by"),
             spacing="1",
         ),

@@ -80,7 +80,11 @@ def sidebar() -> rx.Component:
         rx.divider(margin_y="8px"),
         rx.cond(
             SessionState.role == "client",
-            rx.vstack(_nav_item("My connections", "plug", "/portal/connections"), width="100%"),
+            rx.vstack(
+                _nav_item("My connections", "plug", "/portal/connections"),
+                _nav_item("Workflows", "workflow", "/portal/workflows"),
+                width="100%",
+            ),
             rx.vstack(
                 _nav_item("Integrations", "plug", "/integrations"),
                 _nav_item("Builder", "workflow", "/builder"),

@@ -44,6 +44,10 @@ class BuilderState(SessionState):
     loaded: bool = False
     error: str = ""
     can_edit: bool = False
+    # Export, import (the core's answer: not for clients, whose world is their own
+    # workflows) and where "All runs" goes (a portal page has none of its own yet).
+    can_transfer: bool = False
+    runs_page: str = ""
     workflows: list[WorkflowItem] = []
     selected_id: str = ""
     selected_name: str = ""
@@ -88,6 +92,9 @@ class BuilderState(SessionState):
         self.selected_id, self.selected_name = board.selected_id, board.selected_name
         self.nodes = [node_row(n) for n in board.nodes]
         self.can_edit = answer.me.may_build
+        self.can_transfer = answer.me.may_change_workspace_wide
+        on_portal = (self.router.url.path or "").startswith("/portal")
+        self.runs_page = "" if on_portal else "/runs"
         if board.newest is not None:
             self.last_run, self.last_steps = run_row(board.newest), step_rows(board.newest)
         else:

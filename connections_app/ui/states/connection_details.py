@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from connections_app.core import audit_log, guard
 from connections_app.core.catalog import get_catalog
+from connections_app.core.connections import embedded
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.views import (
     ConnectionActions,
@@ -191,6 +192,32 @@ class DetailsState(SessionState):
     async def history_previous(self) -> Any:
         self.history_page = max(1, self.history_page - 1)
         return await self._open_or_fail(self.connection_id)
+
+    @rx.event
+    async def switch_embedded(self, value: Any) -> Any:
+        """The "Use for embedded workflows" switch (F32); the core checks manage level
+        and scope, and its audit event updates every open screen of the workspace."""
+        conn_id, wanted = _id(self.connection_id), value
+        if conn_id is None or not self.open:
+            return None
+        answer = await self._as_actor(
+            lambda db, actor: embedded.set_embedded(
+                db, actor=actor, connection_id=conn_id, enabled=wanted
+            )
+        )
+        if answer.signed_out:
+            return self._sign_in_redirect()
+        if answer.value is None:
+            return rx.toast.error(GONE if answer.gone else answer.message)
+        panel = await self._read(conn_id)
+        if panel.value is not None:
+            self._show(panel.value)
+        on = answer.value.embedded_enabled
+        return rx.toast.success(
+            "Clients can now use it in their workflows."
+            if on
+            else "Withdrawn: clients can no longer pick it."
+        )
 
     @rx.event(background=True)
     async def run_test(self, connection_id: Any) -> Any:

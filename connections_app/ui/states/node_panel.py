@@ -48,6 +48,8 @@ class NodePanelState(SessionState):
     conn_state: str = ""  # none | missing | active | error | revoked | pending
     can_edit: bool = False
     can_connect: bool = False
+    can_switch_all: bool = False
+    conn_notice: str = ""  # the core's words for a connection this node may no longer use
     search: str = ""
     page: int = 1
     total: int = 0
@@ -82,9 +84,13 @@ class NodePanelState(SessionState):
             self.conn_state = "none"
         elif node.connection_ungranted:
             self.conn_state = "ungranted"
+        elif node.connection_unavailable:
+            self.conn_state = "unavailable"
         else:
             self.conn_state = node.connection_status or "missing"
+        self.conn_notice = node.connection_unavailable
         self.can_edit, self.can_connect = me.may_build, me.may_add_connection
+        self.can_switch_all = me.may_change_workspace_wide
         self.total, self.pages, self.has_next = found.total, found.pages, found.has_next
         self.total_label = f"{found.total:,}+" if found.more else f"{found.total:,}"
         self.options = picker_options(found.items, self.connection_id)
@@ -198,7 +204,7 @@ class NodePanelState(SessionState):
 
     @rx.event
     async def open_switch(self) -> None:
-        if self.connection_id and self.conn_state != "missing":
+        if self.can_switch_all and self.connection_id and self.conn_state != "missing":
             self.switch_search = ""
             await self._load_switch()
             self.switch_open = True

@@ -76,6 +76,7 @@ class ConnectionRow(ConnectionHead):
     granted_by: str = ""  # the account's name on a granted account connection
     authorized_by: str = ""  # "Authorized by <client>" (F24), or ""
     actions: ConnectionActions = field(default_factory=ConnectionActions)
+    embedded: bool = False  # F32: exposed to the clients' embedded workflows
 
 
 def authorized_line(view: ConnectionView) -> str:
@@ -94,6 +95,7 @@ def connection_row(view: ConnectionView) -> ConnectionRow:
         granted_by=view.granted_by,
         authorized_by=authorized_line(view),
         actions=view.actions,
+        embedded=view.embedded_enabled,
     )
 
 
@@ -235,7 +237,7 @@ class NodeRow(Labelled):
     action_name: str = ""
     summary: str = ""
     connection_label: str = ""
-    conn_state: str = ""  # none | missing | ungranted | a connection status (its badge)
+    conn_state: str = ""  # none | missing | ungranted | unavailable | a connection status
 
 
 def node_row(view: NodeView) -> NodeRow:
@@ -243,6 +245,8 @@ def node_row(view: NodeView) -> NodeRow:
         conn_state = "none"
     elif view.connection_ungranted:
         conn_state = "ungranted"
+    elif view.connection_unavailable:
+        conn_state = "unavailable"
     elif view.connection_status is None:
         conn_state = "missing"
     else:
@@ -359,6 +363,7 @@ class ConnectionSummary(ConnectionHead):
     notice: str = ""
     notice_ok: bool = False
     test_tail: str = ""
+    embedded: bool = False  # F32: "Use for embedded workflows" is on
 
 
 def _test_tail(view: ConnectionView) -> str:
@@ -387,6 +392,7 @@ def connection_summary(view: ConnectionView, health: Health, api_url: str) -> Co
         external=view.external_name or view.external_identity or "",
         reconnect_url=_reconnect_url(view, api_url),
         authorized_by=authorized_line(view),
+        embedded=view.embedded_enabled,
     )
 
 
