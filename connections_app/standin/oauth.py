@@ -56,7 +56,7 @@ OIDC_CLIENT_ID = "oidc-standin-client"
 OIDC_CLIENT_SECRET = "s3cr+et%2F:with/odd=chars-0000"
 OIDC_PUBLIC_CLIENT_ID = "oidc-standin-public"
 ID_TOKEN_TTL = 600
-ACCOUNTS = ("alice", "bob", "carol")
+ACCOUNTS = ("alice", "bob", "carol", "dana")
 ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TOKEN_MODES = ("ok", "slow", "error", "invalid_grant")
 CODE_TTL = 120

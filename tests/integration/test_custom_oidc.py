@@ -180,7 +180,7 @@ def test_connect_refresh_revoke_with_client_secret_basic(
     assert _introspect(standin, access)["active"] is True
     with Session(engine, expire_on_commit=False) as db:
         actor = identity.actor_for_token(db, token)
-        assert tokens.revoke(db, actor=actor, connection_id=conn.id, vault=vault) is True
+        assert tokens.revoke(db, actor=actor, connection_id=conn.id, vault=vault).provider_confirmed
     assert _introspect(standin, access) == {"active": False}
 
 

@@ -213,7 +213,7 @@ def test_revoke_destroys_tokens_and_tells_the_provider(
     conn_id = _new(engine, vault, token)
     with Session(engine, expire_on_commit=False) as db:
         actor = identity.actor_for_token(db, token)
-        assert tokens.revoke(db, actor=actor, connection_id=conn_id, vault=vault) is True
+        assert tokens.revoke(db, actor=actor, connection_id=conn_id, vault=vault).provider_confirmed
     assert _ledger(standin)["revocations"], "the provider heard about it"
     row = _row(engine, conn_id)
     assert row.status == "revoked"

@@ -21,7 +21,7 @@ from connections_app.core import portal
 from connections_app.core.audit import Action, AuditEvent
 from connections_app.core.connections import service as connections
 from connections_app.core.connections import tokens
-from connections_app.core.connections.models import Connection
+from connections_app.core.connections.models import Connection, ConnectionSecret
 from connections_app.core.errors import Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
 from connections_app.core.tenancy import portal as portal_scope
@@ -144,7 +144,7 @@ def test_a_client_gets_reconnect_rotate_and_revoke_and_nothing_else(
         for i in portal.my_connections(db, actor=world.actors["client1"]).items
     }
     stripe, slack = items[setup.stripe_id], items[setup.slack_id]
-    assert stripe.rotate and not stripe.reconnect and not stripe.revoke
+    assert stripe.rotate and stripe.revoke and not stripe.reconnect
     assert slack.reconnect and slack.revoke and not slack.rotate
     for actions in (stripe, slack):
         assert not any(
@@ -364,6 +364,50 @@ def test_the_clients_revoke_fails_the_workflows_using_it_clearly(
         listed = portal.my_connections(db, actor=client).items
         revoked = next(i.connection for i in listed if i.connection.id == setup.slack_id)
         assert revoked.status == "revoked" and not revoked.actions.revoke
+
+
+def test_a_client_withdraws_an_api_key_it_entered(
+    engine: Engine, vault: Vault, world: World, standin: StandIn
+) -> None:
+    """Revoke is not only for sign-ins (F24): the key the client entered is destroyed
+    here, the row stays (history, the nodes naming it), runs fail clearly, and nothing
+    but a new connection brings it back."""
+    admin, client = world.actors["admin1"], world.actors["client1"]
+    with Session(engine, expire_on_commit=False) as db:
+        stripe = make_stripe(db, admin, key=STRIPE_LIVE, label="Withdrawn Stripe")
+    _authorized_by(engine, stripe.id, world.user_ids["client1"])
+    with Session(engine, expire_on_commit=False) as db:
+        workflow, _ = workflow_with_node(
+            db, admin, "Withdrawn invoices", stripe.id, {"email": "w@example.test"}
+        )
+        consequence = tokens.revoke_consequence("api_key", "Stripe")
+        assert "valid at Stripe until you revoke it there" in consequence
+        done = tokens.revoke(db, actor=client, connection_id=stripe.id, vault=vault)
+    assert not done.provider_confirmed and "revoke it at Stripe too" in done.message
+    row = _row(engine, stripe.id)
+    assert row.status == "revoked" and row.status_reason == f"Revoked by {client.label}"
+    with Session(engine) as db:
+        left = db.exec(
+            sa_select(func.count())
+            .select_from(ConnectionSecret)
+            .where(ConnectionSecret.connection_id == stripe.id)
+        ).one()
+        assert left == (0,)
+        event = db.exec(
+            select(AuditEvent).where(
+                AuditEvent.target_id == stripe.id, AuditEvent.action == str(Action.REVOKED)
+            )
+        ).one()
+        assert event.actor_id == client.user_id and event.detail["kind"] == "api_key"
+    with Session(engine, expire_on_commit=False) as db:
+        with pytest.raises(Invalid, match="revoked"):
+            runs.start(db, actor=admin, workflow_id=workflow.id)
+        with pytest.raises(Invalid, match="revoked"):
+            connections.rotate(
+                db, actor=client, connection_id=stripe.id, secrets={"secret_key": STRIPE_LIVE}
+            )
+        with pytest.raises(Invalid, match="already revoked"):
+            tokens.revoke(db, actor=client, connection_id=stripe.id, vault=vault)
 
 
 def _workflow_of(db: Session, actor: Actor, conn_id: str) -> str:

@@ -25,10 +25,12 @@ def _decide(allowed: frozenset[str], kind: str, status: str = "active") -> Conne
     return ConnectionActions.decide(allowed=allowed, kind=kind, status=status)
 
 
-def test_a_key_is_rotated_never_reconnected_refreshed_or_revoked() -> None:
+def test_a_key_is_rotated_or_revoked_never_reconnected_or_refreshed() -> None:
     acts = _decide(MANAGE, "api_key")
     assert acts.rotate and acts.edit and acts.delete and acts.set_test_credentials
-    assert not (acts.reconnect or acts.refresh or acts.revoke)
+    assert acts.revoke  # F24: whoever entered it may withdraw it
+    assert not (acts.reconnect or acts.refresh)
+    assert not _decide(MANAGE, "api_key", status="revoked").revoke
     assert acts.see_settings and not acts.see_history
     assert _decide(MANAGE | {"view_audit"}, "api_key").see_history
 

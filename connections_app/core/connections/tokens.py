@@ -370,26 +370,62 @@ def _provider_revoke(
     )
 
 
-def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> bool:
-    """F23: tokens destroyed, status `revoked`, provider told; returns whether it confirmed."""
+@dataclass(frozen=True)
+class Revoked:
+    """What a revoke did, in the words the person who asked for it reads."""
+
+    provider_confirmed: bool
+    message: str
+
+
+def revoke_consequence(kind: str, app_name: str) -> str:
+    """What revoking will do, said before it is confirmed: a sign-in's tokens can be
+    revoked at the provider; an entered credential (an API key, a password) only here,
+    because the app issued it to the person, not to us."""
+    if kind == Kind.OAUTH2:
+        return (
+            "The tokens are destroyed here and the provider is asked to revoke the grant. "
+            "Nodes using it stop working until someone connects the account again."
+        )
+    return (
+        "The stored credential is destroyed here and nothing can use it any more; nodes "
+        f"using it stop working. It stays valid at {app_name} until you revoke it there."
+    )
+
+
+def revoke(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> Revoked:
+    """F23, F24: the credential destroyed, status `revoked`; for a sign-in the provider is
+    told too. A revoked connection keeps its row (history, the nodes naming it) but no
+    secret: nothing can bring it back except connecting again."""
     conn = connection_scope.get_connection(db, actor, connection_id)
     guard.authorize(db, actor, Op.REVOKE, conn)
-    if conn.kind != Kind.OAUTH2:
-        raise Invalid("Only OAuth 2.0 connections are revoked; delete an API key instead.")
     if conn.status == Status.REVOKED:
         raise Invalid("This connection is already revoked.")
     definition = get_catalog().get(conn.app)
-    confirmed = _provider_revoke(db, vault, conn, definition)
+    signed_in = conn.kind == Kind.OAUTH2
+    confirmed = _provider_revoke(db, vault, conn, definition) if signed_in else False
     db.commit()
     conn = connection_scope.get_connection(db, actor, connection_id, for_update=True)
-    for row in _secret_rows(db, conn).values():
-        db.delete(row)
+    for purpose in (Purpose.LIVE, Purpose.TEST):
+        for row in secret_rows.rows(db, conn, purpose).values():
+            db.delete(row)
+    if not signed_in:
+        conn.has_test_credentials = False
     lifecycle.mark_revoked(conn, by=actor.label)
     db.add(conn)
     lifecycle.signal_if_account(db, conn)
-    audit.record_by(db, actor, conn, Action.REVOKED, detail={"provider_confirmed": confirmed})
+    detail: dict[str, Any] = {"provider_confirmed": confirmed}
+    if not signed_in:
+        detail["kind"] = str(conn.kind)
+    audit.record_by(db, actor, conn, Action.REVOKED, detail=detail)
     db.commit()
-    return confirmed
+    if not signed_in:
+        message = f"Revoked. The credential is destroyed here; revoke it at {definition.name} too."
+    elif confirmed:
+        message = "Revoked. The provider confirmed; the tokens are destroyed."
+    else:
+        message = "Revoked here and the tokens are destroyed (the provider did not confirm)."
+    return Revoked(confirmed, message)
 
 
 def mark_needs_reauthorization(db: Session, connection_id: str, reason: str) -> None:

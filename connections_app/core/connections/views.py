@@ -50,7 +50,8 @@ class ConnectionActions:
             # "Refresh now" is a troubleshooting tool of those who may also test: a
             # client (rotate and revoke only, F24) reconnects or revokes, nothing more.
             refresh="rotate" in allowed and "test" in allowed and signed_in and status == "active",
-            revoke="revoke" in allowed and signed_in and live,
+            # F24: whoever entered or signed in may withdraw it (a client, its own).
+            revoke="revoke" in allowed and live,
             delete="delete" in allowed,
             set_test_credentials="update" in allowed and "rotate" in allowed and not signed_in,
             embed="embed" in allowed,

@@ -665,8 +665,7 @@ def revoke_dialog() -> rx.Component:
     oc = OAuthConnectState
     return confirm_dialog(
         "Revoke “" + oc.revoke_label + "”?",
-        "The tokens are destroyed here and the provider is asked to revoke the "
-        "grant. Nodes using it stop working until someone connects the account again.",
+        oc.revoke_text,
         rx.button(
             rx.cond(oc.busy, rx.spinner(size="1"), rx.icon("ban", size=14)),
             "Revoke access",

@@ -32,6 +32,7 @@ class OAuthConnectState(SessionState):
     revoke_open: bool = False
     revoke_id: str = ""
     revoke_label: str = ""
+    revoke_text: str = ""
     busy: bool = False
     # The flow this tab last reported: the popup's message may arrive more than once
     # (several listeners, a re-sent message), but each outcome is toasted once per tab.
@@ -82,6 +83,7 @@ class OAuthConnectState(SessionState):
         if view is None:
             return refusal
         self.revoke_id, self.revoke_label, self.revoke_open = view.id, view.label, True
+        self.revoke_text = tokens.revoke_consequence(view.kind, view.app_name)
         return None
 
     @rx.event
@@ -111,11 +113,7 @@ class OAuthConnectState(SessionState):
                 return self._sign_in_redirect()
         if not answer.ok:
             return rx.toast.error(GONE if answer.gone else answer.message)
-        if answer.value:
-            return rx.toast.success("Revoked. The provider confirmed; the tokens are destroyed.")
-        return rx.toast.success(
-            "Revoked here and the tokens are destroyed (the provider did not confirm)."
-        )
+        return rx.toast.success(answer.value.message if answer.value else "Revoked.")
 
 
 def _latest_outcome(ref: str | None) -> flow.FlowOutcome | None:
