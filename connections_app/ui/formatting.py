@@ -45,15 +45,19 @@ def expiry(value: datetime | None) -> str:
     seconds = int((value - utcnow()).total_seconds())
     if seconds <= 0:
         return "Expired"
-    return "In " + _span(seconds)
+    # To the nearest unit: a 7-day link read a second after it was made expires "in 7 d".
+    return "In " + _span(seconds, nearest=True)
 
 
-def _span(seconds: int) -> str:
+def _span(seconds: int, *, nearest: bool = False) -> str:
+    def units(size: int) -> int:
+        return max(1, round(seconds / size)) if nearest else seconds // size
+
     if seconds < 3600:
-        return f"{seconds // 60} min"
+        return f"{units(60)} min"
     if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
+        return f"{units(3600)} h"
+    return f"{units(86400)} d"
 
 
 def page_summary(page: int, page_size: int, total: int) -> str:
