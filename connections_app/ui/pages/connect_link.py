@@ -148,9 +148,7 @@ def _request() -> rx.Component:
             color_scheme="green",
         ),
         rx.cond(S.method == "oauth", _oauth(), _form()),
-        rx.text(
-            "This link expires: ", S.expires, ". It works once.", size="1", color_scheme="gray"
-        ),
+        rx.text("This link expires ", S.expires, " and works once.", size="1", color_scheme="gray"),
     )
 
 

@@ -19,7 +19,7 @@ import reflex as rx
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import connect_links
 from connections_app.core.settings import get_settings
-from connections_app.ui.formatting import when
+from connections_app.ui.formatting import expiry
 from connections_app.ui.states.rows import FieldRow, field_rows
 from connections_app.ui.states.session import SessionState
 
@@ -70,7 +70,7 @@ class ConnectLinkState(SessionState):
         page = found.page
         self.link_id, self.agency, self.workspace = page.id, page.agency, page.workspace
         self.app_name, self.app_icon, self.label = page.app_name, page.app_icon, page.label
-        self.method, self.expires = page.method, when(page.expires_at)
+        self.method, self.expires = page.method, expiry(page.expires_at).lower()
         if page.method == "form":
             self.fields = field_rows(get_catalog().get(page.app).auth_method(page.kind))
         else:

@@ -33,7 +33,7 @@ def _row(page: connect_links.LinkPage) -> RequestRow:
         app_name=page.app_name,
         app_icon=page.app_icon,
         label=page.label,
-        expires=expiry(page.expires_at),
+        expires=expiry(page.expires_at).lower(),  # "… · expires in 7 d"
         href=f"/connect/{page.id}",
     )
 
