@@ -274,6 +274,8 @@ def test_a_concurrent_double_use_creates_one_connection(
     for t in threads:
         t.join()
     assert results.count("ok") == 1, results
+    # Every other use gets a clear answer (no database error escapes to the person).
+    assert len(results) == 4 and all(r in ("ok", "Conflict", "LinkUnusable") for r in results)
     assert _count(engine, world.ws1) == before + 1
 
 

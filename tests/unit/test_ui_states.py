@@ -9,15 +9,19 @@ not reviewed (a new one must be added here on purpose).
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 import re
 import typing
 
 import reflex as rx
 
+import connections_app.ui.states as states_package
 from connections_app.ui.states.account_connections import AccountConnectionsState, LlmKeysState
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
+from connections_app.ui.states.client_people import ClientPeopleState
 from connections_app.ui.states.connect_link import ConnectLinkState
 from connections_app.ui.states.connect_link_admin import ConnectLinkAdminState
 from connections_app.ui.states.connection_details import (
@@ -78,6 +82,18 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     # Connect links (F24): every id and form value goes to `core/connections/connect_links`,
     # which resolves it for the signed-in person (tests/integration/test_connect_link_handlers.py).
     ConnectLinkState: SESSION | {"load", "submit"},
+    # Invitations (F24): ids go to the core, which answers not-found for anything not
+    # this workspace's (tests/integration/test_client_people_handlers.py).
+    ClientPeopleState: SESSION
+    | {
+        "load",
+        "open_invite",
+        "invite_open_changed",
+        "invite",
+        "ask_revoke",
+        "revoke_open_changed",
+        "confirm_revoke",
+    },
     ConnectLinkAdminState: SESSION
     | {
         "load",
@@ -179,6 +195,9 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
 
 
 def _our_states() -> list[type[rx.State]]:
+    """Every state of the app, whichever tests ran before (each module imported here)."""
+    for module in pkgutil.iter_modules(states_package.__path__):
+        importlib.import_module(f"{states_package.__name__}.{module.name}")
     found: list[type[rx.State]] = []
     pending = list(rx.State.get_substates())
     while pending:

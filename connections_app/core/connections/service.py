@@ -460,18 +460,21 @@ def create_through_link(
         sharing=Sharing.USE,
     )
     conn.authorized_by = actor.user_id
-    db.add(conn)
-    db.flush()
-    secret_rows.store(db, vault or get_vault(), conn, secrets, Purpose.LIVE)
-    if not claim(conn):
-        db.rollback()
-        raise Conflict("This link was used meanwhile. Nothing was saved.")
-    _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "via": "connect link"})
+    used_meanwhile = Conflict("This link was used meanwhile. Nothing was saved.")
     try:
+        # A concurrent use of the same link may insert the same label first: the unique
+        # index makes this insert wait for it and then refuse, before the claim runs.
+        db.add(conn)
+        db.flush()
+        secret_rows.store(db, vault or get_vault(), conn, secrets, Purpose.LIVE)
+        if not claim(conn):
+            db.rollback()
+            raise used_meanwhile
+        _audit(db, actor, conn, Action.CREATED, detail={"kind": conn.kind, "via": "connect link"})
         db.commit()
     except IntegrityError:
         db.rollback()
-        raise Conflict("This link was used meanwhile. Nothing was saved.") from None
+        raise used_meanwhile from None
     return to_view(actor, conn)
 
 
