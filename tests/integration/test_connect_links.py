@@ -363,6 +363,59 @@ def test_oauth_through_a_link_creates_the_clients_connection(
         )
 
 
+def test_popups_finishing_one_link_at_once_connect_it_once(
+    engine: Engine,
+    world: World,
+    people: dict[str, Actor],
+    vault: Vault,
+    standin: StandIn,
+    registered: None,
+) -> None:
+    """Four popups opened from one link, their callbacks arriving together: one
+    connection, and every other popup says why it saved nothing (no database error)."""
+    asked = _request(
+        engine,
+        people["admin1"],
+        app="hubspot",
+        label="HubSpot (four popups)",
+        client_user_id=world.user_ids["client1"],
+    )
+    token = session_for(engine, world.user_ids["client1"])
+    callbacks = []
+    for _ in range(4):
+        with Session(engine, expire_on_commit=False) as db:
+            url = oauth_lifecycle.start(
+                db,
+                actor=people["client1"],
+                session_token=token,
+                app=None,
+                redirect_uri=REDIRECT,
+                vault=vault,
+                link=asked.link.id,
+            )
+        callbacks.append(consent(url, account="frank"))
+    before = _count(engine, world.ws1)
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(4)
+
+    def finish(params: dict[str, str]) -> None:
+        barrier.wait()
+        with Session(engine, expire_on_commit=False) as db:
+            outcomes.append(
+                oauth_lifecycle.finish(db, session_token=token, params=params, vault=vault)
+            )
+
+    threads = [threading.Thread(target=finish, args=(p,)) for p in callbacks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 4, "a callback raised instead of answering"
+    assert sum(o.ok for o in outcomes) == 1, [o.message for o in outcomes]
+    assert all(o.message for o in outcomes if not o.ok)
+    assert _count(engine, world.ws1) == before + 1
+
+
 def test_oauth_link_refusals_leave_it_pending_and_others_cannot_start(
     engine: Engine,
     world: World,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from connections_app.core import audit, guard
@@ -41,6 +42,10 @@ from connections_app.core.tenancy.actor import Actor
 from connections_app.core.tenancy.policy import Op
 from connections_app.core.vault import Vault
 from connections_app.core.workflows.models import Node
+
+CONNECTED_MEANWHILE = (
+    "This was connected at the same moment from another window. Nothing more was saved."
+)
 
 
 def start(
@@ -174,6 +179,11 @@ def finish(
     except DomainError as err:
         db.rollback()
         return flow.fail(db, done.flow, str(err))
+    except IntegrityError:
+        # Another callback saved the same connection (or answered the same link) at this
+        # very moment: its label or claim won, this one saves nothing.
+        db.rollback()
+        return flow.fail(db, done.flow, CONNECTED_MEANWHILE)
     finally:
         done.token.clear()
     return flow.record(db, done.flow, outcome)
