@@ -301,12 +301,24 @@ def test_the_portal_lists_a_clients_pending_links_only(
             assert err.value.reason == reason
 
 
-def _oauth_through_link(
-    engine: Engine, vault: Vault, token: str, link_id: str, account: str = "erin"
-) -> Any:
+def _hubspot_link_for_client1(
+    engine: Engine, world: World, people: dict[str, Actor], label: str
+) -> tuple[Any, str]:
+    """Admin1 asks client1 for HubSpot; the link and client1's session token."""
+    asked = _request(
+        engine,
+        people["admin1"],
+        app="hubspot",
+        label=label,
+        client_user_id=world.user_ids["client1"],
+    )
+    return asked, session_for(engine, world.user_ids["client1"])
+
+
+def _start_popup(engine: Engine, actor: Actor, token: str, vault: Vault, link_id: str) -> str:
+    """The link page's Connect button: the provider URL its popup goes to."""
     with Session(engine, expire_on_commit=False) as db:
-        actor = identity.actor_for_token(db, token)
-        url = oauth_lifecycle.start(
+        return oauth_lifecycle.start(
             db,
             actor=actor,
             session_token=token,
@@ -315,7 +327,14 @@ def _oauth_through_link(
             vault=vault,
             link=link_id,
         )
-    params = consent(url, account=account)
+
+
+def _oauth_through_link(
+    engine: Engine, vault: Vault, token: str, link_id: str, account: str = "erin"
+) -> Any:
+    with Session(engine, expire_on_commit=False) as db:
+        actor = identity.actor_for_token(db, token)
+    params = consent(_start_popup(engine, actor, token, vault, link_id), account=account)
     with Session(engine, expire_on_commit=False) as db:
         return oauth_lifecycle.finish(db, session_token=token, params=params, vault=vault)
 
@@ -328,14 +347,7 @@ def test_oauth_through_a_link_creates_the_clients_connection(
     standin: StandIn,
     registered: None,
 ) -> None:
-    asked = _request(
-        engine,
-        people["admin1"],
-        app="hubspot",
-        label="HubSpot (Acme)",
-        client_user_id=world.user_ids["client1"],
-    )
-    token = session_for(engine, world.user_ids["client1"])
+    asked, token = _hubspot_link_for_client1(engine, world, people, "HubSpot (Acme)")
     outcome = _oauth_through_link(engine, vault, token, asked.link.id)
     assert outcome.ok and outcome.outcome == "connected", outcome.message
     with Session(engine) as db:
@@ -351,16 +363,8 @@ def test_oauth_through_a_link_creates_the_clients_connection(
         assert flow_row is not None and flow_row.connect_link_id == asked.link.id
     assert _row(engine, asked.link.id).connection_id == conn.id
     # The same link again cannot even start a flow.
-    with Session(engine) as db, pytest.raises(LinkUnusable):
-        oauth_lifecycle.start(
-            db,
-            actor=people["client1"],
-            session_token=token,
-            app=None,
-            redirect_uri=REDIRECT,
-            vault=vault,
-            link=asked.link.id,
-        )
+    with pytest.raises(LinkUnusable):
+        _start_popup(engine, people["client1"], token, vault, asked.link.id)
 
 
 def test_popups_finishing_one_link_at_once_connect_it_once(
@@ -373,26 +377,10 @@ def test_popups_finishing_one_link_at_once_connect_it_once(
 ) -> None:
     """Four popups opened from one link, their callbacks arriving together: one
     connection, and every other popup says why it saved nothing (no database error)."""
-    asked = _request(
-        engine,
-        people["admin1"],
-        app="hubspot",
-        label="HubSpot (four popups)",
-        client_user_id=world.user_ids["client1"],
-    )
-    token = session_for(engine, world.user_ids["client1"])
+    asked, token = _hubspot_link_for_client1(engine, world, people, "HubSpot (four popups)")
     callbacks = []
     for _ in range(4):
-        with Session(engine, expire_on_commit=False) as db:
-            url = oauth_lifecycle.start(
-                db,
-                actor=people["client1"],
-                session_token=token,
-                app=None,
-                redirect_uri=REDIRECT,
-                vault=vault,
-                link=asked.link.id,
-            )
+        url = _start_popup(engine, people["client1"], token, vault, asked.link.id)
         callbacks.append(consent(url, account="frank"))
     before = _count(engine, world.ws1)
     outcomes: list[Any] = []
@@ -424,24 +412,8 @@ def test_oauth_link_refusals_leave_it_pending_and_others_cannot_start(
     standin: StandIn,
     registered: None,
 ) -> None:
-    asked = _request(
-        engine,
-        people["admin1"],
-        app="hubspot",
-        label="HubSpot (deny)",
-        client_user_id=world.user_ids["client1"],
-    )
-    token = session_for(engine, world.user_ids["client1"])
-    with Session(engine, expire_on_commit=False) as db:
-        url = oauth_lifecycle.start(
-            db,
-            actor=people["client1"],
-            session_token=token,
-            app=None,
-            redirect_uri=REDIRECT,
-            vault=vault,
-            link=asked.link.id,
-        )
+    asked, token = _hubspot_link_for_client1(engine, world, people, "HubSpot (deny)")
+    url = _start_popup(engine, people["client1"], token, vault, asked.link.id)
     params = consent(url, decision="deny")
     before = _count(engine, world.ws1)
     with Session(engine, expire_on_commit=False) as db:
@@ -449,16 +421,7 @@ def test_oauth_link_refusals_leave_it_pending_and_others_cannot_start(
     assert not outcome.ok and _count(engine, world.ws1) == before
     assert _row(engine, asked.link.id).used_at is None
     # Revoked while the popup is open: the consent creates nothing.
-    with Session(engine, expire_on_commit=False) as db:
-        url = oauth_lifecycle.start(
-            db,
-            actor=people["client1"],
-            session_token=token,
-            app=None,
-            redirect_uri=REDIRECT,
-            vault=vault,
-            link=asked.link.id,
-        )
+    url = _start_popup(engine, people["client1"], token, vault, asked.link.id)
     with Session(engine) as db:
         connect_links.revoke(db, people["admin1"], link_id=asked.link.id)
     params = consent(url, account="frank")
@@ -475,28 +438,12 @@ def test_oauth_link_refusals_leave_it_pending_and_others_cannot_start(
     )
     for name in ("client1b", "client2", "admin1", "builder1", "foreign_admin"):
         other_token = session_for(engine, world.user_ids[name])
-        with Session(engine) as db, pytest.raises(DomainError):
-            oauth_lifecycle.start(
-                db,
-                actor=people[name],
-                session_token=other_token,
-                app=None,
-                redirect_uri=REDIRECT,
-                vault=vault,
-                link=fresh.link.id,
-            )
+        with pytest.raises(DomainError):
+            _start_popup(engine, people[name], other_token, vault, fresh.link.id)
     # A form app's link does not start a flow.
     stripe = _request(engine, people["admin1"], client_user_id=world.user_ids["client1"])
-    with Session(engine) as db, pytest.raises(Invalid):
-        oauth_lifecycle.start(
-            db,
-            actor=people["client1"],
-            session_token=token,
-            app=None,
-            redirect_uri=REDIRECT,
-            vault=vault,
-            link=stripe.link.id,
-        )
+    with pytest.raises(Invalid):
+        _start_popup(engine, people["client1"], token, vault, stripe.link.id)
     # And a client still cannot connect without a link.
     with Session(engine) as db, pytest.raises(Forbidden):
         oauth_lifecycle.start(
