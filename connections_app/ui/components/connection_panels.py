@@ -388,6 +388,10 @@ def details_panel() -> rx.Component:
         open=D.open,
         on_open_change=D.open_changed,
         direction="right",
+        # Escape and the overlay close it, never a press inside it: vaul reads a click
+        # made while the panel still slides in as a swipe away and closed it (a Test
+        # pressed right after opening lost the panel).
+        handle_only=True,
     )
 
 
