@@ -58,6 +58,23 @@ class DeletionSummary:
         ]
 
 
+@dataclass(frozen=True)
+class AccountWorkspace:
+    """A workspace on the account admin's Workspaces screen."""
+
+    workspace_id: str
+    name: str
+    deletable: bool  # the account's last workspace is not
+
+
+def account_workspaces(db: Session, actor: Actor) -> list[AccountWorkspace]:
+    """The account's workspaces for its admins (nobody else: none)."""
+    if not actor.is_account_admin:
+        return []
+    rows = scope.account_workspaces(db, actor)
+    return [AccountWorkspace(w.id, w.name, len(rows) > 1) for w in rows]
+
+
 def _plural(count: int, noun: str, tail: str) -> str:
     words = f"{count} {noun}{'' if count == 1 else 's'}"
     return f"{words} {tail}".strip()

@@ -35,6 +35,12 @@ def workspace_of_account(
     return one(db, stmt, "Workspace", for_update)
 
 
+def account_workspaces(db: Session, actor: Actor) -> list[Workspace]:
+    """The workspaces of the actor's account, by name (the caller checks the admin)."""
+    stmt = select(Workspace).where(Workspace.account_id == actor.account_id)
+    return list(db.exec(stmt.order_by(Workspace.name, Workspace.id)).all())
+
+
 def workspace_count(db: Session, actor: Actor) -> int:
     """How many workspaces the actor's account has (its last one is not deleted)."""
     stmt = select(func.count()).select_from(Workspace)
