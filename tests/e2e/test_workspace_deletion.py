@@ -25,6 +25,7 @@ def test_ada_deletes_a_workspace_and_every_screen_of_it_follows(ui: UI, other: U
         "workspace", "create", "--account", "northstar", "--name", name, "--slug", slug
     )
     assert made.returncode == 0, made.stderr
+    workspace_id = made.stdout.strip().rsplit("(", 1)[1].rstrip(")")
     added = ui.app.admin(
         "connection", "add", "--account", "northstar", "--workspace", slug,
         "--app", "stripe", "--label", label,
@@ -83,6 +84,18 @@ def test_ada_deletes_a_workspace_and_every_screen_of_it_follows(ui: UI, other: U
             text("SELECT count(*) FROM connections WHERE label = :label"), {"label": label}
         ).scalar_one()
         assert left == 0
+        # Crypto-shredded: its data keys are destroyed (no wrapped key left to open any
+        # copy of its ciphertexts), and none of its sealed rows remain.
+        keys = db.execute(
+            text("SELECT state, wrapped_key FROM data_keys WHERE tenant_id = :ws"),
+            {"ws": workspace_id},
+        ).all()
+        assert keys and all(state == "destroyed" and wrapped is None for state, wrapped in keys)
+        sealed = db.execute(
+            text("SELECT count(*) FROM connection_secrets WHERE tenant_id = :ws"),
+            {"ws": workspace_id},
+        ).scalar_one()
+        assert sealed == 0
     engine.dispose()
     verified = ui.app.admin("audit", "verify", "--account", "northstar")
     assert verified.returncode == 0 and "ok" in verified.stdout, verified.stdout
