@@ -23,6 +23,7 @@ from connections_app.core.connections import service as connections
 from connections_app.core.db import get_engine, session_scope
 from connections_app.core.errors import DomainError, Invalid
 from connections_app.core.identity import service as identity
+from connections_app.core.identity import workspace_deletion
 from connections_app.core.logging_setup import configure_logging
 from connections_app.core.metering import prices as model_prices
 from connections_app.core.settings import get_settings
@@ -122,6 +123,27 @@ def cmd_workspace_create(args: argparse.Namespace, out: TextIO, _in: TextIO) -> 
             by=_operator(),
         )
         print(f"created workspace {account.slug}/{ws.slug} ({ws.id})", file=out)
+
+
+def cmd_workspace_delete(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    """Crypto-shred a workspace: the summary first, then the typed name (or
+    `--confirm-name` for scripts), then keys, rows and the account's event."""
+    with session_scope() as db:
+        actor = _actor(db, args.account, None)
+        workspace = identity.find_workspace(db, account_id=actor.account_id, slug=args.workspace)
+        summary = workspace_deletion.deletion_summary(db, actor, workspace.id)
+        print(f"Deleting workspace “{summary.name}” destroys its data keys and:", file=out)
+        for line in summary.lines:
+            print(f"  - {line}", file=out)
+        print("The audit trail records the deletion. This cannot be undone.", file=out)
+        typed = args.confirm_name
+        if typed is None:
+            if stdin.isatty():
+                typed = input("Type the workspace name to delete it: ")
+            else:
+                typed = stdin.readline().rstrip("\r\n")
+        done = workspace_deletion.delete_workspace(db, actor, workspace.id, typed, get_vault())
+        print(f"deleted workspace {args.account}/{args.workspace} ({done.workspace_id})", file=out)
 
 
 def cmd_user_create(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
@@ -442,6 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--slug", required=True)
     p.set_defaults(func=cmd_workspace_create)
+    p = workspace.add_parser(
+        "delete", help="delete a workspace: its data keys are destroyed first, then its rows"
+    )
+    p.add_argument("--account", required=True, help="account slug")
+    p.add_argument("--workspace", required=True, help="workspace slug")
+    p.add_argument(
+        "--confirm-name", default=None, help="the workspace's name, for scripts (else prompted)"
+    )
+    p.set_defaults(func=cmd_workspace_delete)
 
     user = sub.add_parser("user", help="people").add_subparsers(dest="cmd", required=True)
     p = user.add_parser("create", help="create a user (password prompted, or from stdin)")

@@ -50,6 +50,7 @@ from connections_app.ui.pages.portal_workflows import portal_workflows_page
 from connections_app.ui.pages.runs import runs_page
 from connections_app.ui.pages.sign_in import sign_in_page
 from connections_app.ui.pages.workspace_pages import integrations_page
+from connections_app.ui.pages.workspaces import workspaces_page
 from connections_app.ui.reflex_logging import (
     backend_exception_handler,
     frontend_exception_handler,
@@ -69,6 +70,7 @@ from connections_app.ui.states.portal_requests import PortalRequestsState
 from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
+from connections_app.ui.states.workspaces import WorkspacesState
 from connections_app.ui.worker import worker_start
 
 
@@ -136,6 +138,7 @@ PAGES: list[tuple[Callable[[], rx.Component], str, str, Any]] = [
         [_SESSION, AccountConnectionsState.load],
     ),
     (oauth_apps_page, "/oauth-apps", "OAuth apps · Connections", [_SESSION, OAuthAppsState.load]),
+    (workspaces_page, "/workspaces", "Workspaces · Connections", [_SESSION, WorkspacesState.load]),
     (
         portal_page,
         "/portal/connections",

@@ -50,6 +50,7 @@ class Action(StrEnum):
     SIGNED_OUT = "signed_out"
     MEMBER_ADDED = "member_added"
     WORKSPACE_CREATED = "workspace_created"
+    WORKSPACE_DELETED = "workspace_deleted"
     ACCOUNT_CREATED = "account_created"
     KEYS_ROTATED = "keys_rotated"
     WORKFLOW_CREATED = "workflow_created"

@@ -48,6 +48,7 @@ _ACTION_WORDS = {
     Action.SIGNED_OUT: "Signed out",
     Action.MEMBER_ADDED: "Member added",
     Action.WORKSPACE_CREATED: "Workspace created",
+    Action.WORKSPACE_DELETED: "Workspace deleted",
     Action.ACCOUNT_CREATED: "Account created",
     Action.KEYS_ROTATED: "Keys rotated",
     Action.WORKFLOW_CREATED: "Workflow created",

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from connections_app.core import alerts
 from connections_app.core.clock import utcnow
 from connections_app.core.connections import tokens
-from connections_app.core.db import get_engine
+from connections_app.core.db import get_engine, read_scope
 from connections_app.core.identity import service as identity
 from connections_app.core.identity import throttle
 from connections_app.core.oauth import flow
@@ -52,6 +52,7 @@ async def _bump(app: rx.App, workspace_id: str) -> None:
     from its own session, so what a tab receives is what its person may see.
     """
     account_id = alerts.account_of(workspace_id)
+    gone = account_id is None and not await asyncio.to_thread(_workspace_exists, workspace_id)
     cls: type[rx.SharedState] = WorkspaceSignal if account_id is None else AccountSignal
     ident = signal_token(workspace_id) if account_id is None else account_signal_token(account_id)
     token = rx.BaseStateToken(ident=ident, cls=cls)
@@ -65,10 +66,18 @@ async def _bump(app: rx.App, workspace_id: str) -> None:
             continue
         tab = rx.BaseStateToken(ident=client_token, cls=live[0])
         async with app.modify_state(tab) as root:
+            if gone:  # deleted: nothing of it is re-read, the tab leaves it
+                await (await root.get_state(SessionState))._leave_deleted_workspace()
+                continue
             for cls in live:
                 reloaded = (await root.get_state(cls))._on_workspace_change()
                 if inspect.isawaitable(reloaded):  # page states read through a worker thread
                     await reloaded
+
+
+def _workspace_exists(workspace_id: str) -> bool:
+    with read_scope() as db:
+        return identity.workspace_exists(db, workspace_id)
 
 
 def live_state_classes() -> list[type[SessionState]]:

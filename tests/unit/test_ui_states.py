@@ -43,12 +43,19 @@ from connections_app.ui.states.runs import RunsState
 from connections_app.ui.states.session import SessionState
 from connections_app.ui.states.sign_in import SignInState
 from connections_app.ui.states.workspace_signal import AccountSignal, WorkspaceSignal
+from connections_app.ui.states.workspaces import WorkspacesState
 
 SECRET_WORDS = re.compile(
     r"secret|password|passwd|token|cipher|credential|dsn|api_?key|private|cookie|plain", re.I
 )
 
-SESSION = {"setvar", "load_session", "load_session_home", "switch_workspace"}
+SESSION = {
+    "setvar",
+    "load_session",
+    "load_session_home",
+    "switch_workspace",
+    "leave_workspace",
+}
 LIST = SESSION | {
     "load",
     "search_changed",
@@ -105,6 +112,10 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
         "confirm_revoke",
     },
     PortalRequestsState: SESSION | {"load"},
+    # Workspace deletion (F7): the id and the typed name go to the core, which answers
+    # not-found for another account's workspace (tests/integration/test_workspace_deletion.py).
+    WorkspacesState: SESSION
+    | {"load", "open_delete", "delete_open_changed", "typed_changed", "confirm_delete"},
     AddConnectionState: SESSION
     | {
         "open_dialog",

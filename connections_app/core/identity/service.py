@@ -152,6 +152,12 @@ def create_workspace(
     return workspace
 
 
+def workspace_exists(db: Session, workspace_id: str) -> bool:
+    """Whether a workspace is still there: its signal may announce that it was deleted
+    (`identity.workspace_deletion`), and then its open tabs leave it."""
+    return db.get(Workspace, workspace_id) is not None
+
+
 def list_accounts(db: Session) -> list[Account]:
     """Operator-level listing (CLI only): accounts are the top of the tenancy tree."""
     return list(db.exec(select(Account).order_by(Account.slug)).all())

@@ -109,7 +109,12 @@ def sidebar() -> rx.Component:
                 ),
                 rx.cond(
                     SessionState.is_account_admin,
-                    _nav_item("OAuth apps", "key-round", "/oauth-apps"),
+                    rx.vstack(
+                        _nav_item("OAuth apps", "key-round", "/oauth-apps"),
+                        _nav_item("Workspaces", "layers", "/workspaces"),
+                        spacing="1",
+                        width="100%",
+                    ),
                 ),
                 spacing="1",
                 width="100%",
@@ -242,6 +247,24 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _workspace_gone() -> rx.Component:
+    """Shown the moment this tab's workspace is deleted (its read-models are already
+    gone); mounting it sends the person on, the button in case that is slow."""
+    return rx.callout(
+        rx.vstack(
+            rx.text("This workspace has been deleted. Taking you to one you still have…"),
+            rx.button("Continue", on_click=SessionState.leave_workspace, size="1"),
+            spacing="2",
+        ),
+        icon="trash-2",
+        color_scheme="amber",
+        role="status",
+        id="workspace-gone",
+        width="100%",
+        on_mount=SessionState.leave_workspace,
+    )
+
+
 def app_shell(*children: rx.Component) -> rx.Component:
     """Wrap a page: nothing renders until the session guard has run."""
     return rx.box(
@@ -254,8 +277,12 @@ def app_shell(*children: rx.Component) -> rx.Component:
             _top_bar(),
             rx.cond(
                 SessionState.session_loaded,
-                rx.vstack(
-                    reauth_banner(), *children, width="100%", max_width="1200px", spacing="4"
+                rx.cond(
+                    SessionState.workspace_gone,
+                    _workspace_gone(),
+                    rx.vstack(
+                        reauth_banner(), *children, width="100%", max_width="1200px", spacing="4"
+                    ),
                 ),
                 rx.center(rx.spinner(size="3"), height="60vh"),
             ),

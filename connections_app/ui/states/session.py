@@ -62,6 +62,8 @@ class SessionState(rx.State):
     may_add_connection: bool = False
     workspaces: list[Choice] = []
     session_loaded: bool = False
+    # The core said this tab's workspace was deleted: the shell says so and leaves it.
+    workspace_gone: bool = False
     # Whose read-models this browser tab holds. When another person signs in in the
     # same tab (same Reflex client token), every page state is wiped before use.
     owner_id: str = ""
@@ -127,6 +129,7 @@ class SessionState(rx.State):
         self.is_workspace_admin = view.is_workspace_admin
         self.may_build, self.may_add_connection = view.may_build, view.may_add_connection
         self.session_loaded = True
+        self.workspace_gone = False
         return actor
 
     def _sign_in_redirect(self) -> Any:
@@ -145,7 +148,20 @@ class SessionState(rx.State):
         show workspace data override it; nothing else needs to know they exist.
         """
 
+    async def _leave_deleted_workspace(self) -> None:
+        """The alert bridge's answer to "this tab's workspace was deleted": drop every
+        read-model of it at once (its connections vanish from the screen), and let the
+        shell send the person to a workspace they still have, or to sign-in."""
+        await self._forget_page_states()
+        self.workspace_gone = True
+
     # --- events ---------------------------------------------------------------------
+
+    @rx.event
+    def leave_workspace(self) -> Any:
+        """From the "workspace deleted" notice: `/` sends the person on (another
+        workspace, or sign-in when none is left)."""
+        return full_page_load("/")
 
     async def _forget_page_states(self) -> None:
         """Reset every page state: they may hold another person's read-models."""
