@@ -115,7 +115,8 @@ def start(app: LiveApp, port: int) -> None:
         if app.process.poll() is not None:
             raise RuntimeError(f"the app exited early:\n{app.log_text()[-4000:]}")
         try:
-            health = httpx.get(f"{app.url}/healthz", timeout=2)
+            # Ready, not merely alive: database, schema, vault and Redis all answer.
+            health = httpx.get(f"{app.url}/readyz", timeout=12)
             page = httpx.get(f"{app.url}/sign-in", timeout=5, follow_redirects=True)
             if health.status_code == 200 and page.status_code == 200:
                 return
