@@ -96,7 +96,16 @@ def _preflight() -> None:
         ) from None
 
 
+def _forget_inherited_connections() -> None:
+    """A backend worker forked from the process that ran the preflight must not use the
+    parent's pooled database connections: two processes on one socket garble the
+    protocol (PostgreSQL answered the workers' first queries with ProgrammingError and
+    OperationalError). The child drops them unclosed, the parent keeps its own."""
+    get_engine().dispose(close=False)
+
+
 _preflight()
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def index() -> rx.Component:

@@ -9,6 +9,7 @@ clusters live under postgres' home (as scripts/with-postgres.sh does).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import secrets
@@ -54,6 +55,13 @@ def cluster_dir(name: str, home: Path) -> Path:
     if str(pg_home) in ("", "/nonexistent"):
         pg_home = Path("/var/lib/postgresql")
     return pg_home / "connections-clusters" / name
+
+
+def scaled_cluster_dir(data_dir: Path) -> Path:
+    """The cluster `make run-scaled` keeps for a data folder (as root under postgres'
+    home, so the name carries the folder's hash: two checkouts never share one)."""
+    tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]
+    return cluster_dir(f"scaled-{tag}", data_dir)
 
 
 @dataclass
@@ -130,6 +138,16 @@ def postgres(workdir: Path, port: int | None = None) -> Postgres | None:
     cluster = Postgres(workdir=workdir, port=port or free_port(), bin_dir=bin_dir)
     cluster.init()
     return cluster
+
+
+def reflex_prod_argv(python: str, port: int, host: str | None = None) -> list[str]:
+    """The app as `make run-scaled` and the e2e tests start it: a production build,
+    pages and backend (routes, the `/_event` websocket) on one port."""
+    where = ["--backend-host", host] if host else []
+    return [
+        *(python, "-m", "reflex", "run", "--env", "prod", "--single-port", *where),
+        *("--frontend-port", str(port), "--backend-port", str(port)),
+    ]
 
 
 @contextmanager

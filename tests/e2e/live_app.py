@@ -18,6 +18,7 @@ import httpx
 from connections_app.core.vault import generate_master_key
 from connections_app.standin.oauth import client_id_for, client_secret_for
 from connections_app.standin.overrides import OAUTH_CATALOG_APPS
+from scripts.local_services import reflex_prod_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 BUN_DIR = ROOT / ".tools" / "node_modules" / ".bin"
@@ -91,19 +92,7 @@ def start(app: LiveApp, port: int) -> None:
             raise RuntimeError(f"registering the {oauth_app} OAuth client failed: {result.stderr}")
     log = app.log_path.open("w")
     app.process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reflex",
-            "run",
-            "--env",
-            "prod",
-            "--single-port",
-            "--frontend-port",
-            str(port),
-            "--backend-port",
-            str(port),
-        ],
+        reflex_prod_argv(sys.executable, port),
         cwd=ROOT,
         env=app.env,
         stdout=log,
