@@ -93,6 +93,23 @@ def test_an_unmigrated_database_is_not_ready(
     }
 
 
+def test_a_schema_behind_the_code_is_not_ready(
+    tmp_path: Path, vault: Vault, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from alembic import command
+    from connections_app.core import migrations
+
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    command.upgrade(migrations.alembic_config(url), "0001")
+    web = _client(monkeypatch, url)
+    with caplog.at_level(logging.INFO):
+        response = web.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": True, "migrations": False, "vault": False}
+    assert "migrations check failed (SchemaNotCurrent)" in caplog.text
+    assert "Context impl" not in caplog.text  # a probe does not log Alembic's set-up lines
+
+
 def test_an_unreachable_redis_is_not_ready(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
