@@ -14,16 +14,19 @@ BUN_VERSION := 1.4.4
 BUN := $(TOOLS)/node_modules/.bin/bun
 DATA_DIR ?= $(CURDIR)/data
 STANDIN_PORT ?= 8765
+WORKERS ?= 2
+REFRESHERS ?= 2
 
 export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_USE_SYSTEM_BUN := 1
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(BIN):$(PATH)
 export CONNECTIONS_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: help run test deps migrate seed lint e2e unit bench clean
+.PHONY: help run run-scaled test deps migrate seed lint e2e unit bench clean
 
 help:
 	@echo "make run    set up, migrate, seed the demo and start the app (http://localhost:3000)"
+	@echo "make run-scaled  the same on PostgreSQL + Redis, WORKERS=2 app workers, REFRESHERS=2 refreshers"
 	@echo "make test   set up and run lint, import contracts, unit, integration and e2e tests"
 	@echo "make bench  benchmarks on SQLite and PostgreSQL (figures and ratios, see docs/benchmarks.md)"
 	@echo "make migrate | seed | lint | unit | e2e | clean"
@@ -50,6 +53,12 @@ seed: migrate
 
 run: seed
 	@scripts/run-dev.sh $(STANDIN_PORT)
+
+# PostgreSQL and Redis on loopback, migrations, the demo seed, the stand-in, the
+# refreshers and the app (prod build) with several workers; Ctrl-C stops them all.
+run-scaled: deps | $(DATA_DIR)
+	$(BIN)/python scripts/run_scaled.py --workers $(WORKERS) --refreshers $(REFRESHERS) \
+	  --standin-port $(STANDIN_PORT)
 
 lint: deps
 	$(BIN)/ruff check .

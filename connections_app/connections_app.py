@@ -25,6 +25,7 @@ from connections_app.core.migrations import SchemaNotCurrent, ensure_current
 from connections_app.core.settings import get_settings
 from connections_app.core.vault import VaultError, get_vault
 from connections_app.http.auth_routes import routes as auth_routes
+from connections_app.http.health_routes import routes as health_routes
 from connections_app.http.invite_routes import routes as invite_routes
 from connections_app.http.oauth_routes import routes as oauth_routes
 from connections_app.http.origin import allowed_origins
@@ -97,7 +98,16 @@ def _preflight() -> None:
         ) from None
 
 
+def _forget_inherited_connections() -> None:
+    """A backend worker forked from the process that ran the preflight must not use the
+    parent's pooled database connections: two processes on one socket garble the
+    protocol (PostgreSQL answered the workers' first queries with ProgrammingError and
+    OperationalError). The child drops them unclosed, the parent keeps its own."""
+    get_engine().dispose(close=False)
+
+
 _preflight()
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def index() -> rx.Component:
@@ -191,7 +201,7 @@ app = rx.App(
     # A list: our routes (matched before Reflex's), /sign-in for the signed-in, then
     # the edge guard around it all.
     api_transformer=[
-        Starlette(routes=[*auth_routes, *oauth_routes, *invite_routes]),
+        Starlette(routes=[*health_routes, *auth_routes, *oauth_routes, *invite_routes]),
         _signed_in_redirect,
         _edge_guard,
     ],

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.standin_fixtures import free_port
+from scripts import local_services
 
 
 @contextmanager
@@ -27,37 +25,8 @@ def redis_server(workdir: Path) -> Iterator[str | None]:
             raise RuntimeError("redis-server is missing (CI requires it; .ci/run installs it)")
         yield None
         return
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *("--dir", str(workdir), "--protected-mode", "yes"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        import redis
-
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
+    with local_services.redis_server(workdir) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def dump(url: str) -> str:

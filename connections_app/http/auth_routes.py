@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and health: plain HTTP so the session cookie can be HttpOnly.
+"""Sign-in and sign-out: plain HTTP so the session cookie can be HttpOnly.
 
 The password goes from an HTML form straight to this route (never through the
 Reflex websocket, whose payloads Reflex may log), and the cookie holds a random
@@ -13,7 +13,6 @@ import asyncio
 import logging
 from urllib.parse import parse_qsl, quote
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,7 +22,6 @@ from connections_app.core.errors import Invalid
 from connections_app.core.identity import service as identity
 from connections_app.core.identity import throttle
 from connections_app.core.settings import get_settings
-from connections_app.core.vault import get_vault
 from connections_app.http.client_address import client_address
 from connections_app.http.origin import allowed_origins, same_origin
 
@@ -142,21 +140,9 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-async def health(_request: Request) -> Response:
-    try:
-        with session_scope() as db:
-            db.execute(text("select 1"))
-        get_vault()
-    except Exception as err:  # health must answer, not raise
-        log.error("health check failed: %s", type(err).__name__)
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
-
-
 routes = [
     Route("/auth/sign-in", sign_in, methods=["POST"]),
     Route("/auth/sign-out", sign_out, methods=["POST"]),
-    Route("/healthz", health, methods=["GET"]),
 ]
 
 __all__ = ["allowed_origins", "routes"]

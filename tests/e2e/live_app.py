@@ -18,6 +18,7 @@ import httpx
 from connections_app.core.vault import generate_master_key
 from connections_app.standin.oauth import client_id_for, client_secret_for
 from connections_app.standin.overrides import OAUTH_CATALOG_APPS
+from scripts.local_services import reflex_prod_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 BUN_DIR = ROOT / ".tools" / "node_modules" / ".bin"
@@ -91,19 +92,7 @@ def start(app: LiveApp, port: int) -> None:
             raise RuntimeError(f"registering the {oauth_app} OAuth client failed: {result.stderr}")
     log = app.log_path.open("w")
     app.process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reflex",
-            "run",
-            "--env",
-            "prod",
-            "--single-port",
-            "--frontend-port",
-            str(port),
-            "--backend-port",
-            str(port),
-        ],
+        reflex_prod_argv(sys.executable, port),
         cwd=ROOT,
         env=app.env,
         stdout=log,
@@ -115,7 +104,8 @@ def start(app: LiveApp, port: int) -> None:
         if app.process.poll() is not None:
             raise RuntimeError(f"the app exited early:\n{app.log_text()[-4000:]}")
         try:
-            health = httpx.get(f"{app.url}/healthz", timeout=2)
+            # Ready, not merely alive: database, schema, vault and Redis all answer.
+            health = httpx.get(f"{app.url}/readyz", timeout=12)
             page = httpx.get(f"{app.url}/sign-in", timeout=5, follow_redirects=True)
             if health.status_code == 200 and page.status_code == 200:
                 return

@@ -200,6 +200,12 @@ def test_pages_routes_and_the_oauth_callback_carry_the_security_headers(
     assert "script-src 'self' 'unsafe-eval' 'sha256-" in csp
     assert f"connect-src 'self' {live_app.url} {live_app.url.replace('http', 'ws')}" in csp
     _assert_page_headers(httpx.get(f"{live_app.url}/healthz"))
+    ready = httpx.get(f"{live_app.url}/readyz")
+    _assert_page_headers(ready)
+    checks = {"database": True, "migrations": True, "vault": True}
+    if live_app.redis_url:  # two workers on Redis: the readiness answer includes it
+        checks["redis"] = True
+    assert ready.json() == {"ready": True, "checks": checks}
     _assert_page_headers(httpx.get(f"{live_app.url}/_health"))  # one of Reflex's own
 
     callback = httpx.get(f"{live_app.url}/oauth/callback", params={"state": "x", "code": "y"})

@@ -84,3 +84,45 @@ def test_an_unreadable_egress_entry_refuses_start(tmp_path: Path) -> None:
     assert refused.returncode != 0
     assert "refusing to start" in refused.stderr and "CONNECTIONS_EGRESS_DENY" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+_FORK_PROBE = """
+import os
+import connections_app.connections_app
+from connections_app.core.db import get_engine
+
+parent = get_engine().pool.checkedin()
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if get_engine().pool.checkedin() == 0 else 3)
+_, status = os.waitpid(pid, 0)
+print(parent, os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_backend_worker_does_not_reuse_the_preflights_connections(
+    tmp_path: Path,
+) -> None:
+    """Granian forks the backend workers after the preflight opened pooled connections:
+    a child must start with an empty pool, or two processes speak on one socket."""
+    url = _sqlite(tmp_path)
+    migrations.upgrade(url)
+    env = {
+        **os.environ,
+        "REFLEX_DB_URL": url,
+        "CONNECTIONS_DATA_DIR": str(tmp_path / "data"),
+        "CONNECTIONS_MASTER_KEY": generate_master_key(),
+        "REFLEX_TELEMETRY_ENABLED": "false",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _FORK_PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    parent_pooled, child_status = map(int, result.stdout.split()[-2:])
+    assert parent_pooled >= 1  # the preflight left a connection in the pool...
+    assert child_status == 0  # ...which the forked child does not inherit
