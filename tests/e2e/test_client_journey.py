@@ -11,7 +11,6 @@ portal: test_portal.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -22,27 +21,11 @@ from tests.e2e.test_builder import _db
 from tests.e2e.test_client_invitations import accept, invite
 from tests.e2e.test_connect_links import _problem, _request_link
 from tests.e2e.test_integrations import table, unique
+from tests.e2e.test_portal import _import_workflow
 from tests.standin_fixtures import StandIn
 
 LIVE = 2_000  # ms
 ACCOUNT = "dana"  # the stand-in HubSpot account only this test signs in with
-
-
-def _bind_workflow(ui: UI, name: str, stable_key: str) -> None:
-    """A workflow of the agency's whose node uses the client's connection."""
-    node = dict(
-        label="Create a contact",
-        app="hubspot",
-        action="create_contact",
-        auth_kind="oauth2",
-        params={"email": "lead@example.test", "firstname": "Lead"},
-        connection=stable_key,
-    )
-    document = dict(format="connections.workflow", version=1, name=name, nodes=[node])
-    command = "workflow import --account northstar --workspace acme --file -"
-    result = ui.app.admin(*command.split(), stdin=json.dumps(document))
-    assert result.returncode == 0, result.stderr
-    assert "1 bound" in result.stdout, result.stdout
 
 
 def test_an_invited_client_authorizes_reconnects_and_revokes(
@@ -90,7 +73,7 @@ def test_an_invited_client_authorizes_reconnects_and_revokes(
     expect(card).to_contain_text("Active")
     expect(client.page.locator("#portal-requests")).to_have_count(0)  # answered
     workflow = unique("Nora's contacts")
-    _bind_workflow(wes, workflow, stable_key)
+    _import_workflow(wes, workflow, stable_key)
     expect(card.locator(".portal-workflows")).to_contain_text(workflow, timeout=LIVE)
 
     # The provider refuses the refresh token: the banner in the client's portal.
