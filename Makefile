@@ -12,6 +12,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 TOOLS := .tools
 BUN_VERSION := 1.4.4
 BUN := $(TOOLS)/node_modules/.bin/bun
+LOCK := requirements.lock
+PIP_VERSION := 26.3
+UV_VERSION := 0.13.9
 DATA_DIR ?= $(CURDIR)/data
 STANDIN_PORT ?= 8765
 WORKERS ?= 2
@@ -22,20 +25,30 @@ export REFLEX_USE_SYSTEM_BUN := 1
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(BIN):$(PATH)
 export CONNECTIONS_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: help run run-scaled test deps migrate seed lint e2e unit bench clean
+.PHONY: help run run-scaled test deps lock migrate seed lint e2e unit bench clean
 
 help:
 	@echo "make run    set up, migrate, seed the demo and start the app (http://localhost:3000)"
 	@echo "make run-scaled  the same on PostgreSQL + Redis, WORKERS=2 app workers, REFRESHERS=2 refreshers"
 	@echo "make test   set up and run lint, import contracts, unit, integration and e2e tests"
 	@echo "make bench  benchmarks on SQLite and PostgreSQL (figures and ratios, see docs/benchmarks.md)"
+	@echo "make lock   re-resolve requirements.lock (exact versions + hashes) from pyproject.toml"
 	@echo "make migrate | seed | lint | unit | e2e | clean"
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency from the lock (exact versions, hashes checked), then this project
+# itself without resolving anything again.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
+
+# Re-resolve the newest versions pyproject.toml allows; review the diff, run `make test`.
+lock: deps
+	@test -x $(TOOLS)/uv/bin/uv || ($(PYTHON) -m venv $(TOOLS)/uv && \
+	  $(TOOLS)/uv/bin/python -m pip install --quiet uv==$(UV_VERSION))
+	$(BIN)/python scripts/requirements_lock.py --write --uv $(TOOLS)/uv/bin/uv
 
 $(BUN):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
@@ -61,6 +74,7 @@ run-scaled: deps | $(DATA_DIR)
 	  --standin-port $(STANDIN_PORT)
 
 lint: deps
+	$(BIN)/python scripts/requirements_lock.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
