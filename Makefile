@@ -85,8 +85,11 @@ unit: deps
 e2e: deps
 	$(BIN)/pytest tests/e2e
 
+# Everything, then the OAuth lifecycle and banner e2e again on `make run-scaled`'s own
+# set (PostgreSQL, Redis, two workers, two refresher processes).
 test: lint
 	scripts/with-postgres.sh $(BIN)/pytest
+	E2E_STACK=scaled $(BIN)/pytest tests/e2e/test_oauth.py
 
 BENCHES := list_connections credential_resolve picker
 
