@@ -100,6 +100,8 @@ bench: deps
 	for b in $(BENCHES); do \
 	  scripts/with-postgres.sh bash -c '$(BIN)/python bench/'$$b'.py --db-url "$$TEST_DB_URL"'; \
 	done
+	$(BIN)/python bench/browser.py --db sqlite
+	$(BIN)/python bench/browser.py --db postgres
 
 clean:
 	rm -rf .web .states test-results .pytest_cache .ruff_cache
