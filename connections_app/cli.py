@@ -347,8 +347,8 @@ def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
         passes += 1
         if counts or args.verbose:
             print(json.dumps({"pass": passes, **counts}), file=out, flush=True)
-        if args.once or (args.until_idle and not counts):
-            return
+        if args.once or (args.until_idle and not counts and not pacer.paused()):
+            return  # idle: nothing done, and no provider's pause holding work back
         # A provider's pause that ends before the next pass would: start then.
         time.sleep(min([args.interval, *pacer.paused().values()]))
 

@@ -1,0 +1,105 @@
+"""The refresher when the provider pushes back, with a real `connections-admin
+refresher` process against the stand-in: a 429's Retry-After is waited out before the
+next token request, a 5xx is backed off and retried, and neither marks a connection
+as failed. Each connection is still refreshed exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from connections_app.core.audit import Action, AuditEvent
+from connections_app.core.connections.models import Connection
+from tests.integration.conftest import Refreshers
+from tests.standin_fixtures import StandIn
+
+
+def assert_refreshed_once(engine: Engine, standin: StandIn, ids: list[str]) -> dict:
+    """Every connection active, refreshed exactly once, its grant intact; the ledger."""
+    ledger = standin.control("GET", "/oauth/ledger").json()
+    assert ledger["reuse_detected"] == 0
+    assert ledger["invalid_grant_answers"] == 0
+    assert ledger["refreshes"] == len(ids)
+    assert sorted(set(ledger["refreshes_by_grant"].values())) == [1]
+    with Session(engine) as db:
+        rows = db.exec(select(Connection).where(Connection.id.in_(ids))).all()  # type: ignore[attr-defined]
+    assert {r.status for r in rows} == {"active"}, [r.status_reason for r in rows]
+    assert {r.token_version for r in rows} == {2}, "connected once, refreshed once"
+    assert {r.refresh_failures for r in rows} == {0}
+    assert all(r.refresh_lease_owner is None for r in rows)
+    return ledger
+
+
+def failure_events(engine: Engine, ids: list[str]) -> list[dict]:
+    with Session(engine) as db:
+        events = db.exec(
+            select(AuditEvent).where(
+                AuditEvent.connection_id.in_(ids),  # type: ignore[union-attr]
+                AuditEvent.action == Action.REFRESH_FAILED,
+            )
+        ).all()
+    return [e.detail for e in events]
+
+
+def test_a_429_is_waited_out_for_its_retry_after_then_everything_refreshes(
+    engine: Engine,
+    standin: StandIn,
+    due_connections: Callable[[int], list[str]],
+    refreshers: Refreshers,
+) -> None:
+    ids = due_connections(5)
+    standin.control(
+        "PUT",
+        "/oauth/slack/settings",
+        {"fail_next": 2, "fail_status": 429, "retry_after": "1"},
+    )
+    # One call at a time to the provider: nothing is in flight when a 429 arrives, so
+    # the next request the stand-in sees is the refresher's own choice of when.
+    refreshers.run(1, ("--until-idle", "--interval", "0.05", "--per-provider", "1"))
+
+    ledger = assert_refreshed_once(engine, standin, ids)
+    assert ledger["rate_limited_answers"] == 2
+    assert len(ledger["waits_after_429"]) == 2
+    assert min(ledger["waits_after_429"]) >= 1.0, "asked again before Retry-After was up"
+    details = failure_events(engine, ids)
+    assert len(details) == 2
+    assert all(d["permanent"] is False and d["retry_after"] == 1.0 for d in details)
+
+
+def test_a_5xx_is_backed_off_and_retried_without_failing_the_connection(
+    due_connections: Callable[[int], list[str]],
+    standin: StandIn,
+    refreshers: Refreshers,
+    engine: Engine,
+) -> None:
+    ids = due_connections(5)
+    standin.control("PUT", "/oauth/slack/settings", {"fail_next": 3, "fail_status": 502})
+    # A 0.05 s back-off base: the first retry comes within 0.1 s, before the next pass.
+    refreshers.run(
+        1, ("--until-idle", "--interval", "0.3"), {"CONNECTIONS_REFRESH_BACKOFF_SECONDS": "0.05"}
+    )
+
+    ledger = assert_refreshed_once(engine, standin, ids)
+    assert ledger["failed_answers"] == 3
+    details = failure_events(engine, ids)
+    assert len(details) == 3
+    assert all(d["permanent"] is False and "HTTP 502" in d["reason"] for d in details)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"fail_status": 404},
+        {"fail_next": -1},
+        {"token_latency": "slow"},
+        {"retry_after": 5},
+    ],
+)
+def test_the_stand_in_refuses_nonsense_failure_settings(standin: StandIn, bad: dict) -> None:
+    import httpx
+
+    answer = httpx.put(f"{standin.url}/_standin/oauth/slack/settings", json=bad, timeout=5)
+    assert answer.status_code == 400
