@@ -571,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--concurrency",
         type=int,
-        help="refreshes at once in this process (default CONNECTIONS_REFRESH_CONCURRENCY, 16)",
+        help="refreshes at once in this process (default CONNECTIONS_REFRESH_CONCURRENCY, 12)",
     )
     p.add_argument(
         "--per-provider",

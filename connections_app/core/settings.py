@@ -86,7 +86,7 @@ class Settings:
     refresh_lead_seconds: int = 300
     refresh_interval_seconds: int = 15
     # The refresher's pacing (core/ratelimit.py), per refresher process.
-    refresh_concurrency: int = 16
+    refresh_concurrency: int = 12
     refresh_per_provider: int = 8
     refresh_rate: RateSpec = field(default_factory=RateSpec)
     refresh_backoff_seconds: float = 5.0
@@ -124,7 +124,7 @@ def load_settings() -> Settings:
         env=os.environ.get("CONNECTIONS_ENV", "dev"),
         refresh_lead_seconds=_int("CONNECTIONS_REFRESH_LEAD_SECONDS", 300),
         refresh_interval_seconds=_int("CONNECTIONS_REFRESH_INTERVAL_SECONDS", 15),
-        refresh_concurrency=max(1, _int("CONNECTIONS_REFRESH_CONCURRENCY", 16)),
+        refresh_concurrency=max(1, _int("CONNECTIONS_REFRESH_CONCURRENCY", 12)),
         refresh_per_provider=max(1, _int("CONNECTIONS_REFRESH_PER_PROVIDER", 8)),
         refresh_rate=_rates("CONNECTIONS_REFRESH_RATE"),
         refresh_backoff_seconds=_float("CONNECTIONS_REFRESH_BACKOFF_SECONDS", 5.0),
