@@ -5,7 +5,10 @@ as failed. Each connection is still refreshed exactly once."""
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -14,6 +17,7 @@ from sqlmodel import Session, select
 from connections_app.core.audit import Action, AuditEvent
 from connections_app.core.connections.models import Connection
 from tests.integration.conftest import Refreshers
+from tests.integration.oauth_helpers import start_refreshers
 from tests.standin_fixtures import StandIn
 
 
@@ -103,3 +107,43 @@ def test_the_stand_in_refuses_nonsense_failure_settings(standin: StandIn, bad: d
 
     answer = httpx.put(f"{standin.url}/_standin/oauth/slack/settings", json=bad, timeout=5)
     assert answer.status_code == 400
+
+
+def test_ctrl_c_lets_calls_in_flight_finish_and_gives_back_unused_leases(
+    engine: Engine,
+    standin: StandIn,
+    due_connections: Callable[[int], list[str]],
+    db_url: str,
+    master_key_bytes: bytes,
+    tmp_path: Path,
+) -> None:
+    ids = due_connections(8)
+    standin.control("PUT", "/oauth/slack/settings", {"token_latency": 0.5})
+    connected = standin.control("GET", "/oauth/ledger").json()["token_requests"]
+    # Four threads, one token request per second: at any moment some hold a lease
+    # while they wait for their turn, and one is inside a slow provider call.
+    (proc,) = start_refreshers(
+        1,
+        standin_url=standin.url,
+        db_url=db_url,
+        master_key=master_key_bytes,
+        data_dir=tmp_path,
+        args=("--concurrency", "4", "--rate", "1"),
+    )
+    deadline = time.monotonic() + 60
+    while standin.control("GET", "/oauth/ledger").json()["token_requests"] < connected + 2:
+        assert time.monotonic() < deadline, "the refresher never called the provider"
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+
+    ledger = standin.control("GET", "/oauth/ledger").json()
+    assert ledger["reuse_detected"] == 0
+    with Session(engine) as db:
+        rows = db.exec(select(Connection).where(Connection.id.in_(ids))).all()  # type: ignore[attr-defined]
+    assert all(r.refresh_lease_owner is None for r in rows), "a lease was left behind"
+    refreshed = [r for r in rows if r.token_version == 2]
+    assert len(refreshed) == ledger["refreshes"], "every call that went out was written"
+    assert 0 < len(refreshed) < len(ids), "stopped mid-pass"
