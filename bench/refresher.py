@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import random
 import socket
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -174,31 +176,33 @@ def seed(engine: Engine, vault: Vault, standin: StandIn, count: int, label: str)
     return ids
 
 
-def run_refreshers(processes: int, env: dict[str, str], extra: list[str]) -> float:
-    """Wall seconds for `processes` refreshers to drain everything due (start included)."""
+def run_refreshers(
+    processes: int, env: dict[str, str], extra: list[str]
+) -> tuple[float, Counter[str]]:
+    """Wall seconds for `processes` refreshers to drain everything due (start included),
+    and the outcomes they reported, summed over their passes."""
     started = time.perf_counter()
+    command = [str(BIN / "connections-admin"), "refresher", "--until-idle", "--interval", "0.2"]
     procs = [
         subprocess.Popen(
-            [
-                str(BIN / "connections-admin"),
-                "refresher",
-                "--until-idle",
-                "--interval",
-                "0.2",
-                *extra,
-            ],
+            [*command, *extra],
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(processes)
     ]
+    outcomes: Counter[str] = Counter()
     for proc in procs:
-        _out, err = proc.communicate(timeout=3600)
+        out, err = proc.communicate(timeout=3600)
         if proc.returncode != 0:
             raise SystemExit(f"refresher bench: a refresher failed:\n{err[-2000:]}")
-    return time.perf_counter() - started
+        for line in out.splitlines():
+            counts = json.loads(line)
+            counts.pop("pass", None)
+            outcomes.update(counts)
+    return time.perf_counter() - started, outcomes
 
 
 def check(engine: Engine, ids: list[str]) -> tuple[int, int, int]:
@@ -277,7 +281,7 @@ def main() -> int:
             t0 = time.perf_counter()
             ids = seed(engine, vault, standin, count, f"p{processes}-{os.urandom(3).hex()}")
             seeded = time.perf_counter() - t0
-            seconds = run_refreshers(processes, env, extra)
+            seconds, outcomes = run_refreshers(processes, env, extra)
             ledger = standin.control("GET", "/oauth/ledger")
             refreshed, not_active, twice = check(engine, ids)
             per_grant = list(ledger["refreshes_by_grant"].values())
@@ -290,7 +294,8 @@ def main() -> int:
                 f"{rate / GOAL_RATE:.2f}); grants per connection "
                 f"{min(per_grant, default=0)}–{max(per_grant, default=0)} "
                 f"({'exactly 1' if exact else 'NOT exactly 1'}); invalid_grant/reuse {bad}; "
-                f"not active {not_active}, refreshed twice {twice}; seeded in {seeded:.1f} s"
+                f"not active {not_active}, refreshed twice {twice}; seeded in {seeded:.1f} s; "
+                f"outcomes {dict(sorted(outcomes.items()))}"
             )
             print(line, flush=True)
             if processes == GOAL_PROCESSES and postgres:

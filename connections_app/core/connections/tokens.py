@@ -72,6 +72,8 @@ MAX_BACKOFF = timedelta(minutes=10)
 MAX_PACED_WAIT = 20.0
 # A 429 without Retry-After: wait about this long (jittered) before asking again.
 RATE_LIMITED_WAIT = 30.0
+# Each read of due rows starts at a random one of the first this many pages.
+DUE_SPREAD = 8
 
 
 @dataclass(frozen=True)
@@ -354,6 +356,27 @@ def new_pacer() -> ratelimit.Pacer:
     return ratelimit.Pacer(get_settings().refresh_rate)
 
 
+def _due_page(
+    session_factory: Callable[[], Session],
+    pacer: ratelimit.Pacer,
+    size: int,
+    seen: set[str],
+) -> list[tuple[str, str]]:
+    """Due rows this pass has not queued yet: a random one of the first `DUE_SPREAD`
+    pages (several processes then mostly queue different rows instead of racing for
+    the same leases), else the first page; empty when nothing new is due."""
+    paused = pacer.paused()
+    for offset in (secrets.randbelow(DUE_SPREAD) * size, 0):
+        with session_factory() as db:
+            due = connection_scope.oauth_due_for_refresh(
+                db, now=utcnow(), limit=size, offset=offset, skip_apps=paused
+            )
+        fresh = [(cid, key) for cid, key in due if cid not in seen]
+        if fresh or offset == 0:
+            return fresh
+    return []
+
+
 def refresh_due(
     session_factory: Callable[[], Session],
     *,
@@ -369,8 +392,9 @@ def refresh_due(
     session, on a pool of `concurrency` threads with at most `per_provider` calls to one
     provider at a time (defaults: the settings).
 
-    Due rows are read `limit` at a time, shuffled (two processes reading the same rows
-    then collide on fewer leases), and queued per provider. A provider that is paused
+    Due rows are read `limit` at a time from a random one of the first pages, shuffled
+    (processes reading the same rows would race for the same leases), and queued per
+    provider. A provider that is paused
     (429) or whose next turn is further off than `MAX_PACED_WAIT` gets no more work in
     this pass: its rows stay due for the next one. `stop` ends the pass early: calls in
     flight finish and write, claimed leases not yet used are given back."""
@@ -404,11 +428,7 @@ def refresh_due(
     try:
         while True:
             if not exhausted and not stop.is_set() and sum(map(len, backlog.values())) < workers:
-                with session_factory() as db:
-                    due = connection_scope.oauth_due_for_refresh(
-                        db, now=utcnow(), limit=max(limit, 2 * workers), skip_apps=pacer.paused()
-                    )
-                fresh = [(cid, key) for cid, key in due if cid not in seen]
+                fresh = _due_page(session_factory, pacer, max(limit, 2 * workers), seen)
                 exhausted = not fresh
                 random.shuffle(fresh)
                 for cid, key in fresh:

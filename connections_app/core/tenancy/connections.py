@@ -324,10 +324,11 @@ def token_version_of(db: Session, connection_id: str) -> int:
 
 
 def oauth_due_for_refresh(
-    db: Session, *, now: datetime, limit: int, skip_apps: Collection[str] = ()
+    db: Session, *, now: datetime, limit: int, offset: int = 0, skip_apps: Collection[str] = ()
 ) -> list[tuple[str, str]]:
     """(id, app) of active OAuth connections whose refresh time has come and whose lease
-    is free, most overdue first; `skip_apps`: providers the refresher has paused."""
+    is free, most overdue first (from `offset` on); `skip_apps`: providers the refresher
+    has paused."""
     stmt = (
         select(Connection.id, Connection.app)
         .where(
@@ -339,7 +340,8 @@ def oauth_due_for_refresh(
                 Connection.refresh_lease_until < now,  # type: ignore[operator]
             ),
         )
-        .order_by(Connection.next_refresh_at)
+        .order_by(Connection.next_refresh_at, Connection.id)
+        .offset(offset)
         .limit(limit)
     )
     if skip_apps:
