@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from connections_app.core.audit import Action, AuditEvent
 from connections_app.core.connections.models import Connection
+from connections_app.standin.oauth import client_id_for, client_secret_for
 from tests.integration.conftest import Refreshers
 from tests.integration.oauth_helpers import start_refreshers
 from tests.standin_fixtures import StandIn
@@ -147,3 +148,25 @@ def test_ctrl_c_lets_calls_in_flight_finish_and_gives_back_unused_leases(
     refreshed = [r for r in rows if r.token_version == 2]
     assert len(refreshed) == ledger["refreshes"], "every call that went out was written"
     assert 0 < len(refreshed) < len(ids), "stopped mid-pass"
+
+
+def test_bulk_grants_are_grants_like_any_other(standin: StandIn) -> None:
+    """The bench's seeding shortcut: each minted grant refreshes, rotates, and a spent
+    refresh token kills it, as one a person consented to."""
+    import httpx
+
+    minted = standin.control("POST", "/oauth/slack/grants", {"count": 3, "prefix": "b"}).json()
+    assert [t["account"] for t in minted["tokens"]] == ["b-0", "b-1", "b-2"]
+    spent = minted["tokens"][0]["refresh_token"]
+    auth = (client_id_for("slack"), client_secret_for("slack"))
+    url = f"{standin.url}/oauth/slack/token"
+    form = {"grant_type": "refresh_token", "refresh_token": spent}
+    first = httpx.post(url, data=form, auth=auth, timeout=5)
+    assert first.status_code == 200 and first.json()["refresh_token"] != spent
+    again = httpx.post(url, data=form, auth=auth, timeout=5)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    ledger = standin.control("GET", "/oauth/ledger").json()
+    assert ledger["bulk_grants"] == 3 and ledger["reuse_detected"] == 1
+    for bad in ({"count": 0}, {"count": 3, "prefix": "no spaces"}):
+        answer = httpx.post(f"{standin.url}/_standin/oauth/slack/grants", json=bad, timeout=5)
+        assert answer.status_code == 400
