@@ -122,7 +122,8 @@ def seed(engine: Engine, vault: Vault, standin: StandIn, count: int, label: str)
     now = utcnow()
     ids: list[str] = []
     for start in range(0, count, BATCH):
-        with Session(engine, expire_on_commit=False) as db:
+        # No autoflush: the vault's key lookups would otherwise insert row by row.
+        with Session(engine, expire_on_commit=False) as db, db.no_autoflush:
             for token in tokens[start : start + BATCH]:
                 account = token["account"]
                 name = f"Slack ({account})"
