@@ -27,6 +27,7 @@ import base64
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -105,18 +106,32 @@ class StandIn:
         answer.raise_for_status()
         return answer.json()
 
+    def cpu_seconds(self) -> float:
+        """CPU time the stand-in has used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
 
-def seed(engine: Engine, vault: Vault, standin: StandIn, count: int, label: str) -> list[str]:
-    """`count` connections in a fresh workspace, each sealing its own stand-in grant, all
-    due now: their access tokens expire within the lead window."""
+def seed(
+    engine: Engine, vault: Vault, standin: StandIn, count: int, label: str, accounts: int
+) -> list[str]:
+    """`count` connections in fresh workspaces (one per account, dealt round-robin), each
+    sealing its own stand-in grant, all due now: their tokens expire within the lead
+    window."""
     grants = standin.control("POST", f"/oauth/{APP}/grants", {"count": count, "prefix": label})
     tokens: list[dict[str, Any]] = grants["tokens"]
     with Session(engine, expire_on_commit=False) as db:
-        admin = bench_setup.workspace(db, vault, name=f"Refresh {label}", slug=label).admin
+        admins = [
+            bench_setup.workspace(db, vault, name=f"Refresh {label}", slug=f"{label}-{n}").admin
+            for n in range(accounts)
+        ]
         db.commit()
     lead = get_settings().refresh_lead_seconds
     now = utcnow()
@@ -124,7 +139,8 @@ def seed(engine: Engine, vault: Vault, standin: StandIn, count: int, label: str)
     for start in range(0, count, BATCH):
         # No autoflush: the vault's key lookups would otherwise insert row by row.
         with Session(engine, expire_on_commit=False) as db, db.no_autoflush:
-            for token in tokens[start : start + BATCH]:
+            for n, token in enumerate(tokens[start : start + BATCH], start):
+                admin = admins[n % accounts]
                 account = token["account"]
                 name = f"Slack ({account})"
                 expires = now + timedelta(seconds=random.uniform(0.2 * lead, 0.9 * lead))
@@ -227,6 +243,9 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.05, help="token endpoint delay, s")
     parser.add_argument("--concurrency", type=int, help="per process (default: the setting)")
     parser.add_argument("--per-provider", type=int, help="per process and provider")
+    parser.add_argument(
+        "--accounts", type=int, default=1, help="spread the connections over this many accounts"
+    )
     parser.add_argument("--db-url", default=os.environ.get("BENCH_DB_URL", ""))
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
@@ -268,7 +287,8 @@ def main() -> int:
             db.commit()
         database = "PostgreSQL" if postgres else "SQLite"
         print(
-            f"refresher: {count:,} OAuth connections due at once, {database}, "
+            f"refresher: {count:,} OAuth connections due at once in {args.accounts} "
+            f"account(s), {database}, "
             f"token endpoint +{args.latency * 1000:.0f} ms, rotating refresh tokens with reuse "
             f"detection; per process: {args.concurrency or settings.refresh_concurrency} at once, "
             f"{args.per_provider or settings.refresh_per_provider} per provider, rate "
@@ -280,9 +300,15 @@ def main() -> int:
             standin.control("POST", "/reset")
             standin.control("PUT", f"/oauth/{APP}/settings", {"token_latency": args.latency})
             t0 = time.perf_counter()
-            ids = seed(engine, vault, standin, count, f"p{processes}-{os.urandom(3).hex()}")
+            label = f"p{processes}-{os.urandom(3).hex()}"
+            ids = seed(engine, vault, standin, count, label, args.accounts)
             seeded = time.perf_counter() - t0
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            standin_cpu = standin.cpu_seconds()
             seconds, outcomes = run_refreshers(processes, env, extra)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            refresher_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            standin_cpu = standin.cpu_seconds() - standin_cpu
             ledger = standin.control("GET", "/oauth/ledger")
             refreshed, not_active, twice = check(engine, ids)
             per_grant = list(ledger["refreshes_by_grant"].values())
@@ -299,6 +325,15 @@ def main() -> int:
                 f"outcomes {dict(sorted(outcomes.items()))}"
             )
             print(line, flush=True)
+            per = 1000 / max(refreshed, 1)  # ms of CPU per refresh, from CPU seconds
+            cores = os.cpu_count() or 1
+            ceiling = cores * 1000 / max((refresher_cpu + standin_cpu) * per, 0.001)
+            print(
+                f"    CPU per refresh: refreshers {refresher_cpu * per:.1f} ms, stand-in "
+                f"{standin_cpu * per:.1f} ms (process start-up included; PostgreSQL not "
+                f"counted): {cores} cores could do at most {ceiling:.0f}/s of that",
+                flush=True,
+            )
             if processes == GOAL_PROCESSES and postgres:
                 projected = GOAL_COUNT / rate
                 met = rate >= GOAL_RATE and exact and bad == 0
