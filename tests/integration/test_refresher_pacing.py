@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from connections_app.core.audit import Action, AuditEvent
+from connections_app.core.clock import utcnow
 from connections_app.core.connections.models import Connection
+from connections_app.core.vault import Vault
 from connections_app.standin.oauth import client_id_for, client_secret_for
 from tests.integration.conftest import Refreshers
 from tests.integration.oauth_helpers import start_refreshers
@@ -170,3 +173,63 @@ def test_bulk_grants_are_grants_like_any_other(standin: StandIn) -> None:
     for bad in ({"count": 0}, {"count": 3, "prefix": "no spaces"}):
         answer = httpx.post(f"{standin.url}/_standin/oauth/slack/grants", json=bad, timeout=5)
         assert answer.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "expected"),
+    [
+        (429, "2", 2.0),
+        (429, None, None),
+        (503, "3", 3.0),
+        (502, "3", "transient"),
+        (503, None, "transient"),
+    ],
+)
+def test_the_token_endpoint_asking_to_slow_down_is_told_apart(
+    standin: StandIn, status: int, retry_after: str | None, expected: float | str | None
+) -> None:
+    """429 (with or without Retry-After) and a 503 that says when are `RateLimited`;
+    any other 5xx is a plain transient failure."""
+    from connections_app.core.oauth import provider
+
+    standin.control(
+        "PUT",
+        "/oauth/slack/settings",
+        {"fail_next": 1, "fail_status": status, "retry_after": retry_after},
+    )
+    settings = provider.ProviderSettings(name="Slack", token_url=f"{standin.url}/oauth/slack/token")
+    with pytest.raises(provider.ProviderError) as caught:
+        provider.refresh_tokens(
+            settings,
+            client_id=client_id_for("slack"),
+            client_secret=client_secret_for("slack"),
+            refresh="rt-unknown",
+        )
+    assert caught.value.permanent is False
+    if expected == "transient":
+        assert not isinstance(caught.value, provider.RateLimited)
+    else:
+        assert isinstance(caught.value, provider.RateLimited)
+        assert caught.value.retry_after == expected
+
+
+def test_a_429_without_retry_after_parks_the_connection_for_about_half_a_minute(
+    engine: Engine, vault: Vault, standin: StandIn, due_connections: Callable[[int], list[str]]
+) -> None:
+    from connections_app.core.connections import tokens
+
+    (conn_id,) = due_connections(1)
+    standin.control("PUT", "/oauth/slack/settings", {"fail_next": 1, "fail_status": 429})
+    before = utcnow()
+    with Session(engine, expire_on_commit=False) as db:
+        outcome = tokens.refresh(db, conn_id, vault=vault, owner="t")
+    assert outcome.result == "rate_limited"
+    assert outcome.retry_after is not None
+    assert tokens.RATE_LIMITED_WAIT / 2 <= outcome.retry_after <= tokens.RATE_LIMITED_WAIT
+    with Session(engine) as db:
+        row = db.get(Connection, conn_id)
+        assert row is not None
+        assert row.status == "active" and row.refresh_failures == 0
+        assert row.refresh_lease_owner is None
+        assert row.next_refresh_at is not None
+        assert row.next_refresh_at >= before + timedelta(seconds=tokens.RATE_LIMITED_WAIT / 2)
