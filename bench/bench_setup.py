@@ -31,11 +31,12 @@ class BenchWorkspace:
     member_ids: dict[str, str]  # role → user id: "admin" and each extra role
 
 
-def open_database(url: str) -> tuple[Engine, Vault]:
-    """Migrate `url`, build its engine and install a fresh vault for this run."""
+def open_database(url: str, *, master_key: bytes | None = None) -> tuple[Engine, Vault]:
+    """Migrate `url`, build its engine and install a fresh vault for this run (under
+    `master_key` when other processes of the run must open it too)."""
     migrations.upgrade(url)
     engine = build_engine(url)
-    vault = Vault(LocalMasterKey(os.urandom(32)))
+    vault = Vault(LocalMasterKey(master_key or os.urandom(32)))
     with Session(engine, expire_on_commit=False) as db:
         if vault.verify(db):
             vault.install_check(db)
