@@ -304,33 +304,37 @@ class Vault:
     # --- start-up -----------------------------------------------------------------
 
     def verify(self, db: Session) -> bool:
-        """Raise WrongMasterKey unless every KEK of the ring fits this database.
+        """Raise WrongMasterKey unless the key ring fits this database.
 
-        Each KEK must open its own check row, and every live data key must be wrapped
-        under a KEK of the ring. Returns True when the database has no check value yet
-        (a new installation); the caller then calls `install_check` and commits.
+        The active KEK must open its check row, a previous KEK its own, and every live
+        data key must be wrapped under a KEK of the ring. A previous KEK the database
+        does not know (retired meanwhile) is dropped from the ring with a warning: it
+        opens nothing here, and any data key that needed it fails the last check.
+        The ring is re-read first, so a running process's readiness check follows a
+        rotation. Returns True when the database has no check value yet (a new
+        installation); the caller then calls `install_check` and commits.
         """
+        self.refresh_ring()
         checks = {c.kek_id: c for c in db.exec(select(VaultCheck)).all()}
         if not checks:
             any_key = db.exec(select(DataKey).where(DataKey.state != "destroyed").limit(1)).first()
             if any_key is not None:
                 self._unwrap(any_key)
             return True
-        for kek_id, key in self._ring.items():
-            which = "master key" if kek_id == self._master.kek_id else "previous master key"
+        for kek_id, key in list(self._ring.items()):
+            active = kek_id == self._master.kek_id
             check = checks.get(kek_id)
+            if check is None and not active:
+                log.warning("previous master key %s is not known to this database: ignored", kek_id)
+                with self._lock:
+                    self._ring.pop(kek_id, None)
+                continue
             if check is None:
-                raise WrongMasterKey(
-                    f"The {which} (id {kek_id}) does not match this database"
-                    + (
-                        "."
-                        if which == "master key"
-                        else ": it was retired or belongs elsewhere; remove it from the ring."
-                    )
-                )
+                raise WrongMasterKey("The master key does not match this database.")
             try:
                 key.unwrap(check.nonce, check.ciphertext, _CHECK_AAD)
             except VaultError:
+                which = "master key" if active else "previous master key"
                 raise WrongMasterKey(f"The {which} does not match this database.") from None
         wrapped_under = set(
             db.exec(select(DataKey.kek_id).where(DataKey.state != "destroyed").distinct()).all()
@@ -338,9 +342,10 @@ class Vault:
         for kek_id in sorted(wrapped_under - set(self._ring)):
             raise WrongMasterKey(
                 f"Data keys are still wrapped under master key id {kek_id}, which is not in "
-                "the key ring: a master-key rotation is unfinished. Give that key as the "
-                "previous master key (CONNECTIONS_PREVIOUS_MASTER_KEY_FILE) and run "
-                "`connections-admin keys rotate-master` to finish it."
+                "the key ring: the master key does not match this database, or a master-key "
+                "rotation is unfinished (give the previous key in "
+                "CONNECTIONS_PREVIOUS_MASTER_KEY_FILE and run "
+                "`connections-admin keys rotate-master` to finish it)."
             )
         return False
 

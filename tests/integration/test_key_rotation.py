@@ -186,13 +186,14 @@ def test_master_rotation_online_retire_only_when_done_and_both_keys_checked_at_s
         open_vault(db, _settings())  # new + previous: fine
         with pytest.raises(WrongMasterKey, match="rotation is unfinished"):
             open_vault(db, _settings(previous_master_key_file_setting=file_mode / "none"))
-        with pytest.raises(WrongMasterKey, match="previous master key"):
-            open_vault(db, _settings(previous_master_key=generate_master_key()))
+        with pytest.raises(WrongMasterKey, match="rotation is unfinished"):
+            open_vault(db, _settings(previous_master_key=generate_master_key()))  # not the old
         with pytest.raises(WrongMasterKey):
             open_vault(db, _settings(master_key=generate_master_key()))
 
-    # a running app opens both generations meanwhile
+    # a running app opens both generations meanwhile, and its readiness check follows
     with session_scope() as db:
+        assert running.verify(db) is False
         for row in rows:
             running.decrypt(db, place=row.place, sealed=row.sealed)
         assert running.decrypt(db, place=stored.place, sealed=stored.sealed) == secret
@@ -221,6 +222,11 @@ def test_master_rotation_online_retire_only_when_done_and_both_keys_checked_at_s
             open_vault(db, _settings(master_key=old_text))
     code, out = run(["keys", "status"])
     assert "previous" not in out and "rotation" not in out
+    # a process still holding the retired key (its environment) keeps serving: it is ignored
+    with session_scope() as db:
+        stale = open_vault(db, _settings(previous_master_key=old_text))
+        assert stale.previous_kek_ids == []
+        assert stale.decrypt(db, place=stored.place, sealed=stored.sealed) == secret
 
 
 def test_rotate_master_refuses_bad_input_without_writing(
