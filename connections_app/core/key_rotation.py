@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from connections_app.core.identity.tenants import all_tenants
 from connections_app.core.tenancy import sealed_rows
-from connections_app.core.vault import Vault
+from connections_app.core.vault import DecryptionFailed, Vault
 
 Progress = Callable[[int, int], None]  # (done, total)
 SessionFactory = Callable[[], Session]
@@ -130,7 +130,14 @@ def reseal_remaining(
                 if version is None:  # the tenant was shredded meanwhile
                     skipped += 1
                     continue
-                fresh = vault.reseal(db, place=row.place, sealed=row.sealed, version=version)
+                try:
+                    fresh = vault.reseal(db, place=row.place, sealed=row.sealed, version=version)
+                except DecryptionFailed:
+                    raise DecryptionFailed(
+                        f"A sealed value in {row.table.name} (row {row.row_id}) does not open: "
+                        "it was altered or its key destroyed. Nothing of this batch was "
+                        "written; re-enter or delete that value, then run the command again."
+                    ) from None
                 if sealed_rows.replace_sealed(db, row, fresh):
                     resealed += 1
                 else:

@@ -491,13 +491,16 @@ class Vault:
         new = self._master
         rows = db.exec(
             select(DataKey)
-            .where(DataKey.state != "destroyed", DataKey.kek_id != new.kek_id)
+            .where(
+                DataKey.state != "destroyed",
+                DataKey.kek_id != new.kek_id,
+                DataKey.wrapped_key.is_not(None),  # type: ignore[union-attr]
+            )
             .order_by(DataKey.id)
             .limit(limit)
         ).all()
         for row in rows:
-            if row.wrapped_key is None:
-                continue
+            assert row.wrapped_key is not None
             aad = _dek_aad(row.tenant_id, row.version)
             try:
                 dek = self._kek(row.kek_id).unwrap(row.wrap_nonce, row.wrapped_key, aad)

@@ -252,3 +252,45 @@ def test_rotate_master_refuses_bad_input_without_writing(
     assert not get_settings().previous_master_key_file.exists()
     code, out = run(["keys", "retire-master"])
     assert code == 0 and "Nothing to retire" in out
+
+
+def test_a_value_that_does_not_open_stops_the_data_key_rotation_clearly_and_resumably(
+    engine: Engine, vault: Vault, world: World
+) -> None:
+    from sqlalchemy import update
+
+    from connections_app.core.connections.models import ConnectionSecret
+    from connections_app.core.vault import DecryptionFailed
+    from tests.integration.dbdump import dump
+
+    def session() -> Session:
+        return Session(engine, expire_on_commit=False)
+
+    with session() as db:
+        seal_everything(db, vault, world, per_workspace=1)
+        (victim,) = db.exec(
+            select(ConnectionSecret).where(ConnectionSecret.tenant_id == world.ws2).limit(1)
+        ).all()
+        original = victim.ciphertext
+        db.execute(
+            update(ConnectionSecret)
+            .where(ConnectionSecret.id == victim.id)
+            .values(ciphertext=bytes([original[0] ^ 1]) + original[1:])
+        )
+        db.commit()
+    rotated, _ = key_rotation.start_data_key_rotation(session, vault, [world.ws2])
+    before = dump(engine)
+    with pytest.raises(DecryptionFailed, match=f"connection secrets \\(row {victim.id}\\)"):
+        key_rotation.reseal_remaining(session, vault, rotated, batch_size=500)
+    assert dump(engine) == before  # nothing of the batch was written
+    with session() as db:
+        db.execute(
+            update(ConnectionSecret)
+            .where(ConnectionSecret.id == victim.id)
+            .values(ciphertext=original)
+        )
+        db.commit()
+    result = key_rotation.reseal_remaining(session, vault, rotated, batch_size=500)
+    assert result.destroyed_keys == 1
+    with session() as db:
+        assert sealed_rows.count_under_retired(db) == 0
