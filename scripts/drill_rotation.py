@@ -202,12 +202,13 @@ def killed_runs(
     """Start `args` `kills` times and SIGKILL it after a random batch; then run it to the
     end. Returns (kills that landed mid-run, runs that finished before their kill)."""
     landed = early = 0
-    for _ in range(kills):
+    for kill in range(kills):
         left = remaining()
         if left == 0:
             break
         batches = max(1, -(-left // batch_size))
-        target = rng.randint(1, max(1, batches // 2))
+        # spread the kills: on average each run may use its share of what is left
+        target = rng.randint(1, max(1, 2 * batches // (kills - kill + 1)))
         proc = subprocess.Popen(
             [ADMIN, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
