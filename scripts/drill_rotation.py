@@ -207,8 +207,8 @@ def killed_runs(
         if left == 0:
             break
         batches = max(1, -(-left // batch_size))
-        # spread the kills: on average each run may use its share of what is left
-        target = rng.randint(1, max(1, 2 * batches // (kills - kill + 1)))
+        # spread the kills: no run may use more than its share of what is left
+        target = rng.randint(1, max(1, batches // (kills - kill + 1)))
         proc = subprocess.Popen(
             [ADMIN, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
@@ -218,7 +218,7 @@ def killed_runs(
             if line.startswith(label) and not line.split(": ", 1)[1].startswith("0/"):
                 seen += 1
                 if seen >= target:
-                    time.sleep(rng.uniform(0, 0.02))
+                    time.sleep(rng.uniform(0, 0.005))
                     proc.send_signal(signal.SIGKILL)
                     break
         code = proc.wait()
@@ -271,7 +271,7 @@ def run_drill(
         new_key.chmod(0o600)
         with Session(engine) as db:
             live = len(db.exec(select(DataKey.id).where(DataKey.state != "destroyed")).all())
-        batch = max(1, live // (3 * kills))
+        batch = max(1, live // (6 * kills))
 
         new_kek = LocalMasterKey(parse_master_key(new_key.read_text())).kek_id
 
@@ -309,7 +309,7 @@ def run_drill(
                 started = db.exec(select(DataKey.id).where(DataKey.version > 1)).first()
             return pending + (1 if rotating is not None or started is None else 0)
 
-        batch = max(1, credentials // (3 * kills))
+        batch = max(1, credentials // (6 * kills))
         args = ["keys", "rotate-data-key", "--all", "--batch-size", str(batch), "--batch-lines"]
         landed, early = killed_runs(
             env,
