@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Session
 
 from connections_app.core import audit, egress, key_rotation, migrations
@@ -874,6 +874,14 @@ def main(
     except egress.EgressConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INPUT
+    except IntegrityError:
+        # A concurrent writer won a uniqueness race; the transaction was rolled back.
+        print(
+            "error: the same rows were changed at the same moment by someone else; "
+            "nothing of this step was saved — run the command again.",
+            file=sys.stderr,
+        )
+        return 1
     except (OperationalError, ProgrammingError) as err:
         if "no such table" in str(err) or "does not exist" in str(err):
             print("error: the database is not migrated; run `make migrate`.", file=sys.stderr)

@@ -20,8 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from connections_app.core.errors import Conflict
 from connections_app.core.identity.tenants import all_tenants
 from connections_app.core.tenancy import sealed_rows
 from connections_app.core.vault import DecryptionFailed, Vault
@@ -95,13 +97,23 @@ def start_data_key_rotation(
         active = vault.active_versions(db, list(tenants))
         kinds = dict(all_tenants(db))
         rotated = []
-        for tenant in tenants:
-            if tenant not in active:  # destroyed (shredded) or never keyed: nothing to rotate
-                continue
-            kind = kinds.get(tenant, "workspace")
-            vault.create_data_key(db, tenant_id=tenant, tenant_kind=kind)
-            rotated.append(tenant)
-        db.commit()
+        try:
+            for tenant in tenants:
+                if tenant not in active:  # destroyed (shredded) or never keyed: nothing to do
+                    continue
+                kind = kinds.get(tenant, "workspace")
+                vault.create_data_key(db, tenant_id=tenant, tenant_kind=kind)
+                rotated.append(tenant)
+            db.commit()
+        except IntegrityError:
+            # Another rotation gave one of these tenants its next version first (two
+            # commands at once, on PostgreSQL): nothing of ours was kept.
+            db.rollback()
+            raise Conflict(
+                "Another data-key rotation of these tenants started at the same moment; "
+                "nothing was changed by this one. Run the command again: it resumes that "
+                "rotation."
+            ) from None
     return rotated, False
 
 
