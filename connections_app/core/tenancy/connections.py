@@ -8,11 +8,14 @@ path after its own check); each is bounded to the one tenant or row it needs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, true
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -190,6 +193,135 @@ def sealed_fields(db: Session, conn: Connection, purpose: str) -> list[Any]:
     return list(
         db.exec(_SEALED_FIELDS, params={"connection_id": conn.id, "purpose": str(purpose)}).all()
     )
+
+
+# --- the run-time resolve: one joined select on the step's own connection ------------
+
+
+@dataclass(frozen=True, slots=True)
+class UseFacts:
+    """What the use path needs of a connection, read with its sealed rows in one select.
+
+    Not an ORM row: a run step resolves a credential per call, and loading (and
+    identity-mapping) a `Connection` cost several times the select itself. Only
+    non-secret columns; the sealed rows travel beside it, still sealed.
+    """
+
+    id: str
+    tenant_id: str
+    account_id: str
+    workspace_id: str | None
+    scope: str
+    sharing: str
+    created_by: str | None
+    authorized_by: str | None
+    embedded_enabled: bool
+    app: str
+    kind: str
+    label: str
+    status: str
+    status_reason: str | None
+    config: dict[str, Any]
+    token_expires_at: datetime | None
+    has_test_credentials: bool
+
+
+_USE_COLUMNS = tuple(getattr(Connection, f.name) for f in fields(UseFacts))
+_SEALED_COLUMNS = (
+    ConnectionSecret.field,
+    ConnectionSecret.key_version,
+    ConnectionSecret.nonce,
+    ConnectionSecret.ciphertext,
+    ConnectionSecret.destination,
+)
+_FACTS = len(_USE_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One actor's use query compiled for one dialect: SQL text for the raw driver, the
+    bound values of the actor's predicate, and the column converters of the dialect."""
+
+    sql: str
+    positional: tuple[str, ...] | None  # parameter names in order (qmark/format styles)
+    fixed: dict[str, Any]
+    converters: tuple[tuple[int, Any], ...]
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+@lru_cache(maxsize=4096)
+def _use_query(actor: Actor, dialect: Dialect) -> _Prepared:
+    """Built and compiled once per actor and dialect. The predicate is exactly
+    `get_connection_to_use`'s: what the actor sees, the account connections an account
+    admin manages, and for a client the connections exposed to embedded workflows."""
+    predicate = or_(
+        workspace_connections_predicate(actor),
+        account_connections_predicate(actor),
+        client_usable_predicate(actor),
+    )
+    stmt = (
+        select(*_USE_COLUMNS, *_SEALED_COLUMNS)
+        .select_from(Connection)
+        .outerjoin(
+            ConnectionSecret,
+            and_(
+                ConnectionSecret.connection_id == Connection.id,
+                ConnectionSecret.purpose == bindparam("purpose"),
+            ),
+        )
+        .where(Connection.id == bindparam("connection_id"), predicate)
+    )
+    compiled = stmt.compile(dialect=dialect)
+    blank = {"connection_id": "", "purpose": ""}
+    fixed = {k: _plain(v) for k, v in compiled.construct_params(blank).items()}
+    positional = tuple(compiled.positiontup) if compiled.positional else None
+    converters = []
+    for index, column in enumerate((*_USE_COLUMNS, *_SEALED_COLUMNS)):
+        convert = column.type._cached_result_processor(dialect, None)
+        if convert is not None:
+            converters.append((index, convert))
+    return _Prepared(compiled.string, positional, fixed, tuple(converters))
+
+
+def resolve_for_use(
+    db: Session, actor: Actor, connection_id: Any, purpose: str
+) -> tuple[UseFacts, list[tuple[str, int, bytes, bytes, str | None]]]:
+    """A connection the actor may reach on the use path, with its sealed rows of one
+    purpose: one select through the raw driver on the session's own connection (in its
+    open transaction). Invisible ≡ absent (`NotFound`); `policy` still decides USE.
+    """
+    if not isinstance(connection_id, str) or not 0 < len(connection_id) <= 64:
+        raise NotFound("Connection not found.")
+    sa_connection = db.connection()
+    prepared = _use_query(actor, sa_connection.dialect)
+    values = {**prepared.fixed, "connection_id": connection_id, "purpose": str(purpose)}
+    params: Any = (
+        values
+        if prepared.positional is None
+        else tuple(values[name] for name in prepared.positional)
+    )
+    raw = sa_connection.connection.driver_connection
+    if sa_connection.dialect.name == "postgresql":
+        rows = raw.execute(prepared.sql, params, prepare=True).fetchall()
+    else:
+        rows = raw.execute(prepared.sql, params).fetchall()
+    if not rows:
+        raise NotFound("Connection not found.")
+    if prepared.converters:
+        converted = []
+        for row in rows:
+            row = list(row)
+            for index, convert in prepared.converters:
+                row[index] = convert(row[index])
+            converted.append(row)
+        rows = converted
+    first = rows[0]
+    facts = UseFacts(*first[:_FACTS])
+    sealed = [tuple(row[_FACTS:]) for row in rows if row[_FACTS] is not None]
+    return facts, sealed  # type: ignore[return-value]
 
 
 def grants_of(db: Session, conn: Connection) -> list[Grant]:
