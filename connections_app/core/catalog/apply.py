@@ -16,19 +16,24 @@ from connections_app.core.errors import Invalid
 
 
 def credential_parts(
-    method: AuthMethod, config: Mapping[str, str], secrets: Mapping[str, str]
+    method: AuthMethod,
+    config: Mapping[str, str],
+    secrets: Mapping[str, str],
+    *,
+    references: frozenset[str] | None = None,
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """The headers and query parameters a credential puts on a request, ready to send.
 
     Kept apart from any request so the run-time resolve can have them in hand before
-    the request is built (and time them apart from it)."""
+    the request is built (and time them apart from it). `references`: the names the
+    spec refers to, when the caller has worked them out already."""
     spec = method.effective_apply
     values = {**config, **secrets}
     if spec.type == "dsn":
         raise Invalid("A DSN credential is not sent over HTTP.")
     # Fail closed: a credential with an empty part is never sent (an empty key header
     # would be sent as if it were one, and some services answer 200 to anything).
-    if any(not str(values.get(name, "")).strip() for name in spec.references()):
+    if any(not str(values.get(name, "")).strip() for name in references or spec.references()):
         raise Invalid("The credential is incomplete; nothing was sent.")
     headers: dict[str, str] = {}
     query: list[tuple[str, str]] = []

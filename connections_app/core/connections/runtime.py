@@ -138,10 +138,14 @@ def _open_rows(
     method: AuthMethod,
     purpose: Purpose,
     rows: list[Any],
+    bound: str | None = None,
+    required: tuple[str, ...] | None = None,
 ) -> dict[str, str]:
     """Decrypt sealed rows already read (field, key version, nonce, ciphertext,
-    destination), or refuse without sending anything."""
-    bound = destination.fingerprint(conn.app, method, conn.config)  # method: in hand
+    destination), or refuse without sending anything. `bound`: the connection's
+    destination fingerprint, when the caller has it."""
+    if bound is None:
+        bound = destination.fingerprint(conn.app, method, conn.config)
     opened: dict[str, str] = {}
     elsewhere = False
     try:
@@ -159,7 +163,7 @@ def _open_rows(
         raise CredentialUnavailable(
             _UNREADABLE.format(label=conn.label, fix=_fix(conn)), reason="unreadable"
         ) from None
-    if any(not opened.get(name) for name in required_fields(method)):
+    if any(not opened.get(name) for name in required or required_fields(method)):
         opened.clear()
         template, reason = (
             (_ELSEWHERE, "other_destination")
@@ -207,13 +211,16 @@ def _check_origin(
 
 
 def _ready(
-    method: AuthMethod, config: Mapping[str, Any], secrets: dict[str, str]
+    method: AuthMethod,
+    config: Mapping[str, Any],
+    secrets: dict[str, str],
+    references: frozenset[str] | None = None,
 ) -> tuple[dict[str, str], list[tuple[str, str]], Masker]:
     """The credential's header and query values, and what must be masked in the answer:
     every secret value and every value the credential application produces."""
     try:
         masker = Masker(secrets.values())
-        headers, query = credential_parts(method, config, secrets)
+        headers, query = credential_parts(method, config, secrets, references=references)
     finally:
         secrets.clear()
     for value in headers.values():
@@ -311,15 +318,54 @@ def ensure_use(db: Session, actor: Actor, conn: UseFacts) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a credential of one configuration needs besides its secrets, worked out once
+    per (catalog, app, kind, configuration): nothing here is secret."""
+
+    method: AuthMethod
+    fingerprint: str
+    expected: tuple[str, str, int | None]
+    required: tuple[str, ...]
+    references: frozenset[str]
+
+
+_plans: dict[tuple[Any, ...], _Plan] = {}
+
+
+def _plan(conn: UseFacts) -> _Plan:
+    catalog = get_catalog()
+    key = (id(catalog), conn.app, conn.kind, tuple(sorted(conn.config.items())))
+    try:
+        plan = _plans.get(key)
+    except TypeError:  # a configuration with nested values: worked out every time
+        key, plan = None, None
+    if plan is None:
+        app = catalog.get(conn.app)
+        method = app.auth_method(conn.kind)
+        plan = _Plan(
+            method,
+            destination.fingerprint(conn.app, method, conn.config),
+            _origin_of_text(app.resolve_base_url(conn.config)),
+            tuple(required_fields(method)),
+            frozenset(method.effective_apply.references()),
+        )
+        if key is not None:
+            if len(_plans) >= 4096:
+                _plans.clear()
+            _plans[key] = plan
+    return plan
+
+
 def open_credential(db: Session, vault: Vault, found: Found) -> Credential:
     """Decrypt the found rows and work out the header values (nothing is sent)."""
     conn = found.conn
-    app = get_catalog().get(conn.app)
-    method = app.auth_method(conn.kind)
-    secrets = _open_rows(db, vault, conn, method, found.purpose, found.sealed)
-    headers, query, masker = _ready(method, conn.config, secrets)
-    expected = _origin_of_text(app.resolve_base_url(conn.config))
-    return Credential(conn, method, expected, headers, query, masker)
+    plan = _plan(conn)
+    secrets = _open_rows(
+        db, vault, conn, plan.method, found.purpose, found.sealed, plan.fingerprint, plan.required
+    )
+    headers, query, masker = _ready(plan.method, conn.config, secrets, plan.references)
+    return Credential(conn, plan.method, plan.expected, headers, query, masker)
 
 
 def resolve(

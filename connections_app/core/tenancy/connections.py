@@ -8,11 +8,14 @@ path after its own check); each is bounded to the one tenant or row it needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, true
 from sqlalchemy.engine import Dialect
@@ -198,13 +201,13 @@ def sealed_fields(db: Session, conn: Connection, purpose: str) -> list[Any]:
 # --- the run-time resolve: one joined select on the step's own connection ------------
 
 
-@dataclass(frozen=True, slots=True)
-class UseFacts:
+class UseFacts(NamedTuple):
     """What the use path needs of a connection, read with its sealed rows in one select.
 
-    Not an ORM row: a run step resolves a credential per call, and loading (and
-    identity-mapping) a `Connection` cost several times the select itself. Only
-    non-secret columns; the sealed rows travel beside it, still sealed.
+    Not an ORM row (nor a dataclass): a run step resolves a credential per call, and
+    loading and identity-mapping a `Connection` cost several times the select itself.
+    Only non-secret columns; the sealed rows travel beside it, still sealed. `config`
+    is read-only (it may be shared between resolves of the same configuration).
     """
 
     id: str
@@ -221,12 +224,13 @@ class UseFacts:
     label: str
     status: str
     status_reason: str | None
-    config: dict[str, Any]
+    config: Mapping[str, Any]
     token_expires_at: datetime | None
     has_test_credentials: bool
 
 
-_USE_COLUMNS = tuple(getattr(Connection, f.name) for f in fields(UseFacts))
+_USE_COLUMNS = tuple(getattr(Connection, name) for name in UseFacts._fields)
+_CONFIG = UseFacts._fields.index("config")
 _SEALED_COLUMNS = (
     ConnectionSecret.field,
     ConnectionSecret.key_version,
@@ -239,13 +243,17 @@ _FACTS = len(_USE_COLUMNS)
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """One actor's use query compiled for one dialect: SQL text for the raw driver, the
-    bound values of the actor's predicate, and the column converters of the dialect."""
+    """One actor's use query compiled for one dialect: SQL text for the raw driver, its
+    parameters with the actor's predicate bound (the id and purpose slots left to fill),
+    and the column converters of the dialect."""
 
     sql: str
-    positional: tuple[str, ...] | None  # parameter names in order (qmark/format styles)
-    fixed: dict[str, Any]
-    converters: tuple[tuple[int, Any], ...]
+    template: tuple[Any, ...] | dict[str, Any]  # positional (qmark) or named (pyformat)
+    id_slots: tuple[Any, ...]
+    purpose_slots: tuple[Any, ...]
+    prepare: bool  # psycopg: a server-side prepared statement
+    fact_converters: tuple[tuple[int, Any], ...]
+    sealed_converters: tuple[tuple[int, Any], ...]
 
 
 def _plain(value: Any) -> Any:
@@ -276,14 +284,48 @@ def _use_query(actor: Actor, dialect: Dialect) -> _Prepared:
     )
     compiled = stmt.compile(dialect=dialect)
     blank = {"connection_id": "", "purpose": ""}
-    fixed = {k: _plain(v) for k, v in compiled.construct_params(blank).items()}
-    positional = tuple(compiled.positiontup) if compiled.positional else None
-    converters = []
+    values = {k: _plain(v) for k, v in compiled.construct_params(blank).items()}
+    template: tuple[Any, ...] | dict[str, Any]
+    if compiled.positional:
+        names = tuple(compiled.positiontup or ())
+        template = tuple(values[name] for name in names)
+        id_slots = tuple(n for n, name in enumerate(names) if name == "connection_id")
+        purpose_slots = tuple(n for n, name in enumerate(names) if name == "purpose")
+    else:
+        template, id_slots, purpose_slots = values, ("connection_id",), ("purpose",)
+    fact_converters, sealed_converters = [], []
     for index, column in enumerate((*_USE_COLUMNS, *_SEALED_COLUMNS)):
         convert = column.type._cached_result_processor(dialect, None)
-        if convert is not None:
-            converters.append((index, convert))
-    return _Prepared(compiled.string, positional, fixed, tuple(converters))
+        if index == _CONFIG:
+            convert = _read_config
+        if convert is None:
+            continue
+        if index < _FACTS:
+            fact_converters.append((index, convert))
+        else:
+            sealed_converters.append((index - _FACTS, convert))
+    return _Prepared(
+        compiled.string,
+        template,
+        id_slots,
+        purpose_slots,
+        dialect.name == "postgresql",
+        tuple(fact_converters),
+        tuple(sealed_converters),
+    )
+
+
+@lru_cache(maxsize=8192)
+def _parse_config(text: str) -> Mapping[str, Any]:
+    return MappingProxyType(json.loads(text))
+
+
+def _read_config(value: Any) -> Mapping[str, Any]:
+    """The configuration column, parsed once per distinct text (it is not secret, and a
+    run's steps use few connections): a read-only mapping shared by equal texts."""
+    if isinstance(value, str):
+        return _parse_config(value)
+    return MappingProxyType(value if isinstance(value, dict) else {})  # decoded by the driver
 
 
 def resolve_for_use(
@@ -297,31 +339,30 @@ def resolve_for_use(
         raise NotFound("Connection not found.")
     sa_connection = db.connection()
     prepared = _use_query(actor, sa_connection.dialect)
-    values = {**prepared.fixed, "connection_id": connection_id, "purpose": str(purpose)}
-    params: Any = (
-        values
-        if prepared.positional is None
-        else tuple(values[name] for name in prepared.positional)
-    )
+    template = prepared.template
+    params: Any = dict(template) if isinstance(template, dict) else list(template)
+    for slot in prepared.id_slots:
+        params[slot] = connection_id
+    for slot in prepared.purpose_slots:
+        params[slot] = str(purpose)
     raw = sa_connection.connection.driver_connection
-    if sa_connection.dialect.name == "postgresql":
+    if prepared.prepare:
         rows = raw.execute(prepared.sql, params, prepare=True).fetchall()
     else:
         rows = raw.execute(prepared.sql, params).fetchall()
     if not rows:
         raise NotFound("Connection not found.")
-    if prepared.converters:
-        converted = []
-        for row in rows:
-            row = list(row)
-            for index, convert in prepared.converters:
-                row[index] = convert(row[index])
-            converted.append(row)
-        rows = converted
-    first = rows[0]
-    facts = UseFacts(*first[:_FACTS])
-    sealed = [tuple(row[_FACTS:]) for row in rows if row[_FACTS] is not None]
-    return facts, sealed  # type: ignore[return-value]
+    values = list(rows[0][:_FACTS])
+    for index, convert in prepared.fact_converters:
+        values[index] = convert(values[index])
+    sealed = [row[_FACTS:] for row in rows if row[_FACTS] is not None]
+    if prepared.sealed_converters:
+        for n, row in enumerate(sealed):
+            cells = list(row)
+            for index, convert in prepared.sealed_converters:
+                cells[index] = convert(cells[index])
+            sealed[n] = tuple(cells)
+    return UseFacts._make(values), sealed
 
 
 def grants_of(db: Session, conn: Connection) -> list[Grant]:
