@@ -400,6 +400,7 @@ def main() -> int:
     for close in closers:
         close()
     engine.dispose()
+    print(f"load average (1 min) {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     ratio = resolved[0] / floor_p50
     verdict = "goal met" if ratio <= GOAL_RATIO else "goal NOT met"
     print(

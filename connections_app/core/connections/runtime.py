@@ -692,10 +692,12 @@ def call(
     vault: Vault | None = None,
     timeout: httpx.Timeout = TEST_TIMEOUT,
     credential: Credential | None = None,
+    record: bool = True,
 ) -> Reply:
     """Send `request` with the found connection's credential (opened here unless the
     caller resolved it already), ending the caller's transaction first, then record
-    the use. The caller checked USE and the status."""
+    the use (unless `record` is False: the caller records it in its own write, as a
+    run step does with its result). The caller checked USE and the status."""
     vault = vault or get_vault()
     conn = found.conn
     ok = False
@@ -732,7 +734,8 @@ def call(
             credential.drop()
         if db.in_transaction():
             db.rollback()
-        record_use(db, actor=actor, connection_id=conn.id, ok=ok)
+        if record:
+            record_use(db, actor=actor, connection_id=conn.id, ok=ok, conn=conn)
 
 
 def fail_closed(db: Session, *, actor: Actor, found: Found, err: CredentialUnavailable) -> None:
@@ -786,14 +789,21 @@ def credential_unavailable(
     db.commit()
 
 
-def record_use(db: Session, *, actor: Actor, connection_id: str, ok: bool) -> None:
-    """Last used, use count and one `used` audit event, in one short transaction."""
-    conn = connection_scope.connection_for_system(db, connection_id, for_update=True)
+def record_use(
+    db: Session,
+    *,
+    actor: Actor,
+    connection_id: str,
+    ok: bool,
+    conn: UseFacts | None = None,
+    commit: bool = True,
+) -> None:
+    """Last used, use count and one `used` audit event, in one short transaction — or,
+    with `commit=False`, in the caller's (a run step writes it with its result). The
+    counters move in one UPDATE; `conn` saves reading the row for the audit event."""
     now = utcnow()
-    conn.last_used_at = now
-    conn.use_count += 1
-    if ok:
-        conn.last_success_at = now
-    db.add(conn)
-    audit.record_by(db, actor, conn, Action.USED, outcome="success" if ok else "failure")
-    db.commit()
+    connection_scope.count_use(db, connection_id, now=now, ok=ok)
+    facts: Any = conn or connection_scope.connection_for_system(db, connection_id)
+    audit.record_by(db, actor, facts, Action.USED, outcome="success" if ok else "failure")
+    if commit:
+        db.commit()

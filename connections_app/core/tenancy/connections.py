@@ -17,7 +17,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, true, update
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -488,6 +488,15 @@ def connection_for_system(
     if row is None:
         raise NotFound("Connection not found.")
     return row
+
+
+def count_use(db: Session, connection_id: str, *, now: datetime, ok: bool) -> None:
+    """A call made with a connection (the run-time path, after its own check): last used,
+    use count and, when it succeeded, last success, in one statement."""
+    values: dict[str, Any] = {"last_used_at": now, "use_count": Connection.use_count + 1}
+    if ok:
+        values["last_success_at"] = now
+    db.execute(update(Connection).where(Connection.id == connection_id).values(**values))
 
 
 def token_version_of(db: Session, connection_id: str) -> int:

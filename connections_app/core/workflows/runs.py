@@ -485,15 +485,7 @@ def _run_step(
             _refuse_spend(db, actor, run, step, conn, refused)
         if credential is None:
             found = runtime.refreshed(db, actor, found, vault)
-        reply = runtime.call(
-            db,
-            actor=actor,
-            found=found,
-            request=request,
-            client=client,
-            vault=vault,
-            credential=credential,
-        )
+        reply = _call(db, actor, found, request, client, vault, credential)
     except runtime.ConnectionUnavailable as err:
         current = connection_scope.connection_for_system(db, conn.id)
         db.refresh(current)
@@ -524,6 +516,37 @@ def _run_step(
             raise _Park(current, _waiting_message(current))
         raise _Fail(f"{_app_name(step)} rejected the credentials (HTTP {code}).", code, answer)
     raise _Fail(f"{_app_name(step)} answered HTTP {code}.", code, answer)
+
+
+def _call(
+    db: Session,
+    actor: Actor,
+    found: runtime.Found,
+    request: httpx.Request,
+    client: httpx.Client,
+    vault: Vault,
+    credential: runtime.Credential | None,
+) -> runtime.Reply:
+    """The provider call; the use is recorded in the step's own closing write (with its
+    result and spend), not in a transaction of its own."""
+    ok = False
+    try:
+        reply = runtime.call(
+            db,
+            actor=actor,
+            found=found,
+            request=request,
+            client=client,
+            vault=vault,
+            credential=credential,
+            record=False,
+        )
+        ok = reply.ok
+        return reply
+    finally:
+        runtime.record_use(
+            db, actor=actor, connection_id=found.conn.id, ok=ok, conn=found.conn, commit=False
+        )
 
 
 def _spend_refusal(
