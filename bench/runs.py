@@ -99,16 +99,9 @@ def seed(url: str, runs: int) -> tuple[bytes, list[str]]:
     with Session(engine, expire_on_commit=False) as db:
         actor = bench_setup.workspace(db, vault, name="Runs", slug="runs").admin
         wf = workflows.create_workflow(db, actor=actor, name="Three customers")
+        stripe = {"app": "stripe", "kind": "api_key", "fields": DEMO_CREDENTIALS["stripe"]}
         for n in range(STEPS):
-            conn = service.create(
-                db,
-                actor=actor,
-                app="stripe",
-                kind="api_key",
-                label=f"Stripe {n}",
-                fields={"secret_key": DEMO_CREDENTIALS["stripe"]["secret_key"]},
-                vault=vault,
-            )
+            conn = service.create(db, actor=actor, label=f"Stripe {n}", vault=vault, **stripe)
             node = workflows.add_node(
                 db,
                 actor=actor,
