@@ -69,14 +69,8 @@ def picker_node(engine: Engine, world: World) -> str:
         for start in range(0, len(rows), 1000):
             db.execute(insert(Connection), rows[start : start + 1000])
         wf = workflows.create_workflow(db, actor=admin, name=f"Trigram {uuid.uuid4().hex[:6]}")
-        node = workflows.add_node(
-            db,
-            actor=admin,
-            workflow_id=wf.id,
-            app="stripe",
-            action="create_customer",
-            params={"email": "a@b.test"},
-        )
+        customer = {"app": "stripe", "action": "create_customer", "params": {"email": "a@b.test"}}
+        node = workflows.add_node(db, actor=admin, workflow_id=wf.id, **customer)
         db.commit()
     if engine.dialect.name == "postgresql":
         # What autovacuum does within a minute: statistics, and the GIN pending list
