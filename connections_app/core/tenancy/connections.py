@@ -158,6 +158,23 @@ def owner_has(
     return db.exec(stmt).first() is not None
 
 
+def owner_has_either(
+    db: Session, *, tenant_id: str, label_key: str, stable_key: str
+) -> tuple[bool, bool]:
+    """(is the label taken, is the stable key taken) in the owner's namespace, in one
+    query: `owner_has` for both columns of a new connection."""
+    rows = db.exec(
+        select(Connection.label_key, Connection.stable_key).where(
+            Connection.tenant_id == tenant_id,
+            or_(Connection.label_key == label_key, Connection.stable_key == stable_key),
+        )
+    ).all()
+    return (
+        any(row[0] == label_key for row in rows),
+        any(row[1] == stable_key for row in rows),
+    )
+
+
 def oauth_needing_reauthorization(db: Session, actor: Actor) -> list[Connection]:
     """F21: the OAuth connections of the actor's workspace that are broken."""
     stmt = connections_query(actor).where(Connection.kind == "oauth2", Connection.status == "error")
