@@ -74,7 +74,7 @@ e2e: deps
 test: lint
 	scripts/with-postgres.sh $(BIN)/pytest
 
-BENCHES := list_connections credential_resolve picker
+BENCHES := list_connections credential_resolve picker runs
 
 # Each benchmark on SQLite, then each on its own throwaway PostgreSQL cluster so
 # that no run sees another's rows.
