@@ -103,8 +103,10 @@ def seed(db: Session, vault: Vault, count: int) -> tuple[Actor, dict[str, str]]:
 
 
 def begin_step(db: Session) -> None:
-    """What a run step has open when it resolves: its own read-only transaction."""
-    db.connection(execution_options={READ_ONLY: True})
+    """What a run step has open when it resolves: its own read-only transaction, begun
+    by its first read (the node's current connection); psycopg sends BEGIN with that
+    first statement, so one is run here (untimed) as the step's own would be."""
+    db.connection(execution_options={READ_ONLY: True}).exec_driver_sql("SELECT 1")
 
 
 def resolve(db: Session, vault: Vault, actor: Actor, connection_id: str) -> runtime.Credential:
