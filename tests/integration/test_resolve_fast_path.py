@@ -28,25 +28,22 @@ URL = "https://api.stripe.com/v1/customers"
 @pytest.fixture(scope="module")
 def stripe_ids(engine: Engine, world: World, vault: Vault) -> dict[str, str]:
     """A shared Stripe key in the first workspace, and a builder's personal one."""
+    made: dict[str, str] = {}
     with Session(engine, expire_on_commit=False) as db:
-        shared = connections.create(
-            db,
-            actor=world.actors["admin1"],
-            app="stripe",
-            kind="api_key",
-            label="Resolve shared",
-            fields={"secret_key": KEY},
-        )
-        personal = connections.create(
-            db,
-            actor=world.actors["builder1"],
-            app="stripe",
-            kind="api_key",
-            label="Resolve personal",
-            fields={"secret_key": KEY},
-            sharing="personal",
-        )
-    return {"shared": shared.id, "personal": personal.id}
+        for name, who, sharing in (
+            ("shared", "admin1", "use"),
+            ("personal", "builder1", "personal"),
+        ):
+            made[name] = connections.create(
+                db,
+                actor=world.actors[who],
+                app="stripe",
+                kind="api_key",
+                label=f"Resolve {name}",
+                fields={"secret_key": KEY},
+                sharing=sharing,
+            ).id
+    return made
 
 
 def _resolve(db: Session, world: World, vault: Vault, who: str, connection_id: str):  # type: ignore[no-untyped-def]
