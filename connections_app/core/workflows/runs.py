@@ -645,14 +645,13 @@ def execute(
 
 def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vault) -> str:
     steps = run_scope.run_steps(db, run)
+    marked: RunStep | None = None  # marked running by the previous step's closing write
     for index, step in enumerate(steps):
         if step.status in _FINAL:
             continue
-        step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
-        step.started_at, step.message = step.started_at or utcnow(), None
-        run.lease_until = utcnow() + RUN_LEASE
-        db.add_all([step, run])
-        db.commit()
+        if step is not marked:
+            _mark_running(db, run, step)
+            db.commit()
         try:
             _run_step(db, actor, run, step, client, vault)
         except _Park as park:
@@ -675,7 +674,13 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
             step.status, step.message = StepStatus.SUCCEEDED, None
         step.finished_at = utcnow()
         db.add(step)
-        db.commit()
+        # One write closes this step and opens the next (the run's closing write takes
+        # the last): a step costs one write transaction besides its resolve.
+        following = next((s for s in steps[index + 1 :] if s.status not in _FINAL), None)
+        if following is not None and step.status != StepStatus.FAILED:
+            _mark_running(db, run, following)
+            marked = following
+            db.commit()
         if step.status == StepStatus.FAILED:
             for later in steps[index + 1 :]:
                 later.status, later.message = StepStatus.SKIPPED, "Not run: an earlier step failed."
@@ -692,6 +697,13 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
     message = f"{skipped} of {len(steps)} steps skipped." if skipped else None
     _finish(db, run, actor, RunStatus.SUCCEEDED, message)
     return run.status
+
+
+def _mark_running(db: Session, run: Run, step: RunStep) -> None:
+    step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
+    step.started_at, step.message = step.started_at or utcnow(), None
+    run.lease_until = utcnow() + RUN_LEASE
+    db.add_all([step, run])
 
 
 def _finish(db: Session, run: Run, actor: Actor | None, status: str, message: str | None) -> None:
