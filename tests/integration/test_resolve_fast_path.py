@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import runtime
 from connections_app.core.connections import service as connections
 from connections_app.core.connections.models import Purpose
@@ -22,7 +23,11 @@ from connections_app.core.vault import Vault
 from tests.conftest import World
 
 KEY = "sk_test_ResolveFastPath000000000001"
-URL = "https://api.stripe.com/v1/customers"
+
+
+def _url() -> str:
+    """Stripe's customers URL as this process's catalog has it (a stand-in may be set)."""
+    return get_catalog().get("stripe").resolve_base_url({}) + "/v1/customers"
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +71,10 @@ def test_the_resolved_credential_goes_on_the_request_once_and_never_shows_itself
     with Session(engine) as db:
         credential = _resolve(db, world, vault, "admin1", stripe_ids["shared"])
     assert KEY not in repr(credential) and credential.header_names == ["Authorization"]
-    request = httpx.Request("POST", URL)
+    request = httpx.Request("POST", _url())
     credential.apply(request)
     assert request.headers["Authorization"] == f"Bearer {KEY}"
-    again = httpx.Request("POST", URL)
+    again = httpx.Request("POST", _url())
     credential.apply(again)  # dropped after the first request: nothing left to put on
     assert "Authorization" not in again.headers
 

@@ -330,12 +330,17 @@ class _Plan:
     references: frozenset[str]
 
 
-_plans: dict[tuple[Any, ...], _Plan] = {}
+# The catalog the plans were worked out from, and the plans: a new catalog (reloaded
+# with other overrides) starts afresh. Holding the catalog keeps its identity unique.
+_plans_of: list[Any] = [None, {}]
 
 
 def _plan(conn: UseFacts) -> _Plan:
     catalog = get_catalog()
-    key = (id(catalog), conn.app, conn.kind, tuple(sorted(conn.config.items())))
+    if _plans_of[0] is not catalog:
+        _plans_of[:] = [catalog, {}]
+    _plans: dict[tuple[Any, ...], _Plan] = _plans_of[1]
+    key = (conn.app, conn.kind, tuple(sorted(conn.config.items())))
     try:
         plan = _plans.get(key)
     except TypeError:  # a configuration with nested values: worked out every time
