@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -170,6 +171,7 @@ def _dek_aad(tenant_id: str, version: int) -> bytes:
     return json.dumps(["dek", tenant_id, version], separators=(",", ":")).encode()
 
 
+@lru_cache(maxsize=16384)  # the run-time path opens the same places again and again
 def secret_aad(tenant_id: str, connection_id: str, field: str, key_version: int) -> bytes:
     """Associated data binding a ciphertext to its place (invariant 5).
 
