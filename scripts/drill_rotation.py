@@ -69,7 +69,6 @@ from connections_app.core.vault import (  # noqa: E402
 
 PER_WORKSPACE = 5
 DRILL_PASSWORD = "drill-password-1"  # noqa: S105 (a throwaway drill user)
-URL = "https://api.stripe.com/v1/customers"
 ADMIN = str(Path(sys.executable).parent / "connections-admin")
 
 
@@ -138,8 +137,11 @@ def resolve(db: Session, vault: Vault, actor: Actor, connection_id: str) -> str 
     """The run-time path up to sending: the Authorization header it would send."""
     conn = connection_scope.get_connection(db, actor, connection_id)
     policy.ensure(actor, Op.USE, conn)
-    method = get_catalog().get(conn.app).auth_method(conn.kind)
-    request = httpx.Request("POST", URL)
+    app = get_catalog().get(conn.app)
+    method = app.auth_method(conn.kind)
+    # The connection's own service as this installation's catalog names it (the tests'
+    # stand-in, once a test has pointed the catalog there).
+    request = httpx.Request("POST", app.resolve_base_url(conn.config) + "/v1/customers")
     runtime.authorize(
         db, vault=vault, conn=conn, method=method, purpose=Purpose.LIVE, request=request
     )
