@@ -112,8 +112,9 @@ def test_backup_plus_key_restores_and_backup_without_key_refuses(
     with Session(engine) as db:
         vault = open_vault(db, load_settings())
         for conn in db.exec(select(Connection).order_by(Connection.label)).all():
-            method = get_catalog().get(conn.app).auth_method(conn.kind)
-            request = httpx.Request("POST", "https://api.stripe.com/v1/customers")
+            app = get_catalog().get(conn.app)
+            method = app.auth_method(conn.kind)
+            request = httpx.Request("POST", app.resolve_base_url(conn.config) + "/v1/customers")
             runtime.authorize(
                 db, vault=vault, conn=conn, method=method, purpose=Purpose.LIVE, request=request
             )

@@ -180,8 +180,9 @@ def test_swapped_rows_in_the_database_are_refused_at_run_time_and_nothing_is_sen
         with Session(engine) as db:
             conn = db.get(Connection, a.connection_id)
             assert conn is not None
-            method = get_catalog().get(conn.app).auth_method(conn.kind)
-            request = httpx.Request("POST", "https://api.stripe.com/v1/customers")
+            app = get_catalog().get(conn.app)
+            method = app.auth_method(conn.kind)
+            request = httpx.Request("POST", app.resolve_base_url(conn.config) + "/v1/customers")
             tried += 1
             try:
                 runtime.authorize(
