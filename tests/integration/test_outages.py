@@ -17,6 +17,7 @@ import base64
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -60,6 +61,7 @@ from tests.standin_fixtures import StandIn
 OUTAGE_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "3"))
 PROVIDER_DOWN_SECONDS = float(os.environ.get("PROVIDER_DOWN_SECONDS", "3"))
 RUNS = int(os.environ.get("OUTAGE_RUNS", "10"))
+REDIS_DOWN_SECONDS = float(os.environ.get("REDIS_DOWN_SECONDS", "3"))
 STRIPE_LIVE = DEMO_CREDENTIALS["stripe"]["secret_key"]
 
 
@@ -278,3 +280,58 @@ def test_a_provider_down_marks_nothing_error_and_everything_refreshes_after(
         f"\nprovider down: {time.monotonic() - started:.1f} s, {passes} passes, "
         f"{len(ids)} connections, 0 marked error, {len(ids)} refreshed after"
     )
+
+
+def test_a_redis_outage_ends_no_listener_and_live_updates_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers' alert listeners (the live-update path between workers) while Redis
+    is stopped for REDIS_DOWN_SECONDS (default 3; 30 full size): publishing never
+    raises (it falls back to this worker), no listener dies, and both hear the first
+    alert after Redis is back, without a restart."""
+    from connections_app.core import alerts
+    from connections_app.core.settings import get_settings
+    from connections_app.ui import background
+
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("redis-server is missing (CI requires it)")
+        pytest.skip("redis-server is not installed")
+    port = local_services.free_port()
+    heard: list[str] = []
+    unsubscribe = alerts.subscribe(heard.append)
+    stops = [threading.Event(), threading.Event()]
+    monkeypatch.setattr(background, "REDIS_RETRY_SECONDS", 0.2)
+
+    def until(count: int, message: str, seconds: float = 20) -> int:
+        deadline = time.monotonic() + seconds
+        while heard.count(message) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return heard.count(message)
+
+    try:
+        with local_services.redis_server(tmp_path, port=port) as url:
+            monkeypatch.setenv("REFLEX_REDIS_URL", url)
+            get_settings.cache_clear()
+            listeners = [background._start_redis_listener(stop) for stop in stops]
+            time.sleep(0.5)  # both subscribed
+            alerts.publish("before")
+            assert until(2, "before") == 2  # each worker's listener heard it
+        started = time.monotonic()
+        alerts.publish("during")  # Redis is down: delivered in this worker, no exception
+        assert heard.count("during") == 1
+        time.sleep(max(0.0, REDIS_DOWN_SECONDS - (time.monotonic() - started)))
+        assert all(t is not None and t.is_alive() for t in listeners)
+        with local_services.redis_server(tmp_path, port=port):
+            down = time.monotonic() - started
+            deadline = time.monotonic() + 20
+            while heard.count("after") < 2 and time.monotonic() < deadline:
+                alerts.publish("after")  # the first change after the outage…
+                time.sleep(0.3)
+            heard_after = heard.count("after")
+    finally:
+        for stop in stops:
+            stop.set()
+        unsubscribe()
+    assert heard_after >= 2, "…reaches both workers once Redis is back"
+    print(f"\nredis outage: {down:.1f} s, 2 listeners alive, live updates resumed")
