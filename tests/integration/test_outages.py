@@ -47,6 +47,7 @@ from connections_app.http.oauth_routes import routes as oauth_routes
 from connections_app.http.outage import outage_guard
 from connections_app.standin.app import DEMO_CREDENTIALS
 from connections_app.standin.overrides import catalog_env
+from connections_app.ui.reflex_logging import backend_exception_handler
 from connections_app.ui.states.connections_list import ConnectionListState
 from connections_app.ui.states.core_call import call_as
 from connections_app.ui.states.session import SessionState
@@ -184,7 +185,11 @@ def test_a_database_outage_answers_unavailable_and_recovers_by_itself(
         session = loop.run_until_complete(state.get_state(SessionState))
         with pytest.raises(Exception) as raised:  # the session guard's own lookup
             loop.run_until_complete(session.load_session())
-        assert outage.is_outage(raised.value)  # → backend_exception_handler: the toast
+        assert outage.is_outage(raised.value)
+        # What Reflex does with it: the backend exception handler's toast, one warning.
+        toast = backend_exception_handler(raised.value)
+        assert outage.MESSAGE in str(toast)
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         # HTTP: liveness answers; readiness and the routes say "temporarily unavailable".
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
