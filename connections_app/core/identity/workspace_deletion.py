@@ -84,11 +84,12 @@ def require_account_admin(
     """Deleting a workspace or an account: account admins only (the refusal is recorded)."""
     if not actor.is_account_admin:
         target = target_id if isinstance(target_id, str) and len(target_id) <= 64 else None
+        what = f"delete {'an' if noun[0] in 'aeiou' else 'a'} {noun}"
         raise guard.refuse(
             db,
             actor,
-            f"Only account admins can delete {'an' if noun[0] in 'aeiou' else 'a'} {noun}.",
-            what=f"delete {'an' if noun[0] in 'aeiou' else 'a'} {noun}",
+            f"Only account admins can {what}.",
+            what=what,
             target_type=noun,
             target_id=target,
         )
