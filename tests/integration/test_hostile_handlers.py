@@ -10,7 +10,10 @@ connections, workflows and people the caller has no business with. Asserted:
 - nothing escapes a handler (Reflex would log it as an unhandled error), nothing is
   logged at ERROR, and the state still pickles (the state manager stores it so);
 - the database is unchanged apart from recorded refusals (and the session's own
-  "last seen"): hostile arguments are refused, never half-applied;
+  sliding expiry): hostile arguments are refused, never half-applied. The one kind
+  of change accepted (`_legitimate`, listed in the figures) is a role that may write
+  acting in its own workspace on what its tab had selected, audited as that person
+  and touching no hostile id;
 - no generated argument value reaches the log or a refusal's audit row.
 
 Handlers run with the raw JSON values (no coercion by the type hints), which is harsher
