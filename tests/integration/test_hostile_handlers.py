@@ -19,7 +19,7 @@ connections, workflows and people the caller has no business with. Asserted:
 Handlers run with the raw JSON values (no coercion by the type hints), which is harsher
 than the Reflex event path. `setvar` itself is Reflex's; what it lets a browser do (set
 any field of a state to anything) is what the forged fields before each call are.
-Bounded: HOSTILE_EXAMPLES per handler × role (default 6; `HOSTILE_EXAMPLES=200` for the
+Bounded: HOSTILE_EXAMPLES per handler × role (default 6; `HOSTILE_EXAMPLES=100` for the
 full-size run, docs/reliability.md). The figures print at the end of the module."""
 
 from __future__ import annotations
