@@ -325,21 +325,44 @@ def cmd_oauth_client_list(_args: argparse.Namespace, out: TextIO, _in: TextIO) -
 
 
 def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
-    """The background refresher outside the web app; several may run at once."""
+    """The background refresher outside the web app; several may run at once (each
+    connection's lease makes every refresh happen once). Ctrl-C lets the calls in
+    flight finish and gives back the leases not yet used."""
     import secrets as _secrets
+    import threading
     import time
 
+    from connections_app.core import ratelimit
     from connections_app.core.connections import tokens
     from connections_app.core.db import get_engine
     from connections_app.core.workflows import runs
 
+    settings = get_settings()
+    if args.concurrency is not None and args.concurrency < 1:
+        raise CliError("--concurrency must be 1 or more.", EXIT_INPUT)
+    if args.per_provider is not None and args.per_provider < 1:
+        raise CliError("--per-provider must be 1 or more.", EXIT_INPUT)
+    try:
+        rates = ratelimit.RateSpec.parse(args.rate) if args.rate else settings.refresh_rate
+    except ValueError as err:
+        raise CliError(f"--rate: {err}", EXIT_INPUT) from None
     owner = f"cli-{_secrets.token_hex(4)}"
     engine = get_engine()
     vault = get_vault()
+    pacer = ratelimit.Pacer(rates)
+    stop = threading.Event()
     passes = 0
     while True:
         try:
-            counts = tokens.refresh_due(lambda: Session(engine), vault=vault, owner=owner)
+            counts = tokens.refresh_due(
+                lambda: Session(engine),
+                vault=vault,
+                owner=owner,
+                pacer=pacer,
+                concurrency=args.concurrency,
+                per_provider=args.per_provider,
+                stop=stop,
+            )
             resumed = runs.resume_ready(lambda: Session(engine))  # parked runs (F22)
         except Exception as err:
             # A database outage is waited out (the next pass reconnects), not fatal:
@@ -347,15 +370,17 @@ def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
             if not outage.is_outage(err):
                 raise
             outage.note("the refresher", err)
+            stop.clear()  # the pass ended for the outage, not for Ctrl-C: keep refreshing
             counts, resumed = {"database_unavailable": 1}, 0
         if resumed:
             counts = {**counts, "runs_resumed": resumed}
         passes += 1
         if counts or args.verbose:
             print(json.dumps({"pass": passes, **counts}), file=out, flush=True)
-        if args.once or (args.until_idle and not counts):
-            return
-        time.sleep(args.interval)
+        if args.once or (args.until_idle and not counts and not pacer.paused()):
+            return  # idle: nothing done, and no provider's pause holding work back
+        # A provider's pause that ends before the next pass would: start then.
+        time.sleep(min([args.interval, *pacer.paused().values()]))
 
 
 def _workflow_actor(db: Session, args: argparse.Namespace) -> Actor:
@@ -582,6 +607,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--until-idle", action="store_true", help="exit after a pass with no work")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        help="refreshes at once in this process (default CONNECTIONS_REFRESH_CONCURRENCY, 12)",
+    )
+    p.add_argument(
+        "--per-provider",
+        type=int,
+        help="refreshes at once per provider (default CONNECTIONS_REFRESH_PER_PROVIDER, 8)",
+    )
+    p.add_argument(
+        "--rate",
+        help="token requests per second per provider, e.g. 20 or 20,slack=5; 0 = no limit "
+        "(default CONNECTIONS_REFRESH_RATE, 0)",
+    )
     p.set_defaults(func=cmd_refresher, cmd="run")
 
     wfp = sub.add_parser("workflow", help="workflows (F29)").add_subparsers(

@@ -7,6 +7,10 @@ once `/readyz` answers 200. Ctrl-C (or SIGTERM) stops everything, newest first: 
 app, the refreshers (SIGINT, so a pass in flight ends as `connections-admin` ends
 one), the stand-in, Redis, then PostgreSQL (a fast, clean shutdown).
 
+Once up, it writes `stack.json` in its data directory (mode 0600: the database URL
+carries the local cluster's password) with the addresses of every part, so that a
+test can drive the set it started (tests/e2e/scaled_stack.py); it is removed on stop.
+
 `--check` starts everything, waits for readiness, then stops it all and exits 0:
 the test of this script. `--no-app` leaves out the web app (its prod build takes
 minutes): the integration test starts the rest that way.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -33,6 +38,7 @@ BIN = Path(sys.executable).parent
 BUN_DIR = ROOT / ".tools" / "node_modules" / ".bin"  # `make deps` installs bun here
 START_TIMEOUT_S = 900  # the first prod build installs the frontend packages
 STOP_TIMEOUT_S = 20
+STACK_FILE = "stack.json"
 
 
 class Stack:
@@ -101,6 +107,12 @@ def admin(env: dict[str, str], *args: str, stdin: str = "") -> None:
     )
     if result.returncode != 0:
         raise SystemExit(f"run-scaled: connections-admin {args[0]} failed:\n{result.stderr}")
+
+
+def write_stack_file(path: Path, **parts: object) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({k: str(v) if isinstance(v, Path) else v for k, v in parts.items()}, out)
 
 
 def wait_ready(url: str, stack: Stack) -> None:
@@ -190,6 +202,14 @@ def run(args: argparse.Namespace) -> int:
                 )
                 print(f"run-scaled: building and starting the app (logs in {data_dir})")
                 wait_ready(app_url, stack)
+            write_stack_file(
+                data_dir / STACK_FILE,
+                app_url=None if args.no_app else app_url,
+                db_url=pg.url,
+                redis_url=redis,
+                standin_url=standin_url,
+                data_dir=data_dir,
+            )
             print(
                 f"run-scaled: up — {app_url if not args.no_app else '(no app)'} with "
                 f"{args.workers} worker(s), {args.refreshers} refresher(s), PostgreSQL "
@@ -205,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
             print("\nrun-scaled: stopping…", flush=True)
         finally:
             killed = stack.stop()
+            (data_dir / STACK_FILE).unlink(missing_ok=True)
     if killed:
         print(f"run-scaled: {', '.join(killed)} had to be killed", file=sys.stderr)
         return 1

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from connections_app.core.ratelimit import RateSpec
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,6 +26,27 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+    if not value >= 0:  # also refuses NaN
+        raise SystemExit(f"{name} must be zero or more, got {raw!r}")
+    return value
+
+
+def _rates(name: str) -> RateSpec:
+    """Requests per second per provider: "20", or "20,slack=5" (0 = no limit)."""
+    try:
+        return RateSpec.parse(os.environ.get(name, ""))
+    except ValueError as err:
+        raise SystemExit(f"{name}: {err}") from None
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -62,6 +85,11 @@ class Settings:
     env: str
     refresh_lead_seconds: int = 300
     refresh_interval_seconds: int = 15
+    # The refresher's pacing (core/ratelimit.py), per refresher process.
+    refresh_concurrency: int = 12
+    refresh_per_provider: int = 8
+    refresh_rate: RateSpec = field(default_factory=RateSpec)
+    refresh_backoff_seconds: float = 5.0
     # Egress policy for requests made with connections (see core/egress.py).
     egress_allow: str = ""
     egress_deny: str = ""
@@ -96,6 +124,10 @@ def load_settings() -> Settings:
         env=os.environ.get("CONNECTIONS_ENV", "dev"),
         refresh_lead_seconds=_int("CONNECTIONS_REFRESH_LEAD_SECONDS", 300),
         refresh_interval_seconds=_int("CONNECTIONS_REFRESH_INTERVAL_SECONDS", 15),
+        refresh_concurrency=max(1, _int("CONNECTIONS_REFRESH_CONCURRENCY", 12)),
+        refresh_per_provider=max(1, _int("CONNECTIONS_REFRESH_PER_PROVIDER", 8)),
+        refresh_rate=_rates("CONNECTIONS_REFRESH_RATE"),
+        refresh_backoff_seconds=_float("CONNECTIONS_REFRESH_BACKOFF_SECONDS", 5.0),
         egress_allow=os.environ.get("CONNECTIONS_EGRESS_ALLOW", ""),
         egress_deny=os.environ.get("CONNECTIONS_EGRESS_DENY", ""),
         trusted_proxies=_networks("CONNECTIONS_TRUSTED_PROXIES"),

@@ -6,7 +6,12 @@ Deny, short configurable access-token lifetimes, rotating refresh tokens with
 reuse detection (presenting a spent refresh token revokes the whole grant),
 RFC 7009 revocation, the client-credentials grant, and an identity endpoint.
 Switches make the token endpoint slow, fail with 503, or answer `invalid_grant`;
-others drop `refresh_token` or `expires_in` from token responses.
+others drop `refresh_token` or `expires_in` from token responses. At scale: an added
+latency on every token request (`token_latency`), the next N token requests answered
+with 429 + `Retry-After` or a 5xx (`fail_next`, `fail_status`, `retry_after`; the
+ledger records how long the client waited after each 429), and grants minted in bulk
+(`POST /_standin/oauth/<app>/grants`) so a benchmark can seed thousands without
+thousands of consent pages.
 
 Everything lives in memory: it is a test and demo double, one per process.
 Every app gets its own client and its own URL space, `/oauth/<app>/...`.
@@ -59,7 +64,9 @@ ID_TOKEN_TTL = 600
 ACCOUNTS = ("alice", "bob", "carol", "dana")
 ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TOKEN_MODES = ("ok", "slow", "error", "invalid_grant")
+FAIL_STATUSES = (429, 500, 502, 503, 504)
 CODE_TTL = 120
+MAX_BULK_GRANTS = 100_000
 
 
 def client_id_for(app: str) -> str:
@@ -108,6 +115,13 @@ class Settings:
     # Standards mode (RFC 9207): send `iss` in authorization responses, or a wrong one.
     send_iss: bool = True
     wrong_iss: bool = False
+    # Scale and failure drills: seconds added to every token request; the next
+    # `fail_next` token requests answered `fail_status` (with `retry_after` as the
+    # Retry-After header when set).
+    token_latency: float = 0.0
+    fail_next: int = 0
+    fail_status: int = 503
+    retry_after: str | None = None
 
 
 @dataclass
@@ -218,6 +232,12 @@ class Ledger:
     # authentication each token request used.
     last_authorize: dict[str, str] = field(default_factory=dict)
     token_auth: list[str] = field(default_factory=list)
+    token_requests: int = 0
+    rate_limited_answers: int = 0
+    failed_answers: int = 0
+    # Seconds between each 429 answer and the next token request that arrived.
+    waits_after_429: list[float] = field(default_factory=list)
+    bulk_grants: int = 0
 
 
 class OAuthState:
@@ -253,6 +273,7 @@ class OAuthState:
         self.by_access: dict[str, Token] = {}
         self.by_refresh: dict[str, Token] = {}
         self.ledger = Ledger()
+        self.last_429_at: float | None = None
 
     def live_token(self, app: str, access_token: str | None) -> Token | None:
         token = self.by_access.get(access_token or "")
@@ -680,6 +701,22 @@ def oauth_routes(state: OAuthState) -> list[Route]:
             return JSONResponse({"error": "invalid_client"}, status_code=404)
         form = await _read_form(request)
         settings = state.settings[server.app]
+        now = time.monotonic()
+        state.ledger.token_requests += 1
+        if state.last_429_at is not None:
+            state.ledger.waits_after_429.append(round(now - state.last_429_at, 4))
+            state.last_429_at = None
+        if settings.token_latency > 0:
+            await asyncio.sleep(settings.token_latency)
+        if settings.fail_next > 0:
+            settings.fail_next -= 1
+            headers = {"Retry-After": settings.retry_after} if settings.retry_after else {}
+            if settings.fail_status == 429:
+                state.ledger.rate_limited_answers += 1
+                state.last_429_at = time.monotonic()
+                return JSONResponse({"error": "rate_limited"}, status_code=429, headers=headers)
+            state.ledger.failed_answers += 1
+            return Response("upstream failure", status_code=settings.fail_status, headers=headers)
         if settings.token_mode == "slow":
             await asyncio.sleep(settings.slow_seconds)
         elif settings.token_mode == "error":
@@ -788,8 +825,61 @@ def oauth_routes(state: OAuthState) -> list[Route]:
                 return JSONResponse({"error": f"unknown setting {key}"}, status_code=400)
             if key == "token_mode" and value not in TOKEN_MODES:
                 return JSONResponse({"error": f"token_mode is one of {TOKEN_MODES}"}, 400)
+            if key == "fail_status" and value not in FAIL_STATUSES:
+                return JSONResponse({"error": f"fail_status is one of {FAIL_STATUSES}"}, 400)
+            if key in ("token_latency", "fail_next") and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+            ):
+                return JSONResponse({"error": f"{key} is a number, zero or more"}, 400)
+            if key == "retry_after" and not (value is None or isinstance(value, str)):
+                return JSONResponse({"error": "retry_after is a header value or null"}, 400)
             setattr(current, key, value)
         return JSONResponse(current.__dict__)
+
+    async def bulk_grants(request: Request) -> Response:
+        """`count` grants as if `count` people had consented (accounts `<prefix>-<n>`):
+        their tokens, for a benchmark to seal into connection rows."""
+        app = request.path_params["app"]
+        if app not in state.settings or app == "paypal":
+            return JSONResponse({"error": "unknown app"}, status_code=404)
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
+        count = data.get("count") if isinstance(data, dict) else None
+        prefix = data.get("prefix", "bulk") if isinstance(data, dict) else "bulk"
+        if not (isinstance(count, int) and 0 < count <= MAX_BULK_GRANTS):
+            return JSONResponse({"error": f"count is 1..{MAX_BULK_GRANTS}"}, status_code=400)
+        if not (isinstance(prefix, str) and ACCOUNT_NAME.fullmatch(prefix)):
+            return JSONResponse({"error": "prefix is a simple name"}, status_code=400)
+        settings = state.settings[app]
+        client_id = state.clients[app].client_id
+        issued = []
+        for n in range(count):
+            record = Token(
+                app=app,
+                client_id=client_id,
+                grant_id=secrets.token_hex(8),
+                account=f"{prefix}-{n}",
+                scope="",
+                access_token=f"at-{app}-{secrets.token_urlsafe(24)}",
+                refresh_token=f"rt-{app}-{secrets.token_urlsafe(32)}",
+                expires_at=time.time() + settings.access_ttl,
+            )
+            state.by_access[record.access_token] = record
+            state.by_refresh[record.refresh_token or ""] = record
+            issued.append(
+                {
+                    "account": record.account,
+                    "access_token": record.access_token,
+                    "refresh_token": record.refresh_token,
+                    "expires_in": settings.access_ttl,
+                    "token_type": "Bearer",
+                }
+            )
+        state.ledger.tokens_issued += count
+        state.ledger.bulk_grants += count
+        return JSONResponse({"tokens": issued})
 
     async def ledger(_request: Request) -> Response:
         return JSONResponse(state.ledger.__dict__)
@@ -818,6 +908,7 @@ def oauth_routes(state: OAuthState) -> list[Route]:
         Route("/oauth/{app}/userinfo", userinfo, methods=["GET", "POST"]),
         Route("/_standin/oauth/{app}/settings", configure, methods=["PUT"]),
         Route("/_standin/oauth/{app}/expire", expire_all, methods=["POST"]),
+        Route("/_standin/oauth/{app}/grants", bulk_grants, methods=["POST"]),
         Route("/_standin/oauth/ledger", ledger),
         Route("/_standin/oauth/issued", issued),
     ]

@@ -196,11 +196,16 @@ async def refresher() -> None:
     owner = f"web-{secrets.token_hex(4)}"
     interval = float(get_settings().refresh_interval_seconds or REFRESH_INTERVAL_SECONDS)
     engine = get_engine()
+    pacer = tokens.new_pacer()  # a provider's pause (429) outlives the pass that heard it
     passes = 0
     while True:
         try:
             counts = await asyncio.to_thread(
-                tokens.refresh_due, lambda: Session(engine), vault=get_vault(), owner=owner
+                tokens.refresh_due,
+                lambda: Session(engine),
+                vault=get_vault(),
+                owner=owner,
+                pacer=pacer,
             )
             if counts:
                 log.info("refresher pass: %s", counts)

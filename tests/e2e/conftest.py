@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from connections_app.standin.overrides import catalog_env
+from tests.e2e import scaled_stack
 from tests.e2e.live_app import ROOT, LiveApp, build_env, start, stop
 from tests.redis_server import redis_server
 from tests.standin_fixtures import StandIn, free_port
@@ -41,16 +42,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[scaled_stack.ScaledStack | None]:
+    """`make run-scaled`'s whole set when the run asks for it (`E2E_STACK=scaled`)."""
+    if not scaled_stack.SELECTED:
+        yield None
+        return
+    with scaled_stack.started(tmp_path_factory.mktemp("scaled")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def standin(
+    standin: StandIn, scaled: scaled_stack.ScaledStack | None
+) -> StandIn:  # the session's stand-in, or the one the scaled set started
+    return StandIn(scaled.standin_url) if scaled else standin
+
+
+@pytest.fixture(scope="session")
+def redis_url(
+    tmp_path_factory: pytest.TempPathFactory, scaled: scaled_stack.ScaledStack | None
+) -> Iterator[str | None]:
+    if scaled:
+        yield scaled.redis_url
+        return
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def live_app(
-    standin: StandIn, redis_url: str | None, tmp_path_factory: pytest.TempPathFactory
+    standin: StandIn,
+    redis_url: str | None,
+    scaled: scaled_stack.ScaledStack | None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveApp]:
     """The real app, as it scales out when Redis is there: two backend workers, one bus."""
+    if scaled:
+        yield LiveApp(
+            url=scaled.app_url,
+            data_dir=scaled.data_dir,
+            env=scaled.env(),
+            log_path=scaled.log_path,
+            redis_url=scaled.redis_url,
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(scaled.log_path, ARTIFACTS / "scaled-app.log")
+        return
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this run only
     port = free_port()
     data_dir = tmp_path_factory.mktemp("app-data")

@@ -92,10 +92,8 @@ def _insert_link(ui: UI, *, client_email: str, expired: bool) -> str:
 
 def _portal_settled(ui: UI) -> None:
     """Cleo's portal has answered every load of its page (her session, her connections,
-    her activity) before she opens the link, as a person reading it would: a full
-    navigation away from a page still loading can leave the next page of the same Reflex
-    token without its session (a late disconnect on another worker; see the note on
-    `native_form.fresh_token_on_submit`)."""
+    her activity) before she opens the link, as a person reading it would. (Leaving a
+    page still loading is covered on its own by test_shell's quick navigations.)"""
     expect(ui.page.get_by_role("heading", name="My connections")).to_be_visible()
     expect(ui.page.locator("#portal-activity")).to_contain_text("Signed in")
 

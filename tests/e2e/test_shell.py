@@ -123,6 +123,29 @@ def test_sign_out_ends_the_session_on_the_server(ui: UI) -> None:
     expect(ui.page).to_have_url(re.compile(r"/sign-in\?next=/integrations"))
 
 
+def test_quick_full_navigations_each_get_their_session_and_a_new_token(ui: UI) -> None:
+    """Leaving a page that is still loading for another (a link opened over it, a
+    reload) used to leave the next page, now and then, without its session: both
+    documents shared one Reflex token, and the old socket's late disconnect (on
+    another worker) took the new page's replies with it. Every document now draws a
+    token of its own."""
+    ui.sign_in("wes@northstar.test")
+    expect(ui.page.get_by_role("heading", name="Integrations")).to_be_visible()
+    pages = [("/runs", "Runs"), ("/audit", "Audit log"), ("/integrations", "Integrations")]
+    tokens = {_tab_token(ui)}
+    for round_ in range(8):
+        path, heading = pages[round_ % len(pages)]
+        ui.page.goto(ui.app.url + "/builder", wait_until="commit")  # left while loading
+        ui.page.goto(ui.app.url + path, wait_until="commit")
+        expect(ui.page.get_by_role("heading", name=heading, exact=True)).to_be_visible(
+            timeout=8_000
+        )
+        expect(ui.page.locator("#workspace-switcher")).to_contain_text("Acme")
+        ui.page.wait_for_function("() => window.sessionStorage.getItem('token') !== null")
+        tokens.add(_tab_token(ui))
+    assert len(tokens) == 9, "every document drew its own token"
+
+
 def test_cross_origin_sign_in_is_refused(live_app) -> None:  # type: ignore[no-untyped-def]
     response = httpx.post(
         f"{live_app.url}/auth/sign-in",

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,6 +20,7 @@ from connections_app.core.identity.models import User
 from connections_app.core.oauth import clients, flow
 from connections_app.core.vault import Vault
 from connections_app.standin.oauth import client_id_for, client_secret_for
+from connections_app.standin.overrides import catalog_env
 
 REDIRECT = "http://127.0.0.1:9/oauth/callback"
 
@@ -78,3 +85,43 @@ def connect(
     params = consent(url, decision=decision, account=account)
     with Session(engine, expire_on_commit=False) as db:
         return oauth_lifecycle.finish(db, session_token=token, params=params, vault=vault)
+
+
+def start_refreshers(
+    count: int,
+    *,
+    standin_url: str,
+    db_url: str,
+    master_key: bytes,
+    data_dir: Path,
+    args: Sequence[str] = ("--until-idle", "--interval", "0.05"),
+    env: dict[str, str] | None = None,
+) -> list[subprocess.Popen[str]]:
+    """`count` real `connections-admin refresher` processes on the test database."""
+    full_env = {
+        **os.environ,
+        **catalog_env(standin_url),
+        "REFLEX_DB_URL": db_url,
+        "CONNECTIONS_MASTER_KEY": base64.urlsafe_b64encode(master_key).decode(),
+        "CONNECTIONS_DATA_DIR": str(data_dir),
+        **(env or {}),
+    }
+    exe = str(Path(sys.executable).parent / "connections-admin")
+    return [
+        subprocess.Popen(
+            [exe, "refresher", *args],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+
+
+def finish(procs: list[subprocess.Popen[str]], timeout: float = 300) -> list[str]:
+    """Each process's output, once all have exited 0."""
+    outputs = [p.communicate(timeout=timeout) for p in procs]
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    return [out for out, _ in outputs]

@@ -219,6 +219,14 @@ def test_multi_secret_apps_take_json_on_stdin(cli_db: str) -> None:
             "",
             "Slugs",
         ),
+        (
+            ["refresher", "--once", "--rate", "fast"],
+            "",
+            "--rate: a rate is a number of requests per second",
+        ),
+        (["refresher", "--once", "--rate", "slack=-1"], "", "--rate: a rate is zero"),
+        (["refresher", "--once", "--concurrency", "0"], "", "--concurrency must be 1 or more"),
+        (["refresher", "--once", "--per-provider", "0"], "", "--per-provider must be 1 or more"),
     ],
 )
 def test_bad_input_is_one_clear_line(

@@ -127,6 +127,31 @@ def _queue_runs(engine: Engine, world: World, count: int) -> list[str]:
     return ids
 
 
+def _oauth_connections(engine: Engine, vault: Vault, world: World, count: int) -> list[str]:
+    register_clients(engine, vault, ("slack",))
+    token = session_for(engine, world.user_ids["admin2"])
+    made = [
+        connect(engine, vault, token, account=f"db-{os.urandom(3).hex()}") for _ in range(count)
+    ]
+    assert all(m.ok for m in made)
+    return [str(m.connection_id) for m in made]
+
+
+def _versions(engine: Engine, ids: list[str]) -> dict[str, int]:
+    with Session(engine) as db:
+        rows = db.exec(select(Connection).where(Connection.id.in_(ids))).all()  # type: ignore[attr-defined]
+        return {r.id: r.token_version for r in rows}
+
+
+def _make_due(engine: Engine, ids: list[str]) -> dict[str, int]:
+    """Every connection falls due now (what the clock does); their versions before."""
+    due = update(Connection).where(Connection.id.in_(ids))  # type: ignore[attr-defined]
+    with Session(engine) as db:
+        db.execute(due.values(next_refresh_at=utcnow() - timedelta(seconds=1)))
+        db.commit()
+    return _versions(engine, ids)
+
+
 def _refresher(
     db_url: str, master_key_bytes: bytes, tmp: Path, standin: StandIn
 ) -> subprocess.Popen:
@@ -160,6 +185,7 @@ def test_a_database_outage_answers_unavailable_and_recovers_by_itself(
     monkeypatch.setattr(runs, "QUEUED_GRACE", timedelta(0))
     calls_before = standin.control("GET", "/calls").json().get("stripe:create_customer", 0)
     queued = _queue_runs(engine, world, RUNS)
+    oauth = _oauth_connections(engine, vault, world, 3)
     token = _sign_in(engine, world.user_ids["admin1"])
     as_browser.value = token
     ref = identity.session_ref(token)
@@ -211,6 +237,12 @@ def test_a_database_outage_answers_unavailable_and_recovers_by_itself(
             runs.resume_ready(lambda: Session(engine))
             time.sleep(0.5)
         assert statuses == ["succeeded"] * RUNS, statuses
+        # Refreshes go on in the same refresher process: due now, refreshed soon.
+        versions = _make_due(engine, oauth)
+        deadline = time.monotonic() + 60
+        while _versions(engine, oauth) != {c: v + 1 for c, v in versions.items()}:
+            assert time.monotonic() < deadline, "the refresher stopped refreshing"
+            time.sleep(0.5)
         assert client.get("/readyz").json()["checks"].get("database") is True
         again = call_as(ref, lambda db, actor: runs.history(db, actor=actor))
         assert again.ok and not again.unavailable
@@ -249,11 +281,7 @@ def test_a_provider_down_marks_nothing_error_and_everything_refreshes_after(
         ids.append(outcome.connection_id)
 
     def make_due() -> None:
-        """What the clock does over a long outage: every connection falls due."""
-        due = update(Connection).where(Connection.id.in_(ids))  # type: ignore[attr-defined]
-        with Session(engine) as db:
-            db.execute(due.values(next_refresh_at=utcnow() - timedelta(seconds=1)))
-            db.commit()
+        _make_due(engine, ids)
 
     def one_pass() -> dict[str, int]:
         return tokens.refresh_due(lambda: Session(engine), vault=vault, owner="drill", limit=500)

@@ -11,23 +11,36 @@ access token is used anywhere. The lease (60 s) is far longer than the provider
 timeout (10 s), so a claim cannot lapse mid-call in a healthy process.
 
 Failures are classified: timeouts, network errors and provider 5xx /
-`temporarily_unavailable` are transient (back off, retry, status untouched);
-`invalid_grant` and friends are permanent (status `error`, reason, alert).
+`temporarily_unavailable` are transient (jittered exponential back-off, retry, status
+untouched); `invalid_grant` and friends are permanent (status `error`, reason, alert).
+HTTP 429 is neither: the provider asked for quiet, so the connection waits out its
+`Retry-After` with its failure count untouched, and the refresher pauses that provider.
+
+At scale (`refresh_due`), one process refreshes on a bounded pool of threads, at most
+`refresh_per_provider` at a time per provider, each call paced by that provider's
+token bucket (`core/ratelimit.py`). Pacing happens after the lease is claimed and
+before the provider call, and never waits longer than `MAX_PACED_WAIT`: the lease
+must still outlast the call when the wait is over, or another process could claim
+it and spend the same refresh token. A longer wait gives the lease back untouched.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import secrets
+import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from connections_app.core import audit, guard
+from connections_app.core import audit, guard, ratelimit
 from connections_app.core.audit import Action
 from connections_app.core.catalog import get_catalog
 from connections_app.core.catalog.models import AppDefinition
@@ -42,7 +55,7 @@ from connections_app.core.connections.models import (
 )
 from connections_app.core.errors import DomainError, Invalid, NotFound
 from connections_app.core.oauth import apps, provider
-from connections_app.core.oauth.provider import ACCESS, REFRESH, ProviderError
+from connections_app.core.oauth.provider import ACCESS, REFRESH, ProviderError, RateLimited
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy import connections as connection_scope
 from connections_app.core.tenancy import leases
@@ -54,12 +67,21 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=10)
+# How long a claimed lease may wait for its provider's turn: the lease (60 s) still
+# outlasts the provider call (10 s) with room to spare when the wait is over.
+MAX_PACED_WAIT = 20.0
+# A 429 without Retry-After: wait about this long (jittered) before asking again.
+RATE_LIMITED_WAIT = 30.0
+# Each read of due rows starts at a random one of the first this many pages.
+DUE_SPREAD = 8
 
 
 @dataclass(frozen=True)
 class RefreshOutcome:
-    result: str  # refreshed | skipped | transient | permanent | lost
+    # refreshed | skipped | transient | permanent | lost | rate_limited | deferred | error
+    result: str
     message: str = ""
+    retry_after: float | None = None  # rate_limited: seconds the provider asked for
 
 
 # --- identity and storage -----------------------------------------------------------
@@ -187,10 +209,14 @@ def refresh(
     owner: str | None = None,
     force: bool = False,
     actor: Actor | None = None,
+    pace: Callable[[], bool] | None = None,
 ) -> RefreshOutcome:
     """Refresh one connection if it is due (or `force`) and nobody else is at it.
 
-    `actor`: the person who asked (already authorised by `refresh_now`), for the audit."""
+    `actor`: the person who asked (already authorised by `refresh_now`), for the audit.
+    `pace`: called once the lease is held, before anything is read; it waits for the
+    provider's turn and says False when that turn is too far off (or the refresher is
+    stopping): the lease is then given back untouched."""
     owner = owner or secrets.token_hex(8)
     now = utcnow()
     version = leases.claim_refresh_lease(
@@ -198,6 +224,10 @@ def refresh(
     )
     if version is None:
         return RefreshOutcome("skipped", "Not due, or another refresher holds it.")
+    if pace is not None and not pace():
+        if _release(db, connection_id, owner, lambda _row: None):
+            db.commit()
+        return RefreshOutcome("deferred", "The provider's turn is not yet; left for later.")
     conn = connection_scope.connection_for_system(db, connection_id)
     definition = get_catalog().get(conn.app)
     try:
@@ -228,6 +258,8 @@ def refresh(
                 client_secret=resolved.credentials.client_secret or None,
                 refresh=refresh_token,
             )
+    except RateLimited as err:
+        return _rate_limited(db, connection_id, owner, err, actor)
     except ProviderError as err:
         return _failed(db, connection_id, owner, err, actor)
     except VaultError:
@@ -272,8 +304,12 @@ def _failed(
             lifecycle.mark_error(row, str(err), stop_refresh=True)
             became_error = True
         else:
-            backoff = min(timedelta(seconds=5 * 2 ** min(row.refresh_failures, 10)), MAX_BACKOFF)
-            row.next_refresh_at = now + backoff
+            seconds = ratelimit.backoff(
+                row.refresh_failures,
+                base=get_settings().refresh_backoff_seconds,
+                cap=MAX_BACKOFF.total_seconds(),
+            )
+            row.next_refresh_at = now + timedelta(seconds=seconds)
         _audit(
             db,
             row,
@@ -288,22 +324,148 @@ def _failed(
     return RefreshOutcome("permanent" if err.permanent else "transient", str(err))
 
 
+def _rate_limited(
+    db: Session, connection_id: str, owner: str, err: RateLimited, actor: Actor | None = None
+) -> RefreshOutcome:
+    """429: the connection waits out the provider's Retry-After (so no process asks for it
+    sooner), keeps its status and its failure count, and is retried then."""
+    wait = err.retry_after
+    if wait is None:
+        wait = ratelimit.backoff(0, base=RATE_LIMITED_WAIT, cap=RATE_LIMITED_WAIT)
+    now = utcnow()
+
+    def apply(row: Connection) -> None:
+        row.next_refresh_at = max(row.next_refresh_at or now, now + timedelta(seconds=wait))
+        _audit(
+            db,
+            row,
+            Action.REFRESH_FAILED,
+            "failure",
+            {"permanent": False, "reason": str(err)[:200], "retry_after": round(wait, 1)},
+            actor,
+        )
+
+    if _release(db, connection_id, owner, apply):
+        db.commit()
+    return RefreshOutcome("rate_limited", str(err), retry_after=wait)
+
+
+def new_pacer() -> ratelimit.Pacer:
+    """A refresher process's pacing, from the settings; kept across its passes so that a
+    provider's pause outlives the pass that heard of it."""
+    return ratelimit.Pacer(get_settings().refresh_rate)
+
+
+def _due_page(
+    session_factory: Callable[[], Session],
+    pacer: ratelimit.Pacer,
+    size: int,
+    seen: set[str],
+) -> list[tuple[str, str]]:
+    """Due rows this pass has not queued yet: a random one of the first `DUE_SPREAD`
+    pages (several processes then mostly queue different rows instead of racing for
+    the same leases), else the first page; empty when nothing new is due."""
+    paused = pacer.paused()
+    for offset in (secrets.randbelow(DUE_SPREAD) * size, 0):
+        with session_factory() as db:
+            due = connection_scope.oauth_due_for_refresh(
+                db, now=utcnow(), limit=size, offset=offset, skip_apps=paused
+            )
+        fresh = [(cid, key) for cid, key in due if cid not in seen]
+        if fresh or offset == 0:
+            return fresh
+    return []
+
+
 def refresh_due(
-    session_factory: Callable[[], Session], *, vault: Vault, owner: str, limit: int = 100
+    session_factory: Callable[[], Session],
+    *,
+    vault: Vault,
+    owner: str,
+    limit: int = 100,
+    pacer: ratelimit.Pacer | None = None,
+    concurrency: int | None = None,
+    per_provider: int | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, int]:
-    """One pass of the background refresher: every due connection, each in its own session."""
-    counts: dict[str, int] = {}
-    with session_factory() as db:
-        due = connection_scope.oauth_due_for_refresh(db, now=utcnow(), limit=limit)
-    for connection_id in due:
+    """One pass of the background refresher: every connection due now, each in its own
+    session, on a pool of `concurrency` threads with at most `per_provider` calls to one
+    provider at a time (defaults: the settings).
+
+    Due rows are read `limit` at a time from a random one of the first pages, shuffled
+    (processes reading the same rows would race for the same leases), and queued per
+    provider. A provider that is paused
+    (429) or whose next turn is further off than `MAX_PACED_WAIT` gets no more work in
+    this pass: its rows stay due for the next one. `stop` ends the pass early: calls in
+    flight finish and write, claimed leases not yet used are given back."""
+    settings = get_settings()
+    pacer = pacer or new_pacer()
+    workers = max(1, concurrency or settings.refresh_concurrency)
+    per_key = max(1, min(per_provider or settings.refresh_per_provider, workers))
+    stop = stop or threading.Event()
+    counts: Counter[str] = Counter()
+    seen: set[str] = set()
+    backlog: dict[str, deque[str]] = {}
+    running: dict[Future[RefreshOutcome], str] = {}
+    in_flight: Counter[str] = Counter()
+    exhausted = False
+
+    def one(connection_id: str, key: str) -> RefreshOutcome:
+        def pace() -> bool:
+            delay = pacer.reserve(key, max_wait=MAX_PACED_WAIT)
+            if delay is None or stop.is_set():
+                return False
+            return not (delay > 0 and stop.wait(delay))
+
         with session_factory() as db:
             try:
-                outcome = refresh(db, connection_id, vault=vault, owner=owner)
+                return refresh(db, connection_id, vault=vault, owner=owner, pace=pace)
             except DomainError as err:
                 log.warning("refresh of %s failed: %s", connection_id, err)
-                outcome = RefreshOutcome("error")
-        counts[outcome.result] = counts.get(outcome.result, 0) + 1
-    return counts
+                return RefreshOutcome("error")
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresher")
+    try:
+        while True:
+            if not exhausted and not stop.is_set() and sum(map(len, backlog.values())) < workers:
+                fresh = _due_page(session_factory, pacer, max(limit, 2 * workers), seen)
+                exhausted = not fresh
+                random.shuffle(fresh)
+                for cid, key in fresh:
+                    seen.add(cid)
+                    backlog.setdefault(key, deque()).append(cid)
+            for key, queue in backlog.items():
+                if queue and pacer.reserve_delay(key) > MAX_PACED_WAIT:
+                    counts["deferred"] += len(queue)  # paused: its rows wait for a later pass
+                    queue.clear()
+            while not stop.is_set() and len(running) < workers:
+                ready = [k for k, q in backlog.items() if q and in_flight[k] < per_key]
+                if not ready:
+                    break
+                for key in ready:  # one per provider per round: no provider starves another
+                    if len(running) >= workers:
+                        break
+                    future = pool.submit(one, backlog[key].popleft(), key)
+                    running[future] = key
+                    in_flight[key] += 1
+            if not running:
+                if stop.is_set() or (exhausted and not any(backlog.values())):
+                    break
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = running.pop(future)
+                in_flight[key] -= 1
+                outcome = future.result()
+                counts[outcome.result] += 1
+                if outcome.result == "rate_limited" and outcome.retry_after is not None:
+                    pacer.pause(key, outcome.retry_after)
+    except BaseException:
+        stop.set()  # Ctrl-C: what is in flight finishes, unused leases are given back
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return dict(counts)
 
 
 def refresh_now(db: Session, *, actor: Actor, connection_id: Any, vault: Vault) -> RefreshOutcome:

@@ -12,6 +12,8 @@ reaches the provider intact (authlib 1.9's basic auth does not encode them).
 
 Failures are classified: timeouts, network errors and provider 5xx /
 `temporarily_unavailable` are transient; `invalid_grant` and friends are permanent.
+HTTP 429 (and a 503 carrying `Retry-After`) is `RateLimited`: transient, with the
+provider's `Retry-After` in seconds when it sent one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from connections_app.core import egress
+from connections_app.core import egress, ratelimit
 from connections_app.core.catalog.models import AppDefinition
 from connections_app.core.errors import DomainError
 
@@ -59,6 +61,15 @@ class ProviderError(DomainError):
     def __init__(self, message: str, *, permanent: bool = True) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class RateLimited(ProviderError):
+    """The provider asked us to slow down (HTTP 429, or 503 with `Retry-After`): not the
+    connection's fault; `retry_after` is the provider's wait in seconds, if it said."""
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message, permanent=False)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -203,6 +214,14 @@ def _token_request(
         ) from None
     finally:
         form.clear()
+    retry_after = response.headers.get("retry-after")
+    if response.status_code == 429 or (response.status_code == 503 and retry_after):
+        wait = ratelimit.retry_after_seconds(retry_after)
+        raise RateLimited(
+            f"{settings.name} asked to slow down (HTTP {response.status_code})"
+            + (f"; retrying after {wait:.0f}s." if wait is not None else "."),
+            retry_after=wait,
+        )
     try:
         body = response.json()
     except ValueError:

@@ -8,6 +8,7 @@ path after its own check); each is bounded to the one tenant or row it needs.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -322,10 +323,14 @@ def token_version_of(db: Session, connection_id: str) -> int:
     return db.exec(select(Connection.token_version).where(Connection.id == connection_id)).one()
 
 
-def oauth_due_for_refresh(db: Session, *, now: datetime, limit: int) -> list[str]:
-    """Ids of active OAuth connections whose refresh time has come and whose lease is free."""
+def oauth_due_for_refresh(
+    db: Session, *, now: datetime, limit: int, offset: int = 0, skip_apps: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """(id, app) of active OAuth connections whose refresh time has come and whose lease
+    is free, most overdue first (from `offset` on); `skip_apps`: providers the refresher
+    has paused."""
     stmt = (
-        select(Connection.id)
+        select(Connection.id, Connection.app)
         .where(
             Connection.kind == "oauth2",
             Connection.status == "active",
@@ -335,7 +340,10 @@ def oauth_due_for_refresh(db: Session, *, now: datetime, limit: int) -> list[str
                 Connection.refresh_lease_until < now,  # type: ignore[operator]
             ),
         )
-        .order_by(Connection.next_refresh_at)
+        .order_by(Connection.next_refresh_at, Connection.id)
+        .offset(offset)
         .limit(limit)
     )
-    return list(db.exec(stmt).all())
+    if skip_apps:
+        stmt = stmt.where(Connection.app.notin_(list(skip_apps)))  # type: ignore[attr-defined]
+    return [(row[0], row[1]) for row in db.exec(stmt).all()]

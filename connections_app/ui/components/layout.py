@@ -9,7 +9,7 @@ import reflex as rx
 
 from connections_app.core.settings import get_settings
 from connections_app.ui.components.badges import icon_tile
-from connections_app.ui.components.native_form import fresh_token_on_submit, new_session_form
+from connections_app.ui.components.native_form import fresh_token_per_document, new_session_form
 from connections_app.ui.components.reauth_banner import reauth_banner
 from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.oauth_connect import OAuthConnectState
@@ -270,7 +270,7 @@ def app_shell(*children: rx.Component) -> rx.Component:
     return rx.box(
         _oauth_listener(),
         rx.script(_SHELL_SCRIPT),
-        fresh_token_on_submit(),
+        fresh_token_per_document(),
         sidebar(),
         rx.box(id="nav-backdrop", class_name="cx-backdrop", custom_attrs={"data-open": "false"}),
         rx.el.main(

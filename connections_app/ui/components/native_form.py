@@ -24,26 +24,26 @@ native_form = NativeForm.create
 
 
 # Reflex keeps a tab's state under a token in sessionStorage and routes every reply to
-# the socket registered for that token. A native form submit is a full navigation:
-# the old page's socket may be unregistered (its disconnect handled late, perhaps by
-# another worker) after the new page's socket registered the same token, and the new
-# page's first replies then go nowhere (seen as a page stuck without its session after
-# sign-in). Signing in or out starts a new session anyway, so the next page gets a
-# new token, and with it a state no late disconnect can touch.
+# the socket registered for that token. A full navigation (a link to another page, a
+# native form submit, a reload) reuses the token: the old page's socket may be
+# unregistered (its disconnect handled late, perhaps by another worker) after the new
+# page's socket registered the same token, and the new page's replies then go nowhere
+# (seen as a page stuck without its session). Every page of ours rebuilds its state
+# from the server-side session on load, so a page that is left gives its token up:
+# the next document draws a new one, and with it a state no late disconnect can touch.
+# (The page being left keeps its token in memory: a page restored from the
+# back-forward cache goes on with it.)
 _NEW_STATE_SCRIPT = (
     "if (!window.__cxFreshToken) { window.__cxFreshToken = true;"
-    "document.addEventListener('submit', function (e) {"
-    "  var f = e.target;"
-    "  if (f && f.matches && f.matches('form[data-cx-new-session]')) {"
-    "    try { window.sessionStorage.removeItem('token'); } catch (err) {}"
-    "  }"
-    "}, true); }"
+    "window.addEventListener('pagehide', function () {"
+    "  try { window.sessionStorage.removeItem('token'); } catch (err) {}"
+    "}); }"
 )
 
 
-def fresh_token_on_submit() -> rx.Component:
-    """The script that gives the page after a sign-in or sign-out form a new Reflex token
-    (one listener per window; forms opt in with `new_session_form`)."""
+def fresh_token_per_document() -> rx.Component:
+    """The script that gives the next document after this one a new Reflex token (one
+    listener per window; every page's shell includes it)."""
     return rx.script(_NEW_STATE_SCRIPT)
 
 
@@ -53,6 +53,5 @@ def new_session_form(*children: rx.Component, action: str, **props: object) -> r
         *children,
         action=action,
         method="post",
-        custom_attrs={"data-cx-new-session": "true"},
         **props,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from connections_app.ui.components.badges import icon_tile
-from connections_app.ui.components.native_form import fresh_token_on_submit, new_session_form
+from connections_app.ui.components.native_form import fresh_token_per_document, new_session_form
 from connections_app.ui.components.urls import backend_url
 from connections_app.ui.states.sign_in import SignInState
 
@@ -30,7 +30,7 @@ def _field(label: str, name: str, input_type: str, autocomplete: str) -> rx.Comp
 
 def sign_in_page() -> rx.Component:
     return rx.center(
-        fresh_token_on_submit(),
+        fresh_token_per_document(),
         rx.card(
             rx.vstack(
                 rx.hstack(
