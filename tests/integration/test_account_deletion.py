@@ -143,7 +143,7 @@ def test_summary_lists_what_goes(engine: Engine, vault: Vault) -> None:
     assert summary.in_workspaces.connections == 2 and summary.in_workspaces.runs == 2
     assert summary.held.account_connections == 1 and summary.held.admins == 1
     assert "2 workspaces (“WS 1”, “WS 2”)" in summary.lines
-    assert "1 account connection and its credentials" in summary.lines
+    assert "1 account connection with its credentials" in summary.lines
 
 
 def test_deletion_shreds_every_key_then_the_rows_and_keeps_the_record(

@@ -49,21 +49,29 @@ class AccountDeletionSummary:
 
     @property
     def lines(self) -> list[str]:
-        """The list the confirmation shows, in words."""
+        """The list the confirmation shows, in words: the workspaces and their
+        connections always, the rest only when there is some."""
         names = ", ".join(f"“{n}”" for n in self.workspace_names)
         ws, held = self.in_workspaces, self.held
-        return [
+        always = [
             plural(len(self.workspace_names), "workspace", f"({names})" if names else ""),
             plural(ws.connections, "workspace connection", "and every stored credential"),
-            plural(held.account_connections, "account connection", "and its credentials"),
-            plural(ws.workflows, "workflow", "with their nodes"),
-            plural(ws.runs, "run", "with their steps and results"),
-            plural(ws.members, "membership", "(people keep their sign-in)"),
-            plural(ws.clients + ws.invitations, "client access or invitation", ""),
-            plural(ws.connect_links, "connect link", ""),
-            plural(ws.grants, "grant", ""),
-            plural(held.oauth_apps, "account OAuth app", ""),
-            plural(held.admins, "account admin", "(people keep their sign-in)"),
+        ]
+        if_any = [
+            (held.account_connections, "account connection", "with {its} credentials"),
+            (ws.workflows, "workflow", "with {its} nodes"),
+            (ws.runs, "run", "with {its} steps and results"),
+            (ws.members, "membership", "(people keep their sign-in)"),
+            (ws.clients + ws.invitations, "client access or invitation", ""),
+            (ws.connect_links, "connect link", ""),
+            (ws.grants, "grant", ""),
+            (held.oauth_apps, "account OAuth app", ""),
+            (held.admins, "account admin", "(people keep their sign-in)"),
+        ]
+        return always + [
+            plural(n, noun, tail.format(its="its" if n == 1 else "their"))
+            for n, noun, tail in if_any
+            if n
         ]
 
 
