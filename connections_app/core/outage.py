@@ -4,8 +4,9 @@ When PostgreSQL stops (or a connection drops), SQLAlchemy raises `OperationalErr
 `InterfaceError` (both `DBAPIError`s flagged as connection problems). Every entry point
 turns that into one sentence for people — the service is temporarily unavailable —
 instead of a stack trace, and logs one warning line that names the error class only
-(the driver's text can echo SQL parameters). Nothing else is needed to recover: the
-pool's pre-ping drops dead connections and the next request reconnects.
+(the driver's text can echo SQL parameters). Nothing else is needed to recover: a
+pooled connection idle for a second is pinged before use (`db._ping_after_idle`), a
+dead one is dropped, and the next request reconnects.
 """
 
 from __future__ import annotations
