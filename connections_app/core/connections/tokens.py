@@ -395,23 +395,16 @@ def _write_refreshed(
     new_version = leases.finish_refresh(db, conn.id, owner=owner, version=version, values=values)
     if new_version is None:
         return False
-    bound_to = conn.destination
     places = [
         (SealedPlace.connection_secret(conn.tenant_id, conn.id, Purpose.LIVE, n), value)
         for n, value in fields.items()
     ]
-    for name, sealed in zip(fields, vault.encrypt_many(db, places), strict=True):
-        if not leases.replace_secret_field(
-            db,
-            conn.id,
-            purpose=Purpose.LIVE,
-            field=name,
-            sealed=sealed,
-            destination=bound_to,
-            at=now,
-        ):  # its row went meanwhile (a reconnect dropped it): seal it the long way
-            row = connection_scope.connection_for_system(db, conn.id)
-            secret_rows.store(db, vault, row, {name: fields[name]}, Purpose.LIVE)
+    sealed = dict(zip(fields, vault.encrypt_many(db, places), strict=True))
+    if not leases.replace_secret_fields(
+        db, conn.id, purpose=Purpose.LIVE, sealed=sealed, destination=conn.destination, at=now
+    ):  # a row went meanwhile (a reconnect dropped it): seal them the long way
+        row = connection_scope.connection_for_system(db, conn.id)
+        secret_rows.store(db, vault, row, fields, Purpose.LIVE)
     _audit(db, conn, Action.REFRESHED, "success", {"version": new_version}, actor)
     return True
 

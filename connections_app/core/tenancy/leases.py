@@ -43,12 +43,14 @@ _CLAIM_DUE = _CLAIM_ANY.where(
     Connection.next_refresh_at <= bindparam("claim_now")  # type: ignore[operator]
 )
 
+# Core, not ORM: an ORM UPDATE with a list of parameter sets means "by primary key".
+_SECRETS = ConnectionSecret.__table__  # type: ignore[attr-defined]
 _SECRET_FIELD = (
-    update(ConnectionSecret)
+    update(_SECRETS)
     .where(
-        ConnectionSecret.connection_id == bindparam("secret_connection"),  # type: ignore[arg-type]
-        ConnectionSecret.purpose == bindparam("secret_purpose"),  # type: ignore[arg-type]
-        ConnectionSecret.field == bindparam("secret_field"),  # type: ignore[arg-type]
+        _SECRETS.c.connection_id == bindparam("secret_connection"),
+        _SECRETS.c.purpose == bindparam("secret_purpose"),
+        _SECRETS.c.field == bindparam("secret_field"),
     )
     .values(
         key_version=bindparam("secret_key_version"),
@@ -57,7 +59,6 @@ _SECRET_FIELD = (
         destination=bindparam("secret_destination"),
         created_at=bindparam("secret_at"),
     )
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -125,32 +126,35 @@ _FINISH = (
 )
 
 
-def replace_secret_field(
+def replace_secret_fields(
     db: Session,
     connection_id: str,
     *,
     purpose: str,
-    field: str,
-    sealed: Any,
+    sealed: dict[str, Any],
     destination: str,
     at: datetime,
 ) -> bool:
-    """Overwrite one sealed field of a connection whose refresh lease the caller holds
-    (after `finish_refresh` in the same transaction); False when it has no such row."""
+    """Overwrite sealed fields (name → `Sealed`) of a connection whose refresh lease the
+    caller holds, in one round trip (after `finish_refresh`, same transaction); False
+    when not every field had its row."""
     result = db.execute(
         _SECRET_FIELD,
-        {
-            "secret_connection": connection_id,
-            "secret_purpose": purpose,
-            "secret_field": field,
-            "secret_key_version": sealed.key_version,
-            "secret_nonce": sealed.nonce,
-            "secret_ciphertext": sealed.ciphertext,
-            "secret_destination": destination,
-            "secret_at": at,
-        },
+        [
+            {
+                "secret_connection": connection_id,
+                "secret_purpose": purpose,
+                "secret_field": field,
+                "secret_key_version": value.key_version,
+                "secret_nonce": value.nonce,
+                "secret_ciphertext": value.ciphertext,
+                "secret_destination": destination,
+                "secret_at": at,
+            }
+            for field, value in sealed.items()
+        ],
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return result.rowcount == len(sealed)  # type: ignore[attr-defined]
 
 
 def claim_run(
