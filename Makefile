@@ -91,7 +91,7 @@ test: lint
 	scripts/with-postgres.sh $(BIN)/pytest
 	E2E_STACK=scaled $(BIN)/pytest tests/e2e/test_oauth.py
 
-BENCHES := list_connections credential_resolve picker refresher
+BENCHES := list_connections credential_resolve picker refresher runs
 
 # Each benchmark on SQLite, then each on its own throwaway PostgreSQL cluster so
 # that no run sees another's rows. The refresher's goal is for PostgreSQL (10,000

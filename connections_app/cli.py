@@ -12,23 +12,32 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Session
 
-from connections_app.core import audit, egress, migrations
+from connections_app.core import audit, egress, key_rotation, migrations, outage
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.db import get_engine, session_scope
 from connections_app.core.errors import DomainError, Invalid
+from connections_app.core.identity import account_deletion, workspace_deletion
 from connections_app.core.identity import service as identity
-from connections_app.core.identity import workspace_deletion
 from connections_app.core.logging_setup import configure_logging
 from connections_app.core.metering import prices as model_prices
 from connections_app.core.settings import get_settings
 from connections_app.core.tenancy.actor import Actor
-from connections_app.core.vault import VaultError, get_vault
+from connections_app.core.tenancy.sealed_rows import tenants_named
+from connections_app.core.vault import (
+    LocalMasterKey,
+    VaultError,
+    get_vault,
+    parse_master_key,
+    write_key_file,
+)
+from connections_app.progress import ProgressBar
 
 EXIT_INPUT = 2
 EXIT_KEYS = 3
@@ -111,6 +120,35 @@ def cmd_account_create(args: argparse.Namespace, out: TextIO, _in: TextIO) -> No
         print(f"created account {account.slug} ({account.id})", file=out)
 
 
+def _typed_confirmation(
+    args: argparse.Namespace, out: TextIO, stdin: TextIO, heading: str, lines: list[str], noun: str
+) -> str:
+    """Show what a deletion destroys, then the typed name (`--confirm-name` for scripts)."""
+    print(heading, file=out)
+    for line in lines:
+        print(f"  - {line}", file=out)
+    print("The audit trail records the deletion. This cannot be undone.", file=out)
+    if args.confirm_name is not None:
+        return str(args.confirm_name)
+    if stdin.isatty():
+        return input(f"Type the {noun} name to delete it: ")
+    return stdin.readline().rstrip("\r\n")
+
+
+def cmd_account_delete(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    """Crypto-shred an account: the summary first, then the typed name (or
+    `--confirm-name` for scripts), then every key, every row and the account's event."""
+    with session_scope() as db:
+        actor = _actor(db, args.account, None)
+        summary = account_deletion.deletion_summary(db, actor, actor.account_id)
+        heading = f"Deleting account “{summary.name}” destroys all its data keys and:"
+        typed = _typed_confirmation(args, out, stdin, heading, summary.lines, "account")
+        done = account_deletion.delete_account(
+            db, actor, actor.account_id, typed, vault=get_vault()
+        )
+        print(f"deleted account {args.account} ({done.account_id})", file=out)
+
+
 def cmd_workspace_create(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
     with session_scope() as db:
         account = identity.find_account(db, args.account)
@@ -132,16 +170,8 @@ def cmd_workspace_delete(args: argparse.Namespace, out: TextIO, stdin: TextIO) -
         actor = _actor(db, args.account, None)
         workspace = identity.find_workspace(db, account_id=actor.account_id, slug=args.workspace)
         summary = workspace_deletion.deletion_summary(db, actor, workspace.id)
-        print(f"Deleting workspace “{summary.name}” destroys its data keys and:", file=out)
-        for line in summary.lines:
-            print(f"  - {line}", file=out)
-        print("The audit trail records the deletion. This cannot be undone.", file=out)
-        typed = args.confirm_name
-        if typed is None:
-            if stdin.isatty():
-                typed = input("Type the workspace name to delete it: ")
-            else:
-                typed = stdin.readline().rstrip("\r\n")
+        heading = f"Deleting workspace “{summary.name}” destroys its data keys and:"
+        typed = _typed_confirmation(args, out, stdin, heading, summary.lines, "workspace")
         done = workspace_deletion.delete_workspace(db, actor, workspace.id, typed, get_vault())
         print(f"deleted workspace {args.account}/{args.workspace} ({done.workspace_id})", file=out)
 
@@ -230,12 +260,178 @@ def cmd_connection_list(args: argparse.Namespace, out: TextIO, _in: TextIO) -> N
 
 
 def cmd_keys_status(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    """Counts per master key (KEK) and how far an unfinished rotation has come."""
     vault = get_vault()
     with session_scope() as db:
         status = vault.status(db)
+        rotation = key_rotation.status(db, vault)
     print(
         f"master key id {status.kek_id}: {status.tenants} tenants, {status.active_keys} active, "
         f"{status.retired_keys} retired, {status.destroyed_keys} destroyed data keys",
+        file=out,
+    )
+    ring = [f"{rotation.active_kek_id} (active)"]
+    ring += [f"{kek} (previous)" for kek in rotation.previous_kek_ids]
+    print(f"key ring: {', '.join(ring)}", file=out)
+    live_total = under_active = 0
+    for kek_id, states in sorted(rotation.kek_counts.items()):
+        live = sum(n for state, n in states.items() if state != "destroyed")
+        live_total += live
+        if kek_id == rotation.active_kek_id:
+            under_active = live
+            role = "active"
+        elif kek_id in rotation.previous_kek_ids:
+            role = "previous"
+        else:
+            role = "not in the ring"
+        detail = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        print(f"  wrapped under {kek_id} ({role}): {detail}", file=out)
+    if under_active < live_total or rotation.previous_kek_ids:
+        share = under_active / live_total if live_total else 1.0
+        print(
+            f"master-key rotation: {under_active}/{live_total} live data keys under the active "
+            f"key ({share:.0%})"
+            + ("; finished: retire the previous key" if under_active == live_total else ""),
+            file=out,
+        )
+    if rotation.rotating_tenants:
+        print(
+            f"data-key rotation unfinished: {rotation.rotating_tenants} tenants, "
+            f"{rotation.fields_under_retired} sealed fields still under an old version",
+            file=out,
+        )
+
+
+def _read_new_key(args: argparse.Namespace, stdin: TextIO) -> tuple[LocalMasterKey, str] | None:
+    """The new master key from a file or stdin ("-"), never from argv."""
+    if args.new_key_file is None:
+        return None
+    if args.new_key_file == "-":
+        text = stdin.read()
+    else:
+        try:
+            text = Path(args.new_key_file).read_text()
+        except OSError as err:
+            raise CliError(f"Cannot read the new key file: {err.strerror}.") from None
+    return LocalMasterKey(parse_master_key(text)), text.strip()
+
+
+def _rewrap(args: argparse.Namespace, out: TextIO) -> None:
+    vault = get_vault()
+    bar = ProgressBar("re-wrap data keys", every_update=args.batch_lines)
+    done = key_rotation.rewrap_remaining(
+        session_scope, vault, batch_size=args.batch_size, on_progress=bar
+    )
+    bar.finish()
+    print(
+        f"{done} data keys re-wrapped; every live data key is under master key id "
+        f"{vault.kek_id}. When every process runs with the new key (they pick it up on "
+        "their own from the key files), retire the old one: connections-admin keys "
+        "retire-master",
+        file=out,
+    )
+
+
+def cmd_keys_rotate_master(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    """Install a new master key and re-wrap every data key under it, resumably.
+
+    Order matters for crash safety: the new key's check row first (the database then
+    knows it), then the previous key file, then the new master key file (each written
+    atomically), then the re-wrap batches. Killed anywhere, the same command resumes."""
+    settings = get_settings()
+    vault = get_vault()
+    new = _read_new_key(args, stdin)
+    if new is not None and new[0].kek_id != vault.kek_id:
+        key, key_text = new
+        if key.kek_id in vault.previous_kek_ids:
+            raise CliError("That is the previous master key; give a new one.")
+        if vault.previous_kek_ids:
+            raise CliError(
+                f"A previous master key (id {vault.previous_kek_ids[0]}) is still in the key "
+                "ring: finish that rotation (keys rotate-master) and retire it "
+                "(keys retire-master) first."
+            )
+        with session_scope() as db:
+            vault.register_master(db, key)
+            db.commit()
+        if settings.master_key or settings.previous_master_key:
+            print(
+                f"Master key id {key.kek_id} is registered. The key comes from the "
+                "environment, so set CONNECTIONS_MASTER_KEY to the new key and "
+                "CONNECTIONS_PREVIOUS_MASTER_KEY to the current one on every process, "
+                "restart them, then run `connections-admin keys rotate-master` again.",
+                file=out,
+            )
+            return
+        current = settings.master_key_file.read_text().strip()
+        write_key_file(settings.previous_master_key_file, current)
+        write_key_file(settings.master_key_file, key_text)
+        vault.promote(key)
+        print(
+            f"new master key id {key.kek_id} installed in {settings.master_key_file} "
+            f"(previous key kept in {settings.previous_master_key_file} until retired)",
+            file=out,
+        )
+    _rewrap(args, out)
+
+
+def cmd_keys_retire_master(_args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    """Drop the previous master key from the ring, only once nothing needs it."""
+    settings = get_settings()
+    vault = get_vault()
+    with session_scope() as db:
+        stale = [
+            kek
+            for kek in vault.kek_counts(db)
+            if kek != vault.kek_id and vault.live_keys_under(db, kek)
+        ]
+        previous = vault.previous_kek_ids
+        for kek in sorted(set(previous) | set(stale)):
+            left = vault.live_keys_under(db, kek)
+            if left:
+                raise CliError(
+                    f"{left} data keys are still wrapped under master key id {kek}: run "
+                    "`connections-admin keys rotate-master` to finish the rotation first.",
+                    code=EXIT_KEYS,
+                )
+    if not previous:
+        print("Nothing to retire: the key ring holds only the active master key.", file=out)
+        return
+    if not settings.previous_master_key:
+        settings.previous_master_key_file.unlink(missing_ok=True)
+    with session_scope() as db:
+        for kek in previous:
+            vault.forget_master(db, kek)
+        db.commit()
+    print(
+        f"retired master key id {', '.join(previous)}. Database backups taken before the "
+        "rotation still need it: keep its copy with them.",
+        file=out,
+    )
+    if settings.previous_master_key:
+        print("Now unset CONNECTIONS_PREVIOUS_MASTER_KEY on every process.", file=out)
+
+
+def cmd_keys_rotate_data_key(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
+    """A new data key version per tenant, every sealed field re-sealed, old one destroyed."""
+    if args.all == (args.account is not None or args.workspace is not None):
+        raise CliError("Name the tenants: --workspace W, --account A, or --all.")
+    vault = get_vault()
+    with session_scope() as db:
+        named = tenants_named(db, account_slug=args.account, workspace_slug=args.workspace)
+    tenants, resumed = key_rotation.start_data_key_rotation(session_scope, vault, named)
+    if resumed:
+        print(f"resuming an unfinished rotation of {len(tenants)} tenants", file=out)
+    else:
+        print(f"new data key version for {len(tenants)} tenants", file=out)
+    bar = ProgressBar("re-seal secrets", every_update=args.batch_lines)
+    result = key_rotation.reseal_remaining(
+        session_scope, vault, tenants, batch_size=args.batch_size, on_progress=bar
+    )
+    bar.finish()
+    print(
+        f"{result.resealed} sealed fields re-sealed ({result.skipped} changed meanwhile), "
+        f"{result.destroyed_keys} old data keys destroyed",
         file=out,
     )
 
@@ -332,16 +528,25 @@ def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
     stop = threading.Event()
     passes = 0
     while True:
-        counts = tokens.refresh_due(
-            lambda: Session(engine),
-            vault=vault,
-            owner=owner,
-            pacer=pacer,
-            concurrency=args.concurrency,
-            per_provider=args.per_provider,
-            stop=stop,
-        )
-        resumed = runs.resume_ready(lambda: Session(engine))  # parked runs (F22)
+        try:
+            counts = tokens.refresh_due(
+                lambda: Session(engine),
+                vault=vault,
+                owner=owner,
+                pacer=pacer,
+                concurrency=args.concurrency,
+                per_provider=args.per_provider,
+                stop=stop,
+            )
+            resumed = runs.resume_ready(lambda: Session(engine))  # parked runs (F22)
+        except Exception as err:
+            # A database outage is waited out (the next pass reconnects), not fatal:
+            # every due refresh and run is still due when the database is back.
+            if not outage.is_outage(err):
+                raise
+            outage.note("the refresher", err)
+            stop.clear()  # the pass ended for the outage, not for Ctrl-C: keep refreshing
+            counts, resumed = {"database_unavailable": 1}, 0
         if resumed:
             counts = {**counts, "runs_resumed": resumed}
         passes += 1
@@ -470,6 +675,16 @@ def cmd_prices_remove(args: argparse.Namespace, out: TextIO, _in: TextIO) -> Non
         print(f"{args.app} {args.model}: the catalog's price applies again", file=out)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError("must be between 1 and 100000")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="connections-admin", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="group", required=True)
@@ -479,6 +694,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--slug", required=True)
     p.set_defaults(func=cmd_account_create)
+    p = account.add_parser(
+        "delete",
+        help="delete an account: every data key (its own and its workspaces') first, then rows",
+    )
+    p.add_argument("--account", required=True, help="account slug")
+    p.add_argument(
+        "--confirm-name", default=None, help="the account's name, for scripts (else prompted)"
+    )
+    p.set_defaults(func=cmd_account_delete)
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(
         dest="cmd", required=True
@@ -537,8 +761,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_connection_list)
 
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="cmd", required=True)
-    p = keys.add_parser("status", help="master key id and data key counts")
+    p = keys.add_parser("status", help="key ring, data keys per master key, rotation progress")
     p.set_defaults(func=cmd_keys_status)
+    batch_options = argparse.ArgumentParser(add_help=False)
+    batch_options.add_argument("--batch-size", type=_positive, default=200)
+    batch_options.add_argument(
+        "--batch-lines",
+        action="store_true",
+        help="when not on a terminal, print a progress line after every batch",
+    )
+    p = keys.add_parser(
+        "rotate-master",
+        parents=[batch_options],
+        help="install a new master key and re-wrap every data key under it (resumable)",
+    )
+    p.add_argument(
+        "--new-key-file",
+        help="file holding the new key (base64 of 32 bytes), or - for stdin; "
+        "omit to resume an unfinished rotation",
+    )
+    p.set_defaults(func=cmd_keys_rotate_master)
+    p = keys.add_parser(
+        "retire-master", help="drop the previous master key once nothing is wrapped under it"
+    )
+    p.set_defaults(func=cmd_keys_retire_master)
+    p = keys.add_parser(
+        "rotate-data-key",
+        parents=[batch_options],
+        help="new data key version per tenant; re-seal every secret; destroy the old one",
+    )
+    p.add_argument("--workspace", help="workspace slug")
+    p.add_argument("--account", help="account slug (with its workspaces)")
+    p.add_argument("--all", action="store_true", help="every tenant")
+    p.set_defaults(func=cmd_keys_rotate_data_key)
 
     aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="cmd", required=True)
     p = aud.add_parser("verify", help="verify the hash chain")
@@ -658,6 +913,14 @@ def main(
     except egress.EgressConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INPUT
+    except IntegrityError:
+        # A concurrent writer won a uniqueness race; the transaction was rolled back.
+        print(
+            "error: the same rows were changed at the same moment by someone else; "
+            "nothing of this step was saved — run the command again.",
+            file=sys.stderr,
+        )
+        return 1
     except (OperationalError, ProgrammingError) as err:
         if "no such table" in str(err) or "does not exist" in str(err):
             print("error: the database is not migrated; run `make migrate`.", file=sys.stderr)

@@ -52,6 +52,7 @@ class Action(StrEnum):
     WORKSPACE_CREATED = "workspace_created"
     WORKSPACE_DELETED = "workspace_deleted"
     ACCOUNT_CREATED = "account_created"
+    ACCOUNT_DELETED = "account_deleted"
     KEYS_ROTATED = "keys_rotated"
     WORKFLOW_CREATED = "workflow_created"
     WORKFLOW_UPDATED = "workflow_updated"

@@ -95,10 +95,21 @@ class Settings:
     egress_deny: str = ""
     # Reverse proxies whose X-Forwarded-For names the real client (sign-in throttle).
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    # The key ring's second key during a master-key rotation (see core/vault.py
+    # `load_key_ring`): the KEK being replaced, kept until `keys retire-master`.
+    previous_master_key: str | None = field(default=None, repr=False)
+    previous_master_key_file_setting: Path | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+    @property
+    def previous_master_key_file(self) -> Path:
+        """Next to the master key file unless set: `rotate-master` writes it there."""
+        if self.previous_master_key_file_setting is not None:
+            return self.previous_master_key_file_setting
+        return self.master_key_file.with_name(self.master_key_file.name + ".previous")
 
 
 def load_settings() -> Settings:
@@ -131,6 +142,12 @@ def load_settings() -> Settings:
         egress_allow=os.environ.get("CONNECTIONS_EGRESS_ALLOW", ""),
         egress_deny=os.environ.get("CONNECTIONS_EGRESS_DENY", ""),
         trusted_proxies=_networks("CONNECTIONS_TRUSTED_PROXIES"),
+        previous_master_key=os.environ.get("CONNECTIONS_PREVIOUS_MASTER_KEY") or None,
+        previous_master_key_file_setting=(
+            Path(os.environ["CONNECTIONS_PREVIOUS_MASTER_KEY_FILE"]).resolve()
+            if os.environ.get("CONNECTIONS_PREVIOUS_MASTER_KEY_FILE")
+            else None
+        ),
     )
 
 

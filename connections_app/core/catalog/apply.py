@@ -15,38 +15,66 @@ from connections_app.core.catalog.models import AppDefinition, AuthMethod, rende
 from connections_app.core.errors import Invalid
 
 
-def apply_credential(
-    request: httpx.Request,
+def credential_parts(
     method: AuthMethod,
     config: Mapping[str, str],
     secrets: Mapping[str, str],
-) -> None:
+    *,
+    references: frozenset[str] | None = None,
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The headers and query parameters a credential puts on a request, ready to send.
+
+    Kept apart from any request so the run-time resolve can have them in hand before
+    the request is built (and time them apart from it). `references`: the names the
+    spec refers to, when the caller has worked them out already."""
     spec = method.effective_apply
     values = {**config, **secrets}
     if spec.type == "dsn":
         raise Invalid("A DSN credential is not sent over HTTP.")
     # Fail closed: a credential with an empty part is never sent (an empty key header
     # would be sent as if it were one, and some services answer 200 to anything).
-    if any(not str(values.get(name, "")).strip() for name in spec.references()):
+    if any(not str(values.get(name, "")).strip() for name in references or spec.references()):
         raise Invalid("The credential is incomplete; nothing was sent.")
+    headers: dict[str, str] = {}
+    query: list[tuple[str, str]] = []
     if spec.type == "bearer":
         assert spec.field is not None
-        request.headers["Authorization"] = f"Bearer {values.get(spec.field, '')}"
+        headers["Authorization"] = f"Bearer {values.get(spec.field, '')}"
     elif spec.type == "header":
         assert spec.name is not None and spec.template is not None
         name = render(spec.name, values).strip()
         if not name:
             raise Invalid("The header name of this connection is empty.")
-        request.headers[name] = render(spec.template, values)
+        headers[name] = render(spec.template, values)
     elif spec.type == "basic":
         assert spec.username is not None and spec.password is not None
         pair = f"{render(spec.username, values)}:{render(spec.password, values)}"
-        request.headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
     elif spec.type == "query":
         assert spec.param is not None and spec.template is not None
-        request.url = request.url.copy_add_param(spec.param, render(spec.template, values))
+        query.append((spec.param, render(spec.template, values)))
     for header, template in spec.extra_headers.items():
-        request.headers[header] = render(template, values)
+        headers[header] = render(template, values)
+    return headers, query
+
+
+def apply_parts(
+    request: httpx.Request, headers: Mapping[str, str], query: list[tuple[str, str]]
+) -> None:
+    for name, value in headers.items():
+        request.headers[name] = value
+    for name, value in query:
+        request.url = request.url.copy_add_param(name, value)
+
+
+def apply_credential(
+    request: httpx.Request,
+    method: AuthMethod,
+    config: Mapping[str, str],
+    secrets: Mapping[str, str],
+) -> None:
+    headers, query = credential_parts(method, config, secrets)
+    apply_parts(request, headers, query)
 
 
 def build_test_request(

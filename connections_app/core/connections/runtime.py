@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +40,7 @@ from sqlmodel import Session
 from connections_app.core import audit, egress, guard
 from connections_app.core.audit import Action
 from connections_app.core.catalog import AppDefinition, AuthMethod, get_catalog
-from connections_app.core.catalog.apply import apply_credential, build_test_request
+from connections_app.core.catalog.apply import apply_parts, build_test_request, credential_parts
 from connections_app.core.clock import utcnow
 from connections_app.core.connections import destination, lifecycle, tokens
 from connections_app.core.connections.masking import Masker
@@ -53,7 +54,9 @@ from connections_app.core.connections.views import TestResult
 from connections_app.core.errors import DomainError
 from connections_app.core.oauth import provider
 from connections_app.core.tenancy import connections as connection_scope
+from connections_app.core.tenancy import policy
 from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.connections import UseFacts
 from connections_app.core.tenancy.policy import Op
 from connections_app.core.vault import Sealed, SealedPlace, Vault, VaultError, get_vault
 
@@ -108,7 +111,7 @@ _UNREADABLE = (
 )
 
 
-def _fix(conn: Connection) -> str:
+def _fix(conn: Connection | UseFacts) -> str:
     if conn.kind == Kind.OAUTH2:
         return "Reconnect it to authorize again."
     return "Enter it with Rotate."
@@ -125,7 +128,24 @@ def _open_secrets(
 ) -> dict[str, str]:
     """Decrypt the rows this request needs, or refuse without sending anything."""
     rows = connection_scope.sealed_fields(db, conn, purpose)
-    bound = destination.fingerprint(conn.app, method, conn.config)  # method: in hand
+    return _open_rows(db, vault, conn, method, purpose, rows)
+
+
+def _open_rows(
+    db: Session,
+    vault: Vault,
+    conn: Connection | UseFacts,
+    method: AuthMethod,
+    purpose: Purpose,
+    rows: list[Any],
+    bound: str | None = None,
+    required: tuple[str, ...] | None = None,
+) -> dict[str, str]:
+    """Decrypt sealed rows already read (field, key version, nonce, ciphertext,
+    destination), or refuse without sending anything. `bound`: the connection's
+    destination fingerprint, when the caller has it."""
+    if bound is None:
+        bound = destination.fingerprint(conn.app, method, conn.config)
     opened: dict[str, str] = {}
     elsewhere = False
     try:
@@ -143,7 +163,7 @@ def _open_secrets(
         raise CredentialUnavailable(
             _UNREADABLE.format(label=conn.label, fix=_fix(conn)), reason="unreadable"
         ) from None
-    if any(not opened.get(name) for name in required_fields(method)):
+    if any(not opened.get(name) for name in required or required_fields(method)):
         opened.clear()
         template, reason = (
             (_ELSEWHERE, "other_destination")
@@ -172,15 +192,43 @@ def _origin_of_text(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
 
 
-def _check_destination(app: AppDefinition, conn: Connection, request: httpx.Request) -> None:
+def _check_destination(
+    app: AppDefinition, conn: Connection | UseFacts, request: httpx.Request
+) -> None:
     """A credential goes only to its connection's own origin (scheme, host and port)."""
-    expected = _origin_of_text(app.resolve_base_url(conn.config))
+    _check_origin(_origin_of_text(app.resolve_base_url(conn.config)), conn, request)
+
+
+def _check_origin(
+    expected: tuple[str, str, int | None], conn: Connection | UseFacts, request: httpx.Request
+) -> None:
     url = request.url
     actual = (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
     if not expected[1] or actual != expected:
         raise DomainError(
             f"This request would leave “{conn.label}”'s own service; nothing was sent."
         )
+
+
+def _ready(
+    method: AuthMethod,
+    config: Mapping[str, Any],
+    secrets: dict[str, str],
+    references: frozenset[str] | None = None,
+) -> tuple[dict[str, str], list[tuple[str, str]], Masker]:
+    """The credential's header and query values, and what must be masked in the answer:
+    every secret value and every value the credential application produces."""
+    try:
+        masker = Masker(secrets.values())
+        headers, query = credential_parts(method, config, secrets, references=references)
+    finally:
+        secrets.clear()
+    for value in headers.values():
+        masker.add(value)
+        masker.add(value.split(" ", 1)[-1])  # the part after "Bearer " / "Basic "
+    for _name, value in query:
+        masker.add(value)
+    return headers, query, masker
 
 
 def authorize(
@@ -194,28 +242,181 @@ def authorize(
 ) -> Masker:
     """Decrypt this connection's secrets, put them on `request`, and drop them (F30).
 
-    Returns what must be masked in the answer: every secret value and every header
-    or query value the credential application set. The caller has already resolved
+    Returns what must be masked in the answer. The caller has already resolved
     `conn` through tenancy and checked the actor.
     """
     app = get_catalog().get(conn.app)
     _check_destination(app, conn, request)
-    before_headers = dict(request.headers)
-    before_query = str(request.url.query)
     secrets = _open_secrets(db, vault, conn, method, purpose)
-    try:
-        masker = Masker(secrets.values())
-        apply_credential(request, method, conn.config, secrets)
-    finally:
-        secrets.clear()
-    for name, value in request.headers.items():
-        if before_headers.get(name) != value:
-            masker.add(value)
-            masker.add(value.split(" ", 1)[-1])  # the part after "Bearer " / "Basic "
-    if str(request.url.query) != before_query:
-        for _name, value in request.url.params.multi_items():
-            masker.add(value)
+    headers, query, masker = _ready(method, conn.config, secrets)
+    apply_parts(request, headers, query)
     return masker
+
+
+# --- resolve: from a connection id to the ready credential ---------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    """A connection found on the use path, with its sealed rows of one purpose (one
+    select), not yet opened."""
+
+    conn: UseFacts
+    purpose: Purpose
+    sealed: list[Any] = field(repr=False)
+
+
+class Credential:
+    """A resolved credential: the header and query values to put on one request, the
+    origin they may go to, and the masker for the answer. Holds secret values until
+    `apply` hands them to the request; never printed."""
+
+    __slots__ = ("_expected", "_headers", "_query", "conn", "masker", "method")
+
+    def __init__(
+        self,
+        conn: UseFacts,
+        method: AuthMethod,
+        expected: tuple[str, str, int | None],
+        headers: dict[str, str],
+        query: list[tuple[str, str]],
+        masker: Masker,
+    ) -> None:
+        self.conn, self.method, self.masker = conn, method, masker
+        self._expected, self._headers, self._query = expected, headers, query
+
+    def __repr__(self) -> str:
+        return f"Credential(connection={self.conn.id}, headers={sorted(self._headers)})"
+
+    @property
+    def header_names(self) -> list[str]:
+        return list(self._headers)
+
+    def apply(self, request: httpx.Request) -> None:
+        """Put the credential on `request` (its origin must be the connection's), once."""
+        _check_origin(self._expected, self.conn, request)
+        apply_parts(request, self._headers, self._query)
+        self.drop()
+
+    def drop(self) -> None:
+        self._headers.clear()
+        self._query.clear()
+
+
+def lookup(db: Session, actor: Actor, connection_id: Any, purpose: Purpose) -> Found:
+    """The connection and its sealed rows, in one select in the caller's open transaction
+    (through tenancy: invisible ≡ absent)."""
+    conn, sealed = connection_scope.resolve_for_use(db, actor, connection_id, purpose)
+    return Found(conn, purpose, sealed)
+
+
+def ensure_use(db: Session, actor: Actor, conn: UseFacts) -> None:
+    """USE on a found connection, or the refusal recorded (`guard`) and raised."""
+    if not policy.check(actor, Op.USE, conn):
+        raise guard.refuse(
+            db, actor, policy.refusal_message(Op.USE), what=str(Op.USE), connection=conn
+        )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a credential of one configuration needs besides its secrets, worked out once
+    per (catalog, app, kind, configuration): nothing here is secret."""
+
+    method: AuthMethod
+    fingerprint: str
+    expected: tuple[str, str, int | None]
+    required: tuple[str, ...]
+    references: frozenset[str]
+
+
+# The catalog the plans were worked out from, and the plans: a new catalog (reloaded
+# with other overrides) starts afresh. Holding the catalog keeps its identity unique.
+_plans_of: list[Any] = [None, {}]
+
+
+def _plan(conn: UseFacts) -> _Plan:
+    catalog = get_catalog()
+    if _plans_of[0] is not catalog:
+        _plans_of[:] = [catalog, {}]
+    _plans: dict[tuple[Any, ...], _Plan] = _plans_of[1]
+    key = (conn.app, conn.kind, tuple(sorted(conn.config.items())))
+    try:
+        plan = _plans.get(key)
+    except TypeError:  # a configuration with nested values: worked out every time
+        key, plan = None, None
+    if plan is None:
+        app = catalog.get(conn.app)
+        method = app.auth_method(conn.kind)
+        plan = _Plan(
+            method,
+            destination.fingerprint(conn.app, method, conn.config),
+            _origin_of_text(app.resolve_base_url(conn.config)),
+            tuple(required_fields(method)),
+            frozenset(method.effective_apply.references()),
+        )
+        if key is not None:
+            if len(_plans) >= 4096:
+                _plans.clear()
+            _plans[key] = plan
+    return plan
+
+
+def open_credential(db: Session, vault: Vault, found: Found) -> Credential:
+    """Decrypt the found rows and work out the header values (nothing is sent)."""
+    conn = found.conn
+    plan = _plan(conn)
+    secrets = _open_rows(
+        db, vault, conn, plan.method, found.purpose, found.sealed, plan.fingerprint, plan.required
+    )
+    headers, query, masker = _ready(plan.method, conn.config, secrets, plan.references)
+    return Credential(conn, plan.method, plan.expected, headers, query, masker)
+
+
+def resolve(
+    db: Session, *, actor: Actor, connection_id: Any, purpose: Purpose, vault: Vault
+) -> Credential:
+    """From a connection id to the ready credential: scoped lookup with its sealed rows,
+    USE, the status, decrypt, header values. What `send` does before the request."""
+    found = lookup(db, actor, connection_id, purpose)
+    ensure_use(db, actor, found.conn)
+    _ensure_active(found.conn)
+    return open_credential(db, vault, found)
+
+
+def _ensure_active(conn: UseFacts) -> None:
+    if conn.status != Status.ACTIVE:
+        raise ConnectionUnavailable(
+            f"The connection “{conn.label}” is {conn.status}"
+            + (f": {conn.status_reason}" if conn.status_reason else "."),
+            status=conn.status,
+        )
+
+
+def needs_refresh(conn: UseFacts) -> bool:
+    """An OAuth access token that is (about to be) expired: `tokens.ensure_fresh` first."""
+    expires = conn.token_expires_at
+    if conn.kind != Kind.OAUTH2 or expires is None:
+        return False
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    return datetime.now(UTC) >= expires - timedelta(seconds=30)
+
+
+def refreshed(db: Session, actor: Actor, found: Found, vault: Vault) -> Found:
+    """Refresh an expiring token on demand (outside the read: it writes), then find the
+    connection again. Raises ConnectionUnavailable when the refresh was refused for good."""
+    db.commit()
+    current = connection_scope.connection_for_system(db, found.conn.id)
+    current = tokens.ensure_fresh(db, current, vault=vault)
+    if current.status != Status.ACTIVE:
+        raise ConnectionUnavailable(
+            f"The connection “{current.label}” needs to be reconnected"
+            + (f": {current.status_reason}" if current.status_reason else "."),
+            status=current.status,
+        )
+    db.commit()
+    return lookup(db, actor, found.conn.id, found.purpose)
 
 
 # --- answers -------------------------------------------------------------------------
@@ -475,41 +676,52 @@ def send(
     The answer comes back masked and bounded. No transaction is open while the
     provider is called; the use is recorded afterwards in its own.
     """
-    conn = connection_scope.get_connection_to_use(db, actor, connection_id)
-    guard.authorize(db, actor, Op.USE, conn)
-    if conn.status != Status.ACTIVE:
-        raise ConnectionUnavailable(
-            f"The connection “{conn.label}” is {conn.status}"
-            + (f": {conn.status_reason}" if conn.status_reason else "."),
-            status=conn.status,
-        )
     vault = vault or get_vault()
-    if conn.kind == Kind.OAUTH2:
-        conn = tokens.ensure_fresh(db, conn, vault=vault)
-        if conn.status != Status.ACTIVE:  # the on-demand refresh was refused for good
-            raise ConnectionUnavailable(
-                f"The connection “{conn.label}” needs to be reconnected"
-                + (f": {conn.status_reason}" if conn.status_reason else "."),
-                status=conn.status,
-            )
-    app = get_catalog().get(conn.app)
-    method = app.auth_method(conn.kind)
+    found = lookup(db, actor, connection_id, purpose)
+    ensure_use(db, actor, found.conn)
+    _ensure_active(found.conn)
+    if needs_refresh(found.conn):
+        found = refreshed(db, actor, found, vault)
+    return call(
+        db, actor=actor, found=found, request=request, client=client, vault=vault, timeout=timeout
+    )
+
+
+def call(
+    db: Session,
+    *,
+    actor: Actor,
+    found: Found,
+    request: httpx.Request,
+    client: httpx.Client | None = None,
+    vault: Vault | None = None,
+    timeout: httpx.Timeout = TEST_TIMEOUT,
+    credential: Credential | None = None,
+    record: bool = True,
+) -> Reply:
+    """Send `request` with the found connection's credential (opened here unless the
+    caller resolved it already), ending the caller's transaction first, then record
+    the use (unless `record` is False: the caller records it in its own write, as a
+    run step does with its result). The caller checked USE and the status."""
+    vault = vault or get_vault()
+    conn = found.conn
     ok = False
     try:
         with _client(client, timeout) as http:
-            reply = _send_once(db, vault, conn, method, purpose, request, http)
+            credential = credential or open_credential(db, vault, found)
+            reply = _send_once(db, credential, request, http)
             if (
                 reply.status_code == 401
                 and conn.kind == Kind.OAUTH2
                 and conn.token_expires_at is None
-                and purpose == Purpose.LIVE
+                and found.purpose == Purpose.LIVE
             ):
                 # Expiry unknown (no expires_in): refresh once on 401, then give up loudly.
+                app = get_catalog().get(conn.app)
                 outcome = tokens.refresh(db, conn.id, vault=vault, force=True)
                 if outcome.result == "refreshed":
-                    conn = connection_scope.connection_for_system(db, conn.id)
-                    db.refresh(conn)
-                    reply = _send_once(db, vault, conn, method, purpose, request, http)
+                    again = lookup(db, actor, conn.id, found.purpose)
+                    reply = _send_once(db, open_credential(db, vault, again), request, http)
                 if reply.status_code == 401:
                     tokens.mark_needs_reauthorization(
                         db, conn.id, f"{app.name} rejected the token after a refresh."
@@ -518,29 +730,39 @@ def send(
         return reply
     except CredentialUnavailable as err:
         db.rollback()
-        credential_unavailable(db, actor=actor, connection_id=conn.id, err=err, purpose=purpose)
+        credential_unavailable(
+            db, actor=actor, connection_id=conn.id, err=err, purpose=found.purpose
+        )
         raise
     finally:
+        if credential is not None:
+            credential.drop()
         if db.in_transaction():
             db.rollback()
-        record_use(db, actor=actor, connection_id=conn.id, ok=ok)
+        if record:
+            record_use(db, actor=actor, connection_id=conn.id, ok=ok, conn=conn)
+
+
+def fail_closed(db: Session, *, actor: Actor, found: Found, err: CredentialUnavailable) -> None:
+    """A credential that would not open for a call: shown and audited as `call` does,
+    and the (failed) use recorded."""
+    if db.in_transaction():
+        db.rollback()
+    credential_unavailable(
+        db, actor=actor, connection_id=found.conn.id, err=err, purpose=found.purpose
+    )
+    record_use(db, actor=actor, connection_id=found.conn.id, ok=False)
 
 
 def _send_once(
-    db: Session,
-    vault: Vault,
-    conn: Connection,
-    method: AuthMethod,
-    purpose: Purpose,
-    request: httpx.Request,
-    http: httpx.Client,
+    db: Session, credential: Credential, request: httpx.Request, http: httpx.Client
 ) -> Reply:
     attempt = httpx.Request(
         request.method, request.url, headers=request.headers, content=request.content
     )
-    masker = authorize(db, vault=vault, conn=conn, method=method, purpose=purpose, request=attempt)
+    credential.apply(attempt)
     db.commit()  # the secrets are on the request; the transaction ends before the call
-    return _exchange(http, attempt, masker)
+    return _exchange(http, attempt, credential.masker)
 
 
 def credential_unavailable(
@@ -572,14 +794,21 @@ def credential_unavailable(
     db.commit()
 
 
-def record_use(db: Session, *, actor: Actor, connection_id: str, ok: bool) -> None:
-    """Last used, use count and one `used` audit event, in one short transaction."""
-    conn = connection_scope.connection_for_system(db, connection_id, for_update=True)
+def record_use(
+    db: Session,
+    *,
+    actor: Actor,
+    connection_id: str,
+    ok: bool,
+    conn: UseFacts | None = None,
+    commit: bool = True,
+) -> None:
+    """Last used, use count and one `used` audit event, in one short transaction — or,
+    with `commit=False`, in the caller's (a run step writes it with its result). The
+    counters move in one UPDATE; `conn` saves reading the row for the audit event."""
     now = utcnow()
-    conn.last_used_at = now
-    conn.use_count += 1
-    if ok:
-        conn.last_success_at = now
-    db.add(conn)
-    audit.record_by(db, actor, conn, Action.USED, outcome="success" if ok else "failure")
-    db.commit()
+    connection_scope.count_use(db, connection_id, now=now, ok=ok)
+    facts: Any = conn or connection_scope.connection_for_system(db, connection_id)
+    audit.record_by(db, actor, facts, Action.USED, outcome="success" if ok else "failure")
+    if commit:
+        db.commit()

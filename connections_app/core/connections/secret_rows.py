@@ -54,12 +54,16 @@ def store(
     conn: Connection,
     secrets: Mapping[str, str],
     purpose: Purpose,
+    *,
+    new: bool = False,
 ) -> None:
     """Seal each field, replacing the field's previous row (part of the caller's transaction).
 
     Each row remembers the destination it was entered for (`destination.fingerprint`).
+    `new`: the connection was created in this transaction, so it has no rows to replace
+    (and the query for them is skipped).
     """
-    existing = rows(db, conn, purpose)
+    existing = {} if new else rows(db, conn, purpose)
     bound_to = current_destination(conn)
     for name, value in secrets.items():
         sealed = vault.encrypt(

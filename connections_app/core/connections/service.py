@@ -321,14 +321,19 @@ def create(
         db, actor, node, app=app_def.key, kind=method.kind, what="create a connection for a node"
     )
     _, tenant_id = _owner(actor, scope_value)
-    if _taken(db, tenant_id, Connection.label_key, label_key(label_text), None):
+    given = stable_key not in (None, "")
+    key = _stable_key(stable_key) if given else suggest_stable_key(label_text)
+    # Label and key checked in one query: a create is a handful of round trips, and on
+    # PostgreSQL each costs more than the work of the query.
+    label_taken, key_taken = connection_scope.owner_has_either(
+        db, tenant_id=tenant_id, label_key=label_key(label_text), stable_key=key
+    )
+    if label_taken:
         raise Conflict(f"A connection named “{label_text}” already exists here.", field="label")
-    if stable_key not in (None, ""):
-        key = _stable_key(stable_key)
-        if _taken(db, tenant_id, Connection.stable_key, key, None):
-            raise Conflict(f"The stable key “{key}” is already used here.", field="stable_key")
-    else:
-        key = unique_stable_key(db, tenant_id, suggest_stable_key(label_text))
+    if key_taken and given:
+        raise Conflict(f"The stable key “{key}” is already used here.", field="stable_key")
+    if key_taken:
+        key = unique_stable_key(db, tenant_id, key)
     now = utcnow()
     conn = _form_row(
         actor,
@@ -350,9 +355,9 @@ def create(
     db.add(conn)
     db.flush()
     vault = vault or get_vault()
-    secret_rows.store(db, vault, conn, secrets, Purpose.LIVE)
+    secret_rows.store(db, vault, conn, secrets, Purpose.LIVE, new=True)
     if test_secrets:
-        secret_rows.store(db, vault, conn, test_secrets, Purpose.TEST)
+        secret_rows.store(db, vault, conn, test_secrets, Purpose.TEST, new=True)
     if machine:
         tokens.store_token_response(db, vault, conn, token, keep_refresh=False)
         token.clear()

@@ -8,12 +8,17 @@ path after its own check); each is bounded to the one tenant or row it needs.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from functools import lru_cache
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, true, update
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -153,6 +158,23 @@ def owner_has(
     return db.exec(stmt).first() is not None
 
 
+def owner_has_either(
+    db: Session, *, tenant_id: str, label_key: str, stable_key: str
+) -> tuple[bool, bool]:
+    """(is the label taken, is the stable key taken) in the owner's namespace, in one
+    query: `owner_has` for both columns of a new connection."""
+    rows = db.exec(
+        select(Connection.label_key, Connection.stable_key).where(
+            Connection.tenant_id == tenant_id,
+            or_(Connection.label_key == label_key, Connection.stable_key == stable_key),
+        )
+    ).all()
+    return (
+        any(row[0] == label_key for row in rows),
+        any(row[1] == stable_key for row in rows),
+    )
+
+
 def oauth_needing_reauthorization(db: Session, actor: Actor) -> list[Connection]:
     """F21: the OAuth connections of the actor's workspace that are broken."""
     stmt = connections_query(actor).where(Connection.kind == "oauth2", Connection.status == "error")
@@ -198,6 +220,173 @@ def sealed_fields(db: Session, conn: Connection, purpose: str) -> list[Any]:
     return list(
         db.exec(_SEALED_FIELDS, params={"connection_id": conn.id, "purpose": str(purpose)}).all()
     )
+
+
+# --- the run-time resolve: one joined select on the step's own connection ------------
+
+
+class UseFacts(NamedTuple):
+    """What the use path needs of a connection, read with its sealed rows in one select.
+
+    Not an ORM row (nor a dataclass): a run step resolves a credential per call, and
+    loading and identity-mapping a `Connection` cost several times the select itself.
+    Only non-secret columns; the sealed rows travel beside it, still sealed. `config`
+    is read-only (it may be shared between resolves of the same configuration).
+    """
+
+    id: str
+    tenant_id: str
+    account_id: str
+    workspace_id: str | None
+    scope: str
+    sharing: str
+    created_by: str | None
+    authorized_by: str | None
+    embedded_enabled: bool
+    app: str
+    kind: str
+    label: str
+    status: str
+    status_reason: str | None
+    config: Mapping[str, Any]
+    token_expires_at: datetime | None
+    has_test_credentials: bool
+
+
+_USE_COLUMNS = tuple(getattr(Connection, name) for name in UseFacts._fields)
+_CONFIG = UseFacts._fields.index("config")
+_SEALED_COLUMNS = (
+    ConnectionSecret.field,
+    ConnectionSecret.key_version,
+    ConnectionSecret.nonce,
+    ConnectionSecret.ciphertext,
+    ConnectionSecret.destination,
+)
+_FACTS = len(_USE_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One actor's use query compiled for one dialect: SQL text for the raw driver, its
+    parameters with the actor's predicate bound (the id and purpose slots left to fill),
+    and the column converters of the dialect."""
+
+    sql: str
+    template: tuple[Any, ...] | dict[str, Any]  # positional (qmark) or named (pyformat)
+    id_slots: tuple[Any, ...]
+    purpose_slots: tuple[Any, ...]
+    prepare: bool  # psycopg: a server-side prepared statement
+    fact_converters: tuple[tuple[int, Any], ...]
+    sealed_converters: tuple[tuple[int, Any], ...]
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+@lru_cache(maxsize=4096)
+def _use_query(actor: Actor, dialect: Dialect) -> _Prepared:
+    """Built and compiled once per actor and dialect. The predicate is exactly
+    `get_connection_to_use`'s: what the actor sees, the account connections an account
+    admin manages, and for a client the connections exposed to embedded workflows."""
+    predicate = or_(
+        workspace_connections_predicate(actor),
+        account_connections_predicate(actor),
+        client_usable_predicate(actor),
+    )
+    stmt = (
+        select(*_USE_COLUMNS, *_SEALED_COLUMNS)
+        .select_from(Connection)
+        .outerjoin(
+            ConnectionSecret,
+            and_(
+                ConnectionSecret.connection_id == Connection.id,
+                ConnectionSecret.purpose == bindparam("purpose"),
+            ),
+        )
+        .where(Connection.id == bindparam("connection_id"), predicate)
+    )
+    compiled = stmt.compile(dialect=dialect)
+    blank = {"connection_id": "", "purpose": ""}
+    values = {k: _plain(v) for k, v in compiled.construct_params(blank).items()}
+    template: tuple[Any, ...] | dict[str, Any]
+    if compiled.positional:
+        names = tuple(compiled.positiontup or ())
+        template = tuple(values[name] for name in names)
+        id_slots = tuple(n for n, name in enumerate(names) if name == "connection_id")
+        purpose_slots = tuple(n for n, name in enumerate(names) if name == "purpose")
+    else:
+        template, id_slots, purpose_slots = values, ("connection_id",), ("purpose",)
+    fact_converters, sealed_converters = [], []
+    for index, column in enumerate((*_USE_COLUMNS, *_SEALED_COLUMNS)):
+        convert = column.type._cached_result_processor(dialect, None)
+        if index == _CONFIG:
+            convert = _read_config
+        if convert is None:
+            continue
+        if index < _FACTS:
+            fact_converters.append((index, convert))
+        else:
+            sealed_converters.append((index - _FACTS, convert))
+    return _Prepared(
+        compiled.string,
+        template,
+        id_slots,
+        purpose_slots,
+        dialect.name == "postgresql",
+        tuple(fact_converters),
+        tuple(sealed_converters),
+    )
+
+
+@lru_cache(maxsize=8192)
+def _parse_config(text: str) -> Mapping[str, Any]:
+    return MappingProxyType(json.loads(text))
+
+
+def _read_config(value: Any) -> Mapping[str, Any]:
+    """The configuration column, parsed once per distinct text (it is not secret, and a
+    run's steps use few connections): a read-only mapping shared by equal texts."""
+    if isinstance(value, str):
+        return _parse_config(value)
+    return MappingProxyType(value if isinstance(value, dict) else {})  # decoded by the driver
+
+
+def resolve_for_use(
+    db: Session, actor: Actor, connection_id: Any, purpose: str
+) -> tuple[UseFacts, list[tuple[str, int, bytes, bytes, str | None]]]:
+    """A connection the actor may reach on the use path, with its sealed rows of one
+    purpose: one select through the raw driver on the session's own connection (in its
+    open transaction). Invisible ≡ absent (`NotFound`); `policy` still decides USE.
+    """
+    if not isinstance(connection_id, str) or not 0 < len(connection_id) <= 64:
+        raise NotFound("Connection not found.")
+    sa_connection = db.connection()
+    prepared = _use_query(actor, sa_connection.dialect)
+    template = prepared.template
+    params: Any = dict(template) if isinstance(template, dict) else list(template)
+    for slot in prepared.id_slots:
+        params[slot] = connection_id
+    for slot in prepared.purpose_slots:
+        params[slot] = str(purpose)
+    raw = sa_connection.connection.driver_connection
+    if prepared.prepare:
+        rows = raw.execute(prepared.sql, params, prepare=True).fetchall()
+    else:
+        rows = raw.execute(prepared.sql, params).fetchall()
+    if not rows:
+        raise NotFound("Connection not found.")
+    values = list(rows[0][:_FACTS])
+    for index, convert in prepared.fact_converters:
+        values[index] = convert(values[index])
+    sealed = [row[_FACTS:] for row in rows if row[_FACTS] is not None]
+    if prepared.sealed_converters:
+        for n, row in enumerate(sealed):
+            cells = list(row)
+            for index, convert in prepared.sealed_converters:
+                cells[index] = convert(cells[index])
+            sealed[n] = tuple(cells)
+    return UseFacts._make(values), sealed
 
 
 def grants_of(db: Session, conn: Connection) -> list[Grant]:
@@ -325,6 +514,15 @@ def connection_for_system(
 
 _BY_ID = select(Connection).where(Connection.id == bindparam("connection_id"))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+
+
+def count_use(db: Session, connection_id: str, *, now: datetime, ok: bool) -> None:
+    """A call made with a connection (the run-time path, after its own check): last used,
+    use count and, when it succeeded, last success, in one statement."""
+    values: dict[str, Any] = {"last_used_at": now, "use_count": Connection.use_count + 1}
+    if ok:
+        values["last_success_at"] = now
+    db.execute(update(Connection).where(Connection.id == connection_id).values(**values))
 
 
 def token_version_of(db: Session, connection_id: str) -> int:

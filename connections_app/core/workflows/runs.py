@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from connections_app.core.catalog.models import placeholders, relative_path, ren
 from connections_app.core.clock import utcnow
 from connections_app.core.connections import runtime
 from connections_app.core.connections.models import Connection, Purpose, Status
+from connections_app.core.db import READ_ONLY
 from connections_app.core.errors import DomainError, Forbidden, Invalid, NotFound
 from connections_app.core.identity import service as identity
 from connections_app.core.metering import service as metering
@@ -37,6 +39,7 @@ from connections_app.core.tenancy import leases, policy
 from connections_app.core.tenancy import runs as run_scope
 from connections_app.core.tenancy import workflows as workflow_scope
 from connections_app.core.tenancy.actor import Actor
+from connections_app.core.tenancy.connections import UseFacts
 from connections_app.core.tenancy.policy import Op
 from connections_app.core.vault import Vault, get_vault
 from connections_app.core.workflows import service as workflows
@@ -45,6 +48,9 @@ from connections_app.core.workflows.models import Node, Run, RunStatus, RunStep,
 log = logging.getLogger(__name__)
 
 RUN_LEASE = timedelta(minutes=5)
+# A run still queued this long after it was queued lost its executor (the database went
+# away between queueing and claiming it, or the process died): any process takes it up.
+QUEUED_GRACE = timedelta(seconds=30)
 RESULT_LIMIT = 2000
 HISTORY_PAGE = 20
 STEP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
@@ -315,7 +321,7 @@ def _refuse_unusable(db: Session, actor: Actor, nodes: list[Node]) -> dict[str, 
 
 
 class _Park(Exception):
-    def __init__(self, conn: Connection, message: str) -> None:
+    def __init__(self, conn: Connection | UseFacts, message: str) -> None:
         super().__init__(message)
         self.conn, self.message = conn, message
 
@@ -365,28 +371,36 @@ def build_request(step: RunStep, conn: Connection) -> httpx.Request:
     return httpx.Request(method, url, json=rest or {}, headers=headers)
 
 
-def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> Connection:
-    """The node's current connection (it may have been switched while the run waited)."""
+def _resolve_connection(
+    db: Session, actor: Actor, run: Run, step: RunStep, learned: dict[str, Any]
+) -> runtime.Found:
+    """The node's current connection (it may have been switched while the run waited),
+    with its sealed rows, in one select. What the step learns (the connection now
+    picked, its label) goes to `learned`: this runs in a read-only transaction, so the
+    step row is written only afterwards."""
+    connection_id = step.connection_id
     if step.node_id:
         node = db.exec(workflow_scope.nodes_query(actor).where(Node.id == step.node_id)).first()
         if node is not None and node.connection_id != step.connection_id:
-            step.connection_id = node.connection_id
-    if not step.connection_id:
+            connection_id = learned["connection_id"] = node.connection_id
+    if not connection_id:
         raise _Fail("No connection is picked for this node. Pick one in its panel.")
+    purpose = Purpose.TEST if run.mode == "test" else Purpose.LIVE
     try:
-        conn = connection_scope.get_connection_to_use(db, actor, step.connection_id)
+        found = runtime.lookup(db, actor, connection_id, purpose)
     except NotFound:
         if actor.is_client:  # withdrawn from embedded workflows, or gone (F32)
             raise _Fail(_unavailable_message(step.connection_label)) from None
-        if grant_scope.is_ungranted_account_connection(db, actor, step.connection_id):
+        if grant_scope.is_ungranted_account_connection(db, actor, connection_id):
             raise _Fail(_ungranted_message(step.connection_label)) from None
         raise _Fail(
             "Connection missing: it was deleted or is not available in this workspace. "
             "Pick another in the node's panel, then run again."
         ) from None
+    conn = found.conn
     if not grant_scope.granted_here(db, actor, conn):  # an account admin sees it anyway
         raise _Fail(_ungranted_message(conn.label))
-    step.connection_label = conn.label
+    learned["connection_label"] = conn.label
     if conn.status == Status.REVOKED:
         raise _Fail(f"The connection “{conn.label}” was revoked. Reconnect it or pick another.")
     if conn.status == Status.ERROR:
@@ -396,7 +410,23 @@ def _resolve_connection(db: Session, actor: Actor, run: Run, step: RunStep) -> C
         raise _Fail(f"The connection “{conn.label}” is not ready{reason}")
     if run.mode == "test" and not conn.has_test_credentials:
         raise _Skip(f"Skipped in test mode: “{conn.label}” has no test credentials.")
-    return conn
+    return found
+
+
+@contextmanager
+def _reading(db: Session, step: RunStep, learned: dict[str, Any]) -> Iterator[None]:
+    """The step's resolve in its own read-only transaction: on SQLite it takes no write
+    lock (another worker's step commits meanwhile). Nothing is flushed inside it; what
+    the step learned is set on its row when the transaction has ended."""
+    db.connection(execution_options={READ_ONLY: True})
+    try:
+        with db.no_autoflush:
+            yield
+    finally:
+        if db.in_transaction():
+            db.commit()  # nothing was written: ends the read before any write or call
+        for name, value in learned.items():
+            setattr(step, name, value)
 
 
 def _ungranted_message(label: str | None) -> str:
@@ -419,7 +449,7 @@ def _unavailable_message(label: str | None) -> str:
     )
 
 
-def _waiting_message(conn: Connection) -> str:
+def _waiting_message(conn: Connection | UseFacts) -> str:
     reason = (conn.status_reason or "").strip()
     if reason and not reason.endswith("."):
         reason += "."
@@ -429,20 +459,36 @@ def _waiting_message(conn: Connection) -> str:
 def _run_step(
     db: Session, actor: Actor, run: Run, step: RunStep, client: httpx.Client, vault: Vault
 ) -> None:
-    conn = _resolve_connection(db, actor, run, step)
-    request = build_request(step, conn)
-    purpose = Purpose.TEST if run.mode == "test" else Purpose.LIVE
-    _check_spend(db, actor, run, step, conn)
+    learned: dict[str, Any] = {}
+    credential: runtime.Credential | None = None
+    unavailable: runtime.CredentialUnavailable | None = None
+    with _reading(db, step, learned):
+        # The resolve, inside the step's own (read-only) transaction: one select of the
+        # connection with its sealed rows, USE, decrypt, header values.
+        found = _resolve_connection(db, actor, run, step, learned)
+        conn = found.conn
+        request = build_request(step, conn)
+        try:
+            runtime.ensure_use(db, actor, conn)
+        except Forbidden:
+            raise _Fail(f"The person who started this run may not use “{conn.label}”.") from None
+        if not runtime.needs_refresh(conn):  # an expiring token: refreshed after the read
+            try:
+                credential = runtime.open_credential(db, vault, found)
+            except runtime.CredentialUnavailable as err:
+                unavailable = err
+        refused = _spend_refusal(db, run, step, conn)
     try:
-        reply = runtime.send(
-            db,
-            actor=actor,
-            connection_id=conn.id,
-            request=request,
-            client=client,
-            purpose=purpose,
-            vault=vault,
-        )
+        if unavailable is not None:
+            runtime.fail_closed(db, actor=actor, found=found, err=unavailable)
+            raise unavailable
+        if refused is not None:
+            if credential is not None:
+                credential.drop()
+            _refuse_spend(db, actor, run, step, conn, refused)
+        if credential is None:
+            found = runtime.refreshed(db, actor, found, vault)
+        reply = _call(db, actor, found, request, client, vault, credential)
     except runtime.ConnectionUnavailable as err:
         current = connection_scope.connection_for_system(db, conn.id)
         db.refresh(current)
@@ -454,9 +500,9 @@ def _run_step(
     except httpx.TimeoutException:
         raise _Fail(f"{_app_name(step)} did not answer in time.") from None
     except httpx.HTTPError as err:
-        refused = egress.describe(err)
-        if refused is not None:
-            raise _Fail(refused) from None
+        refused_destination = egress.describe(err)
+        if refused_destination is not None:
+            raise _Fail(refused_destination) from None
         raise _Fail(f"{_app_name(step)} is unreachable ({type(err).__name__}).") from None
     # The answer arrives masked (nothing the credential put on the request comes back)
     # and bounded; the request and its headers are never stored.
@@ -475,9 +521,42 @@ def _run_step(
     raise _Fail(f"{_app_name(step)} answered HTTP {code}.", code, answer)
 
 
-def _check_spend(db: Session, actor: Actor, run: Run, step: RunStep, conn: Connection) -> None:
-    """A metered step whose grant reached its cap (or names an unpriced model on a capped
-    grant) fails before anything is sent; the refusal is audited on the connection."""
+def _call(
+    db: Session,
+    actor: Actor,
+    found: runtime.Found,
+    request: httpx.Request,
+    client: httpx.Client,
+    vault: Vault,
+    credential: runtime.Credential | None,
+) -> runtime.Reply:
+    """The provider call; the use is recorded in the step's own closing write (with its
+    result and spend), not in a transaction of its own."""
+    ok = False
+    try:
+        reply = runtime.call(
+            db,
+            actor=actor,
+            found=found,
+            request=request,
+            client=client,
+            vault=vault,
+            credential=credential,
+            record=False,
+        )
+        ok = reply.ok
+        return reply
+    finally:
+        runtime.record_use(
+            db, actor=actor, connection_id=found.conn.id, ok=ok, conn=found.conn, commit=False
+        )
+
+
+def _spend_refusal(
+    db: Session, run: Run, step: RunStep, conn: UseFacts
+) -> metering.SpendRefused | None:
+    """Why a metered step may not call its provider now (its grant reached its cap, or
+    names an unpriced model on a capped grant); None when it may."""
     try:
         metering.check_cap(
             db,
@@ -486,21 +565,29 @@ def _check_spend(db: Session, actor: Actor, run: Run, step: RunStep, conn: Conne
             request_model=step.params.get(_model_param(step)),
         )
     except metering.SpendRefused as refused:
-        audit.record_for_connection(
-            db,
-            conn,
-            audit.Action.SPEND_CAP_REACHED,
-            actor_id=actor.user_id,
-            actor_label=actor.label,
-            workspace_id=run.workspace_id,
-            outcome="denied",
-            detail={"run": run.id, "step": step.position, "reason": refused.reason},
-        )
-        raise _Fail(refused.message) from None
+        return refused
+    return None
+
+
+def _refuse_spend(
+    db: Session, actor: Actor, run: Run, step: RunStep, conn: UseFacts, refused: Any
+) -> None:
+    """The step fails before anything is sent; the refusal is audited on the connection."""
+    audit.record_for_connection(
+        db,
+        conn,
+        audit.Action.SPEND_CAP_REACHED,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        workspace_id=run.workspace_id,
+        outcome="denied",
+        detail={"run": run.id, "step": step.position, "reason": refused.reason},
+    )
+    raise _Fail(refused.message)
 
 
 def _record_spend(
-    db: Session, run: Run, step: RunStep, conn: Connection, reply: runtime.Reply
+    db: Session, run: Run, step: RunStep, conn: UseFacts, reply: runtime.Reply
 ) -> None:
     """Add what the provider reported for this call to the grant's month (one atomic
     statement, committed with the step)."""
@@ -561,14 +648,13 @@ def execute(
 
 def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vault) -> str:
     steps = run_scope.run_steps(db, run)
+    marked: RunStep | None = None  # marked running by the previous step's closing write
     for index, step in enumerate(steps):
         if step.status in _FINAL:
             continue
-        step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
-        step.started_at, step.message = step.started_at or utcnow(), None
-        run.lease_until = utcnow() + RUN_LEASE
-        db.add_all([step, run])
-        db.commit()
+        if step is not marked:
+            _mark_running(db, run, step)
+            db.commit()
         try:
             _run_step(db, actor, run, step, client, vault)
         except _Park as park:
@@ -591,7 +677,13 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
             step.status, step.message = StepStatus.SUCCEEDED, None
         step.finished_at = utcnow()
         db.add(step)
-        db.commit()
+        # One write closes this step and opens the next (the run's closing write takes
+        # the last): a step costs one write transaction besides its resolve.
+        following = next((s for s in steps[index + 1 :] if s.status not in _FINAL), None)
+        if following is not None and step.status != StepStatus.FAILED:
+            _mark_running(db, run, following)
+            marked = following
+            db.commit()
         if step.status == StepStatus.FAILED:
             for later in steps[index + 1 :]:
                 later.status, later.message = StepStatus.SKIPPED, "Not run: an earlier step failed."
@@ -608,6 +700,13 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
     message = f"{skipped} of {len(steps)} steps skipped." if skipped else None
     _finish(db, run, actor, RunStatus.SUCCEEDED, message)
     return run.status
+
+
+def _mark_running(db: Session, run: Run, step: RunStep) -> None:
+    step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
+    step.started_at, step.message = step.started_at or utcnow(), None
+    run.lease_until = utcnow() + RUN_LEASE
+    db.add_all([step, run])
 
 
 def _finish(db: Session, run: Run, actor: Actor | None, status: str, message: str | None) -> None:
@@ -655,13 +754,17 @@ def resume_ready(
     workspace_id: str | None = None,
     client: httpx.Client | None = None,
 ) -> int:
-    """Resume parked runs whose connection is active again (and runs whose worker died).
+    """Resume parked runs whose connection is active again (and runs whose worker died,
+    or that were queued but never claimed).
 
     Called after a reconnect alert and on the refresher's interval, in every process;
     the claim lets exactly one of them execute each run.
     """
+    now = utcnow()
     with session_factory() as db:
-        ids = run_scope.resumable_runs(db, now=utcnow(), workspace_id=workspace_id)
+        ids = run_scope.resumable_runs(
+            db, now=now, workspace_id=workspace_id, queued_before=now - QUEUED_GRACE
+        )
     resumed = 0
     for run_id in ids:
         try:
