@@ -525,11 +525,6 @@ def count_use(db: Session, connection_id: str, *, now: datetime, ok: bool) -> No
     db.execute(update(Connection).where(Connection.id == connection_id).values(**values))
 
 
-def token_version_of(db: Session, connection_id: str) -> int:
-    """The fencing version of a row whose refresh lease the caller just took."""
-    return db.exec(select(Connection.token_version).where(Connection.id == connection_id)).one()
-
-
 def oauth_due_for_refresh(
     db: Session, *, now: datetime, limit: int, offset: int = 0, skip_apps: Collection[str] = ()
 ) -> list[tuple[str, str]]:
