@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam
 from sqlmodel import Field, Session, SQLModel, select
 
 from connections_app.core import alerts, redaction
@@ -280,11 +280,15 @@ def record_by(
     )
 
 
+# Built once: every audited mutation runs it. FOR UPDATE serialises appenders on
+# PostgreSQL; SQLite transactions begin IMMEDIATE.
+_HEAD_FOR_UPDATE = (
+    select(AuditHead).where(AuditHead.account_id == bindparam("account_id")).with_for_update()
+)
+
+
 def _lock_head(db: Session, account_id: str) -> AuditHead:
-    # FOR UPDATE serialises appenders on PostgreSQL; SQLite transactions begin IMMEDIATE.
-    head = db.exec(
-        select(AuditHead).where(AuditHead.account_id == account_id).with_for_update()
-    ).first()
+    head = db.exec(_HEAD_FOR_UPDATE, params={"account_id": account_id}).first()
     if head is None:
         head = AuditHead(account_id=account_id)
         db.add(head)
