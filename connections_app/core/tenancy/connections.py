@@ -513,7 +513,10 @@ def connection_for_system(
 
 
 _BY_ID = select(Connection).where(Connection.id == bindparam("connection_id"))
-_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+# A locked read is the fence of every refresh write (`tokens._release`): it must see the
+# row as the database has it now, never an object this session loaded before the lease
+# was claimed by a Core UPDATE (the run path loads the connection first).
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update().execution_options(populate_existing=True)
 
 
 def count_use(db: Session, connection_id: str, *, now: datetime, ok: bool) -> None:
