@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -205,7 +205,8 @@ def latest(db: Session, *, actor: Actor, workflow_id: Any) -> RunView | None:
 
 
 def _audit(db: Session, run: Run, action: str, *, actor: Actor | None, detail: dict) -> None:
-    audit.record(
+    # The run's events on the executor's hot path: appended without the ORM.
+    audit.append(
         db,
         account_id=run.account_id,
         workspace_id=run.workspace_id,
@@ -423,7 +424,10 @@ def _reading(db: Session, step: RunStep, learned: dict[str, Any]) -> Iterator[No
         if db.in_transaction():
             db.commit()  # nothing was written: ends the read before any write or call
         for name, value in learned.items():
-            setattr(step, name, value)
+            # Only a change dirties the row: an unchanged label set again would make the
+            # commit before the call flush, i.e. take the write lock for nothing.
+            if getattr(step, name) != value:
+                setattr(step, name, value)
 
 
 def _ungranted_message(label: str | None) -> str:
@@ -700,10 +704,19 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
 
 
 def _mark_running(db: Session, run: Run, step: RunStep) -> None:
+    now = utcnow()
     step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
-    step.started_at, step.message = step.started_at or utcnow(), None
-    run.lease_until = utcnow() + RUN_LEASE
-    db.add_all([step, run])
+    step.started_at, step.message = step.started_at or now, None
+    db.add(step)
+    # The lease is renewed when less than half of it is left, not by every step: a step
+    # ends within STEP_TIMEOUT, far inside half a lease, so the run's row is written
+    # once every few minutes instead of once per step.
+    lease = run.lease_until
+    if lease is not None and lease.tzinfo is None:  # SQLite hands back naive UTC
+        lease = lease.replace(tzinfo=UTC)
+    if lease is None or lease - now < RUN_LEASE / 2:
+        run.lease_until = now + RUN_LEASE
+        db.add(run)
 
 
 def _finish(db: Session, run: Run, actor: Actor | None, status: str, message: str | None) -> None:
