@@ -244,9 +244,8 @@ def append(db: Session, **fields: Any) -> None:
     ORM `record` later in the same transaction reads the head afresh (FOR UPDATE
     populates existing rows), so the two can be mixed.
     """
-    event = SimpleNamespace(
-        workspace_id=None, connection_id=None, target_id=None, outcome="success", **fields
-    )
+    optional = {"workspace_id": None, "connection_id": None, "target_id": None}
+    event = SimpleNamespace(**{**optional, "outcome": "success", **fields})
     event.actor_label = event.actor_label[:254]
     event.action = str(event.action)
     event.detail = _clean_detail(getattr(event, "detail", None))
