@@ -458,7 +458,13 @@ def _waiting_message(conn: Connection | UseFacts) -> str:
 
 
 def _run_step(
-    db: Session, actor: Actor, run: Run, step: RunStep, client: httpx.Client, vault: Vault
+    db: Session,
+    actor: Actor,
+    run: Run,
+    step: RunStep,
+    client: httpx.Client,
+    vault: Vault,
+    used: list[tuple[UseFacts, bool]],
 ) -> None:
     learned: dict[str, Any] = {}
     credential: runtime.Credential | None = None
@@ -489,7 +495,7 @@ def _run_step(
             _refuse_spend(db, actor, run, step, conn, refused)
         if credential is None:
             found = runtime.refreshed(db, actor, found, vault)
-        reply = _call(db, actor, found, request, client, vault, credential)
+        reply = _call(db, actor, found, request, client, vault, credential, used)
     except runtime.ConnectionUnavailable as err:
         current = connection_scope.connection_for_system(db, conn.id)
         db.refresh(current)
@@ -530,9 +536,11 @@ def _call(
     client: httpx.Client,
     vault: Vault,
     credential: runtime.Credential | None,
+    used: list[tuple[UseFacts, bool]],
 ) -> runtime.Reply:
-    """The provider call; the use is recorded in the step's own closing write (with its
-    result and spend), not in a transaction of its own."""
+    """The provider call; the use (noted in `used`) is recorded in the step's own
+    closing write (with its result and spend, `_record_uses`), not in a transaction of
+    its own."""
     ok = False
     try:
         reply = runtime.call(
@@ -548,9 +556,18 @@ def _call(
         ok = reply.ok
         return reply
     finally:
-        runtime.record_use(
-            db, actor=actor, connection_id=found.conn.id, ok=ok, conn=found.conn, commit=False
-        )
+        used.append((found.conn, ok))
+
+
+def _record_uses(db: Session, actor: Actor, used: list[tuple[UseFacts, bool]]) -> None:
+    """The step's use (counters and its `used` event), last in its closing write: the
+    step rows are flushed first, so the rows other workers contend for — the
+    connection's counters and the account's audit-chain head — are locked only for
+    these few statements and the commit, not while the rest of the write is made."""
+    db.flush()
+    for conn, ok in used:
+        runtime.record_use(db, actor=actor, connection_id=conn.id, ok=ok, conn=conn, commit=False)
+    used.clear()
 
 
 def _spend_refusal(
@@ -650,6 +667,7 @@ def execute(
 def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vault) -> str:
     steps = run_scope.run_steps(db, run)
     marked: RunStep | None = None  # marked running by the previous step's closing write
+    used: list[tuple[UseFacts, bool]] = []  # the call's use, recorded in its closing write
     for index, step in enumerate(steps):
         if step.status in _FINAL:
             continue
@@ -657,12 +675,13 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
             _mark_running(db, run, step)
             db.commit()
         try:
-            _run_step(db, actor, run, step, client, vault)
+            _run_step(db, actor, run, step, client, vault, used)
         except _Park as park:
             step.status, step.message = StepStatus.WAITING, park.message
             run.status, run.waiting_on, run.message = RunStatus.WAITING, park.conn.id, park.message
             run.lease_until, run.updated_at = None, utcnow()
             db.add_all([step, run])
+            _record_uses(db, actor, used)
             _audit(db, run, audit.Action.RUN_WAITING, actor=None, detail={"step": step.position})
             db.commit()
             return run.status
@@ -684,15 +703,18 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
         if following is not None and step.status != StepStatus.FAILED:
             _mark_running(db, run, following)
             marked = following
+            _record_uses(db, actor, used)
             db.commit()
         if step.status == StepStatus.FAILED:
             for later in steps[index + 1 :]:
                 later.status, later.message = StepStatus.SKIPPED, "Not run: an earlier step failed."
                 db.add(later)
+            _record_uses(db, actor, used)
             _finish(
                 db, run, actor, RunStatus.FAILED, f"Step {step.position} failed: {step.message}"
             )
             return run.status
+    _record_uses(db, actor, used)
     skipped = sum(1 for s in steps if s.status == StepStatus.SKIPPED)
     if steps and skipped == len(steps):
         why = " (no node has test credentials)" if run.mode == "test" else ""
@@ -724,6 +746,7 @@ def _finish(db: Session, run: Run, actor: Actor | None, status: str, message: st
     run.lease_until, run.waiting_on = None, None
     run.finished_at = run.updated_at = utcnow()
     db.add(run)
+    db.flush()  # the chain's head is locked last, for the event and the commit only
     _audit(db, run, audit.Action.RUN_FINISHED, actor=None, detail={"status": status})
     db.commit()
 
