@@ -13,8 +13,10 @@ provider call — the step's time in the database (`started_at` → `finished_at
 which covers its `running` write, the resolve, the call, the use record and
 the spend record) minus the provider call timed around the send inside the
 worker (the transport's `handle_request`: connect, request, the stand-in's
-answer). Goal: **≤ 2 ms p95 overhead per step**; the ratio is printed, no
-timing is asserted.
+answer). Also printed: each run's whole `execute()` (claim to close, timed in
+its worker) minus its provider calls, per step — a figure no placement of the
+step timestamps can move. Goal: **≤ 2 ms p95 overhead per step**; the ratio is
+printed, no timing is asserted.
 
     .venv/bin/python bench/runs.py [--runs 1000] [--workers 2] [--db-url URL]
 """
