@@ -119,6 +119,46 @@ class StandIn:
         self.proc.wait(timeout=10)
 
 
+def _cpu_of(pid: str, *, children: bool = False) -> float:
+    """CPU seconds of a process (Linux /proc), with its waited-for children's if asked."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu(url: str) -> float | None:
+    """CPU seconds PostgreSQL has used so far on this machine: its postmaster (found by
+    the port in `url`, as `scripts/with-postgres.sh` starts it) with its ended backends,
+    plus its live ones. None when it cannot be found (another host, not Linux)."""
+    port = url.rsplit(":", 1)[-1].split("/", 1)[0]
+    procs = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
+    master = None
+    for proc in procs:
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"postgres") and b"-p" in argv and port.encode() in argv:
+            master = proc.name
+            break
+    if master is None:
+        return None
+    total = _cpu_of(master, children=True)
+    for proc in procs:
+        try:
+            ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid == master:
+            total += _cpu_of(proc.name)
+    return total
+
+
 def seed(
     engine: Engine, vault: Vault, standin: StandIn, count: int, label: str, accounts: int
 ) -> list[str]:
@@ -305,10 +345,13 @@ def main() -> int:
             seeded = time.perf_counter() - t0
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             standin_cpu = standin.cpu_seconds()
+            pg_cpu = postgres_cpu(url) if postgres else None
             seconds, outcomes = run_refreshers(processes, env, extra)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             refresher_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
             standin_cpu = standin.cpu_seconds() - standin_cpu
+            if pg_cpu is not None:
+                pg_cpu = (postgres_cpu(url) or 0.0) - pg_cpu
             ledger = standin.control("GET", "/oauth/ledger")
             refreshed, not_active, twice = check(engine, ids)
             per_grant = list(ledger["refreshes_by_grant"].values())
@@ -327,11 +370,18 @@ def main() -> int:
             print(line, flush=True)
             per = 1000 / max(refreshed, 1)  # ms of CPU per refresh, from CPU seconds
             cores = os.cpu_count() or 1
-            ceiling = cores * 1000 / max((refresher_cpu + standin_cpu) * per, 0.001)
+            total = refresher_cpu + standin_cpu + (pg_cpu or 0.0)
+            ceiling = cores * 1000 / max(total * per, 0.001)
+            database_cpu = (
+                f", PostgreSQL {pg_cpu * per:.1f} ms"
+                if pg_cpu is not None
+                else " (PostgreSQL not counted)"
+            )
             print(
                 f"    CPU per refresh: refreshers {refresher_cpu * per:.1f} ms, stand-in "
-                f"{standin_cpu * per:.1f} ms (process start-up included; PostgreSQL not "
-                f"counted): {cores} cores could do at most {ceiling:.0f}/s of that",
+                f"{standin_cpu * per:.1f} ms{database_cpu}, together {total * per:.1f} ms "
+                f"(process start-up included): {cores} cores could do at most "
+                f"{ceiling:.0f}/s of that",
                 flush=True,
             )
             if processes == GOAL_PROCESSES and postgres:

@@ -18,13 +18,13 @@ from typing import Any, TextIO
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Session
 
-from connections_app.core import audit, egress, key_rotation, migrations
+from connections_app.core import audit, egress, key_rotation, migrations, outage
 from connections_app.core.catalog import get_catalog
 from connections_app.core.connections import service as connections
 from connections_app.core.db import get_engine, session_scope
 from connections_app.core.errors import DomainError, Invalid
+from connections_app.core.identity import account_deletion, workspace_deletion
 from connections_app.core.identity import service as identity
-from connections_app.core.identity import workspace_deletion
 from connections_app.core.logging_setup import configure_logging
 from connections_app.core.metering import prices as model_prices
 from connections_app.core.settings import get_settings
@@ -120,6 +120,35 @@ def cmd_account_create(args: argparse.Namespace, out: TextIO, _in: TextIO) -> No
         print(f"created account {account.slug} ({account.id})", file=out)
 
 
+def _typed_confirmation(
+    args: argparse.Namespace, out: TextIO, stdin: TextIO, heading: str, lines: list[str], noun: str
+) -> str:
+    """Show what a deletion destroys, then the typed name (`--confirm-name` for scripts)."""
+    print(heading, file=out)
+    for line in lines:
+        print(f"  - {line}", file=out)
+    print("The audit trail records the deletion. This cannot be undone.", file=out)
+    if args.confirm_name is not None:
+        return str(args.confirm_name)
+    if stdin.isatty():
+        return input(f"Type the {noun} name to delete it: ")
+    return stdin.readline().rstrip("\r\n")
+
+
+def cmd_account_delete(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+    """Crypto-shred an account: the summary first, then the typed name (or
+    `--confirm-name` for scripts), then every key, every row and the account's event."""
+    with session_scope() as db:
+        actor = _actor(db, args.account, None)
+        summary = account_deletion.deletion_summary(db, actor, actor.account_id)
+        heading = f"Deleting account “{summary.name}” destroys all its data keys and:"
+        typed = _typed_confirmation(args, out, stdin, heading, summary.lines, "account")
+        done = account_deletion.delete_account(
+            db, actor, actor.account_id, typed, vault=get_vault()
+        )
+        print(f"deleted account {args.account} ({done.account_id})", file=out)
+
+
 def cmd_workspace_create(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
     with session_scope() as db:
         account = identity.find_account(db, args.account)
@@ -141,16 +170,8 @@ def cmd_workspace_delete(args: argparse.Namespace, out: TextIO, stdin: TextIO) -
         actor = _actor(db, args.account, None)
         workspace = identity.find_workspace(db, account_id=actor.account_id, slug=args.workspace)
         summary = workspace_deletion.deletion_summary(db, actor, workspace.id)
-        print(f"Deleting workspace “{summary.name}” destroys its data keys and:", file=out)
-        for line in summary.lines:
-            print(f"  - {line}", file=out)
-        print("The audit trail records the deletion. This cannot be undone.", file=out)
-        typed = args.confirm_name
-        if typed is None:
-            if stdin.isatty():
-                typed = input("Type the workspace name to delete it: ")
-            else:
-                typed = stdin.readline().rstrip("\r\n")
+        heading = f"Deleting workspace “{summary.name}” destroys its data keys and:"
+        typed = _typed_confirmation(args, out, stdin, heading, summary.lines, "workspace")
         done = workspace_deletion.delete_workspace(db, actor, workspace.id, typed, get_vault())
         print(f"deleted workspace {args.account}/{args.workspace} ({done.workspace_id})", file=out)
 
@@ -507,16 +528,25 @@ def cmd_refresher(args: argparse.Namespace, out: TextIO, _in: TextIO) -> None:
     stop = threading.Event()
     passes = 0
     while True:
-        counts = tokens.refresh_due(
-            lambda: Session(engine),
-            vault=vault,
-            owner=owner,
-            pacer=pacer,
-            concurrency=args.concurrency,
-            per_provider=args.per_provider,
-            stop=stop,
-        )
-        resumed = runs.resume_ready(lambda: Session(engine))  # parked runs (F22)
+        try:
+            counts = tokens.refresh_due(
+                lambda: Session(engine),
+                vault=vault,
+                owner=owner,
+                pacer=pacer,
+                concurrency=args.concurrency,
+                per_provider=args.per_provider,
+                stop=stop,
+            )
+            resumed = runs.resume_ready(lambda: Session(engine))  # parked runs (F22)
+        except Exception as err:
+            # A database outage is waited out (the next pass reconnects), not fatal:
+            # every due refresh and run is still due when the database is back.
+            if not outage.is_outage(err):
+                raise
+            outage.note("the refresher", err)
+            stop.clear()  # the pass ended for the outage, not for Ctrl-C: keep refreshing
+            counts, resumed = {"database_unavailable": 1}, 0
         if resumed:
             counts = {**counts, "runs_resumed": resumed}
         passes += 1
@@ -664,6 +694,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--slug", required=True)
     p.set_defaults(func=cmd_account_create)
+    p = account.add_parser(
+        "delete",
+        help="delete an account: every data key (its own and its workspaces') first, then rows",
+    )
+    p.add_argument("--account", required=True, help="account slug")
+    p.add_argument(
+        "--confirm-name", default=None, help="the account's name, for scripts (else prompted)"
+    )
+    p.set_defaults(func=cmd_account_delete)
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(
         dest="cmd", required=True

@@ -29,6 +29,7 @@ from connections_app.http.health_routes import routes as health_routes
 from connections_app.http.invite_routes import routes as invite_routes
 from connections_app.http.oauth_routes import routes as oauth_routes
 from connections_app.http.origin import allowed_origins
+from connections_app.http.outage import outage_guard
 from connections_app.http.security import (
     ASGIApp,
     EdgeGuard,
@@ -204,6 +205,7 @@ app = rx.App(
         Starlette(routes=[*health_routes, *auth_routes, *oauth_routes, *invite_routes]),
         _signed_in_redirect,
         _edge_guard,
+        outage_guard,  # outermost: a database outage answers 503, not a trace
     ],
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
     stylesheets=["/layout.css"],  # the responsive frame (ui/components/layout.py)

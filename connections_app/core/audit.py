@@ -53,6 +53,7 @@ class Action(StrEnum):
     WORKSPACE_CREATED = "workspace_created"
     WORKSPACE_DELETED = "workspace_deleted"
     ACCOUNT_CREATED = "account_created"
+    ACCOUNT_DELETED = "account_deleted"
     KEYS_ROTATED = "keys_rotated"
     WORKFLOW_CREATED = "workflow_created"
     WORKFLOW_UPDATED = "workflow_updated"
@@ -355,11 +356,15 @@ def append_by(
     )
 
 
+# Built once: every audited mutation runs it. FOR UPDATE serialises appenders on
+# PostgreSQL; SQLite transactions begin IMMEDIATE.
+_HEAD_FOR_UPDATE = (
+    select(AuditHead).where(AuditHead.account_id == bindparam("account_id")).with_for_update()
+)
+
+
 def _lock_head(db: Session, account_id: str) -> AuditHead:
-    # FOR UPDATE serialises appenders on PostgreSQL; SQLite transactions begin IMMEDIATE.
-    head = db.exec(
-        select(AuditHead).where(AuditHead.account_id == account_id).with_for_update()
-    ).first()
+    head = db.exec(_HEAD_FOR_UPDATE, params={"account_id": account_id}).first()
     if head is None:
         head = AuditHead(account_id=account_id)
         db.add(head)

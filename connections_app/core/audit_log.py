@@ -50,6 +50,7 @@ _ACTION_WORDS = {
     Action.WORKSPACE_CREATED: "Workspace created",
     Action.WORKSPACE_DELETED: "Workspace deleted",
     Action.ACCOUNT_CREATED: "Account created",
+    Action.ACCOUNT_DELETED: "Account deleted",
     Action.KEYS_ROTATED: "Keys rotated",
     Action.WORKFLOW_CREATED: "Workflow created",
     Action.WORKFLOW_UPDATED: "Workflow changed",

@@ -42,6 +42,7 @@ from connections_app.ui.states.workspace_signal import (
 log = logging.getLogger(__name__)
 REFRESH_INTERVAL_SECONDS = 15.0
 HOUSEKEEPING_EVERY = 240  # passes: about once an hour at the default interval
+REDIS_RETRY_SECONDS = 1.0  # the alert listener resubscribes this often while Redis is away
 
 
 async def _bump(app: rx.App, workspace_id: str) -> None:
@@ -149,18 +150,30 @@ def _start_redis_listener(stop: threading.Event) -> threading.Thread | None:
     if not url:
         return None
 
-    def listen() -> None:
+    def listen_once() -> None:
         import redis
 
-        client = redis.Redis.from_url(url)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(alerts.CHANNEL)
+        pubsub = redis.Redis.from_url(url).pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(alerts.CHANNEL)
+            while not stop.is_set():
+                message = pubsub.get_message(timeout=1.0)
+                if message and isinstance(message.get("data"), bytes):
+                    alerts.deliver(message["data"].decode()[:64])
+        finally:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+    def listen() -> None:
+        """Redis going away (a restart, an outage) must not end live updates for good:
+        subscribe again once it is back. Alerts published meanwhile were delivered
+        locally by `alerts.publish`; every screen re-reads on its next signal."""
         while not stop.is_set():
-            message = pubsub.get_message(timeout=1.0)
-            if message and isinstance(message.get("data"), bytes):
-                alerts.deliver(message["data"].decode()[:64])
-        with contextlib.suppress(Exception):
-            pubsub.close()
+            try:
+                listen_once()
+            except Exception as err:
+                log.warning("alert listener lost Redis (%s); retrying", type(err).__name__)
+                stop.wait(REDIS_RETRY_SECONDS)
 
     thread = threading.Thread(target=listen, name="alerts-redis", daemon=True)
     thread.start()

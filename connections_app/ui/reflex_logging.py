@@ -24,6 +24,7 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
+from connections_app.core import outage
 from connections_app.core.logging_setup import configure_logging, forward_to_root, route_to_root
 from connections_app.core.settings import get_settings
 
@@ -169,7 +170,11 @@ def frontend_exception_handler(exception: Exception) -> None:
 
 def backend_exception_handler(exception: Exception) -> EventSpec | None:
     """A handler raised: log where (no message, no argument values); tell the person
-    plainly, without details."""
+    plainly, without details. A database outage is not a bug: one warning line and
+    "temporarily unavailable" (the next event after the database is back works)."""
+    if outage.is_outage(exception):
+        outage.note("an event handler", exception)
+        return rx.toast.error(outage.MESSAGE, id="backend_unavailable")
     log.error(
         "event handler raised %s\n%s",
         type(exception).__qualname__,

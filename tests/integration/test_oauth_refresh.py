@@ -91,6 +91,69 @@ def test_refresh_rotates_and_is_audited(
     assert actions.count("refreshed") == 2
 
 
+def _secrets(engine: Engine, conn_id: str) -> dict[str, ConnectionSecret]:
+    with Session(engine, expire_on_commit=False) as db:
+        rows = db.exec(select(ConnectionSecret).where(ConnectionSecret.connection_id == conn_id))
+        return {row.field: row for row in rows}
+
+
+@pytest.mark.parametrize("taken", ["lease", "version"])
+def test_a_refresh_that_lost_its_lease_or_version_writes_nothing(
+    engine: Engine, vault: Vault, standin: StandIn, token: str, taken: str
+) -> None:
+    """The fenced write is one UPDATE: a row whose lease went to another refresher, or
+    whose token version moved on, while the call was out keeps what it had."""
+    conn_id = _new(engine, vault, token)
+    before, sealed_before = _row(engine, conn_id), _secrets(engine, conn_id)
+
+    def steal() -> bool:  # runs with the lease held, before the provider call
+        with Session(engine) as db:
+            row = db.get(Connection, conn_id)
+            assert row is not None and row.refresh_lease_owner
+            if taken == "lease":
+                row.refresh_lease_owner = "another-refresher"
+            else:
+                row.token_version += 1
+            db.add(row)
+            db.commit()
+        return True
+
+    assert _refresh(engine, vault, conn_id, force=True, pace=steal).result == "lost"
+    after, sealed_after = _row(engine, conn_id), _secrets(engine, conn_id)
+    expected_version = before.token_version + (1 if taken == "version" else 0)
+    assert after.token_version == expected_version
+    assert (after.secret_version, after.masked_tail) == (before.secret_version, before.masked_tail)
+    assert {f: r.ciphertext for f, r in sealed_after.items()} == {
+        f: r.ciphertext for f, r in sealed_before.items()
+    }
+    with Session(engine) as db:
+        actions = db.exec(
+            select(AuditEvent.action).where(AuditEvent.connection_id == conn_id)
+        ).all()
+    assert "refreshed" not in actions
+
+
+def test_a_refresh_seals_a_token_row_that_went_meanwhile_anew(
+    engine: Engine, vault: Vault, standin: StandIn, token: str
+) -> None:
+    """The sealed rows are overwritten in place; one that is not there (gone while the
+    call was out) is sealed the long way, so the connection keeps both tokens."""
+    conn_id = _new(engine, vault, token)
+
+    def drop_access_row() -> bool:
+        with Session(engine) as db:
+            row = _secrets(engine, conn_id)["access_token"]
+            db.delete(db.get(ConnectionSecret, row.id))
+            db.commit()
+        return True
+
+    assert _refresh(engine, vault, conn_id, force=True, pace=drop_access_row).result == "refreshed"
+    assert set(_secrets(engine, conn_id)) == {"access_token", "refresh_token"}
+    # The rotated refresh token, sealed in place, opens and works.
+    assert _refresh(engine, vault, conn_id, force=True).result == "refreshed"
+    assert _ledger(standin)["reuse_detected"] == 0
+
+
 def test_two_threads_refresh_once(
     engine: Engine, vault: Vault, standin: StandIn, token: str, db_url: str
 ) -> None:

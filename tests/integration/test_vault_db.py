@@ -57,6 +57,29 @@ def test_round_trip_and_binding(engine: Engine, vault: Vault) -> None:
                 vault.decrypt(db, place=place, sealed=sealed)
 
 
+def test_encrypt_many_seals_each_field_for_its_place_under_its_tenants_active_key(
+    engine: Engine, vault: Vault
+) -> None:
+    tenant, other_tenant = os.urandom(8).hex(), os.urandom(8).hex()
+    with Session(engine) as db:
+        vault.ensure_tenant_keys(db, [(tenant, "workspace"), (other_tenant, "workspace")])
+        vault.create_data_key(db, tenant_id=other_tenant, tenant_kind="workspace")  # version 2
+        places = [
+            SealedPlace(tenant, "c1", "live:access_token"),
+            SealedPlace(tenant, "c1", "live:refresh_token"),
+            SealedPlace(other_tenant, "c2", "live:access_token"),
+        ]
+        texts = ["access-token-one-123456", "refresh-token-one-123456", "access-token-two-123"]
+        sealed = vault.encrypt_many(db, list(zip(places, texts, strict=True)))
+        db.commit()
+        assert [s.key_version for s in sealed] == [1, 1, 2], "each tenant's active key"
+        assert len({s.nonce for s in sealed}) == 3
+        for place, text, one in zip(places, texts, sealed, strict=True):
+            assert vault.decrypt(db, place=place, sealed=one) == text
+        with pytest.raises(DecryptionFailed):  # bound to its place like `encrypt`
+            vault.decrypt(db, place=places[1], sealed=sealed[0])
+
+
 def test_any_flipped_bit_fails(engine: Engine, vault: Vault) -> None:
     tenant = os.urandom(8).hex()
     with Session(engine) as db:

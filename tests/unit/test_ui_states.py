@@ -18,6 +18,7 @@ import reflex as rx
 
 import connections_app.ui.states as states_package
 from connections_app.ui.states.account_connections import AccountConnectionsState, LlmKeysState
+from connections_app.ui.states.account_deletion import AccountDeletionState
 from connections_app.ui.states.add_connection import AddConnectionState
 from connections_app.ui.states.audit_log import AuditLogState
 from connections_app.ui.states.builder import BuilderState
@@ -116,6 +117,10 @@ REVIEWED_HANDLERS: dict[type[rx.State], set[str]] = {
     # not-found for another account's workspace (tests/integration/test_workspace_deletion.py).
     WorkspacesState: SESSION
     | {"load", "open_delete", "delete_open_changed", "typed_changed", "confirm_delete"},
+    # Account deletion: no id at all (the session's own account); the typed name is
+    # checked again in the core (tests/integration/test_account_deletion.py).
+    AccountDeletionState: SESSION
+    | {"open_delete", "delete_open_changed", "typed_changed", "confirm_delete"},
     AddConnectionState: SESSION
     | {
         "open_dialog",

@@ -51,6 +51,7 @@ from connections_app.core.connections.models import (
     ConnectionSecret,
     Kind,
     Purpose,
+    Scope,
     Status,
 )
 from connections_app.core.errors import DomainError, Invalid, NotFound
@@ -61,7 +62,7 @@ from connections_app.core.tenancy import connections as connection_scope
 from connections_app.core.tenancy import leases
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.tenancy.policy import Op
-from connections_app.core.vault import Vault, VaultError, masked_tail
+from connections_app.core.vault import SealedPlace, Vault, VaultError, masked_tail
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +182,16 @@ def _release(db: Session, conn_id: str, owner: str, apply: Callable[[Connection]
 
 def _audit(
     db: Session,
-    conn: Connection,
+    conn: Connection | _Read,
     action: Action,
     outcome: str,
     detail: dict,
     actor: Actor | None = None,
 ) -> None:
     """Credited to the person who asked (Refresh now), else to the refresher."""
-    lifecycle.signal_if_account(db, conn)
+    if conn.scope == Scope.ACCOUNT:  # its workspaces' screens show it too
+        row = conn if isinstance(conn, Connection) else _row_of(db, conn)
+        lifecycle.signal_if_account(db, row)
     audit.record_for_connection(
         db,
         conn,
@@ -213,35 +216,40 @@ def refresh(
 ) -> RefreshOutcome:
     """Refresh one connection if it is due (or `force`) and nobody else is at it.
 
+    Three statements before the provider call, in the claim's own transaction (the
+    lease, the row, its sealed rows; plus the client registration), committed before
+    the call; one fenced transaction after it (see `_write_refreshed`).
+
     `actor`: the person who asked (already authorised by `refresh_now`), for the audit.
-    `pace`: called once the lease is held, before anything is read; it waits for the
-    provider's turn and says False when that turn is too far off (or the refresher is
-    stopping): the lease is then given back untouched."""
+    `pace`: called once the lease is committed, before the provider call; it waits for
+    the provider's turn and says False when that turn is too far off (or the refresher
+    is stopping): the lease is then given back untouched."""
     owner = owner or secrets.token_hex(8)
     now = utcnow()
     version = leases.claim_refresh_lease(
-        db, connection_id, owner=owner, now=now, until=now + LEASE, force=force
+        db, connection_id, owner=owner, now=now, until=now + LEASE, force=force, commit=False
     )
     if version is None:
+        db.rollback()
         return RefreshOutcome("skipped", "Not due, or another refresher holds it.")
-    if pace is not None and not pace():
-        if _release(db, connection_id, owner, lambda _row: None):
-            db.commit()
-        return RefreshOutcome("deferred", "The provider's turn is not yet; left for later.")
     conn = connection_scope.connection_for_system(db, connection_id)
     definition = get_catalog().get(conn.app)
+    machine = provider.is_client_credentials(definition)
+    rows = _secret_rows(db, conn)
     try:
-        if provider.is_client_credentials(definition):
-            client_secret = _open(db, vault, conn, "client_secret")
+        if machine:
+            client_secret = _open_row(db, vault, conn, rows, "client_secret")
             client_id = str(conn.config.get("client_id", ""))
-            db.commit()  # no transaction stays open across the provider call
+            db.commit()  # the lease is held; no transaction stays open across the call
+            if not _paced(db, connection_id, owner, pace):
+                return RefreshOutcome("deferred", "The provider's turn is not yet; left for later.")
             if not client_secret:  # fail closed: never ask for a token with an empty secret
                 raise ProviderError(
                     f"The stored {definition.name} app credentials are missing; enter them again."
                 )
             token = provider.fetch_client_credentials(definition, client_id, client_secret)
         else:
-            refresh_token = _open(db, vault, conn, REFRESH)
+            refresh_token = _open_row(db, vault, conn, rows, REFRESH)
             if refresh_token is None:
                 db.commit()
                 raise ProviderError(
@@ -251,7 +259,10 @@ def refresh(
             # The account's OAuth app first, the installation's as the fallback: a
             # rotated client secret applies from this call on.
             resolved = _client_of(db, vault, conn, definition)
-            db.commit()  # read what the call needs; no transaction across it
+            read = _as_read(conn)
+            db.commit()  # the lease and what the call needs; no transaction across it
+            if not _paced(db, connection_id, owner, pace):
+                return RefreshOutcome("deferred", "The provider's turn is not yet; left for later.")
             token = provider.refresh_tokens(
                 resolved.settings,
                 client_id=resolved.credentials.client_id,
@@ -262,29 +273,140 @@ def refresh(
         return _rate_limited(db, connection_id, owner, err, actor)
     except ProviderError as err:
         return _failed(db, connection_id, owner, err, actor)
-    except VaultError:
-        db.rollback()
+    except VaultError:  # raised before the claim's commit: keep the lease to write the failure
+        db.commit()
         reason = "The stored token could not be decrypted; reconnect it."
         return _failed(db, connection_id, owner, ProviderError(reason), actor)
     except NotFound as err:  # the installation's client registration is gone: back off
-        db.rollback()
+        db.commit()
         return _failed(db, connection_id, owner, ProviderError(str(err), permanent=False), actor)
 
-    def apply(row: Connection) -> None:
-        store_token_response(db, vault, row, token, keep_refresh=True)
-        row.refresh_failures = 0
-        _audit(db, row, Action.REFRESHED, "success", {"version": row.token_version}, actor)
-
     try:
-        written = _release(db, connection_id, owner, apply)
+        if machine:
+
+            def apply(row: Connection) -> None:
+                store_token_response(db, vault, row, token, keep_refresh=True)
+                row.refresh_failures = 0
+                _audit(db, row, Action.REFRESHED, "success", {"version": row.token_version}, actor)
+
+            written = _release(db, connection_id, owner, apply)
+        else:
+            written = _write_refreshed(db, vault, read, version, owner, token, actor)
         if written:
             db.commit()
+        else:
+            db.rollback()
     finally:
         token.clear()
     if not written:
         log.warning("refresh of %s lost its lease; the result was discarded", connection_id)
         return RefreshOutcome("lost", "Another refresher took over.")
     return RefreshOutcome("refreshed")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What the write after a refresh call needs of the row, read before the call: the
+    session expires the row on commit, reading it again would cost a statement, and an
+    ORM copy costs more than this (the refresher does it for every refresh)."""
+
+    id: str
+    account_id: str
+    workspace_id: str | None
+    tenant_id: str
+    scope: str
+    app: str
+    label: str
+    destination: str  # the fingerprint new sealed rows carry
+
+
+def _as_read(conn: Connection) -> _Read:
+    return _Read(
+        id=conn.id,
+        account_id=conn.account_id,
+        workspace_id=conn.workspace_id,
+        tenant_id=conn.tenant_id,
+        scope=conn.scope,
+        app=conn.app,
+        label=conn.label,
+        destination=secret_rows.current_destination(conn),
+    )
+
+
+def _row_of(db: Session, read: _Read) -> Connection:
+    return connection_scope.connection_for_system(db, read.id)
+
+
+def _open_row(
+    db: Session, vault: Vault, conn: Connection, rows: dict[str, ConnectionSecret], name: str
+) -> str | None:
+    """`_open` on rows already read."""
+    row = rows.get(name)
+    if row is None or row.destination != secret_rows.current_destination(conn):
+        return None
+    return secret_rows.open_row(db, vault, conn, row)
+
+
+def _paced(db: Session, connection_id: str, owner: str, pace: Callable[[], bool] | None) -> bool:
+    """Wait for the provider's turn; when it is too far off, give the lease back."""
+    if pace is None or pace():
+        return True
+    if _release(db, connection_id, owner, lambda _row: None):
+        db.commit()
+    return False
+
+
+def _write_refreshed(
+    db: Session,
+    vault: Vault,
+    conn: _Read,
+    version: int,
+    owner: str,
+    token: dict[str, Any],
+    actor: Actor | None,
+) -> bool:
+    """The fenced write of a refresh answer (authorization-code grants; caller commits):
+    one UPDATE of the row, only while it carries this lease at the version claimed,
+    then the sealed rows overwritten in place (both sealed with one key lookup), then
+    the audit event. `conn` is the row as read before the call (`_as_read`).
+
+    Same outcome as `store_token_response(keep_refresh=True)` for a connection that had
+    a refresh token (it just used it): an answer without one keeps the old one."""
+    access = token.get(ACCESS)
+    if not isinstance(access, str) or not access:
+        raise ProviderError("The provider's answer held no access token.")
+    refresh = token.get(REFRESH)
+    fields = {ACCESS: access}
+    if isinstance(refresh, str) and refresh:
+        fields[REFRESH] = refresh
+    now = utcnow()
+    values: dict[str, Any] = {
+        "masked_tail": masked_tail(access),
+        "updated_at": now,
+        "refresh_failures": 0,
+        "token_expires_at": None,  # unknown: refresh on the first 401 instead
+        "next_refresh_at": None,
+    }
+    expires_in = token.get("expires_in")
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
+        values["token_expires_at"] = now + timedelta(seconds=int(expires_in))
+        lead = min(lead_time(), timedelta(seconds=int(expires_in)) / 2)
+        values["next_refresh_at"] = values["token_expires_at"] - lead  # it has a refresh token
+    new_version = leases.finish_refresh(db, conn.id, owner=owner, version=version, values=values)
+    if new_version is None:
+        return False
+    places = [
+        (SealedPlace.connection_secret(conn.tenant_id, conn.id, Purpose.LIVE, n), value)
+        for n, value in fields.items()
+    ]
+    sealed = dict(zip(fields, vault.encrypt_many(db, places), strict=True))
+    if not leases.replace_secret_fields(
+        db, conn.id, purpose=Purpose.LIVE, sealed=sealed, destination=conn.destination, at=now
+    ):  # a row went meanwhile (a reconnect dropped it): seal them the long way
+        row = connection_scope.connection_for_system(db, conn.id)
+        secret_rows.store(db, vault, row, fields, Purpose.LIVE)
+    _audit(db, conn, Action.REFRESHED, "success", {"version": new_version}, actor)
+    return True
 
 
 def _failed(

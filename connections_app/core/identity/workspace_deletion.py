@@ -31,8 +31,6 @@ from connections_app.core.tenancy import workspace_deletion as scope
 from connections_app.core.tenancy.actor import Actor
 from connections_app.core.vault import Vault
 
-_WHAT = "delete a workspace"
-
 
 @dataclass(frozen=True)
 class DeletionSummary:
@@ -47,14 +45,14 @@ class DeletionSummary:
         """The list the confirmation shows, in words."""
         held = self.held
         return [
-            _plural(held.connections, "connection", "and every stored credential"),
-            _plural(held.workflows, "workflow", "with their nodes"),
-            _plural(held.runs, "run", "with their steps and results"),
-            _plural(held.members, "member", "(their accounts stay; they lose this workspace)"),
-            _plural(held.clients, "client person", "(their portal access to it)"),
-            _plural(held.invitations, "client invitation", ""),
-            _plural(held.connect_links, "connect link", ""),
-            _plural(held.grants, "grant of an account connection", "to it"),
+            plural(held.connections, "connection", "and every stored credential"),
+            plural(held.workflows, "workflow", "with their nodes"),
+            plural(held.runs, "run", "with their steps and results"),
+            plural(held.members, "member", "(their accounts stay; they lose this workspace)"),
+            plural(held.clients, "client person", "(their portal access to it)"),
+            plural(held.invitations, "client invitation", ""),
+            plural(held.connect_links, "connect link", ""),
+            plural(held.grants, "grant of an account connection", "to it"),
         ]
 
 
@@ -75,35 +73,40 @@ def account_workspaces(db: Session, actor: Actor) -> list[AccountWorkspace]:
     return [AccountWorkspace(w.id, w.name, len(rows) > 1) for w in rows]
 
 
-def _plural(count: int, noun: str, tail: str) -> str:
+def plural(count: int, noun: str, tail: str) -> str:
     words = f"{count} {noun}{'' if count == 1 else 's'}"
     return f"{words} {tail}".strip()
 
 
-def _require_account_admin(db: Session, actor: Actor, workspace_id: Any) -> None:
+def require_account_admin(
+    db: Session, actor: Actor, target_id: Any, noun: str = "workspace"
+) -> None:
+    """Deleting a workspace or an account: account admins only (the refusal is recorded)."""
     if not actor.is_account_admin:
-        target = workspace_id if isinstance(workspace_id, str) and len(workspace_id) <= 64 else None
+        target = target_id if isinstance(target_id, str) and len(target_id) <= 64 else None
+        what = f"delete {'an' if noun[0] in 'aeiou' else 'a'} {noun}"
         raise guard.refuse(
             db,
             actor,
-            "Only account admins can delete a workspace.",
-            what=_WHAT,
-            target_type="workspace",
+            f"Only account admins can {what}.",
+            what=what,
+            target_type=noun,
             target_id=target,
         )
 
 
 def deletion_summary(db: Session, actor: Actor, workspace_id: Any) -> DeletionSummary:
     """What would go: account admins of the workspace's account only."""
-    _require_account_admin(db, actor, workspace_id)
+    require_account_admin(db, actor, workspace_id)
     workspace = scope.workspace_of_account(db, actor, workspace_id)
     return DeletionSummary(workspace.id, workspace.name, scope.holdings(db, workspace))
 
 
-def _check_name(confirm_name: Any, name: str) -> None:
+def check_typed_name(confirm_name: Any, name: str, noun: str = "workspace") -> None:
+    """The typed confirmation: exactly the name, or nothing is deleted."""
     if not isinstance(confirm_name, str) or confirm_name != name:
         raise Invalid(
-            f"Type the workspace's name exactly (“{name}”) to delete it; nothing was deleted.",
+            f"Type the {noun}'s name exactly (“{name}”) to delete it; nothing was deleted.",
             field="confirm_name",
         )
 
@@ -113,7 +116,7 @@ def shred_keys(
 ) -> DeletionSummary:
     """Step 1: check everything, destroy the workspace's data keys, commit."""
     summary = deletion_summary(db, actor, workspace_id)
-    _check_name(confirm_name, summary.name)
+    check_typed_name(confirm_name, summary.name)
     if scope.workspace_count(db, actor) <= 1:
         raise Conflict(
             "This is the account's only workspace: create another one before deleting it."

@@ -188,10 +188,17 @@ def secret_rows(
     db: Session, conn: Connection, purpose: str | None = None
 ) -> list[ConnectionSecret]:
     """The sealed rows of a connection the caller resolved (and checked) already."""
-    stmt = select(ConnectionSecret).where(ConnectionSecret.connection_id == conn.id)
-    if purpose is not None:
-        stmt = stmt.where(ConnectionSecret.purpose == purpose)
-    return list(db.exec(stmt))
+    if purpose is None:
+        return list(db.exec(_SECRET_ROWS, params={"connection_id": conn.id}))
+    params = {"connection_id": conn.id, "purpose": str(purpose)}
+    return list(db.exec(_SECRET_ROWS_OF, params=params))
+
+
+# Built once (the refresher reads these for every refresh).
+_SECRET_ROWS = select(ConnectionSecret).where(
+    ConnectionSecret.connection_id == bindparam("connection_id")
+)
+_SECRET_ROWS_OF = _SECRET_ROWS.where(ConnectionSecret.purpose == bindparam("purpose"))
 
 
 # Built once: plain columns, not ORM rows (the apply path runs this before every call).
@@ -498,13 +505,15 @@ def connection_for_system(
     db: Session, connection_id: str, *, for_update: bool = False
 ) -> Connection:
     """One connection by id for the refresher and the run-time path (which checked access)."""
-    stmt = select(Connection).where(Connection.id == connection_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = db.exec(stmt).first()
+    stmt = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+    row = db.exec(stmt, params={"connection_id": connection_id}).first()
     if row is None:
         raise NotFound("Connection not found.")
     return row
+
+
+_BY_ID = select(Connection).where(Connection.id == bindparam("connection_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 
 
 def count_use(db: Session, connection_id: str, *, now: datetime, ok: bool) -> None:
@@ -514,11 +523,6 @@ def count_use(db: Session, connection_id: str, *, now: datetime, ok: bool) -> No
     if ok:
         values["last_success_at"] = now
     db.execute(update(Connection).where(Connection.id == connection_id).values(**values))
-
-
-def token_version_of(db: Session, connection_id: str) -> int:
-    """The fencing version of a row whose refresh lease the caller just took."""
-    return db.exec(select(Connection.token_version).where(Connection.id == connection_id)).one()
 
 
 def oauth_due_for_refresh(

@@ -50,16 +50,24 @@ def run_for_system(db: Session, run_id: str) -> Run:
 
 
 def resumable_runs(
-    db: Session, *, now: datetime, workspace_id: str | None = None, limit: int = 50
+    db: Session,
+    *,
+    now: datetime,
+    workspace_id: str | None = None,
+    limit: int = 50,
+    queued_before: datetime | None = None,
 ) -> list[str]:
-    """Waiting runs whose connection is active again, and runs whose executor died."""
+    """Waiting runs whose connection is active again, runs whose executor died, and
+    (with `queued_before`) runs queued before then that nobody ever claimed: the process
+    that queued one lost the database (or died) between queueing and executing it."""
     active = select(Connection.id).where(Connection.status == Status.ACTIVE)
-    stmt = select(Run.id).where(
-        or_(
-            and_(Run.status == RunStatus.WAITING, Run.waiting_on.in_(active)),  # type: ignore[union-attr]
-            and_(Run.status == RunStatus.RUNNING, Run.lease_until < now),  # type: ignore[operator]
-        )
-    )
+    cases = [
+        and_(Run.status == RunStatus.WAITING, Run.waiting_on.in_(active)),  # type: ignore[union-attr]
+        and_(Run.status == RunStatus.RUNNING, Run.lease_until < now),  # type: ignore[operator]
+    ]
+    if queued_before is not None:
+        cases.append(and_(Run.status == RunStatus.QUEUED, Run.created_at < queued_before))  # type: ignore[arg-type]
+    stmt = select(Run.id).where(or_(*cases))
     if workspace_id is not None:
         stmt = stmt.where(Run.workspace_id == workspace_id)
     return list(db.exec(stmt.order_by(Run.created_at).limit(limit)))

@@ -62,10 +62,14 @@ class Holdings:
     grants: int
 
 
-def _count(db: Session, model: type, workspace_id: str) -> int:
-    column = model.workspace_id  # type: ignore[attr-defined]
-    stmt = select(func.count()).select_from(model).where(column == workspace_id)
+def count_where(db: Session, model: type, column: str, value: str) -> int:
+    """How many rows of `model` have `column` == value (a workspace's or account's)."""
+    stmt = select(func.count()).select_from(model).where(getattr(model, column) == value)
     return int(db.exec(stmt).one())
+
+
+def _count(db: Session, model: type, workspace_id: str) -> int:
+    return count_where(db, model, "workspace_id", workspace_id)
 
 
 def holdings(db: Session, workspace: Workspace) -> Holdings:

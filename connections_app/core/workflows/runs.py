@@ -48,6 +48,9 @@ from connections_app.core.workflows.models import Node, Run, RunStatus, RunStep,
 log = logging.getLogger(__name__)
 
 RUN_LEASE = timedelta(minutes=5)
+# A run still queued this long after it was queued lost its executor (the database went
+# away between queueing and claiming it, or the process died): any process takes it up.
+QUEUED_GRACE = timedelta(seconds=30)
 RESULT_LIMIT = 2000
 HISTORY_PAGE = 20
 STEP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
@@ -787,13 +790,17 @@ def resume_ready(
     workspace_id: str | None = None,
     client: httpx.Client | None = None,
 ) -> int:
-    """Resume parked runs whose connection is active again (and runs whose worker died).
+    """Resume parked runs whose connection is active again (and runs whose worker died,
+    or that were queued but never claimed).
 
     Called after a reconnect alert and on the refresher's interval, in every process;
     the claim lets exactly one of them execute each run.
     """
+    now = utcnow()
     with session_factory() as db:
-        ids = run_scope.resumable_runs(db, now=utcnow(), workspace_id=workspace_id)
+        ids = run_scope.resumable_runs(
+            db, now=now, workspace_id=workspace_id, queued_before=now - QUEUED_GRACE
+        )
     resumed = 0
     for run_id in ids:
         try:

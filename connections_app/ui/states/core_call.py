@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlmodel import Session
 
+from connections_app.core import outage
 from connections_app.core.db import read_scope, session_scope
 from connections_app.core.errors import (
     Conflict,
@@ -43,6 +44,7 @@ class Answer(Generic[T]):
     message: str = ""
     field: str = ""  # the form field at fault (Invalid, Conflict), when there is one
     signed_out: bool = False
+    unavailable: bool = False  # the database could not be reached (an outage)
     gone: bool = False  # not found, or not visible to this person
     denied: bool = False
 
@@ -73,6 +75,11 @@ def call_as(ref: Any, work: Work[T], *, write: bool = True) -> Answer[T]:
         return Answer(message=str(err), field=err.field or "")
     except DomainError as err:
         return Answer(message=str(err))
+    except Exception as err:
+        if not outage.is_outage(err):
+            raise
+        outage.note("a screen", err)
+        return Answer(message=outage.MESSAGE, unavailable=True)
 
 
 def myself(db: Session, actor: Actor) -> Actor:

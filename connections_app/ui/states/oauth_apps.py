@@ -205,7 +205,9 @@ class OAuthAppsState(SessionState):
     @rx.event
     def choose_app(self, value: Any) -> None:
         """Which app a new registration is for (a select); the core checks it on save."""
-        if self.editing_id or value not in {c.value for c in self.registrable}:
+        if self.editing_id or not isinstance(value, str):
+            return
+        if value not in {c.value for c in self.registrable}:
             return
         self.draft_app = value
         self.draft_custom = value == apps.CUSTOM

@@ -16,18 +16,13 @@ from connections_app.core.identity import workspace_deletion as deletion
 from connections_app.core.vault import get_vault
 from connections_app.ui.states.rows import Choice
 from connections_app.ui.states.session import SessionState, full_page_load
+from connections_app.ui.states.typed_deletion import TypedDeletionMixin
 
 
-class WorkspacesState(SessionState):
+class WorkspacesState(TypedDeletionMixin, SessionState):
     rows: list[Choice] = []  # value: id, label: name, note: "last" when not deletable
     allowed: bool = False  # the core's answer: is this person an account admin?
-    delete_open: bool = False
     delete_id: str = ""
-    delete_name: str = ""
-    delete_lines: list[str] = []
-    typed: str = ""
-    busy: bool = False
-    form_error: str = ""
 
     async def _reload(self) -> Any:
         answer = await self._as_actor(lambda db, actor: deletion.account_workspaces(db, actor))
@@ -55,23 +50,9 @@ class WorkspacesState(SessionState):
         )
         if not answer.ok or answer.value is None:
             return self._failed(answer)
-        summary = answer.value
-        self.delete_id, self.delete_name = summary.workspace_id, summary.name
-        self.delete_lines = summary.lines
-        self.typed = self.form_error = ""
-        self.busy = False
-        self.delete_open = True
+        self.delete_id = answer.value.workspace_id
+        self._show_confirmation(answer.value.name, answer.value.lines)
         return None
-
-    @rx.event
-    def delete_open_changed(self, is_open: Any) -> None:
-        if is_open is False and not self.busy:
-            self.delete_open = False
-
-    @rx.event
-    def typed_changed(self, value: Any) -> None:
-        self.typed = value[:200] if isinstance(value, str) else ""
-        self.form_error = ""
 
     @rx.event
     async def confirm_delete(self) -> Any:
@@ -90,9 +71,8 @@ class WorkspacesState(SessionState):
         if not answer.ok:
             self.form_error = answer.message
             return
-        self.delete_open = False
-        name = self.delete_name
-        self.delete_id = self.delete_name = self.typed = ""
+        name = self._close_confirmation()
+        self.delete_id = ""
         if was_current:  # this tab stood in it: go on to a workspace still there
             yield full_page_load("/")
             return
