@@ -15,9 +15,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, insert, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from connections_app.core import alerts, redaction
@@ -216,6 +217,57 @@ def record(
     return event
 
 
+# --- the same append without the ORM (hot paths: a run step's use, its run's events) ---
+
+_EVENTS: Any = AuditEvent.__table__
+_HEADS: Any = AuditHead.__table__
+_HEAD_ROW_FOR_UPDATE = (
+    select(_HEADS.c.seq, _HEADS.c.hash)
+    .where(_HEADS.c.account_id == bindparam("account"))
+    .with_for_update()
+)
+_HEAD_MOVE = (
+    update(_HEADS)
+    .where(_HEADS.c.account_id == bindparam("account"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_EVENT_INSERT = insert(_EVENTS)
+
+
+def append(db: Session, **fields: Any) -> None:
+    """`record` (the same keyword arguments) in three Core statements on the session's
+    connection, no ORM object.
+
+    Same event, same chain: the head row is read FOR UPDATE (SQLite: the transaction
+    began IMMEDIATE), the event inserted with the next seq and its hash, the head moved,
+    all in the caller's transaction. Everything but the head is worked out before the
+    first statement, so the chain's lock is held for the three statements only. An
+    ORM `record` later in the same transaction reads the head afresh (FOR UPDATE
+    populates existing rows), so the two can be mixed.
+    """
+    optional = {"workspace_id": None, "connection_id": None, "target_id": None}
+    event = SimpleNamespace(**{**optional, "outcome": "success", **fields})
+    event.actor_label = event.actor_label[:254]
+    event.action = str(event.action)
+    event.detail = _clean_detail(getattr(event, "detail", None))
+    event.created_at = utcnow()
+    event.seq, event.prev_hash = 0, GENESIS
+    account_id = event.account_id
+    connection = db.connection()
+    head = connection.execute(_HEAD_ROW_FOR_UPDATE, {"account": account_id}).first()
+    if head is None:
+        connection.execute(insert(_HEADS).values(account_id=account_id, seq=0, hash=GENESIS))
+    else:
+        event.seq, event.prev_hash = head[0], head[1]
+    event.seq += 1
+    digest = _digest(event)  # type: ignore[arg-type]
+    connection.execute(_EVENT_INSERT, {**vars(event), "hash": digest})
+    moved = {"account": account_id, "new_seq": event.seq, "new_hash": digest}
+    connection.execute(_HEAD_MOVE, moved)
+    if _signals(event.action, event.actor_id, event.detail):
+        alerts.changed_in(db, event.workspace_id)
+
+
 def record_for_connection(
     db: Session,
     conn: Any,
@@ -230,17 +282,27 @@ def record_for_connection(
     """One event about a connection row: its account, workspace, id, label and app."""
     return record(
         db,
-        account_id=conn.account_id,
-        workspace_id=workspace_id or conn.workspace_id,
-        connection_id=conn.id,
         action=action,
-        target_type="connection",
-        target_id=conn.id,
         actor_id=actor_id,
         actor_label=actor_label,
         outcome=outcome,
-        detail={"label": conn.label, "app": conn.app, **(detail or {})},
+        **_about_connection(conn, workspace_id, detail),
     )
+
+
+def _about_connection(
+    conn: Any, workspace_id: str | None, detail: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The fields of an event about a connection row (shared by `record_for_connection`
+    and `append_by`)."""
+    return {
+        "account_id": conn.account_id,
+        "workspace_id": workspace_id or conn.workspace_id,
+        "connection_id": conn.id,
+        "target_type": "connection",
+        "target_id": conn.id,
+        "detail": {"label": conn.label, "app": conn.app, **(detail or {})},
+    }
 
 
 class Person(Protocol):
@@ -277,6 +339,20 @@ def record_by(
         workspace_id=actor.workspace_id if in_actor_workspace else None,
         outcome=outcome,
         detail=detail,
+    )
+
+
+def append_by(
+    db: Session, actor: Person, conn: Any, action: str, *, outcome: str = "success"
+) -> None:
+    """`record_by` (in the actor's workspace) through `append`: a run step's use."""
+    append(
+        db,
+        action=action,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        outcome=outcome,
+        **_about_connection(conn, actor.workspace_id, None),
     )
 
 

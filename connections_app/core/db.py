@@ -12,6 +12,7 @@ read scope is a READ ONLY transaction.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import Session, create_engine
 
 from connections_app.core.settings import get_settings
@@ -54,7 +55,7 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
@@ -65,12 +66,44 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
             if conn.info.get(READ_ONLY, False) != read_only:
                 conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
                 conn.info[READ_ONLY] = read_only
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if read_only:
+                conn.exec_driver_sql("BEGIN")
+            else:
+                _begin_immediate(conn.connection.driver_connection)
 
         return engine
     engine = create_engine(url, **kwargs)
     _ping_after_idle(engine)
     return engine
+
+
+# Waiting for SQLite's write lock: SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20,
+# 25 ms … between tries, so a writer that waits 4 ms for another's short transaction
+# sleeps 8, and one that waits 12 sleeps 33. `BEGIN IMMEDIATE` is tried instead with
+# no busy wait and retried after short sleeps (doubling up to WRITE_LOCK_MAX_SLEEP_S),
+# until BUSY_TIMEOUT_S; every other statement keeps the driver's busy timeout.
+BUSY_TIMEOUT_S = 30.0
+WRITE_LOCK_MAX_SLEEP_S = 0.001
+
+
+def _begin_immediate(raw: Any) -> None:
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        pause = WRITE_LOCK_MAX_SLEEP_S / 8
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as err:
+                busy = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    # the error callers already know (as from any statement)
+                    raise OperationalError("BEGIN IMMEDIATE", (), err) from err
+            time.sleep(pause)
+            pause = min(pause * 2, WRITE_LOCK_MAX_SLEEP_S)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
 
 
 def _ping_after_idle(engine: Engine) -> None:

@@ -809,6 +809,8 @@ def record_use(
     now = utcnow()
     connection_scope.count_use(db, connection_id, now=now, ok=ok)
     facts: Any = conn or connection_scope.connection_for_system(db, connection_id)
-    audit.record_by(db, actor, facts, Action.USED, outcome="success" if ok else "failure")
+    # The chain append without the ORM (`audit.append`): every call made with a
+    # connection writes this event, a run step's inside its closing write.
+    audit.append_by(db, actor, facts, Action.USED, outcome="success" if ok else "failure")
     if commit:
         db.commit()

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -208,7 +208,8 @@ def latest(db: Session, *, actor: Actor, workflow_id: Any) -> RunView | None:
 
 
 def _audit(db: Session, run: Run, action: str, *, actor: Actor | None, detail: dict) -> None:
-    audit.record(
+    # The run's events on the executor's hot path: appended without the ORM.
+    audit.append(
         db,
         account_id=run.account_id,
         workspace_id=run.workspace_id,
@@ -426,7 +427,10 @@ def _reading(db: Session, step: RunStep, learned: dict[str, Any]) -> Iterator[No
         if db.in_transaction():
             db.commit()  # nothing was written: ends the read before any write or call
         for name, value in learned.items():
-            setattr(step, name, value)
+            # Only a change dirties the row: an unchanged label set again would make the
+            # commit before the call flush, i.e. take the write lock for nothing.
+            if getattr(step, name) != value:
+                setattr(step, name, value)
 
 
 def _ungranted_message(label: str | None) -> str:
@@ -457,7 +461,13 @@ def _waiting_message(conn: Connection | UseFacts) -> str:
 
 
 def _run_step(
-    db: Session, actor: Actor, run: Run, step: RunStep, client: httpx.Client, vault: Vault
+    db: Session,
+    actor: Actor,
+    run: Run,
+    step: RunStep,
+    client: httpx.Client,
+    vault: Vault,
+    used: list[tuple[UseFacts, bool]],
 ) -> None:
     learned: dict[str, Any] = {}
     credential: runtime.Credential | None = None
@@ -488,7 +498,7 @@ def _run_step(
             _refuse_spend(db, actor, run, step, conn, refused)
         if credential is None:
             found = runtime.refreshed(db, actor, found, vault)
-        reply = _call(db, actor, found, request, client, vault, credential)
+        reply = _call(db, actor, found, request, client, vault, credential, used)
     except runtime.ConnectionUnavailable as err:
         current = connection_scope.connection_for_system(db, conn.id)
         db.refresh(current)
@@ -529,9 +539,11 @@ def _call(
     client: httpx.Client,
     vault: Vault,
     credential: runtime.Credential | None,
+    used: list[tuple[UseFacts, bool]],
 ) -> runtime.Reply:
-    """The provider call; the use is recorded in the step's own closing write (with its
-    result and spend), not in a transaction of its own."""
+    """The provider call; the use (noted in `used`) is recorded in the step's own
+    closing write (with its result and spend, `_record_uses`), not in a transaction of
+    its own."""
     ok = False
     try:
         reply = runtime.call(
@@ -547,9 +559,18 @@ def _call(
         ok = reply.ok
         return reply
     finally:
-        runtime.record_use(
-            db, actor=actor, connection_id=found.conn.id, ok=ok, conn=found.conn, commit=False
-        )
+        used.append((found.conn, ok))
+
+
+def _record_uses(db: Session, actor: Actor, used: list[tuple[UseFacts, bool]]) -> None:
+    """The step's use (counters and its `used` event), last in its closing write: the
+    step rows are flushed first, so the rows other workers contend for — the
+    connection's counters and the account's audit-chain head — are locked only for
+    these few statements and the commit, not while the rest of the write is made."""
+    db.flush()
+    for conn, ok in used:
+        runtime.record_use(db, actor=actor, connection_id=conn.id, ok=ok, conn=conn, commit=False)
+    used.clear()
 
 
 def _spend_refusal(
@@ -649,6 +670,7 @@ def execute(
 def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vault) -> str:
     steps = run_scope.run_steps(db, run)
     marked: RunStep | None = None  # marked running by the previous step's closing write
+    used: list[tuple[UseFacts, bool]] = []  # the call's use, recorded in its closing write
     for index, step in enumerate(steps):
         if step.status in _FINAL:
             continue
@@ -656,12 +678,13 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
             _mark_running(db, run, step)
             db.commit()
         try:
-            _run_step(db, actor, run, step, client, vault)
+            _run_step(db, actor, run, step, client, vault, used)
         except _Park as park:
             step.status, step.message = StepStatus.WAITING, park.message
             run.status, run.waiting_on, run.message = RunStatus.WAITING, park.conn.id, park.message
             run.lease_until, run.updated_at = None, utcnow()
             db.add_all([step, run])
+            _record_uses(db, actor, used)
             _audit(db, run, audit.Action.RUN_WAITING, actor=None, detail={"step": step.position})
             db.commit()
             return run.status
@@ -683,15 +706,18 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
         if following is not None and step.status != StepStatus.FAILED:
             _mark_running(db, run, following)
             marked = following
+            _record_uses(db, actor, used)
             db.commit()
         if step.status == StepStatus.FAILED:
             for later in steps[index + 1 :]:
                 later.status, later.message = StepStatus.SKIPPED, "Not run: an earlier step failed."
                 db.add(later)
+            _record_uses(db, actor, used)
             _finish(
                 db, run, actor, RunStatus.FAILED, f"Step {step.position} failed: {step.message}"
             )
             return run.status
+    _record_uses(db, actor, used)
     skipped = sum(1 for s in steps if s.status == StepStatus.SKIPPED)
     if steps and skipped == len(steps):
         why = " (no node has test credentials)" if run.mode == "test" else ""
@@ -703,10 +729,19 @@ def _steps(db: Session, actor: Actor, run: Run, client: httpx.Client, vault: Vau
 
 
 def _mark_running(db: Session, run: Run, step: RunStep) -> None:
+    now = utcnow()
     step.status, step.attempts = StepStatus.RUNNING, step.attempts + 1
-    step.started_at, step.message = step.started_at or utcnow(), None
-    run.lease_until = utcnow() + RUN_LEASE
-    db.add_all([step, run])
+    step.started_at, step.message = step.started_at or now, None
+    db.add(step)
+    # The lease is renewed when less than half of it is left, not by every step: a step
+    # ends within STEP_TIMEOUT, far inside half a lease, so the run's row is written
+    # once every few minutes instead of once per step.
+    lease = run.lease_until
+    if lease is not None and lease.tzinfo is None:  # SQLite hands back naive UTC
+        lease = lease.replace(tzinfo=UTC)
+    if lease is None or lease - now < RUN_LEASE / 2:
+        run.lease_until = now + RUN_LEASE
+        db.add(run)
 
 
 def _finish(db: Session, run: Run, actor: Actor | None, status: str, message: str | None) -> None:
@@ -714,6 +749,7 @@ def _finish(db: Session, run: Run, actor: Actor | None, status: str, message: st
     run.lease_until, run.waiting_on = None, None
     run.finished_at = run.updated_at = utcnow()
     db.add(run)
+    db.flush()  # the chain's head is locked last, for the event and the commit only
     _audit(db, run, audit.Action.RUN_FINISHED, actor=None, detail={"status": status})
     db.commit()
 
