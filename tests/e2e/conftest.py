@@ -215,7 +215,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 @pytest.fixture
-def other(browser: Browser, ui: UI) -> Iterator[UI]:
+def other(browser: Browser, ui: UI, request: pytest.FixtureRequest) -> Iterator[UI]:
     """A second person's browser on the same app, recorded like the first."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(15_000)
@@ -223,4 +223,10 @@ def other(browser: Browser, ui: UI) -> Iterator[UI]:
     seen = Recorder()
     _record(page, seen)
     yield UI(page=page, app=ui.app, seen=seen)
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:  # what the second browser showed, too
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = f"FAILED-{request.node.name}-other"
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        _dump_socket(seen, ARTIFACTS / f"{name}.frames.json")
     context.close()

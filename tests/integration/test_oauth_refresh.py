@@ -162,10 +162,21 @@ def test_two_threads_refresh_once(
     conn_id = _new(engine, vault, token)
     results: list[str] = []
     barrier = threading.Barrier(2)
+    other_tried = threading.Event()
+
+    def hold() -> bool:
+        # The lease holder stays inside its lease (committed, before the provider call)
+        # until the other thread has tried: the two always overlap, however the threads
+        # are scheduled on a loaded machine.
+        other_tried.wait(timeout=10)
+        return True
 
     def work() -> None:
         barrier.wait()
-        results.append(_refresh(engine, vault, conn_id, force=True).result)
+        result = _refresh(engine, vault, conn_id, force=True, pace=hold).result
+        results.append(result)
+        if result == "skipped":
+            other_tried.set()
 
     threads = [threading.Thread(target=work) for _ in range(2)]
     for t in threads:
