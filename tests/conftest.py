@@ -158,8 +158,11 @@ def _restore_process_settings() -> Iterator[None]:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """In CI nothing may be skipped for want of a real part: PostgreSQL must be there."""
-    if os.environ.get("CI") == "true" and not os.environ.get("TEST_DB_URL"):
+    """In CI nothing may be skipped for want of a real part: PostgreSQL must be there.
+    (The scaled e2e session, `E2E_STACK=scaled`, brings its own PostgreSQL: the one
+    `make run-scaled` starts.)"""
+    scaled = os.environ.get("E2E_STACK") == "scaled"
+    if os.environ.get("CI") == "true" and not os.environ.get("TEST_DB_URL") and not scaled:
         raise pytest.UsageError(
             "CI=true but TEST_DB_URL is not set: run the tests through `make test`, "
             "which starts PostgreSQL on loopback (scripts/with-postgres.sh)."
