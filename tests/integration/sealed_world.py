@@ -15,7 +15,7 @@ from connections_app.core.connections.models import Connection, Purpose
 from connections_app.core.oauth import clients
 from connections_app.core.oauth.models import AccountOAuthApp, OAuthFlow
 from connections_app.core.tenancy.sealed_rows import SEALED_TABLES, SealedRow
-from connections_app.core.vault import Sealed, SealedPlace, Vault
+from connections_app.core.vault import SealedPlace, Vault
 from tests.conftest import World
 
 
@@ -107,16 +107,5 @@ def all_sealed(db: Session) -> list[SealedRow]:
         for row in db.exec(select(table.model)).all():
             if getattr(row, table.ciphertext) is None:
                 continue
-            found.append(
-                SealedRow(
-                    table,
-                    getattr(row, table.key),
-                    table.place(row),
-                    Sealed(
-                        getattr(row, table.version),
-                        getattr(row, table.nonce),
-                        getattr(row, table.ciphertext),
-                    ),
-                )
-            )
+            found.append(SealedRow.of(table, row))
     return found

@@ -106,6 +106,14 @@ class SealedRow:
     place: SealedPlace
     sealed: Sealed
 
+    @classmethod
+    def of(cls, table: SealedTable, row: Any) -> SealedRow:
+        """A loaded row of `table`, as the sealed value it holds."""
+        sealed = Sealed(
+            getattr(row, table.version), getattr(row, table.nonce), getattr(row, table.ciphertext)
+        )
+        return cls(table, getattr(row, table.key), table.place(row), sealed)
+
 
 def _under_retired(table: SealedTable, tenants: Sequence[str] | None) -> list[Any]:
     """Join condition: the row's version is a retired (not destroyed) key of its tenant."""
@@ -153,19 +161,7 @@ def batch_under_retired(
             .order_by(table.column(table.key))
             .limit(limit - len(found))
         ).all()
-        for row in rows:
-            found.append(
-                SealedRow(
-                    table,
-                    getattr(row, table.key),
-                    table.place(row),
-                    Sealed(
-                        getattr(row, table.version),
-                        getattr(row, table.nonce),
-                        getattr(row, table.ciphertext),
-                    ),
-                )
-            )
+        found.extend(SealedRow.of(table, row) for row in rows)
     return found
 
 
